@@ -1,0 +1,36 @@
+//! `datafrog-hand WORKLOAD FACT_DIR`: runs one benchmark workload hand-written in datafrog and
+//! prints its result figures as `name\tvalue` lines, like calm's `.printsize`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use calm_bench::hand;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [workload, dir] = args.as_slice() else {
+        eprintln!(
+            "usage: datafrog-hand WORKLOAD FACT_DIR\n  WORKLOAD: {}",
+            hand::WORKLOADS.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    let start = Instant::now();
+    match hand::run(workload, &PathBuf::from(dir)) {
+        Ok(figures) => {
+            for figure in figures {
+                println!("{figure}");
+            }
+            eprintln!(
+                "datafrog-hand {workload}: {:.3}s in process",
+                start.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("datafrog-hand: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

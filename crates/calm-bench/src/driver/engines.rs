@@ -1,0 +1,56 @@
+//! The engines a workload is run with, and their command lines.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use super::workloads::Workload;
+
+/// An engine under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// `calm run PROGRAM -F DIR`, on the shared program unchanged.
+    Calm,
+    /// `datafrog-hand WORKLOAD DIR`: the hand-written datafrog baseline.
+    DatafrogHand,
+    /// `datafrog-hand andersen-leap DIR`: the leapjoin variant; andersen only.
+    DatafrogLeap,
+}
+
+impl Engine {
+    /// Every engine, in table order.
+    pub const ALL: [Engine; 3] = [Engine::Calm, Engine::DatafrogHand, Engine::DatafrogLeap];
+
+    /// Its name in `--engines` and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Calm => "calm",
+            Engine::DatafrogHand => "datafrog-hand",
+            Engine::DatafrogLeap => "datafrog-leap",
+        }
+    }
+
+    /// The engine called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// File name of its binary in the binary directory.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Engine::Calm => "calm",
+            Engine::DatafrogHand | Engine::DatafrogLeap => "datafrog-hand",
+        }
+    }
+
+    /// Its arguments for `workload`, or `None` when it does not apply to the workload.
+    pub fn args(self, workload: &Workload, program: &Path, dir: &Path) -> Option<Vec<OsString>> {
+        match self {
+            Engine::Calm => Some(vec!["run".into(), program.into(), "-F".into(), dir.into()]),
+            Engine::DatafrogHand => Some(vec![workload.name.into(), dir.into()]),
+            Engine::DatafrogLeap if workload.name == "andersen" => {
+                Some(vec!["andersen-leap".into(), dir.into()])
+            }
+            Engine::DatafrogLeap => None,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! The calm binary.
+fn main() {}

@@ -1,0 +1,407 @@
+//! The public API: [`Program`] (compiled once) and [`Engine`] (a database plus the tick loop).
+
+use crate::eval::{Db, RuleError, eval_stratum, eval_temporal};
+use crate::index::Word;
+use crate::plan::{StratumPlan, plan_stratum, plan_temporal};
+use crate::value::{Interner, Value};
+use calm_ir::{Builtin, Time, Type};
+use calm_syntax::{Diagnostic, FileId, SourceMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A program that failed to compile: its diagnostics and the sources they point into.
+#[derive(Debug)]
+pub struct CompileError {
+    /// Errors and warnings.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The files the diagnostics point into.
+    pub sources: SourceMap,
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&calm_syntax::render_all(&self.diagnostics, &self.sources))
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// Errors while loading facts or evaluating.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No relation of that name.
+    #[error("unknown relation `{0}`")]
+    UnknownRelation(String),
+    /// A tuple with the wrong number of values.
+    #[error("relation `{relation}` has {expected} columns, got a tuple with {got}")]
+    Arity {
+        /// The relation.
+        relation: String,
+        /// Its arity.
+        expected: usize,
+        /// The tuple's length.
+        got: usize,
+    },
+    /// A value of the wrong type.
+    #[error("column {column} of `{relation}` is a {expected}, got `{got}`")]
+    Type {
+        /// The relation.
+        relation: String,
+        /// 1-based column.
+        column: usize,
+        /// The column's type.
+        expected: &'static str,
+        /// The offending value.
+        got: String,
+    },
+    /// A fact cannot be inserted into a built-in relation.
+    #[error("`{0}` is built-in and cannot be inserted into")]
+    Builtin(String),
+    /// A rule failed at run time (division by zero, overflow); rendered with the rule's location.
+    #[error("{}", .0.message)]
+    Runtime(Box<Diagnostic>),
+    /// The tick limit was reached before quiescence.
+    #[error("no quiescence after {0} ticks")]
+    NoQuiescence(u64),
+    /// A problem reading or writing fact files, with its location when there is one.
+    #[error("{}", .0.message)]
+    Data(Box<Diagnostic>),
+    /// An I/O failure.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    /// The diagnostic form of the error, for rustc-style rendering.
+    pub fn diagnostic(&self) -> Diagnostic {
+        match self {
+            EngineError::Runtime(d) | EngineError::Data(d) => (**d).clone(),
+            other => Diagnostic::error(other.to_string()),
+        }
+    }
+}
+
+/// A compiled program: checked, stratified and planned. Cheap to clone.
+///
+/// ```
+/// let err = calm_engine::Program::compile("bad.dl", "p(x) :- q(y).").unwrap_err();
+/// assert!(err.to_string().contains("not bound"));
+/// ```
+#[derive(Clone)]
+pub struct Program {
+    inner: Arc<Compiled>,
+}
+
+struct Compiled {
+    ir: calm_ir::Program,
+    strata: Vec<StratumPlan>,
+    temporal: StratumPlan,
+    interner: Interner,
+    /// Program facts, encoded, per relation.
+    facts: Vec<Vec<Word>>,
+    sources: SourceMap,
+    file: FileId,
+    warnings: Vec<Diagnostic>,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("relations", &self.inner.ir.relations.len())
+            .field("rules", &self.inner.ir.rules.len())
+            .finish()
+    }
+}
+
+fn width(arity: usize) -> usize {
+    arity.max(1)
+}
+
+impl Program {
+    /// Parses, checks and plans a program. Warnings are kept in [`Program::warnings`].
+    pub fn compile(name: &str, source: &str) -> Result<Program, CompileError> {
+        let mut sources = SourceMap::new();
+        let file = sources.add(name, source);
+        Self::compile_in(sources, file)
+    }
+
+    /// Compiles file `file` of `sources`.
+    pub fn compile_in(sources: SourceMap, file: FileId) -> Result<Program, CompileError> {
+        let parsed = calm_syntax::parse(file, &sources.get(file).text);
+        let mut diagnostics = parsed.diagnostics;
+        let (ir, more) = calm_ir::lower(&parsed.program, file);
+        diagnostics.extend(more);
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(CompileError { diagnostics, sources });
+        }
+        let mut interner = Interner::default();
+        let strata = (0..ir.strata.len())
+            .map(|i| plan_stratum(&ir, i, &mut interner))
+            .collect();
+        let temporal = plan_temporal(&ir, &mut interner);
+        let mut facts = vec![Vec::new(); ir.relations.len()];
+        for f in &ir.facts {
+            let row = &mut facts[f.rel];
+            if f.values.is_empty() {
+                row.push(0);
+            }
+            for v in &f.values {
+                row.push(match v {
+                    calm_ir::Const::Number(n) => *n as Word,
+                    calm_ir::Const::Symbol(s) => interner.intern(s),
+                });
+            }
+        }
+        Ok(Program {
+            inner: Arc::new(Compiled {
+                ir,
+                strata,
+                temporal,
+                interner,
+                facts,
+                sources,
+                file,
+                warnings: diagnostics,
+            }),
+        })
+    }
+
+    /// The checked IR.
+    pub fn ir(&self) -> &calm_ir::Program {
+        &self.inner.ir
+    }
+
+    /// Warnings found while compiling.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.inner.warnings
+    }
+
+    /// The sources diagnostics point into.
+    pub fn sources(&self) -> &SourceMap {
+        &self.inner.sources
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// Ticks executed.
+    pub ticks: u64,
+    /// `@async` facts addressed to other nodes, which batch mode cannot deliver: per destination
+    /// and relation, how many distinct facts.
+    pub undeliverable: BTreeMap<(String, String), usize>,
+}
+
+/// An evaluation of a program over a database: facts go in, [`Engine::run`] executes ticks until
+/// quiescence, relations come out.
+pub struct Engine {
+    program: Program,
+    interner: Interner,
+    /// Facts given to the engine: they hold at every tick.
+    base: Vec<Vec<Word>>,
+    node: String,
+    members: Vec<String>,
+    max_ticks: u64,
+    db: Db,
+}
+
+impl Engine {
+    /// A new engine with the program's facts and an otherwise empty database. The node is called
+    /// `local` and is the only member until [`Engine::set_node`].
+    pub fn new(program: &Program) -> Engine {
+        Engine {
+            program: program.clone(),
+            interner: program.inner.interner.clone(),
+            base: program.inner.facts.clone(),
+            node: "local".into(),
+            members: vec!["local".into()],
+            max_ticks: 10_000,
+            db: Db::default(),
+        }
+    }
+
+    /// Sets this node's name and the cluster's members (the contents of `$self` and `$member`).
+    pub fn set_node(&mut self, name: &str, members: &[String]) {
+        self.node = name.to_string();
+        self.members = members.to_vec();
+        if !self.members.iter().any(|m| m == name) {
+            self.members.push(name.to_string());
+        }
+    }
+
+    /// Limits the number of ticks [`Engine::run`] executes.
+    pub fn set_max_ticks(&mut self, n: u64) {
+        self.max_ticks = n.max(1);
+    }
+
+    fn rel(&self, name: &str) -> Result<usize, EngineError> {
+        self.program
+            .ir()
+            .relation(name)
+            .filter(|&r| self.program.ir().relations[r].builtin != Some(Builtin::Auxiliary))
+            .ok_or_else(|| EngineError::UnknownRelation(name.to_string()))
+    }
+
+    /// Adds facts to a relation; they hold at every tick.
+    pub fn insert(&mut self, relation: &str, tuples: Vec<Vec<Value>>) -> Result<(), EngineError> {
+        let rel = self.rel(relation)?;
+        let info = &self.program.inner.ir.relations[rel];
+        if info.builtin.is_some() {
+            return Err(EngineError::Builtin(relation.to_string()));
+        }
+        let mut words = Vec::with_capacity(tuples.len() * width(info.arity));
+        for t in &tuples {
+            if t.len() != info.arity {
+                return Err(EngineError::Arity {
+                    relation: relation.to_string(),
+                    expected: info.arity,
+                    got: t.len(),
+                });
+            }
+            if t.is_empty() {
+                words.push(0);
+            }
+            for (i, v) in t.iter().enumerate() {
+                words.push(match (v, info.types[i]) {
+                    (Value::Number(n), Type::Number) => *n as Word,
+                    (Value::Symbol(s), Type::Symbol) => self.interner.intern(s),
+                    (v, ty) => {
+                        return Err(EngineError::Type {
+                            relation: relation.to_string(),
+                            column: i + 1,
+                            expected: ty.as_str(),
+                            got: v.to_string(),
+                        });
+                    }
+                });
+            }
+        }
+        self.base[rel].extend(words);
+        Ok(())
+    }
+
+    /// Runs ticks until quiescence: until the facts carried into the next tick (persisted,
+    /// `@next`, and `@async` facts sent to this node) equal those carried into the current one.
+    /// `@async` facts for other nodes are counted in the report as undeliverable.
+    pub fn run(&mut self) -> Result<RunReport, EngineError> {
+        let prog = self.program.clone();
+        let ir = prog.ir();
+        let nrel = ir.relations.len();
+        let mut report = RunReport::default();
+        let mut carry: Vec<Vec<Vec<Word>>> = vec![Vec::new(); nrel];
+        let self_id = self.interner.intern(&self.node);
+        let member_ids: Vec<Word> = self.members.iter().map(|m| self.interner.intern(m)).collect();
+        loop {
+            let mut base = self.base.clone();
+            for (rel, rows) in carry.iter().enumerate() {
+                for row in rows {
+                    if row.is_empty() {
+                        base[rel].push(0);
+                    }
+                    base[rel].extend_from_slice(row);
+                }
+            }
+            if let Some(r) = ir.builtin(Builtin::SelfName) {
+                base[r].push(self_id);
+            }
+            if let Some(r) = ir.builtin(Builtin::Member) {
+                base[r].extend(&member_ids);
+            }
+            let mut db = Db::default();
+            for plan in &prog.inner.strata {
+                eval_stratum(ir, plan, &mut db, &base).map_err(|e| self.runtime_error(e))?;
+            }
+            let sent = eval_temporal(&prog.inner.temporal, &mut db).map_err(|e| self.runtime_error(e))?;
+            report.ticks += 1;
+            let mut next: Vec<Vec<Vec<Word>>> = vec![Vec::new(); nrel];
+            for (rel, info) in ir.relations.iter().enumerate() {
+                if info.persist {
+                    next[rel] = db.rows(rel, info.arity);
+                }
+            }
+            let mut away: BTreeMap<(String, String), Vec<Vec<Word>>> = BTreeMap::new();
+            for (rule, flat) in sent {
+                let r = &ir.rules[rule];
+                let arity = ir.relations[r.head].arity;
+                for row in flat.chunks_exact(width(arity)) {
+                    let row = if arity == 0 { Vec::new() } else { row.to_vec() };
+                    match r.time {
+                        Time::Async { location } if row[location] != self_id => {
+                            let dest = self.interner.resolve(row[location]).to_string();
+                            let rel = ir.relations[r.head].name.clone();
+                            away.entry((dest, rel)).or_default().push(row);
+                        }
+                        _ => next[r.head].push(row),
+                    }
+                }
+            }
+            for rows in &mut next {
+                rows.sort_unstable();
+                rows.dedup();
+            }
+            for (k, mut rows) in away {
+                rows.sort_unstable();
+                rows.dedup();
+                let n = report.undeliverable.entry(k).or_default();
+                *n = (*n).max(rows.len());
+            }
+            self.db = db;
+            if next == carry {
+                return Ok(report);
+            }
+            if report.ticks >= self.max_ticks {
+                return Err(EngineError::NoQuiescence(report.ticks));
+            }
+            carry = next;
+        }
+    }
+
+    fn runtime_error(&self, e: RuleError) -> EngineError {
+        let prog = &self.program.inner;
+        let rule = &prog.ir.rules[e.rule];
+        let file = prog.file;
+        EngineError::Runtime(Box::new(
+            Diagnostic::error(format!("{} while evaluating a rule", e.message))
+                .with_code("E0500")
+                .with_primary(file, rule.span, e.message),
+        ))
+    }
+
+    /// The relation's tuples after the last tick, sorted (numbers numerically, symbols
+    /// lexicographically).
+    pub fn relation(&self, name: &str) -> Result<Vec<Vec<Value>>, EngineError> {
+        let rel = self.rel(name)?;
+        let info = &self.program.inner.ir.relations[rel];
+        let mut rows: Vec<Vec<Value>> = self
+            .db
+            .rows(rel, info.arity)
+            .into_iter()
+            .map(|row| {
+                row.iter()
+                    .zip(&info.types)
+                    .map(|(&w, t)| match t {
+                        Type::Number => Value::Number(w as i64),
+                        Type::Symbol => Value::Symbol(self.interner.resolve(w).to_string()),
+                    })
+                    .collect()
+            })
+            .collect();
+        rows.sort_unstable();
+        Ok(rows)
+    }
+
+    /// Number of tuples in the relation after the last tick.
+    pub fn relation_len(&self, name: &str) -> Result<usize, EngineError> {
+        Ok(self.db.len(self.rel(name)?))
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+}

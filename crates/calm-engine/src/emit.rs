@@ -1,0 +1,338 @@
+//! The per-tuple part of a rule: bind registers from a scanned or joined tuple, run filters,
+//! assignments, negation checks and aggregates, and write the output row into buffers.
+
+use crate::index::{Index, Word};
+use calm_syntax::ast::{AggFunc, BinOp, CmpOp};
+
+/// A compiled expression over registers.
+#[derive(Clone, Debug)]
+pub(crate) enum CExpr {
+    Reg(usize),
+    Const(Word),
+    Neg(Box<CExpr>),
+    Bin(BinOp, Box<CExpr>, Box<CExpr>),
+}
+
+impl CExpr {
+    #[inline]
+    fn eval(&self, regs: &[Word]) -> Result<Word, &'static str> {
+        match self {
+            CExpr::Reg(r) => Ok(regs[*r]),
+            CExpr::Const(c) => Ok(*c),
+            CExpr::Neg(a) => (a.eval(regs)? as i64)
+                .checked_neg()
+                .map(|v| v as Word)
+                .ok_or("arithmetic overflow"),
+            CExpr::Bin(op, a, b) => {
+                let (x, y) = (a.eval(regs)? as i64, b.eval(regs)? as i64);
+                let r = match op {
+                    BinOp::Add => x.checked_add(y),
+                    BinOp::Sub => x.checked_sub(y),
+                    BinOp::Mul => x.checked_mul(y),
+                    BinOp::Div if y == 0 => return Err("division by zero"),
+                    BinOp::Rem if y == 0 => return Err("remainder by zero"),
+                    BinOp::Div => x.checked_div(y),
+                    BinOp::Rem => x.checked_rem(y),
+                };
+                r.map(|v| v as Word).ok_or("arithmetic overflow")
+            }
+        }
+    }
+}
+
+/// A key part of a lookup: a register or a constant.
+#[derive(Clone, Debug)]
+pub(crate) enum CTerm {
+    Reg(usize),
+    Const(Word),
+}
+
+impl CTerm {
+    #[inline]
+    fn get(&self, regs: &[Word]) -> Word {
+        match self {
+            CTerm::Reg(r) => regs[*r],
+            CTerm::Const(c) => *c,
+        }
+    }
+}
+
+/// One operation after the registers of a tuple are bound.
+#[derive(Clone, Debug)]
+pub(crate) enum Op {
+    /// Keep the tuple if the comparison holds (orderings compare numbers).
+    Filter { op: CmpOp, lhs: CExpr, rhs: CExpr },
+    /// Bind a register.
+    Assign { reg: usize, expr: CExpr },
+    /// Keep the tuple if no tuple of a complete index has this key.
+    NotExists { index: usize, key: Vec<CTerm> },
+    /// Bind a register to an aggregate over complete indexes.
+    Aggregate(AggOp),
+}
+
+/// A compiled body-form aggregate.
+#[derive(Clone, Debug)]
+pub(crate) struct AggOp {
+    pub reg: usize,
+    pub func: AggFunc,
+    pub target: Option<CExpr>,
+    pub steps: Vec<AggStep>,
+}
+
+/// A step of an aggregate's nested-loop evaluation.
+#[derive(Clone, Debug)]
+pub(crate) enum AggStep {
+    /// For each tuple with this key, bind the value columns to these registers.
+    Lookup {
+        index: usize,
+        key: Vec<CTerm>,
+        bind: Vec<usize>,
+    },
+    Op(Op),
+}
+
+/// Where the rows of a step go: the expressions of the row, and for each destination index
+/// the order of the row's columns (key columns first).
+#[derive(Clone, Debug)]
+pub(crate) struct Sink {
+    pub exprs: Vec<CExpr>,
+    pub perms: Vec<Vec<usize>>,
+}
+
+/// Binds, checks and emits. One per step execution; the buffers are taken afterwards.
+pub struct Emitter<'a> {
+    regs: Vec<Word>,
+    kmap: &'a [usize],
+    amap: &'a [usize],
+    bmap: &'a [usize],
+    ops: &'a [Op],
+    lookups: &'a [&'a dyn Index],
+    sink: &'a Sink,
+    /// When every output expression is a register: the registers to copy, per destination.
+    direct: Option<Vec<Vec<usize>>>,
+    row: Vec<Word>,
+    pub(crate) out: Vec<Vec<Word>>,
+    pub(crate) error: Option<String>,
+}
+
+impl<'a> Emitter<'a> {
+    pub(crate) fn new(
+        nregs: usize,
+        maps: (&'a [usize], &'a [usize], &'a [usize]),
+        ops: &'a [Op],
+        lookups: &'a [&'a dyn Index],
+        sink: &'a Sink,
+    ) -> Self {
+        let direct = sink
+            .exprs
+            .iter()
+            .map(|e| match e {
+                CExpr::Reg(r) => Some(*r),
+                _ => None,
+            })
+            .collect::<Option<Vec<usize>>>()
+            .map(|regs| {
+                sink.perms
+                    .iter()
+                    .map(|p| p.iter().map(|&c| regs[c]).collect())
+                    .collect()
+            });
+        Emitter {
+            regs: vec![0; nregs],
+            kmap: maps.0,
+            amap: maps.1,
+            bmap: maps.2,
+            ops,
+            lookups,
+            sink,
+            direct,
+            row: vec![0; sink.exprs.len()],
+            out: vec![Vec::new(); sink.perms.len()],
+            error: None,
+        }
+    }
+
+    /// Records a bug in the plan; evaluation stops with an error instead of a panic.
+    pub(crate) fn fail_internal(&mut self, what: &str) {
+        self.error.get_or_insert_with(|| format!("internal error: {what}"));
+    }
+
+    /// Handles one input tuple.
+    #[inline]
+    pub fn emit(&mut self, k: &[Word], a: &[Word], b: &[Word]) {
+        for (&r, &w) in self.kmap.iter().zip(k) {
+            self.regs[r] = w;
+        }
+        for (&r, &w) in self.amap.iter().zip(a) {
+            self.regs[r] = w;
+        }
+        for (&r, &w) in self.bmap.iter().zip(b) {
+            self.regs[r] = w;
+        }
+        self.run();
+    }
+
+    /// Runs the operations and the output with the registers as they are.
+    pub(crate) fn run(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        let ops = self.ops;
+        for op in ops {
+            match self.op(op) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        if let Some(direct) = &self.direct {
+            for (buf, regs) in self.out.iter_mut().zip(direct) {
+                if regs.is_empty() {
+                    // A zero-width row is recorded as one marker word.
+                    buf.push(0);
+                }
+                buf.extend(regs.iter().map(|&r| self.regs[r]));
+            }
+            return;
+        }
+        for (i, e) in self.sink.exprs.iter().enumerate() {
+            match e.eval(&self.regs) {
+                Ok(v) => self.row[i] = v,
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        for (buf, perm) in self.out.iter_mut().zip(&self.sink.perms) {
+            if perm.is_empty() {
+                buf.push(0);
+            }
+            buf.extend(perm.iter().map(|&c| self.row[c]));
+        }
+    }
+
+    fn op(&mut self, op: &Op) -> Result<bool, &'static str> {
+        Ok(match op {
+            Op::Filter { op, lhs, rhs } => {
+                let (x, y) = (lhs.eval(&self.regs)?, rhs.eval(&self.regs)?);
+                match op {
+                    CmpOp::Eq => x == y,
+                    CmpOp::Ne => x != y,
+                    CmpOp::Lt => (x as i64) < (y as i64),
+                    CmpOp::Le => (x as i64) <= (y as i64),
+                    CmpOp::Gt => (x as i64) > (y as i64),
+                    CmpOp::Ge => (x as i64) >= (y as i64),
+                }
+            }
+            Op::Assign { reg, expr } => {
+                self.regs[*reg] = expr.eval(&self.regs)?;
+                true
+            }
+            Op::NotExists { index, key } => {
+                let key: Vec<Word> = key.iter().map(|t| t.get(&self.regs)).collect();
+                let mut found = false;
+                self.lookups[*index].lookup(&key, &mut |_| {
+                    found = true;
+                    false
+                });
+                !found
+            }
+            Op::Aggregate(agg) => {
+                let mut acc = Acc {
+                    func: agg.func,
+                    count: 0,
+                    value: None,
+                    error: None,
+                };
+                self.aggregate(&agg.steps, agg.target.as_ref(), &mut acc);
+                if let Some(e) = acc.error {
+                    return Err(e);
+                }
+                match acc.result() {
+                    Some(v) => {
+                        self.regs[agg.reg] = v;
+                        true
+                    }
+                    None => false,
+                }
+            }
+        })
+    }
+
+    fn aggregate(&mut self, steps: &[AggStep], target: Option<&CExpr>, acc: &mut Acc) {
+        if acc.error.is_some() {
+            return;
+        }
+        let Some((first, rest)) = steps.split_first() else {
+            let v = match target {
+                Some(t) => match t.eval(&self.regs) {
+                    Ok(v) => Some(v as i64),
+                    Err(e) => {
+                        acc.error = Some(e);
+                        return;
+                    }
+                },
+                None => None,
+            };
+            acc.add(v);
+            return;
+        };
+        match first {
+            AggStep::Op(op) => match self.op(op) {
+                Ok(true) => self.aggregate(rest, target, acc),
+                Ok(false) => {}
+                Err(e) => acc.error = Some(e),
+            },
+            AggStep::Lookup { index, key, bind } => {
+                let key: Vec<Word> = key.iter().map(|t| t.get(&self.regs)).collect();
+                let lookups = self.lookups;
+                lookups[*index].lookup(&key, &mut |val| {
+                    for (&r, &w) in bind.iter().zip(val) {
+                        self.regs[r] = w;
+                    }
+                    self.aggregate(rest, target, acc);
+                    acc.error.is_none()
+                });
+            }
+        }
+    }
+}
+
+struct Acc {
+    func: AggFunc,
+    count: i64,
+    value: Option<i64>,
+    error: Option<&'static str>,
+}
+
+impl Acc {
+    fn add(&mut self, v: Option<i64>) {
+        self.count += 1;
+        let Some(v) = v else { return };
+        self.value = Some(match (self.func, self.value) {
+            (_, None) => v,
+            (AggFunc::Sum, Some(s)) => match s.checked_add(v) {
+                Some(s) => s,
+                None => {
+                    self.error = Some("arithmetic overflow in sum");
+                    s
+                }
+            },
+            (AggFunc::Min, Some(m)) => m.min(v),
+            (AggFunc::Max, Some(m)) => m.max(v),
+            (AggFunc::Count, Some(c)) => c,
+        });
+    }
+
+    fn result(&self) -> Option<Word> {
+        match self.func {
+            AggFunc::Count => Some(self.count as Word),
+            AggFunc::Sum => Some(self.value.unwrap_or(0) as Word),
+            AggFunc::Min | AggFunc::Max => self.value.map(|v| v as Word),
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Evaluating one tick: strata in order, each to a fixpoint with a datafrog `Iteration`.
+
+use crate::emit::Emitter;
+use crate::index::{Index, Mode, Word, new_index};
+use crate::plan::{Dest, IndexSpec, Slot, Step, StepKind, StratumPlan};
+use calm_ir::{Program, RelId, RuleId};
+use datafrog::Iteration;
+use std::collections::HashMap;
+
+/// The complete relations of a tick, as finished indexes (every index of a relation holds all
+/// of its columns, so any one of them gives the relation).
+#[derive(Default)]
+pub(crate) struct Db {
+    indexes: HashMap<IndexSpec, Box<dyn Index>>,
+    by_rel: HashMap<RelId, Vec<IndexSpec>>,
+}
+
+impl Db {
+    fn put(&mut self, spec: IndexSpec, index: Box<dyn Index>) {
+        self.by_rel.entry(spec.rel).or_default().push(spec.clone());
+        self.indexes.insert(spec, index);
+    }
+
+    /// Makes sure an index with this layout exists, re-keying another index of the relation.
+    fn ensure(&mut self, spec: &IndexSpec) {
+        if self.indexes.contains_key(spec) {
+            return;
+        }
+        let index = new_index(spec.key.len(), spec.val.len(), None, "static");
+        if let Some(from) = self.by_rel.get(&spec.rel).and_then(|v| v.first()) {
+            let src = &self.indexes[from];
+            let width = spec.key.len() + spec.val.len();
+            // Position, in the source index's word order, of each column.
+            let mut pos = vec![0; width];
+            for (i, c) in from.cols().enumerate() {
+                pos[c] = i;
+            }
+            let order: Vec<usize> = spec.cols().map(|c| pos[c]).collect();
+            let mut flat = Vec::with_capacity(src.len() * width);
+            let mut row = vec![0; width];
+            src.for_each(&mut |k, v| {
+                row[..k.len()].copy_from_slice(k);
+                row[k.len()..].copy_from_slice(v);
+                flat.extend(order.iter().map(|&i| row[i]));
+            });
+            if width == 0 && !src.is_empty() {
+                flat.push(0);
+            }
+            index.insert_flat(&flat);
+        }
+        index.finish();
+        self.put(spec.clone(), index);
+    }
+
+    /// The rows of a relation in column order, sorted by word.
+    pub fn rows(&self, rel: RelId, arity: usize) -> Vec<Vec<Word>> {
+        let Some(spec) = self.by_rel.get(&rel).and_then(|v| v.first()) else {
+            return Vec::new();
+        };
+        let src = &self.indexes[spec];
+        let cols: Vec<usize> = spec.cols().collect();
+        let mut out = Vec::with_capacity(src.len());
+        src.for_each(&mut |k, v| {
+            let mut row = vec![0; arity];
+            for (i, &w) in k.iter().chain(v).enumerate() {
+                row[cols[i]] = w;
+            }
+            out.push(row);
+        });
+        out.sort_unstable();
+        out
+    }
+
+    /// Number of tuples in a relation.
+    pub fn len(&self, rel: RelId) -> usize {
+        self.by_rel
+            .get(&rel)
+            .and_then(|v| v.first())
+            .map_or(0, |s| self.indexes[s].len())
+    }
+}
+
+/// A runtime failure inside a rule.
+#[derive(Debug)]
+pub(crate) struct RuleError {
+    pub rule: RuleId,
+    pub message: String,
+}
+
+/// Evaluates a stratum: `base` holds, per relation, the flat rows given at this tick.
+pub(crate) fn eval_stratum(
+    prog: &Program,
+    plan: &StratumPlan,
+    db: &mut Db,
+    base: &[Vec<Word>],
+) -> Result<(), RuleError> {
+    for spec in &plan.static_specs {
+        db.ensure(spec);
+    }
+    let mut it = Iteration::new();
+    let dyns: Vec<Box<dyn Index>> = plan
+        .dyn_specs
+        .iter()
+        .map(|s| new_index(s.key.len(), s.val.len(), Some(&mut it), &prog.relations[s.rel].name))
+        .collect();
+    let inters: Vec<Box<dyn Index>> = plan
+        .inters
+        .iter()
+        .map(|&(k, v)| new_index(k, v, Some(&mut it), "intermediate"))
+        .collect();
+    for (spec, index) in plan.dyn_specs.iter().zip(&dyns) {
+        let rows = &base[spec.rel];
+        if rows.is_empty() {
+            continue;
+        }
+        let arity = prog.relations[spec.rel].arity;
+        let order: Vec<usize> = spec.cols().collect();
+        if arity == 0 {
+            index.insert_flat(&[0]);
+            continue;
+        }
+        let mut flat = Vec::with_capacity(rows.len());
+        for row in rows.chunks_exact(arity) {
+            flat.extend(order.iter().map(|&c| row[c]));
+        }
+        index.insert_flat(&flat);
+    }
+    {
+        let statics: Vec<&dyn Index> = plan.static_specs.iter().map(|s| &*db.indexes[s]).collect();
+        let ctx = Ctx {
+            dyns: &dyns,
+            statics: &statics,
+            inters: &inters,
+        };
+        let mut sink = Vec::new();
+        for rp in &plan.rules {
+            for step in &rp.steps {
+                if !step_is_delta(step) {
+                    ctx.run(step, rp.nregs, Mode::Full, rp.rule, &mut sink)?;
+                }
+            }
+        }
+        while it.changed() {
+            for rp in &plan.rules {
+                for step in &rp.steps {
+                    if step_is_delta(step) {
+                        ctx.run(step, rp.nregs, Mode::Delta, rp.rule, &mut sink)?;
+                    }
+                }
+            }
+        }
+    }
+    for (spec, index) in plan.dyn_specs.iter().zip(dyns) {
+        index.finish();
+        db.put(spec.clone(), index);
+    }
+    Ok(())
+}
+
+/// Evaluates the `@next`/`@async` rules over the complete tick; returns each rule's head rows
+/// (flat, head column order).
+pub(crate) fn eval_temporal(plan: &StratumPlan, db: &mut Db) -> Result<Vec<(RuleId, Vec<Word>)>, RuleError> {
+    for spec in &plan.static_specs {
+        db.ensure(spec);
+    }
+    let mut it = Iteration::new();
+    let inters: Vec<Box<dyn Index>> = plan
+        .inters
+        .iter()
+        .map(|&(k, v)| new_index(k, v, Some(&mut it), "intermediate"))
+        .collect();
+    let statics: Vec<&dyn Index> = plan.static_specs.iter().map(|s| &*db.indexes[s]).collect();
+    let ctx = Ctx {
+        dyns: &[],
+        statics: &statics,
+        inters: &inters,
+    };
+    let mut out = Vec::new();
+    for rp in &plan.rules {
+        for step in &rp.steps {
+            if !step_is_delta(step) {
+                ctx.run(step, rp.nregs, Mode::Full, rp.rule, &mut out)?;
+            }
+        }
+    }
+    while it.changed() {
+        for rp in &plan.rules {
+            for step in &rp.steps {
+                if step_is_delta(step) {
+                    ctx.run(step, rp.nregs, Mode::Delta, rp.rule, &mut out)?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a step reads something that changes during the iteration (run every round on the
+/// new tuples) rather than only complete inputs (run once, on everything).
+fn step_is_delta(step: &Step) -> bool {
+    let changes = |s: &Slot| !matches!(s, Slot::Static(_));
+    match &step.kind {
+        StepKind::Unit => false,
+        StepKind::Scan { src, .. } => changes(src),
+        StepKind::Join { a, b, .. } => changes(a) || changes(b),
+    }
+}
+
+struct Ctx<'a> {
+    dyns: &'a [Box<dyn Index>],
+    statics: &'a [&'a dyn Index],
+    inters: &'a [Box<dyn Index>],
+}
+
+impl<'a> Ctx<'a> {
+    fn slot(&self, s: Slot) -> &'a dyn Index {
+        match s {
+            Slot::Dyn(i) => &*self.dyns[i],
+            Slot::Static(i) => self.statics[i],
+            Slot::Inter(i) => &*self.inters[i],
+        }
+    }
+
+    fn run(
+        &self,
+        step: &Step,
+        nregs: usize,
+        mode: Mode,
+        rule: RuleId,
+        collected: &mut Vec<(RuleId, Vec<Word>)>,
+    ) -> Result<(), RuleError> {
+        let empty: &[usize] = &[];
+        let out = match &step.kind {
+            StepKind::Unit => {
+                let mut e = Emitter::new(nregs, (empty, empty, empty), &step.ops, self.statics, &step.sink);
+                e.run();
+                finish(e, rule)?
+            }
+            StepKind::Scan { src, map } => {
+                let index = self.slot(*src);
+                let (kmap, amap) = map.split_at(index.key_width().min(map.len()));
+                let mut e = Emitter::new(nregs, (kmap, amap, empty), &step.ops, self.statics, &step.sink);
+                index.scan(mode, &mut e);
+                finish(e, rule)?
+            }
+            StepKind::Join {
+                a,
+                b,
+                kmap,
+                amap,
+                bmap,
+            } => {
+                let mut e = Emitter::new(nregs, (kmap, amap, bmap), &step.ops, self.statics, &step.sink);
+                let (ia, ib) = (self.slot(*a), self.slot(*b));
+                // Drive the join from the side that changes, so a fixed side is only read.
+                if matches!(a, Slot::Static(_)) && !matches!(b, Slot::Static(_)) {
+                    ib.join(ia, mode, true, &mut e);
+                } else {
+                    ia.join(ib, mode, false, &mut e);
+                }
+                finish(e, rule)?
+            }
+        };
+        match &step.dest {
+            Dest::Head(_, slots) => {
+                for (buf, &s) in out.iter().zip(slots) {
+                    if !buf.is_empty() {
+                        self.dyns[s].insert_flat(buf);
+                    }
+                }
+            }
+            Dest::Inter(i) => {
+                if let Some(buf) = out.first() {
+                    if !buf.is_empty() {
+                        self.inters[*i].insert_flat(buf);
+                    }
+                }
+            }
+            Dest::Collect => {
+                for buf in out {
+                    if !buf.is_empty() {
+                        collected.push((rule, buf));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn finish(e: Emitter<'_>, rule: RuleId) -> Result<Vec<Vec<Word>>, RuleError> {
+    match e.error {
+        Some(message) => Err(RuleError { rule, message }),
+        None => Ok(e.out),
+    }
+}

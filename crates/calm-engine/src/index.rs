@@ -1,0 +1,329 @@
+//! Indexes: a relation (or an intermediate result) stored as a datafrog `Variable<(Key, Val)>`.
+//!
+//! Rows are fixed-width words. To avoid boxing every row, an index is monomorphised on the widths
+//! of its key and value: `[Word; 0..=3]`, or a boxed slice for anything wider. The planner only
+//! sees `dyn Index`; joins recover the concrete types by downcasting the other side, so the
+//! monomorphised join loops compare and copy plain arrays.
+
+use crate::emit::Emitter;
+use datafrog::{Iteration, Relation, Variable};
+use std::any::Any;
+use std::cell::Ref;
+
+/// A stored value: a number (two's complement) or an interned symbol id.
+pub type Word = u64;
+
+/// A fixed-width group of words usable as a datafrog key or value.
+pub trait Cols: Ord + Clone + 'static {
+    /// The words.
+    fn as_slice(&self) -> &[Word];
+    /// Builds from exactly the right number of words.
+    fn from_slice(s: &[Word]) -> Self;
+}
+
+macro_rules! array_cols {
+    ($($n:literal),*) => {$(
+        impl Cols for [Word; $n] {
+            #[inline(always)]
+            fn as_slice(&self) -> &[Word] {
+                self
+            }
+            #[inline(always)]
+            fn from_slice(s: &[Word]) -> Self {
+                let mut a = [0; $n];
+                a.copy_from_slice(&s[..$n]);
+                a
+            }
+        }
+    )*};
+}
+array_cols!(0, 1, 2, 3);
+
+/// Columns wider than the fixed-width cases.
+pub type Wide = Box<[Word]>;
+
+impl Cols for Wide {
+    fn as_slice(&self) -> &[Word] {
+        self
+    }
+    fn from_slice(s: &[Word]) -> Self {
+        s.into()
+    }
+}
+
+/// Which part of a variable an operation reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything (used once, for inputs that are complete before the stratum starts).
+    Full,
+    /// Only what is new this round, combined with everything older (semi-naive).
+    Delta,
+}
+
+/// A type-erased index.
+pub trait Index {
+    /// For downcasting in joins.
+    fn as_any(&self) -> &dyn Any;
+    /// Key width.
+    fn key_width(&self) -> usize;
+    /// Value width.
+    fn val_width(&self) -> usize;
+    /// Adds rows given as flat words, `key_width + val_width` per row (deduplicated by datafrog).
+    fn insert_flat(&self, data: &[Word]);
+    /// Calls the emitter with `(key, val, [])` for each tuple (`Full`: all, `Delta`: recent).
+    fn scan(&self, mode: Mode, emit: &mut Emitter<'_>);
+    /// Joins with `other` on the key; the emitter gets `(key, self's val, other's val)`, or the
+    /// values swapped when `swap` is set.
+    fn join(&self, other: &dyn Index, mode: Mode, swap: bool, emit: &mut Emitter<'_>);
+    /// Merges all batches into one sorted batch. Call when no more tuples arrive.
+    fn finish(&self);
+    /// Number of tuples (stable and recent).
+    fn len(&self) -> usize;
+    /// Whether there are no tuples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Calls `f(val)` for each tuple whose key is `key`, stopping when `f` returns `false`.
+    /// Requires `finish` to have been called.
+    fn lookup(&self, key: &[Word], f: &mut dyn FnMut(&[Word]) -> bool);
+    /// Calls `f(key, val)` for every tuple.
+    fn for_each(&self, f: &mut dyn FnMut(&[Word], &[Word]));
+}
+
+/// An index with concrete key and value types.
+pub struct Idx<K: Cols, V: Cols> {
+    var: Variable<(K, V)>,
+    kw: usize,
+    vw: usize,
+    /// Not part of an iteration: inserted rows go straight to `stable`.
+    fixed: bool,
+}
+
+impl<K: Cols, V: Cols> Idx<K, V> {
+    fn recent(&self) -> Ref<'_, Relation<(K, V)>> {
+        self.var.recent.borrow()
+    }
+    fn stable(&self) -> Ref<'_, Vec<Relation<(K, V)>>> {
+        self.var.stable.borrow()
+    }
+}
+
+/// Creates an index whose key has `kw` words and value `vw` words. With an iteration, it is a
+/// variable of that iteration (it changes as rules fire); without, a fixed relation whose rows
+/// are all inserted before use and then `finish`ed.
+pub fn new_index(kw: usize, vw: usize, iteration: Option<&mut Iteration>, name: &str) -> Box<dyn Index> {
+    type It<'a> = Option<&'a mut Iteration>;
+    fn with_k<K: Cols>(kw: usize, vw: usize, it: It<'_>, name: &str) -> Box<dyn Index> {
+        match vw {
+            0 => make::<K, [Word; 0]>(kw, vw, it, name),
+            1 => make::<K, [Word; 1]>(kw, vw, it, name),
+            2 => make::<K, [Word; 2]>(kw, vw, it, name),
+            3 => make::<K, [Word; 3]>(kw, vw, it, name),
+            _ => make::<K, Wide>(kw, vw, it, name),
+        }
+    }
+    fn make<K: Cols, V: Cols>(kw: usize, vw: usize, it: It<'_>, name: &str) -> Box<dyn Index> {
+        let fixed = it.is_none();
+        let var = match it {
+            Some(it) => it.variable::<(K, V)>(name),
+            None => Iteration::new().variable::<(K, V)>(name),
+        };
+        Box::new(Idx { var, kw, vw, fixed })
+    }
+    match kw {
+        0 => with_k::<[Word; 0]>(kw, vw, iteration, name),
+        1 => with_k::<[Word; 1]>(kw, vw, iteration, name),
+        2 => with_k::<[Word; 2]>(kw, vw, iteration, name),
+        3 => with_k::<[Word; 3]>(kw, vw, iteration, name),
+        _ => with_k::<Wide>(kw, vw, iteration, name),
+    }
+}
+
+/// Sort-merge join of two sorted slices, datafrog style (galloping over non-matching keys).
+#[inline]
+fn join_sorted<K: Ord, A, B>(mut x: &[(K, A)], mut y: &[(K, B)], mut f: impl FnMut(&K, &A, &B)) {
+    use std::cmp::Ordering;
+    while let (Some(a), Some(b)) = (x.first(), y.first()) {
+        match a.0.cmp(&b.0) {
+            Ordering::Less => x = gallop(x, |t| t.0 < b.0),
+            Ordering::Greater => y = gallop(y, |t| t.0 < a.0),
+            Ordering::Equal => {
+                let nx = x.iter().take_while(|t| t.0 == a.0).count();
+                let ny = y.iter().take_while(|t| t.0 == a.0).count();
+                for tx in &x[..nx] {
+                    for ty in &y[..ny] {
+                        f(&tx.0, &tx.1, &ty.1);
+                    }
+                }
+                x = &x[nx..];
+                y = &y[ny..];
+            }
+        }
+    }
+}
+
+/// Skips the prefix of `s` for which `less` holds (exponential then binary search).
+#[inline]
+pub(crate) fn gallop<T>(mut s: &[T], mut less: impl FnMut(&T) -> bool) -> &[T] {
+    if !s.is_empty() && less(&s[0]) {
+        let mut step = 1;
+        while step < s.len() && less(&s[step]) {
+            s = &s[step..];
+            step <<= 1;
+        }
+        step >>= 1;
+        while step > 0 {
+            if step < s.len() && less(&s[step]) {
+                s = &s[step..];
+            }
+            step >>= 1;
+        }
+        s = &s[1..];
+    }
+    s
+}
+
+impl<K: Cols, V: Cols> Idx<K, V> {
+    fn join_typed<V2: Cols>(&self, other: &Idx<K, V2>, mode: Mode, swap: bool, emit: &mut Emitter<'_>) {
+        let mut f = |k: &K, a: &V, b: &V2| {
+            if swap {
+                emit.emit(k.as_slice(), b.as_slice(), a.as_slice())
+            } else {
+                emit.emit(k.as_slice(), a.as_slice(), b.as_slice())
+            }
+        };
+        match mode {
+            Mode::Full => {
+                for s1 in self.stable().iter() {
+                    for s2 in other.stable().iter() {
+                        join_sorted(s1, s2, &mut f);
+                    }
+                }
+            }
+            Mode::Delta => {
+                let r1 = self.recent();
+                let r2 = other.recent();
+                for s2 in other.stable().iter() {
+                    join_sorted(&r1, s2, &mut f);
+                }
+                for s1 in self.stable().iter() {
+                    join_sorted(s1, &r2, &mut f);
+                }
+                join_sorted(&r1, &r2, &mut f);
+            }
+        }
+    }
+}
+
+impl<K: Cols, V: Cols> Index for Idx<K, V> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn key_width(&self) -> usize {
+        self.kw
+    }
+
+    fn val_width(&self) -> usize {
+        self.vw
+    }
+
+    fn insert_flat(&self, data: &[Word]) {
+        let (kw, vw) = (self.kw, self.vw);
+        let rows: Vec<(K, V)> = if kw + vw == 0 {
+            if data.is_empty() {
+                return;
+            }
+            vec![(K::from_slice(&[]), V::from_slice(&[]))]
+        } else {
+            data.chunks_exact(kw + vw)
+                .map(|r| (K::from_slice(&r[..kw]), V::from_slice(&r[kw..])))
+                .collect()
+        };
+        let relation = Relation::from_vec(rows);
+        if self.fixed {
+            if !relation.is_empty() {
+                self.var.stable.borrow_mut().push(relation);
+            }
+        } else {
+            self.var.insert(relation);
+        }
+    }
+
+    fn scan(&self, mode: Mode, emit: &mut Emitter<'_>) {
+        let mut f = |batch: &[(K, V)]| {
+            for (k, v) in batch {
+                emit.emit(k.as_slice(), v.as_slice(), &[]);
+            }
+        };
+        match mode {
+            Mode::Full => {
+                for s in self.stable().iter() {
+                    f(s);
+                }
+            }
+            Mode::Delta => f(&self.recent()),
+        }
+    }
+
+    fn join(&self, other: &dyn Index, mode: Mode, swap: bool, emit: &mut Emitter<'_>) {
+        let any = other.as_any();
+        if let Some(o) = any.downcast_ref::<Idx<K, [Word; 0]>>() {
+            self.join_typed(o, mode, swap, emit)
+        } else if let Some(o) = any.downcast_ref::<Idx<K, [Word; 1]>>() {
+            self.join_typed(o, mode, swap, emit)
+        } else if let Some(o) = any.downcast_ref::<Idx<K, [Word; 2]>>() {
+            self.join_typed(o, mode, swap, emit)
+        } else if let Some(o) = any.downcast_ref::<Idx<K, [Word; 3]>>() {
+            self.join_typed(o, mode, swap, emit)
+        } else if let Some(o) = any.downcast_ref::<Idx<K, Wide>>() {
+            self.join_typed(o, mode, swap, emit)
+        } else {
+            // The planner gives both sides of a join the same key width; anything else is a
+            // planner bug, reported rather than ignored.
+            emit.fail_internal("join between indexes with different key types");
+        }
+    }
+
+    fn finish(&self) {
+        let mut stable = self.var.stable.borrow_mut();
+        let mut recent = self.var.recent.borrow_mut();
+        let mut merged: Relation<(K, V)> = Vec::new().into();
+        for batch in stable.drain(..) {
+            merged = merged.merge(batch);
+        }
+        let r = std::mem::replace(&mut *recent, Vec::new().into());
+        merged = merged.merge(r);
+        stable.push(merged);
+    }
+
+    fn len(&self) -> usize {
+        self.stable().iter().map(|b| b.len()).sum::<usize>() + self.recent().len()
+    }
+
+    fn lookup(&self, key: &[Word], f: &mut dyn FnMut(&[Word]) -> bool) {
+        let k = K::from_slice(key);
+        for batch in self.stable().iter() {
+            let start = batch.partition_point(|t| t.0 < k);
+            for t in &batch[start..] {
+                if t.0 != k {
+                    break;
+                }
+                if !f(t.1.as_slice()) {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn for_each(&self, f: &mut dyn FnMut(&[Word], &[Word])) {
+        for batch in self.stable().iter() {
+            for (k, v) in batch.iter() {
+                f(k.as_slice(), v.as_slice());
+            }
+        }
+        for (k, v) in self.recent().iter() {
+            f(k.as_slice(), v.as_slice());
+        }
+    }
+}

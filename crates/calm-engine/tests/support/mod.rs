@@ -1,0 +1,101 @@
+//! Support for the differential tests: a naive reference evaluator, a program generator, and the
+//! glue that runs a program through the real engine and compares.
+
+pub mod r#gen;
+pub mod naive;
+
+use calm_engine::{Engine, Program as Compiled, Value};
+use naive::{Db, Outcome, Program, Rel};
+
+/// Tick budget of the naive evaluator; generated programs need far fewer.
+pub const MAX_TICKS: usize = 1000;
+
+/// Compiles the program's text with the engine, inserts the facts, runs, and reads back every
+/// relation.
+pub fn run_engine(prog: &Program) -> Result<Db, String> {
+    let text = prog.render();
+    let compiled =
+        Compiled::compile("differential.dl", &text).map_err(|e| format!("compile error:\n{e}"))?;
+    let mut engine = Engine::new(&compiled);
+    let mut by_rel: Vec<Vec<Vec<Value>>> = vec![Vec::new(); prog.arities.len()];
+    for (rel, t) in &prog.inserted {
+        by_rel[*rel].push(t.iter().map(|&x| Value::Number(x)).collect());
+    }
+    for (rel, tuples) in by_rel.into_iter().enumerate() {
+        if !tuples.is_empty() {
+            engine
+                .insert(&prog.names[rel], tuples)
+                .map_err(|e| format!("insert into {}: {e}", prog.names[rel]))?;
+        }
+    }
+    engine.run().map_err(|e| format!("run error: {e}"))?;
+    let mut db = Db::new();
+    for name in &prog.names {
+        let rows = engine
+            .relation(name)
+            .map_err(|e| format!("reading {name}: {e}"))?;
+        let mut rel = Rel::new();
+        for row in rows {
+            let t = row
+                .iter()
+                .map(|v| match v {
+                    Value::Number(n) => Ok(*n),
+                    Value::Symbol(s) => Err(format!("{name}: unexpected symbol {s:?}")),
+                })
+                .collect::<Result<Vec<i64>, String>>()?;
+            rel.insert(t);
+        }
+        db.push(rel);
+    }
+    Ok(db)
+}
+
+fn show(rel: &Rel) -> String {
+    let rows: Vec<String> = rel
+        .iter()
+        .map(|t| {
+            let xs: Vec<String> = t.iter().map(|x| x.to_string()).collect();
+            format!("({})", xs.join(", "))
+        })
+        .collect();
+    format!("{{{}}}", rows.join(" "))
+}
+
+/// Runs the program through the naive evaluator and the engine; `Err` describes the difference
+/// (with the program text and facts).
+pub fn check(prog: &Program) -> Result<(), String> {
+    let context = || format!("{prog:?}");
+    let expected = match naive::evaluate(prog, MAX_TICKS) {
+        Outcome::Ok(db) => db,
+        Outcome::TooManyTicks => {
+            return Err(format!(
+                "the naive evaluator did not reach quiescence in {MAX_TICKS} ticks (generator bug){}",
+                context()
+            ));
+        }
+    };
+    let got = run_engine(prog).map_err(|e| format!("{e}{}", context()))?;
+    let mut report = String::new();
+    for (r, (want, have)) in expected.iter().zip(&got).enumerate() {
+        if want != have {
+            let missing: Rel = want.difference(have).cloned().collect();
+            let extra: Rel = have.difference(want).cloned().collect();
+            report += &format!(
+                "relation {}: expected {}\n    engine gave {}\n    missing {}\n    extra {}\n",
+                prog.names[r],
+                show(want),
+                show(have),
+                show(&missing),
+                show(&extra)
+            );
+        }
+    }
+    if report.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "engine and naive evaluator disagree:\n{report}{}",
+            context()
+        ))
+    }
+}

@@ -1,0 +1,547 @@
+//! A deliberately simple reference evaluator for the small programs of `gen`.
+//!
+//! Nested loops over `BTreeSet`s, a binding map, naive iteration to a fixpoint, stratum by
+//! stratum; Dedalus ticks are simulated literally. Nothing here is shared with the engine.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// A tuple of numbers.
+pub type Tuple = Vec<i64>;
+/// A relation's contents.
+pub type Rel = BTreeSet<Tuple>;
+/// One relation per relation id.
+pub type Db = Vec<Rel>;
+type Env = BTreeMap<String, i64>;
+
+/// An argument of an atom or an operand of a comparison.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Term {
+    /// A variable.
+    Var(String),
+    /// A number.
+    Const(i64),
+    /// `_` (only in positive and negated atoms).
+    Wild,
+}
+
+/// `rel(args...)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Atom {
+    /// Relation id.
+    pub rel: usize,
+    /// Arguments, as many as the relation's arity.
+    pub args: Vec<Term>,
+}
+
+/// Arithmetic operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+/// Comparison operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+/// Aggregate functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFunc {
+    Count,
+    Sum,
+    Min,
+    Max,
+}
+
+/// The right-hand side of an assignment `v = expr`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expr {
+    /// `-t`
+    Neg(Term),
+    /// `a op b`
+    Bin(BinOp, Term, Term),
+}
+
+/// A body literal. The naive evaluator processes literals in the order given, so every variable a
+/// literal needs must be bound by an earlier one (the generator guarantees it; the rendered text
+/// may list literals in another order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lit {
+    /// A positive atom: matches, binding its unbound variables.
+    Pos(Atom),
+    /// A negated atom over bound variables, constants and wildcards.
+    Neg(Atom),
+    /// A comparison between bound terms.
+    Cmp(CmpOp, Term, Term),
+    /// `var = expr` with `var` unbound: binds it.
+    Assign(String, Expr),
+    /// `result = func [target] : { atom [, filter] }`. Variables of `atom` already bound are
+    /// correlated with the outer body; the others are local to the aggregate.
+    Agg {
+        /// The variable receiving the aggregate's value.
+        result: String,
+        /// Which aggregate.
+        func: AggFunc,
+        /// The aggregated (local) variable; `None` for count.
+        target: Option<String>,
+        /// The aggregate's atom.
+        atom: Atom,
+        /// An optional comparison inside the aggregate body (over local variables).
+        filter: Option<(CmpOp, Term, Term)>,
+    },
+}
+
+/// When a rule's head holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Time {
+    /// In the same tick (a deductive rule).
+    Now,
+    /// At the next tick (`@next`).
+    Next,
+}
+
+/// A rule (a fact is given separately).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// The head; its arguments are bound variables or constants.
+    pub head: Atom,
+    /// `@next` or not.
+    pub time: Time,
+    /// The body, in evaluation order.
+    pub body: Vec<Lit>,
+    /// The rendered body lists the literals rotated left by this much (evaluation order is
+    /// unaffected; it exercises the engine's planner).
+    pub rotate: usize,
+}
+
+/// A whole program with its facts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Program {
+    /// Arity of each relation; relation `i` is named `r{i}` unless renamed in `names`.
+    pub arities: Vec<usize>,
+    /// Relation names (same length as `arities`).
+    pub names: Vec<String>,
+    /// Relations marked `.persist`.
+    pub persist: Vec<bool>,
+    /// The rules.
+    pub rules: Vec<Rule>,
+    /// Facts written in the program text.
+    pub program_facts: Vec<(usize, Tuple)>,
+    /// Facts given through `Engine::insert`.
+    pub inserted: Vec<(usize, Tuple)>,
+}
+
+impl Program {
+    /// Whether the program uses Dedalus time (`@next` or `.persist`).
+    pub fn is_temporal(&self) -> bool {
+        self.persist.iter().any(|&p| p) || self.rules.iter().any(|r| r.time == Time::Next)
+    }
+}
+
+/// What the evaluation gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The final relations.
+    Ok(Db),
+    /// The evaluation did not finish within the tick budget.
+    TooManyTicks,
+}
+
+/// Evaluates a program: a plain stratified fixpoint for programs without time, Dedalus ticks
+/// otherwise (at most `max_ticks` of them).
+pub fn evaluate(prog: &Program, max_ticks: usize) -> Outcome {
+    if !prog.is_temporal() {
+        let mut db = empty_db(prog);
+        for (rel, t) in prog.program_facts.iter().chain(&prog.inserted) {
+            db[*rel].insert(t.clone());
+        }
+        fixpoint(prog, &mut db);
+        return Outcome::Ok(db);
+    }
+    // Relations that no rule (deductive or @next) derives hold their facts at every tick.
+    let mut pure = vec![true; prog.arities.len()];
+    for rule in &prog.rules {
+        pure[rule.head.rel] = false;
+    }
+    let mut input = empty_db(prog);
+    for (rel, t) in prog.program_facts.iter().chain(&prog.inserted) {
+        input[*rel].insert(t.clone());
+    }
+    let always: Db = input
+        .iter()
+        .enumerate()
+        .map(|(r, rel)| if pure[r] { rel.clone() } else { Rel::new() })
+        .collect();
+    for _tick in 0..max_ticks {
+        let mut db = input.clone();
+        fixpoint(prog, &mut db);
+        let mut next = always.clone();
+        for (r, rel) in db.iter().enumerate() {
+            if prog.persist[r] {
+                next[r].extend(rel.iter().cloned());
+            }
+        }
+        for rule in prog.rules.iter().filter(|r| r.time == Time::Next) {
+            for t in fire(rule, &db) {
+                next[rule.head.rel].insert(t);
+            }
+        }
+        if next == input {
+            return Outcome::Ok(db);
+        }
+        input = next;
+    }
+    Outcome::TooManyTicks
+}
+
+fn empty_db(prog: &Program) -> Db {
+    vec![Rel::new(); prog.arities.len()]
+}
+
+/// The stratum of each relation, over the deductive rules: a positive dependency may stay in the
+/// same stratum, a negated or aggregated one must be strictly lower.
+pub fn strata(prog: &Program) -> Vec<usize> {
+    let n = prog.arities.len();
+    let mut s = vec![0usize; n];
+    loop {
+        let mut changed = false;
+        for rule in prog.rules.iter().filter(|r| r.time == Time::Now) {
+            let h = rule.head.rel;
+            for lit in &rule.body {
+                let need = match lit {
+                    Lit::Pos(a) => s[a.rel],
+                    Lit::Neg(a) | Lit::Agg { atom: a, .. } => s[a.rel] + 1,
+                    Lit::Cmp(..) | Lit::Assign(..) => 0,
+                };
+                if s[h] < need {
+                    s[h] = need;
+                    changed = true;
+                }
+            }
+        }
+        assert!(s.iter().all(|&x| x <= n), "naive: program is not stratifiable");
+        if !changed {
+            return s;
+        }
+    }
+}
+
+/// Runs the deductive rules to a fixpoint, stratum by stratum.
+fn fixpoint(prog: &Program, db: &mut Db) {
+    let s = strata(prog);
+    let top = s.iter().copied().max().unwrap_or(0);
+    for stratum in 0..=top {
+        loop {
+            let mut changed = false;
+            for rule in &prog.rules {
+                if rule.time != Time::Now || s[rule.head.rel] != stratum {
+                    continue;
+                }
+                for t in fire(rule, db) {
+                    changed |= db[rule.head.rel].insert(t);
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+}
+
+/// All head tuples the rule derives from `db`.
+pub fn fire(rule: &Rule, db: &Db) -> Rel {
+    let mut envs = vec![Env::new()];
+    for lit in &rule.body {
+        let mut out = Vec::new();
+        for env in &envs {
+            extend(lit, env, db, &mut out);
+        }
+        envs = out;
+    }
+    envs.iter()
+        .map(|env| rule.head.args.iter().map(|t| value(t, env)).collect())
+        .collect()
+}
+
+fn value(t: &Term, env: &Env) -> i64 {
+    match t {
+        Term::Var(v) => *env
+            .get(v)
+            .unwrap_or_else(|| panic!("naive: variable {v} used before it is bound")),
+        Term::Const(c) => *c,
+        Term::Wild => panic!("naive: wildcard used as a value"),
+    }
+}
+
+/// Matches `tuple` against `atom` under `env`; returns the extended environment on success.
+fn matches(atom: &Atom, tuple: &Tuple, env: &Env) -> Option<Env> {
+    let mut env = env.clone();
+    for (arg, &x) in atom.args.iter().zip(tuple) {
+        match arg {
+            Term::Wild => {}
+            Term::Const(c) => {
+                if *c != x {
+                    return None;
+                }
+            }
+            Term::Var(v) => match env.get(v) {
+                Some(&bound) if bound != x => return None,
+                Some(_) => {}
+                None => {
+                    env.insert(v.clone(), x);
+                }
+            },
+        }
+    }
+    Some(env)
+}
+
+fn compare(op: CmpOp, a: i64, b: i64) -> bool {
+    match op {
+        CmpOp::Lt => a < b,
+        CmpOp::Le => a <= b,
+        CmpOp::Gt => a > b,
+        CmpOp::Ge => a >= b,
+        CmpOp::Eq => a == b,
+        CmpOp::Ne => a != b,
+    }
+}
+
+fn arith(op: BinOp, a: i64, b: i64) -> i64 {
+    let r = match op {
+        BinOp::Add => a.checked_add(b),
+        BinOp::Sub => a.checked_sub(b),
+        BinOp::Mul => a.checked_mul(b),
+        BinOp::Div => a.checked_div(b),
+        BinOp::Rem => a.checked_rem(b),
+    };
+    r.unwrap_or_else(|| panic!("naive: arithmetic error in {a} {op:?} {b}"))
+}
+
+fn extend(lit: &Lit, env: &Env, db: &Db, out: &mut Vec<Env>) {
+    match lit {
+        Lit::Pos(atom) => {
+            for t in &db[atom.rel] {
+                if let Some(e) = matches(atom, t, env) {
+                    out.push(e);
+                }
+            }
+        }
+        Lit::Neg(atom) => {
+            if !db[atom.rel].iter().any(|t| matches(atom, t, env).is_some()) {
+                out.push(env.clone());
+            }
+        }
+        Lit::Cmp(op, a, b) => {
+            if compare(*op, value(a, env), value(b, env)) {
+                out.push(env.clone());
+            }
+        }
+        Lit::Assign(v, expr) => {
+            assert!(!env.contains_key(v), "naive: {v} assigned twice");
+            let x = match expr {
+                Expr::Neg(t) => arith(BinOp::Sub, 0, value(t, env)),
+                Expr::Bin(op, a, b) => arith(*op, value(a, env), value(b, env)),
+            };
+            let mut e = env.clone();
+            e.insert(v.clone(), x);
+            out.push(e);
+        }
+        Lit::Agg {
+            result,
+            func,
+            target,
+            atom,
+            filter,
+        } => {
+            // The local variables: those of the atom not bound outside, in order of appearance.
+            let mut locals: Vec<&String> = Vec::new();
+            for arg in &atom.args {
+                if let Term::Var(v) = arg {
+                    if !env.contains_key(v) && !locals.contains(&v) {
+                        locals.push(v);
+                    }
+                }
+            }
+            // Distinct assignments of the local variables.
+            let mut assignments: BTreeSet<Vec<i64>> = BTreeSet::new();
+            let mut target_of: BTreeMap<Vec<i64>, i64> = BTreeMap::new();
+            for t in &db[atom.rel] {
+                let Some(e) = matches(atom, t, env) else {
+                    continue;
+                };
+                if let Some((op, a, b)) = filter {
+                    if !compare(*op, value(a, &e), value(b, &e)) {
+                        continue;
+                    }
+                }
+                let key: Vec<i64> = locals.iter().map(|v| e[*v]).collect();
+                if let Some(tv) = target {
+                    target_of.insert(key.clone(), e[tv]);
+                }
+                assignments.insert(key);
+            }
+            let targets = || assignments.iter().map(|k| target_of[k]);
+            let x = match func {
+                AggFunc::Count => Some(assignments.len() as i64),
+                AggFunc::Sum => Some(targets().fold(0i64, |acc, v| arith(BinOp::Add, acc, v))),
+                AggFunc::Min => targets().min(),
+                AggFunc::Max => targets().max(),
+            };
+            if let Some(x) = x {
+                assert!(!env.contains_key(result), "naive: {result} assigned twice");
+                let mut e = env.clone();
+                e.insert(result.clone(), x);
+                out.push(e);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering to calm source text.
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Term::Var(v) => f.write_str(v),
+            Term::Const(c) => write!(f, "{c}"),
+            Term::Wild => f.write_str("_"),
+        }
+    }
+}
+
+impl CmpOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "!=",
+        }
+    }
+}
+
+impl BinOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+        }
+    }
+}
+
+impl AggFunc {
+    /// The function's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+        }
+    }
+}
+
+impl Program {
+    /// `name(a, b)`.
+    pub fn atom(&self, a: &Atom) -> String {
+        let args: Vec<String> = a.args.iter().map(|t| t.to_string()).collect();
+        format!("{}({})", self.names[a.rel], args.join(", "))
+    }
+
+    fn lit(&self, l: &Lit) -> String {
+        match l {
+            Lit::Pos(a) => self.atom(a),
+            Lit::Neg(a) => format!("!{}", self.atom(a)),
+            Lit::Cmp(op, a, b) => format!("{a} {} {b}", op.as_str()),
+            Lit::Assign(v, Expr::Neg(t)) => format!("{v} = -{t}"),
+            Lit::Assign(v, Expr::Bin(op, a, b)) => format!("{v} = {a} {} {b}", op.as_str()),
+            Lit::Agg {
+                result,
+                func,
+                target,
+                atom,
+                filter,
+            } => {
+                let target = target.as_ref().map(|t| format!(" {t}")).unwrap_or_default();
+                let filter = filter
+                    .as_ref()
+                    .map(|(op, a, b)| format!(", {a} {} {b}", op.as_str()))
+                    .unwrap_or_default();
+                format!(
+                    "{result} = {}{target} : {{ {}{filter} }}",
+                    func.as_str(),
+                    self.atom(atom)
+                )
+            }
+        }
+    }
+
+    /// The program as calm source text.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for (i, &arity) in self.arities.iter().enumerate() {
+            let cols: Vec<String> = (0..arity).map(|c| format!("c{c}: number")).collect();
+            s += &format!(".decl {}({})\n", self.names[i], cols.join(", "));
+        }
+        for (i, &p) in self.persist.iter().enumerate() {
+            if p {
+                s += &format!(".persist {}\n", self.names[i]);
+            }
+        }
+        for (rel, t) in &self.program_facts {
+            let args: Vec<String> = t.iter().map(|x| x.to_string()).collect();
+            s += &format!("{}({}).\n", self.names[*rel], args.join(", "));
+        }
+        for rule in &self.rules {
+            let mut body: Vec<String> = rule.body.iter().map(|l| self.lit(l)).collect();
+            if !body.is_empty() {
+                let k = rule.rotate % body.len();
+                body.rotate_left(k);
+            }
+            let time = if rule.time == Time::Next { "@next" } else { "" };
+            s += &format!("{}{time} :- {}.\n", self.atom(&rule.head), body.join(", "));
+        }
+        s
+    }
+
+    /// The inserted facts, one `name(args)` a line.
+    pub fn render_inserted(&self) -> String {
+        let mut s = String::new();
+        for (rel, t) in &self.inserted {
+            let args: Vec<String> = t.iter().map(|x| x.to_string()).collect();
+            s += &format!("{}({})\n", self.names[*rel], args.join(", "));
+        }
+        s
+    }
+}
+
+impl fmt::Debug for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "\n--- program ---\n{}--- inserted facts ---\n{}---------------\n",
+            self.render(),
+            self.render_inserted()
+        )
+    }
+}

@@ -1,0 +1,28 @@
+//! Stable diagnostic codes of the IR layer (syntax errors are `E00xx`, in `calm-syntax`).
+
+/// Unknown type name in a `.decl`.
+pub const UNKNOWN_TYPE: &str = "E0100";
+/// A relation used with different numbers of arguments.
+pub const ARITY_MISMATCH: &str = "E0101";
+/// A relation declared twice.
+pub const DUPLICATE_DECL: &str = "E0102";
+/// A directive names a relation that does not exist.
+pub const UNKNOWN_RELATION: &str = "E0103";
+/// Misuse of a built-in (`$`) relation.
+pub const BUILTIN_MISUSE: &str = "E0104";
+/// A problem with an `@async` location argument.
+pub const LOCATION: &str = "E0105";
+/// An aggregate in the wrong place or malformed.
+pub const AGGREGATE: &str = "E0106";
+/// `_` where a value is needed.
+pub const WILDCARD: &str = "E0107";
+/// A constant expression in a fact that cannot be evaluated.
+pub const CONST_EVAL: &str = "E0108";
+/// A variable that no positive atom binds.
+pub const UNBOUND_VAR: &str = "E0200";
+/// Conflicting types.
+pub const TYPE_MISMATCH: &str = "E0300";
+/// Negation or aggregation inside a recursive cycle within one tick.
+pub const UNSTRATIFIABLE: &str = "E0400";
+/// A relation that is read but never defined (warning).
+pub const NEVER_DEFINED: &str = "W0100";

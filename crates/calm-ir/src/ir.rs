@@ -1,0 +1,338 @@
+//! The checked intermediate representation: relations resolved to ids, variables numbered per rule,
+//! every column typed, every rule safe, and the strata computed.
+
+use calm_syntax::Span;
+use calm_syntax::ast::{AggFunc, BinOp, CmpOp};
+use std::collections::{BTreeMap, HashMap};
+
+/// Index of a relation in [`Program::relations`].
+pub type RelId = usize;
+/// Index of a variable in [`Rule::vars`].
+pub type VarId = usize;
+/// Index of a rule in [`Program::rules`].
+pub type RuleId = usize;
+
+/// A column type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Type {
+    /// 64-bit signed integer.
+    Number,
+    /// Interned string.
+    Symbol,
+}
+
+impl Type {
+    /// `number` or `symbol`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Type::Number => "number",
+            Type::Symbol => "symbol",
+        }
+    }
+}
+
+/// A constant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Const {
+    /// A number.
+    Number(i64),
+    /// A symbol.
+    Symbol(String),
+}
+
+impl Const {
+    /// The constant's type.
+    pub fn ty(&self) -> Type {
+        match self {
+            Const::Number(_) => Type::Number,
+            Const::Symbol(_) => Type::Symbol,
+        }
+    }
+}
+
+/// The built-in relations every program can read. Their names start with `$`, which no Souffle
+/// relation name can, so they never collide with a user's relations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// `$self(name: symbol)`: this node's own name (one fact).
+    SelfName,
+    /// `$member(name: symbol)`: every member of the cluster, this node included.
+    Member,
+    /// An auxiliary relation made by the compiler (the body of a head-form aggregate).
+    Auxiliary,
+}
+
+impl Builtin {
+    /// The built-in relation called `name`, if any.
+    pub fn by_name(name: &str) -> Option<Builtin> {
+        match name {
+            "$self" => Some(Builtin::SelfName),
+            "$member" => Some(Builtin::Member),
+            _ => None,
+        }
+    }
+}
+
+/// Parameters of an `.input`/`.output` directive.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IoSpec {
+    /// `key=value` parameters, keys lower-cased (`io`, `filename`, `delimiter`, ...).
+    pub params: BTreeMap<String, String>,
+    /// The directive's span.
+    pub span: Span,
+}
+
+/// A relation.
+#[derive(Clone, Debug)]
+pub struct Relation {
+    /// Its name.
+    pub name: String,
+    /// Number of columns.
+    pub arity: usize,
+    /// Column types.
+    pub types: Vec<Type>,
+    /// Column names from the `.decl`, if declared.
+    pub columns: Vec<String>,
+    /// The `.decl`, or the first use if undeclared.
+    pub span: Span,
+    /// Whether a `.decl` exists.
+    pub declared: bool,
+    /// `.input` parameters.
+    pub input: Option<IoSpec>,
+    /// `.output` parameters.
+    pub output: Option<IoSpec>,
+    /// `.printsize` given.
+    pub printsize: bool,
+    /// `.persist` given: facts carry over to the next tick.
+    pub persist: bool,
+    /// Built-in or compiler-made.
+    pub builtin: Option<Builtin>,
+    /// No rule derives it and it is not built-in: it holds only given facts, at every tick.
+    pub edb: bool,
+}
+
+/// When a rule's head holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Time {
+    /// In the same tick (deductive).
+    Now,
+    /// At this node's next tick (`@next`).
+    Next,
+    /// At the node named by head column `location`, some later tick (`@async`).
+    Async {
+        /// The head column holding the destination.
+        location: usize,
+    },
+}
+
+/// An argument of an atom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Term {
+    /// A variable.
+    Var(VarId),
+    /// A constant.
+    Const(Const),
+    /// `_` (only in negated atoms; positive atoms get fresh variables).
+    Wildcard,
+}
+
+/// An arithmetic expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expr {
+    /// A variable.
+    Var(VarId),
+    /// A constant.
+    Const(Const),
+    /// Unary minus.
+    Neg(Box<Expr>),
+    /// Binary arithmetic.
+    Bin(BinOp, Box<Expr>, Box<Expr>),
+}
+
+impl Expr {
+    /// Calls `f` on every variable in the expression.
+    pub fn for_each_var(&self, f: &mut impl FnMut(VarId)) {
+        match self {
+            Expr::Var(v) => f(*v),
+            Expr::Const(_) => {}
+            Expr::Neg(e) => e.for_each_var(f),
+            Expr::Bin(_, a, b) => {
+                a.for_each_var(f);
+                b.for_each_var(f);
+            }
+        }
+    }
+
+    /// Whether the expression can fail at run time (division or remainder).
+    pub fn can_fail(&self) -> bool {
+        match self {
+            Expr::Var(_) | Expr::Const(_) => false,
+            Expr::Neg(e) => e.can_fail(),
+            Expr::Bin(op, a, b) => {
+                matches!(op, BinOp::Div | BinOp::Rem) || a.can_fail() || b.can_fail()
+            }
+        }
+    }
+}
+
+/// An atom in a body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Atom {
+    /// The relation.
+    pub rel: RelId,
+    /// One term per column.
+    pub args: Vec<Term>,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// One element of a rule body, in evaluation-ready form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyItem {
+    /// A positive atom; its arguments are distinct variables (constants, repeats and expressions
+    /// were turned into filters).
+    Atom(Atom),
+    /// A negated atom; all its variables are bound elsewhere.
+    Negated(Atom),
+    /// A filter `lhs op rhs` over bound variables.
+    Compare {
+        /// The operator.
+        op: CmpOp,
+        /// Left side.
+        lhs: Expr,
+        /// Right side.
+        rhs: Expr,
+        /// Where it was written.
+        span: Span,
+    },
+    /// `var = expr`, binding `var`.
+    Assign {
+        /// The variable bound.
+        var: VarId,
+        /// Its value.
+        expr: Expr,
+        /// Where it was written.
+        span: Span,
+    },
+    /// `var = func target : { body }`, binding `var`.
+    Aggregate(Aggregate),
+}
+
+/// A body-form aggregate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aggregate {
+    /// The variable bound to the result.
+    pub var: VarId,
+    /// count, sum, min or max.
+    pub func: AggFunc,
+    /// The aggregated expression (none for count).
+    pub target: Option<Expr>,
+    /// The aggregate's body: atoms (positive atoms have distinct variable arguments),
+    /// negations and filters. Variables bound outside are fixed; the aggregate ranges over the
+    /// distinct assignments of the others.
+    pub body: Vec<BodyItem>,
+    /// Variables of the body that are bound outside the aggregate (the grouping).
+    pub outer: Vec<VarId>,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// A variable of a rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Var {
+    /// Its name (`_N` for compiler-made ones).
+    pub name: String,
+    /// Its first occurrence.
+    pub span: Span,
+}
+
+/// A rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// The head relation.
+    pub head: RelId,
+    /// One expression per head column.
+    pub head_args: Vec<Expr>,
+    /// When the head holds.
+    pub time: Time,
+    /// The body, in source order (the engine plans the order itself).
+    pub body: Vec<BodyItem>,
+    /// The rule's variables.
+    pub vars: Vec<Var>,
+    /// The whole rule.
+    pub span: Span,
+    /// The head atom.
+    pub head_span: Span,
+}
+
+impl Rule {
+    /// Relations read by the body, with whether each read is non-monotonic (negated or inside
+    /// an aggregate).
+    pub fn body_relations(&self) -> Vec<(RelId, bool, Span)> {
+        let mut out = Vec::new();
+        fn walk(items: &[BodyItem], under_agg: bool, out: &mut Vec<(RelId, bool, Span)>) {
+            for item in items {
+                match item {
+                    BodyItem::Atom(a) => out.push((a.rel, under_agg, a.span)),
+                    BodyItem::Negated(a) => out.push((a.rel, true, a.span)),
+                    BodyItem::Aggregate(agg) => walk(&agg.body, true, out),
+                    BodyItem::Compare { .. } | BodyItem::Assign { .. } => {}
+                }
+            }
+        }
+        walk(&self.body, false, &mut out);
+        out
+    }
+}
+
+/// A ground fact written in the program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fact {
+    /// The relation.
+    pub rel: RelId,
+    /// One constant per column.
+    pub values: Vec<Const>,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// A set of relations computed together to a fixpoint: a strongly connected component of the
+/// same-tick dependency graph.
+#[derive(Clone, Debug, Default)]
+pub struct Stratum {
+    /// Relations computed here.
+    pub relations: Vec<RelId>,
+    /// Same-tick rules whose head is in `relations`.
+    pub rules: Vec<RuleId>,
+    /// Whether a rule reads a relation of this stratum (needs iteration).
+    pub recursive: bool,
+}
+
+/// A checked program.
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    /// All relations, built-ins included.
+    pub relations: Vec<Relation>,
+    /// All rules.
+    pub rules: Vec<Rule>,
+    /// Facts written in the program.
+    pub facts: Vec<Fact>,
+    /// Strata in evaluation order (every relation is in exactly one).
+    pub strata: Vec<Stratum>,
+    /// `@next` and `@async` rules, evaluated once per tick after all strata.
+    pub temporal_rules: Vec<RuleId>,
+    /// Relation ids by name.
+    pub by_name: HashMap<String, RelId>,
+}
+
+impl Program {
+    /// The relation called `name`.
+    pub fn relation(&self, name: &str) -> Option<RelId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The id of a built-in relation, if the program has it.
+    pub fn builtin(&self, b: Builtin) -> Option<RelId> {
+        self.relations.iter().position(|r| r.builtin == Some(b))
+    }
+}

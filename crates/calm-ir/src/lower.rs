@@ -1,0 +1,935 @@
+//! Lowering the AST to the IR: resolve relations, check arity, number variables, normalise atoms.
+
+use crate::codes;
+use crate::ir::*;
+use calm_syntax::ast::{self, AggFunc, BinOp, CmpOp};
+use calm_syntax::{Diagnostic, FileId, Span};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub(crate) struct Lowerer {
+    pub file: FileId,
+    pub diags: Vec<Diagnostic>,
+    pub prog: Program,
+    /// Where each relation's arity was fixed (a decl or first use).
+    arity_origin: Vec<Span>,
+    aux_count: usize,
+}
+
+impl Lowerer {
+    pub fn new(file: FileId) -> Self {
+        Lowerer {
+            file,
+            diags: Vec::new(),
+            prog: Program::default(),
+            arity_origin: Vec::new(),
+            aux_count: 0,
+        }
+    }
+
+    fn error(&mut self, code: &str, span: Span, msg: impl Into<String>, label: impl Into<String>) {
+        self.diags.push(
+            Diagnostic::error(msg)
+                .with_code(code)
+                .with_primary(self.file, span, label),
+        );
+    }
+
+    fn add_relation(&mut self, name: &str, arity: usize, span: Span) -> RelId {
+        let id = self.prog.relations.len();
+        self.prog.relations.push(Relation {
+            name: name.to_string(),
+            arity,
+            types: vec![Type::Number; arity],
+            columns: (0..arity).map(|i| format!("c{i}")).collect(),
+            span,
+            declared: false,
+            input: None,
+            output: None,
+            printsize: false,
+            persist: false,
+            builtin: None,
+            edb: true,
+        });
+        self.prog.by_name.insert(name.to_string(), id);
+        self.arity_origin.push(span);
+        id
+    }
+
+    /// Pass 1: declarations.
+    pub fn declare(&mut self, program: &ast::Program) -> HashMap<RelId, Vec<(usize, Type)>> {
+        let mut declared_types = HashMap::new();
+        for item in &program.items {
+            let ast::Item::Decl(decl) = item else { continue };
+            let name = &decl.name.name;
+            if name.starts_with('$') {
+                self.error(
+                    codes::BUILTIN_MISUSE,
+                    decl.name.span,
+                    format!("`{name}` is reserved: names starting with `$` are built-in"),
+                    "cannot declare a built-in relation",
+                );
+                continue;
+            }
+            if let Some(&prev) = self.prog.by_name.get(name) {
+                let prev_span = self.prog.relations[prev].span;
+                self.diags.push(
+                    Diagnostic::error(format!("relation `{name}` is declared twice"))
+                        .with_code(codes::DUPLICATE_DECL)
+                        .with_primary(self.file, decl.name.span, "declared again here")
+                        .with_secondary(self.file, prev_span, "first declared here"),
+                );
+                continue;
+            }
+            let id = self.add_relation(name, decl.params.len(), decl.span);
+            let mut types = Vec::new();
+            let rel = &mut self.prog.relations[id];
+            rel.declared = true;
+            rel.columns = decl.params.iter().map(|p| p.name.name.clone()).collect();
+            for (i, p) in decl.params.iter().enumerate() {
+                let ty = match p.ty.name.as_str() {
+                    "number" | "unsigned" => Some(Type::Number),
+                    "symbol" => Some(Type::Symbol),
+                    _ => None,
+                };
+                match ty {
+                    Some(t) => {
+                        self.prog.relations[id].types[i] = t;
+                        types.push((i, t));
+                    }
+                    None => self.error(
+                        codes::UNKNOWN_TYPE,
+                        p.ty.span,
+                        format!("unknown type `{}`", p.ty.name),
+                        "expected `number` or `symbol`",
+                    ),
+                }
+            }
+            declared_types.insert(id, types);
+        }
+        declared_types
+    }
+
+    /// Resolves a relation used with `arity` arguments, creating it on first use.
+    fn resolve(&mut self, name: &ast::Ident, arity: usize, is_head: bool) -> Option<RelId> {
+        if let Some(b) = Builtin::by_name(&name.name) {
+            if is_head {
+                self.error(
+                    codes::BUILTIN_MISUSE,
+                    name.span,
+                    format!("`{}` is built-in and cannot be derived", name.name),
+                    "built-in relation in a rule head",
+                );
+                return None;
+            }
+            let id = match self.prog.builtin(b) {
+                Some(id) => id,
+                None => {
+                    let id = self.add_relation(&name.name, 1, name.span);
+                    let rel = &mut self.prog.relations[id];
+                    rel.types = vec![Type::Symbol];
+                    rel.columns = vec!["name".into()];
+                    rel.builtin = Some(b);
+                    rel.edb = false;
+                    id
+                }
+            };
+            if arity != 1 {
+                self.error(
+                    codes::ARITY_MISMATCH,
+                    name.span,
+                    format!("`{}` has 1 column, used with {arity}", name.name),
+                    format!("{arity} arguments here"),
+                );
+                return None;
+            }
+            return Some(id);
+        }
+        if name.name.starts_with('$') {
+            self.diags.push(
+                Diagnostic::error(format!("unknown built-in relation `{}`", name.name))
+                    .with_code(codes::BUILTIN_MISUSE)
+                    .with_primary(self.file, name.span, "not a built-in")
+                    .with_help("the built-in relations are `$self(name)` and `$member(name)`"),
+            );
+            return None;
+        }
+        match self.prog.by_name.get(&name.name) {
+            Some(&id) => {
+                let rel = &self.prog.relations[id];
+                if rel.arity != arity {
+                    let what = if rel.declared {
+                        "declared"
+                    } else {
+                        "first used"
+                    };
+                    let msg = format!(
+                        "arity mismatch for `{}`: used with {arity} argument{}, {what} with {}",
+                        name.name,
+                        if arity == 1 { "" } else { "s" },
+                        rel.arity
+                    );
+                    let origin = self.arity_origin[id];
+                    self.diags.push(
+                        Diagnostic::error(msg)
+                            .with_code(codes::ARITY_MISMATCH)
+                            .with_primary(self.file, name.span, format!("{arity} arguments here"))
+                            .with_secondary(self.file, origin, format!("{what} here")),
+                    );
+                    return None;
+                }
+                Some(id)
+            }
+            None => Some(self.add_relation(&name.name, arity, name.span)),
+        }
+    }
+
+    /// Pass 2: directives.
+    pub fn directives(&mut self, program: &ast::Program) {
+        for item in &program.items {
+            let ast::Item::Directive(d) = item else { continue };
+            for t in &d.targets {
+                let Some(&id) = self.prog.by_name.get(&t.name.name) else {
+                    let help = if d.kind == ast::DirectiveKind::Input {
+                        "declare it with `.decl name(col: type, ...)` so its arity is known"
+                    } else {
+                        "check the spelling, or declare it with `.decl`"
+                    };
+                    self.diags.push(
+                        Diagnostic::error(format!("unknown relation `{}`", t.name.name))
+                            .with_code(codes::UNKNOWN_RELATION)
+                            .with_primary(self.file, t.name.span, "not declared or used anywhere")
+                            .with_help(help),
+                    );
+                    continue;
+                };
+                if self.prog.relations[id].builtin.is_some()
+                    && d.kind != ast::DirectiveKind::Output
+                    && d.kind != ast::DirectiveKind::PrintSize
+                {
+                    self.error(
+                        codes::BUILTIN_MISUSE,
+                        t.name.span,
+                        format!("`{}` is built-in", t.name.name),
+                        "only `.output` and `.printsize` apply to built-in relations",
+                    );
+                    continue;
+                }
+                let spec = IoSpec {
+                    params: t
+                        .params
+                        .iter()
+                        .map(|p| (p.key.name.to_ascii_lowercase(), p.value.clone()))
+                        .collect::<BTreeMap<_, _>>(),
+                    span: d.span,
+                };
+                let rel = &mut self.prog.relations[id];
+                match d.kind {
+                    ast::DirectiveKind::Input => rel.input = Some(spec),
+                    ast::DirectiveKind::Output => rel.output = Some(spec),
+                    ast::DirectiveKind::PrintSize => rel.printsize = true,
+                    ast::DirectiveKind::Persist => rel.persist = true,
+                }
+            }
+        }
+    }
+
+    /// Pass 3: rules and facts.
+    pub fn rules(&mut self, program: &ast::Program) {
+        // Resolve every atom first so that arity is fixed by the first use in source order.
+        for item in &program.items {
+            if let ast::Item::Rule(rule) = item {
+                self.lower_rule(rule);
+            }
+        }
+    }
+
+    fn lower_rule(&mut self, rule: &ast::Rule) {
+        let time = match rule.time {
+            None => Time::Now,
+            Some(ast::TimeSuffix::Next(_)) => Time::Next,
+            Some(ast::TimeSuffix::Async(s)) => {
+                let locs: Vec<usize> = rule
+                    .head
+                    .args
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| a.location)
+                    .map(|(i, _)| i)
+                    .collect();
+                match locs.as_slice() {
+                    [i] => Time::Async { location: *i },
+                    [] => {
+                        self.diags.push(
+                            Diagnostic::error("an `@async` rule needs a location argument")
+                                .with_code(codes::LOCATION)
+                                .with_primary(self.file, s, "no argument is marked with `@`")
+                                .with_help(
+                                    "mark the argument naming the destination node, e.g. `p(@n, x)@async :- q(x), $member(n).`",
+                                ),
+                        );
+                        return;
+                    }
+                    [_, second, ..] => {
+                        let span = rule.head.args[*second].span;
+                        self.error(
+                            codes::LOCATION,
+                            span,
+                            "an `@async` head has exactly one location argument",
+                            "second location argument",
+                        );
+                        return;
+                    }
+                }
+            }
+        };
+        if !matches!(time, Time::Async { .. }) {
+            if let Some(a) = rule.head.args.iter().find(|a| a.location) {
+                self.diags.push(
+                    Diagnostic::error("a location argument `@x` is only meaningful in an `@async` head")
+                        .with_code(codes::LOCATION)
+                        .with_primary(self.file, a.span, "location argument here")
+                        .with_help("add `@async` after the head, or remove the `@`"),
+                );
+                return;
+            }
+        }
+        let Some(head) = self.resolve(&rule.head.name, rule.head.args.len(), true) else {
+            return;
+        };
+        let has_head_agg = rule
+            .head
+            .args
+            .iter()
+            .any(|a| matches!(&a.expr, ast::Expr::Aggregate(g) if g.head_form));
+
+        let mut scope = Scope::new(self.file, rule);
+        let mut body = Vec::new();
+        for lit in &rule.body {
+            scope.lower_literal(self, lit, &mut body, None);
+        }
+        if has_head_agg {
+            self.lower_head_aggregate(rule, head, time, scope, body);
+            return;
+        }
+        let mut head_args = Vec::new();
+        for arg in &rule.head.args {
+            match scope.lower_head_expr(self, &arg.expr) {
+                Some(e) => head_args.push(e),
+                None => return,
+            }
+        }
+        // A ground fact.
+        if rule.body.is_empty() && time == Time::Now && scope.vars.is_empty() {
+            let mut values = Vec::new();
+            for (arg, e) in rule.head.args.iter().zip(&head_args) {
+                match fold_const(e) {
+                    Ok(c) => values.push(c),
+                    Err(msg) => {
+                        self.error(codes::CONST_EVAL, arg.span, msg, "in this fact");
+                        return;
+                    }
+                }
+            }
+            self.prog.facts.push(Fact {
+                rel: head,
+                values,
+                span: rule.span,
+            });
+            return;
+        }
+        let r = Rule {
+            head,
+            head_args,
+            time,
+            body,
+            vars: scope.vars,
+            span: rule.span,
+            head_span: rule.head.span,
+        };
+        self.push_rule(r);
+    }
+
+    fn push_rule(&mut self, r: Rule) {
+        if r.time == Time::Now {
+            self.prog.relations[r.head].edb = false;
+        }
+        self.prog.rules.push(r);
+    }
+
+    /// `total(k, sum(v)) :- body.` becomes
+    /// `$aggN(vars..) :- body.` and
+    /// `total(k, s) :- $aggN(k, ..), s = sum v' : { $aggN(k, v', ..) }.`
+    fn lower_head_aggregate(
+        &mut self,
+        rule: &ast::Rule,
+        head: RelId,
+        time: Time,
+        scope: Scope<'_>,
+        body: Vec<BodyItem>,
+    ) {
+        let nvars = scope.vars.len();
+        let aux_name = format!("$agg{}", self.aux_count);
+        self.aux_count += 1;
+        let aux = self.add_relation(&aux_name, nvars, rule.head.span);
+        {
+            let rel = &mut self.prog.relations[aux];
+            rel.builtin = Some(Builtin::Auxiliary);
+            rel.columns = scope.vars.iter().map(|v| v.name.clone()).collect();
+        }
+        let aux_rule = Rule {
+            head: aux,
+            head_args: (0..nvars).map(Expr::Var).collect(),
+            time: Time::Now,
+            body,
+            vars: scope.vars.clone(),
+            span: rule.span,
+            head_span: rule.head.span,
+        };
+        self.push_rule(aux_rule);
+
+        // The main rule reuses the body scope's variable numbering for the grouping variables.
+        let mut vars = scope.vars.clone();
+        let mut group_vars = HashSet::new();
+        let mut head_args = Vec::new();
+        let mut aggs = Vec::new();
+        let mut main_scope = scope;
+        for arg in &rule.head.args {
+            if let ast::Expr::Aggregate(g) = &arg.expr {
+                if g.head_form {
+                    aggs.push(g);
+                    head_args.push(None);
+                    continue;
+                }
+            }
+            match main_scope.lower_head_expr(self, &arg.expr) {
+                Some(e) => {
+                    e.for_each_var(&mut |v| {
+                        group_vars.insert(v);
+                    });
+                    head_args.push(Some(e));
+                }
+                None => return,
+            }
+        }
+        let mut group: Vec<VarId> = group_vars.into_iter().collect();
+        group.sort_unstable();
+        let new_var = |vars: &mut Vec<Var>, name: &str, span: Span| {
+            vars.push(Var {
+                name: name.to_string(),
+                span,
+            });
+            vars.len() - 1
+        };
+        let mut main_body = Vec::new();
+        // The groups: $aggN(k, _, ..).
+        let outer_args: Vec<Term> = (0..nvars)
+            .map(|v| {
+                if group.contains(&v) {
+                    Term::Var(v)
+                } else {
+                    Term::Var(new_var(&mut vars, "_", rule.head.span))
+                }
+            })
+            .collect();
+        main_body.push(BodyItem::Atom(Atom {
+            rel: aux,
+            args: outer_args,
+            span: rule.head.span,
+        }));
+        let mut agg_results = Vec::new();
+        for g in aggs {
+            // Inner copies of the non-group variables.
+            let mut map: HashMap<VarId, VarId> = HashMap::new();
+            let inner_args: Vec<Term> = (0..nvars)
+                .map(|v| {
+                    if group.contains(&v) {
+                        Term::Var(v)
+                    } else {
+                        let name = vars[v].name.clone();
+                        let nv = new_var(&mut vars, &name, g.span);
+                        map.insert(v, nv);
+                        Term::Var(nv)
+                    }
+                })
+                .collect();
+            let target = match &g.target {
+                Some(t) => match main_scope.lower_head_expr(self, t) {
+                    Some(e) => Some(remap(&e, &map)),
+                    None => return,
+                },
+                None => None,
+            };
+            if g.func != AggFunc::Count && target.is_none() {
+                self.error(
+                    codes::AGGREGATE,
+                    g.span,
+                    format!("`{}` needs an argument", g.func.as_str()),
+                    "no argument",
+                );
+                return;
+            }
+            let result = new_var(&mut vars, g.func.as_str(), g.span);
+            main_body.push(BodyItem::Aggregate(Aggregate {
+                var: result,
+                func: g.func,
+                target: if g.func == AggFunc::Count { None } else { target },
+                body: vec![BodyItem::Atom(Atom {
+                    rel: aux,
+                    args: inner_args,
+                    span: g.span,
+                })],
+                outer: group.clone(),
+                span: g.span,
+            }));
+            agg_results.push(result);
+        }
+        let mut results = agg_results.into_iter();
+        let head_args = head_args
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Expr::Var(results.next().unwrap_or(0))))
+            .collect();
+        self.push_rule(Rule {
+            head,
+            head_args,
+            time,
+            body: main_body,
+            vars,
+            span: rule.span,
+            head_span: rule.head.span,
+        });
+    }
+}
+
+fn remap(e: &Expr, map: &HashMap<VarId, VarId>) -> Expr {
+    match e {
+        Expr::Var(v) => Expr::Var(*map.get(v).unwrap_or(v)),
+        Expr::Const(c) => Expr::Const(c.clone()),
+        Expr::Neg(a) => Expr::Neg(Box::new(remap(a, map))),
+        Expr::Bin(op, a, b) => Expr::Bin(*op, Box::new(remap(a, map)), Box::new(remap(b, map))),
+    }
+}
+
+/// Evaluates a constant expression.
+pub(crate) fn fold_const(e: &Expr) -> Result<Const, String> {
+    match e {
+        Expr::Const(c) => Ok(c.clone()),
+        Expr::Var(_) => Err("a fact cannot contain variables".into()),
+        Expr::Neg(a) => match fold_const(a)? {
+            Const::Number(n) => n
+                .checked_neg()
+                .map(Const::Number)
+                .ok_or_else(|| "arithmetic overflow".to_string()),
+            Const::Symbol(_) => Err("cannot negate a symbol".into()),
+        },
+        Expr::Bin(op, a, b) => match (fold_const(a)?, fold_const(b)?) {
+            (Const::Number(x), Const::Number(y)) => arith(*op, x, y).map(Const::Number),
+            _ => Err(format!("`{}` needs numbers", op.as_str())),
+        },
+    }
+}
+
+/// Checked 64-bit arithmetic shared by constant folding (the engine has its own copy on words).
+pub fn arith(op: BinOp, x: i64, y: i64) -> Result<i64, String> {
+    let r = match op {
+        BinOp::Add => x.checked_add(y),
+        BinOp::Sub => x.checked_sub(y),
+        BinOp::Mul => x.checked_mul(y),
+        BinOp::Div => {
+            if y == 0 {
+                return Err("division by zero".into());
+            }
+            x.checked_div(y)
+        }
+        BinOp::Rem => {
+            if y == 0 {
+                return Err("remainder by zero".into());
+            }
+            x.checked_rem(y)
+        }
+    };
+    r.ok_or_else(|| "arithmetic overflow".to_string())
+}
+
+/// Variable numbering for one rule.
+struct Scope<'a> {
+    file: FileId,
+    vars: Vec<Var>,
+    by_name: HashMap<(usize, String), VarId>,
+    /// Names that occur outside aggregates (they are shared with aggregate bodies).
+    outer_names: HashSet<&'a str>,
+    /// Variables already bound by a positive atom, per scope (0 = rule body, n = aggregate n).
+    positive: HashSet<(usize, VarId)>,
+    agg_count: usize,
+}
+
+impl<'a> Scope<'a> {
+    fn new(file: FileId, rule: &'a ast::Rule) -> Self {
+        let mut outer_names = HashSet::new();
+        for a in &rule.head.args {
+            collect_names(&a.expr, false, &mut outer_names);
+        }
+        for l in &rule.body {
+            collect_lit_names(l, &mut outer_names);
+        }
+        Scope {
+            file,
+            vars: Vec::new(),
+            by_name: HashMap::new(),
+            outer_names,
+            positive: HashSet::new(),
+            agg_count: 0,
+        }
+    }
+
+    fn fresh(&mut self, name: &str, span: Span) -> VarId {
+        self.vars.push(Var {
+            name: name.to_string(),
+            span,
+        });
+        self.vars.len() - 1
+    }
+
+    /// The variable `name` as seen from scope `sc` (0 = the rule; aggregates get their own
+    /// numbers, and share only the names that also occur outside them).
+    fn var(&mut self, sc: usize, name: &str, span: Span) -> VarId {
+        let key_sc = if self.outer_names.contains(name) { 0 } else { sc };
+        if let Some(&v) = self.by_name.get(&(key_sc, name.to_string())) {
+            return v;
+        }
+        let v = self.fresh(name, span);
+        self.by_name.insert((key_sc, name.to_string()), v);
+        v
+    }
+
+    fn lower_literal(
+        &mut self,
+        lw: &mut Lowerer,
+        lit: &ast::Literal,
+        out: &mut Vec<BodyItem>,
+        agg_scope: Option<usize>,
+    ) {
+        let sc = agg_scope.unwrap_or(0);
+        match lit {
+            ast::Literal::Atom(atom) => {
+                let Some(rel) = lw.resolve(&atom.name, atom.args.len(), false) else {
+                    return;
+                };
+                let mut args = Vec::new();
+                let mut in_atom = HashSet::new();
+                let mut filters = Vec::new();
+                for arg in &atom.args {
+                    if arg.location {
+                        lw.error(
+                            codes::LOCATION,
+                            arg.span,
+                            "a location argument `@x` is only allowed in an `@async` head",
+                            "in a body atom",
+                        );
+                    }
+                    let v = match &arg.expr {
+                        ast::Expr::Var(id) => {
+                            let v = self.var(sc, &id.name, id.span);
+                            if in_atom.insert(v) {
+                                v
+                            } else {
+                                let f = self.fresh(&id.name, id.span);
+                                filters.push(BodyItem::Compare {
+                                    op: CmpOp::Eq,
+                                    lhs: Expr::Var(f),
+                                    rhs: Expr::Var(v),
+                                    span: arg.span,
+                                });
+                                f
+                            }
+                        }
+                        ast::Expr::Wildcard(s) => self.fresh("_", *s),
+                        other => {
+                            let Some(e) = self.lower_expr(lw, other, sc) else {
+                                return;
+                            };
+                            let f = self.fresh("_", arg.span);
+                            filters.push(BodyItem::Compare {
+                                op: CmpOp::Eq,
+                                lhs: Expr::Var(f),
+                                rhs: e,
+                                span: arg.span,
+                            });
+                            f
+                        }
+                    };
+                    self.positive.insert((sc, v));
+                    args.push(Term::Var(v));
+                }
+                out.push(BodyItem::Atom(Atom {
+                    rel,
+                    args,
+                    span: atom.span,
+                }));
+                out.extend(filters);
+            }
+            ast::Literal::Negated { atom, .. } => {
+                let Some(rel) = lw.resolve(&atom.name, atom.args.len(), false) else {
+                    return;
+                };
+                let mut args = Vec::new();
+                for arg in &atom.args {
+                    let t = match &arg.expr {
+                        ast::Expr::Var(id) => Term::Var(self.var(sc, &id.name, id.span)),
+                        ast::Expr::Wildcard(_) => Term::Wildcard,
+                        ast::Expr::Number(n, _) => Term::Const(Const::Number(*n)),
+                        ast::Expr::String(s, _) => Term::Const(Const::Symbol(s.clone())),
+                        other => {
+                            let Some(e) = self.lower_expr(lw, other, sc) else {
+                                return;
+                            };
+                            let f = self.fresh("_", arg.span);
+                            out.push(BodyItem::Assign {
+                                var: f,
+                                expr: e,
+                                span: arg.span,
+                            });
+                            Term::Var(f)
+                        }
+                    };
+                    args.push(t);
+                }
+                out.push(BodyItem::Negated(Atom {
+                    rel,
+                    args,
+                    span: atom.span,
+                }));
+            }
+            ast::Literal::Compare { op, lhs, rhs, span } => {
+                let agg_side = match (lhs, rhs) {
+                    (_, ast::Expr::Aggregate(g)) if !g.head_form => Some((lhs, g)),
+                    (ast::Expr::Aggregate(g), _) if !g.head_form => Some((rhs, g)),
+                    _ => None,
+                };
+                if let Some((other, g)) = agg_side {
+                    if *op != CmpOp::Eq || agg_scope.is_some() {
+                        lw.error(
+                            codes::AGGREGATE,
+                            g.span,
+                            "an aggregate must be bound with `=` directly in a rule body",
+                            "write `n = count : { ... }`",
+                        );
+                        return;
+                    }
+                    let Some(other) = self.lower_expr(lw, other, sc) else {
+                        return;
+                    };
+                    let Some(result) = self.lower_aggregate(lw, g) else {
+                        return;
+                    };
+                    out.push(BodyItem::Aggregate(result.0));
+                    out.push(BodyItem::Compare {
+                        op: CmpOp::Eq,
+                        lhs: other,
+                        rhs: Expr::Var(result.1),
+                        span: *span,
+                    });
+                    return;
+                }
+                let (Some(l), Some(r)) = (self.lower_expr(lw, lhs, sc), self.lower_expr(lw, rhs, sc))
+                else {
+                    return;
+                };
+                out.push(BodyItem::Compare {
+                    op: *op,
+                    lhs: l,
+                    rhs: r,
+                    span: *span,
+                });
+            }
+        }
+    }
+
+    fn lower_aggregate(&mut self, lw: &mut Lowerer, g: &ast::Aggregate) -> Option<(Aggregate, VarId)> {
+        self.agg_count += 1;
+        let sc = self.agg_count;
+        let mut body = Vec::new();
+        for lit in &g.body {
+            if let ast::Literal::Compare { lhs, rhs, .. } = lit {
+                if matches!(lhs, ast::Expr::Aggregate(_)) || matches!(rhs, ast::Expr::Aggregate(_)) {
+                    lw.error(
+                        codes::AGGREGATE,
+                        lit.span(),
+                        "aggregates cannot be nested",
+                        "aggregate inside an aggregate",
+                    );
+                    return None;
+                }
+            }
+            self.lower_literal(lw, lit, &mut body, Some(sc));
+        }
+        if !body.iter().any(|b| matches!(b, BodyItem::Atom(_))) {
+            lw.error(
+                codes::AGGREGATE,
+                g.span,
+                "an aggregate body needs at least one positive atom",
+                "nothing to aggregate over",
+            );
+            return None;
+        }
+        let target = match &g.target {
+            Some(t) => Some(self.lower_expr(lw, t, sc)?),
+            None => None,
+        };
+        if g.func != AggFunc::Count && target.is_none() {
+            lw.error(
+                codes::AGGREGATE,
+                g.func_span,
+                format!("`{}` needs an expression to aggregate", g.func.as_str()),
+                format!("write `{} x : {{ ... }}`", g.func.as_str()),
+            );
+            return None;
+        }
+        // Variables of the body that are shared with the rule.
+        let mut outer = Vec::new();
+        let mut seen = HashSet::new();
+        let mut note = |v: VarId, vars: &Vec<Var>, outer: &mut Vec<VarId>| {
+            if self.outer_names.contains(vars[v].name.as_str())
+                && self.by_name.get(&(0, vars[v].name.clone())) == Some(&v)
+                && seen.insert(v)
+            {
+                outer.push(v);
+            }
+        };
+        for item in &body {
+            for_each_item_var(item, &mut |v| note(v, &self.vars, &mut outer));
+        }
+        if let Some(t) = &target {
+            t.for_each_var(&mut |v| note(v, &self.vars, &mut outer));
+        }
+        outer.sort_unstable();
+        let result = self.fresh(g.func.as_str(), g.span);
+        Some((
+            Aggregate {
+                var: result,
+                func: g.func,
+                target: if g.func == AggFunc::Count { None } else { target },
+                body,
+                outer,
+                span: g.span,
+            },
+            result,
+        ))
+    }
+
+    fn lower_expr(&mut self, lw: &mut Lowerer, e: &ast::Expr, sc: usize) -> Option<Expr> {
+        Some(match e {
+            ast::Expr::Var(id) => Expr::Var(self.var(sc, &id.name, id.span)),
+            ast::Expr::Wildcard(s) => {
+                lw.error(
+                    codes::WILDCARD,
+                    *s,
+                    "`_` cannot be used in an expression",
+                    "wildcard here",
+                );
+                return None;
+            }
+            ast::Expr::Number(n, _) => Expr::Const(Const::Number(*n)),
+            ast::Expr::String(s, _) => Expr::Const(Const::Symbol(s.clone())),
+            ast::Expr::Neg(a, _) => Expr::Neg(Box::new(self.lower_expr(lw, a, sc)?)),
+            ast::Expr::Binary { op, lhs, rhs, .. } => Expr::Bin(
+                *op,
+                Box::new(self.lower_expr(lw, lhs, sc)?),
+                Box::new(self.lower_expr(lw, rhs, sc)?),
+            ),
+            ast::Expr::Aggregate(g) => {
+                lw.error(
+                    codes::AGGREGATE,
+                    g.span,
+                    "an aggregate is not allowed here",
+                    if g.head_form {
+                        "head-form aggregates go directly in a rule head argument"
+                    } else {
+                        "bind it to a variable: `n = count : { ... }`"
+                    },
+                );
+                return None;
+            }
+        })
+    }
+
+    fn lower_head_expr(&mut self, lw: &mut Lowerer, e: &ast::Expr) -> Option<Expr> {
+        if let ast::Expr::Wildcard(s) = e {
+            lw.diags.push(
+                Diagnostic::error("`_` cannot appear in a rule head")
+                    .with_code(codes::WILDCARD)
+                    .with_primary(self.file, *s, "wildcard in the head")
+                    .with_help("a head needs a value for every column: use a variable bound in the body"),
+            );
+            return None;
+        }
+        self.lower_expr(lw, e, 0)
+    }
+}
+
+fn collect_lit_names<'a>(l: &'a ast::Literal, out: &mut HashSet<&'a str>) {
+    match l {
+        ast::Literal::Atom(a) | ast::Literal::Negated { atom: a, .. } => {
+            for arg in &a.args {
+                collect_names(&arg.expr, false, out);
+            }
+        }
+        ast::Literal::Compare { lhs, rhs, .. } => {
+            collect_names(lhs, false, out);
+            collect_names(rhs, false, out);
+        }
+    }
+}
+
+fn collect_names<'a>(e: &'a ast::Expr, _inside_agg: bool, out: &mut HashSet<&'a str>) {
+    match e {
+        ast::Expr::Var(id) => {
+            out.insert(id.name.as_str());
+        }
+        ast::Expr::Neg(a, _) => collect_names(a, false, out),
+        ast::Expr::Binary { lhs, rhs, .. } => {
+            collect_names(lhs, false, out);
+            collect_names(rhs, false, out);
+        }
+        // Names inside a body-form aggregate are local unless they occur outside too; the
+        // argument of a head-form aggregate refers to the body's variables.
+        ast::Expr::Aggregate(g) => {
+            if g.head_form {
+                if let Some(t) = &g.target {
+                    collect_names(t, false, out);
+                }
+            }
+        }
+        ast::Expr::Wildcard(_) | ast::Expr::Number(..) | ast::Expr::String(..) => {}
+    }
+}
+
+/// Calls `f` on every variable occurring in a body item (aggregate bodies included).
+pub fn for_each_item_var(item: &BodyItem, f: &mut impl FnMut(VarId)) {
+    match item {
+        BodyItem::Atom(a) | BodyItem::Negated(a) => {
+            for t in &a.args {
+                if let Term::Var(v) = t {
+                    f(*v);
+                }
+            }
+        }
+        BodyItem::Compare { lhs, rhs, .. } => {
+            lhs.for_each_var(f);
+            rhs.for_each_var(f);
+        }
+        BodyItem::Assign { var, expr, .. } => {
+            f(*var);
+            expr.for_each_var(f);
+        }
+        BodyItem::Aggregate(g) => {
+            f(g.var);
+            for b in &g.body {
+                for_each_item_var(b, f);
+            }
+            if let Some(t) = &g.target {
+                t.for_each_var(f);
+            }
+        }
+    }
+}
+

@@ -1,0 +1,184 @@
+//! Safety (range restriction): every variable a rule needs must be bound by a positive atom, an
+//! assignment `x = expr` over bound variables, or an aggregate. Equalities that bind a variable
+//! are turned into [`BodyItem::Assign`] here.
+
+use crate::codes;
+use crate::ir::*;
+use calm_syntax::ast::CmpOp;
+use calm_syntax::{Diagnostic, FileId};
+use std::collections::HashSet;
+
+/// Checks one rule, rewriting binding equalities into assignments. Returns `false` on error.
+pub(crate) fn check_rule(file: FileId, rule: &mut Rule, diags: &mut Vec<Diagnostic>) -> bool {
+    let mut bound = HashSet::new();
+    let mut ok = resolve_items(file, &mut rule.body, &mut bound, &rule.vars, diags);
+    let mut missing = Vec::new();
+    for e in &rule.head_args {
+        e.for_each_var(&mut |v| {
+            if !bound.contains(&v) && !missing.contains(&v) {
+                missing.push(v);
+            }
+        });
+    }
+    for v in missing {
+        let var = &rule.vars[v];
+        diags.push(
+            Diagnostic::error(format!("variable `{}` in the head is not bound by the body", var.name))
+                .with_code(codes::UNBOUND_VAR)
+                .with_primary(file, var.span, "not bound")
+                .with_help(format!(
+                    "every head variable must occur in a positive body atom or be assigned (`{} = ...`)",
+                    var.name
+                )),
+        );
+        ok = false;
+    }
+    ok
+}
+
+/// Binds what can be bound among `items`, given `bound`; reports what cannot.
+fn resolve_items(
+    file: FileId,
+    items: &mut [BodyItem],
+    bound: &mut HashSet<VarId>,
+    vars: &[Var],
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    for item in items.iter() {
+        if let BodyItem::Atom(a) = item {
+            for t in &a.args {
+                if let Term::Var(v) = t {
+                    bound.insert(*v);
+                }
+            }
+        }
+    }
+    let mut ok = true;
+    let mut done = vec![false; items.len()];
+    loop {
+        let mut progress = false;
+        for (i, item) in items.iter_mut().enumerate() {
+            if done[i] {
+                continue;
+            }
+            match item {
+                BodyItem::Atom(_) => done[i] = true,
+                BodyItem::Compare { op: CmpOp::Eq, lhs, rhs, span } => {
+                    let lb = all_bound(lhs, bound);
+                    let rb = all_bound(rhs, bound);
+                    if lb && rb {
+                        done[i] = true;
+                        progress = true;
+                    } else if let (Expr::Var(v), true) = (&*lhs, rb) {
+                        let (v, expr, span) = (*v, rhs.clone(), *span);
+                        *item = BodyItem::Assign { var: v, expr, span };
+                        bound.insert(v);
+                        done[i] = true;
+                        progress = true;
+                    } else if let (Expr::Var(v), true) = (&*rhs, lb) {
+                        let (v, expr, span) = (*v, lhs.clone(), *span);
+                        *item = BodyItem::Assign { var: v, expr, span };
+                        bound.insert(v);
+                        done[i] = true;
+                        progress = true;
+                    }
+                }
+                BodyItem::Compare { lhs, rhs, .. } => {
+                    if all_bound(lhs, bound) && all_bound(rhs, bound) {
+                        done[i] = true;
+                        progress = true;
+                    }
+                }
+                BodyItem::Assign { var, expr, .. } => {
+                    if all_bound(expr, bound) {
+                        bound.insert(*var);
+                        done[i] = true;
+                        progress = true;
+                    }
+                }
+                BodyItem::Negated(a) => {
+                    if a.args.iter().all(|t| match t {
+                        Term::Var(v) => bound.contains(v),
+                        _ => true,
+                    }) {
+                        done[i] = true;
+                        progress = true;
+                    }
+                }
+                BodyItem::Aggregate(g) => {
+                    if g.outer.iter().all(|v| bound.contains(v)) {
+                        let mut inner = bound.clone();
+                        if !resolve_items(file, &mut g.body, &mut inner, vars, diags) {
+                            ok = false;
+                        }
+                        if let Some(t) = &g.target {
+                            if !all_bound(t, &inner) {
+                                report_unbound(file, t_vars(t, &inner), vars, diags, "the aggregated expression");
+                                ok = false;
+                            }
+                        }
+                        bound.insert(g.var);
+                        done[i] = true;
+                        progress = true;
+                    }
+                }
+            }
+        }
+        if !progress {
+            break;
+        }
+    }
+    for (i, item) in items.iter().enumerate() {
+        if done[i] {
+            continue;
+        }
+        ok = false;
+        let mut unbound = Vec::new();
+        let what = match item {
+            BodyItem::Negated(_) => "a negated atom",
+            BodyItem::Aggregate(_) => "an aggregate's grouping",
+            _ => "a comparison",
+        };
+        match item {
+            BodyItem::Aggregate(g) => unbound.extend(g.outer.iter().filter(|v| !bound.contains(v))),
+            other => crate::lower::for_each_item_var(other, &mut |v| {
+                if !bound.contains(&v) && !unbound.contains(&v) {
+                    unbound.push(v);
+                }
+            }),
+        }
+        report_unbound(file, unbound, vars, diags, what);
+    }
+    ok
+}
+
+fn t_vars(e: &Expr, bound: &HashSet<VarId>) -> Vec<VarId> {
+    let mut out = Vec::new();
+    e.for_each_var(&mut |v| {
+        if !bound.contains(&v) && !out.contains(&v) {
+            out.push(v);
+        }
+    });
+    out
+}
+
+fn report_unbound(file: FileId, unbound: Vec<VarId>, vars: &[Var], diags: &mut Vec<Diagnostic>, what: &str) {
+    for v in unbound {
+        let var = &vars[v];
+        diags.push(
+            Diagnostic::error(format!("variable `{}` is not bound", var.name))
+                .with_code(codes::UNBOUND_VAR)
+                .with_primary(file, var.span, format!("used in {what} but never bound"))
+                .with_help(format!(
+                    "bind `{}` with a positive atom in the body, or assign it with `{} = ...`",
+                    var.name, var.name
+                )),
+        );
+    }
+}
+
+fn all_bound(e: &Expr, bound: &HashSet<VarId>) -> bool {
+    let mut ok = true;
+    e.for_each_var(&mut |v| ok &= bound.contains(&v));
+    ok
+}

@@ -1,0 +1,335 @@
+//! The abstract syntax tree of a calm program.
+//!
+//! Every node carries a [`Span`]: byte offsets into the source text it was parsed from. The tree is
+//! what was written, nothing more: names are not resolved, arities are not checked. That is the job
+//! of `calm-ir`.
+
+use crate::Span;
+
+/// A whole program: the items of one source file, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Program {
+    /// Declarations, directives, facts and rules, in source order.
+    pub items: Vec<Item>,
+}
+
+/// One top-level item.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    /// `.decl name(col: type, ...)`
+    Decl(Decl),
+    /// `.input`, `.output`, `.printsize`, `.persist`
+    Directive(Directive),
+    /// A fact (a rule with an empty body) or a rule.
+    Rule(Rule),
+}
+
+/// An identifier with its span. Relation names may contain `.` (Souffle's qualified names) and,
+/// for built-in relations, start with `$`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Ident {
+    /// The identifier as written.
+    pub name: String,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// `.decl edge(src: number, dst: number)`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decl {
+    /// The declared relation.
+    pub name: Ident,
+    /// The columns, in order.
+    pub params: Vec<Param>,
+    /// The whole declaration.
+    pub span: Span,
+}
+
+/// One column of a declaration: `src: number`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    /// Column name.
+    pub name: Ident,
+    /// Type name as written (`number`, `symbol`, ...); checked by `calm-ir`.
+    pub ty: Ident,
+}
+
+/// Which directive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DirectiveKind {
+    /// `.input rel` — read facts from a file.
+    Input,
+    /// `.output rel` — write the relation after evaluation.
+    Output,
+    /// `.printsize rel` — print `rel<TAB>count`.
+    PrintSize,
+    /// `.persist rel` — the relation's facts persist across ticks.
+    Persist,
+}
+
+/// `.input edge(IO=file, filename="edge.facts", delimiter="\t")`, or `.output a, b`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Directive {
+    /// Which directive.
+    pub kind: DirectiveKind,
+    /// The span of the keyword (`.input`).
+    pub kind_span: Span,
+    /// The relations it names, each with its own parameters (usually one).
+    pub targets: Vec<DirectiveTarget>,
+    /// The whole directive.
+    pub span: Span,
+}
+
+/// One relation named by a directive, with optional `key=value` parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DirectiveTarget {
+    /// The relation.
+    pub name: Ident,
+    /// `(IO=file, filename="x", ...)`, empty if none were given.
+    pub params: Vec<IoParam>,
+}
+
+/// `key=value` in a directive's parameter list. Values are strings (`"..."`, escapes processed),
+/// identifiers (`file`, `stdout`) or numbers, all kept as text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IoParam {
+    /// The key, e.g. `IO`, `filename`, `delimiter`.
+    pub key: Ident,
+    /// The value as text (a string literal's escapes are already processed).
+    pub value: String,
+    /// The span of the value.
+    pub value_span: Span,
+}
+
+/// A fact or a rule: `head :- body.`, `head@next :- body.`, `head.`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    /// The head atom. Head arguments may be any expression, including a head aggregate
+    /// (`sum(v)`) and a location argument (`@n`).
+    pub head: Atom,
+    /// `@next` or `@async` after the head, if any.
+    pub time: Option<TimeSuffix>,
+    /// The body literals; empty for a fact.
+    pub body: Vec<Literal>,
+    /// The whole clause, from the head to the final `.`.
+    pub span: Span,
+}
+
+/// A Dedalus time suffix on a rule head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeSuffix {
+    /// `@next`: the head holds at the next tick of this node.
+    Next(Span),
+    /// `@async`: the head is sent to the node named by the location argument.
+    Async(Span),
+}
+
+impl TimeSuffix {
+    /// The span of the suffix.
+    pub fn span(&self) -> Span {
+        match self {
+            TimeSuffix::Next(s) | TimeSuffix::Async(s) => *s,
+        }
+    }
+}
+
+/// `name(arg, ...)` — in a head or a body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Atom {
+    /// The relation.
+    pub name: Ident,
+    /// The arguments (possibly none: `ok()`).
+    pub args: Vec<Arg>,
+    /// From the name to the closing parenthesis.
+    pub span: Span,
+}
+
+/// One argument of an atom.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    /// The argument.
+    pub expr: Expr,
+    /// `true` when written with a leading `@` (`p(@n, x)`): the location column of an `@async` head.
+    pub location: bool,
+    /// The argument including the `@`, if any.
+    pub span: Span,
+}
+
+/// A body literal.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Literal {
+    /// A positive atom `p(x, y)`.
+    Atom(Atom),
+    /// A negated atom, `!p(x)` or `not p(x)`; `span` covers the `!`/`not` too.
+    Negated {
+        /// The atom under the negation.
+        atom: Atom,
+        /// From `!`/`not` to the end of the atom.
+        span: Span,
+    },
+    /// A comparison `lhs op rhs`, possibly parenthesised. `x = e` with `x` unbound binds `x`;
+    /// `n = count : { ... }` binds `n` to an aggregate.
+    Compare {
+        /// The operator.
+        op: CmpOp,
+        /// Left operand.
+        lhs: Expr,
+        /// Right operand.
+        rhs: Expr,
+        /// The whole comparison.
+        span: Span,
+    },
+}
+
+impl Literal {
+    /// The span of the whole literal.
+    pub fn span(&self) -> Span {
+        match self {
+            Literal::Atom(a) => a.span,
+            Literal::Negated { span, .. } | Literal::Compare { span, .. } => *span,
+        }
+    }
+}
+
+/// Comparison operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl CmpOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// Binary arithmetic operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/` (division by zero is a runtime error)
+    Div,
+    /// `%` (by zero is a runtime error)
+    Rem,
+}
+
+impl BinOp {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Rem => "%",
+        }
+    }
+}
+
+/// Aggregate functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AggFunc {
+    /// `count`
+    Count,
+    /// `sum`
+    Sum,
+    /// `min`
+    Min,
+    /// `max`
+    Max,
+}
+
+impl AggFunc {
+    /// The function's name as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+        }
+    }
+}
+
+/// An expression: a term or arithmetic over terms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// A variable (any identifier that is not a keyword; any case).
+    Var(Ident),
+    /// `_`
+    Wildcard(Span),
+    /// An integer literal (64-bit signed). `-5` parses as `Neg(5)`.
+    Number(i64, Span),
+    /// A string literal, escapes processed.
+    String(String, Span),
+    /// Unary minus.
+    Neg(Box<Expr>, Span),
+    /// `lhs op rhs`, with the usual precedence (`* / %` over `+ -`), left-associative.
+    Binary {
+        /// The operator.
+        op: BinOp,
+        /// Left operand.
+        lhs: Box<Expr>,
+        /// Right operand.
+        rhs: Box<Expr>,
+        /// The whole expression.
+        span: Span,
+    },
+    /// An aggregate, in Souffle's body form `count : { p(x, _) }` / `sum y : { p(x, y) }`
+    /// (also `count : p(x)` without braces), or the head form `sum(v)` in a head argument.
+    Aggregate(Box<Aggregate>),
+}
+
+impl Expr {
+    /// The span of the expression.
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::Var(i) => i.span,
+            Expr::Wildcard(s) | Expr::Number(_, s) | Expr::String(_, s) | Expr::Neg(_, s) => *s,
+            Expr::Binary { span, .. } => *span,
+            Expr::Aggregate(a) => a.span,
+        }
+    }
+}
+
+/// An aggregate expression.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    /// Which function.
+    pub func: AggFunc,
+    /// The span of the function's name.
+    pub func_span: Span,
+    /// The aggregated expression: `y` in `sum y : {...}` or `v` in head form `sum(v)`; `None` for
+    /// `count : {...}` and for head-form `count()`.
+    pub target: Option<Expr>,
+    /// The body form's literals; empty for the head form.
+    pub body: Vec<Literal>,
+    /// `true` for the head form `sum(v)`.
+    pub head_form: bool,
+    /// The whole aggregate.
+    pub span: Span,
+}

@@ -1,0 +1,624 @@
+//! Atoms, body literals, expressions and aggregates.
+//!
+//! Every function returns the height of the tree it built alongside it, so that no tree deeper
+//! than [`MAX_HEIGHT`] is ever built (deep trees would overflow the stack when dropped or walked);
+//! the recursion itself is bounded by [`MAX_DEPTH`].
+
+use super::lexer::{Tok, Token, unescape};
+use super::{PResult, Parser, codes};
+use crate::ast::{AggFunc, Aggregate, Arg, Atom, BinOp, CmpOp, Expr, Ident, Literal};
+use crate::{Diagnostic, Span};
+
+/// Deepest nesting of parentheses, aggregates and unary minus.
+pub(super) const MAX_DEPTH: u32 = 128;
+
+/// Tallest expression tree (operators, unary minus and aggregates each add a level).
+pub(super) const MAX_HEIGHT: u32 = 512;
+
+/// A parsed expression, its span (parentheses included) and the height of its tree.
+struct P {
+    e: Expr,
+    span: Span,
+    h: u32,
+}
+
+/// What a parenthesis at the start of a literal turned out to hold.
+enum ParenOut {
+    /// `(a < b)`
+    Cmp(Literal, u32),
+    /// `(a + b)`, to be continued by arithmetic and a comparison.
+    Expr(P),
+}
+
+fn cmp_op(k: Tok) -> Option<CmpOp> {
+    Some(match k {
+        Tok::Eq => CmpOp::Eq,
+        Tok::Ne => CmpOp::Ne,
+        Tok::Lt => CmpOp::Lt,
+        Tok::Le => CmpOp::Le,
+        Tok::Gt => CmpOp::Gt,
+        Tok::Ge => CmpOp::Ge,
+        _ => return None,
+    })
+}
+
+/// A binary operator and its precedence (higher binds tighter).
+fn bin_op(k: Tok) -> Option<(BinOp, u8)> {
+    Some(match k {
+        Tok::Plus => (BinOp::Add, 1),
+        Tok::Minus => (BinOp::Sub, 1),
+        Tok::Star => (BinOp::Mul, 2),
+        Tok::Slash => (BinOp::Div, 2),
+        Tok::Percent => (BinOp::Rem, 2),
+        _ => return None,
+    })
+}
+
+fn agg_func(name: &str) -> Option<AggFunc> {
+    Some(match name {
+        "count" => AggFunc::Count,
+        "sum" => AggFunc::Sum,
+        "min" => AggFunc::Min,
+        "max" => AggFunc::Max,
+        _ => return None,
+    })
+}
+
+/// Tokens that can start the aggregated expression of a body aggregate (`sum y : ...`).
+fn starts_operand(k: Tok) -> bool {
+    matches!(k, Tok::Ident | Tok::Number | Tok::Str | Tok::LParen)
+}
+
+/// Tokens that can start an expression.
+fn starts_expr(k: Tok) -> bool {
+    matches!(
+        k,
+        Tok::Ident
+            | Tok::Number
+            | Tok::Float
+            | Tok::Str
+            | Tok::BadStr
+            | Tok::Unknown
+            | Tok::LParen
+            | Tok::Minus
+    )
+}
+
+/// The value of an integer literal's text, if it fits in 64 unsigned bits.
+fn number_value(text: &str) -> Option<u64> {
+    let (digits, radix) = if let Some(d) = text.strip_prefix("0x").or(text.strip_prefix("0X")) {
+        (d, 16)
+    } else if let Some(d) = text.strip_prefix("0b").or(text.strip_prefix("0B")) {
+        (d, 2)
+    } else {
+        (text, 10)
+    };
+    u64::from_str_radix(digits, radix).ok()
+}
+
+impl Parser<'_> {
+    fn enter(&mut self, t: Token) -> PResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let d = Diagnostic::error(format!(
+                "nesting too deep: more than {MAX_DEPTH} levels of parentheses, aggregates or \
+                 unary minus"
+            ))
+            .with_code(codes::TOO_DEEP)
+            .with_primary(self.file, t.span, "too deep here")
+            .with_help("simplify the expression");
+            return Err(self.report(d));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    fn check_height(&mut self, h: u32, span: Span) -> PResult<()> {
+        if h > MAX_HEIGHT {
+            let d = Diagnostic::error(format!(
+                "expression too large: more than {MAX_HEIGHT} nested operators"
+            ))
+            .with_code(codes::TOO_DEEP)
+            .with_primary(self.file, Span::new(span.start, span.start), "in this expression")
+            .with_help("split the computation over several rules");
+            return Err(self.report(d));
+        }
+        Ok(())
+    }
+
+    /// A body literal.
+    pub(super) fn literal(&mut self) -> PResult<(Literal, u32)> {
+        let t = self.peek();
+        match t.kind {
+            Tok::Bang => {
+                self.bump();
+                self.negated(t)
+            }
+            Tok::Ident if self.text(t) == "not" && self.nth(1).kind == Tok::Ident => {
+                self.bump();
+                self.negated(t)
+            }
+            Tok::Ident if self.nth(1).kind == Tok::LParen => {
+                let (a, h) = self.atom()?;
+                Ok((Literal::Atom(a), h))
+            }
+            Tok::LParen => self.paren_literal(),
+            k if starts_expr(k) => {
+                let lhs = self.expr()?;
+                self.finish_compare(lhs)
+            }
+            _ => Err(self.expected(t, "a literal", "")),
+        }
+    }
+
+    /// The atom after `!` or `not` (`kw`, already consumed).
+    fn negated(&mut self, kw: Token) -> PResult<(Literal, u32)> {
+        let t = self.peek();
+        if t.kind != Tok::Ident {
+            let after = format!(" after `{}`", self.text(kw));
+            return Err(self.expected(t, "a relation name", &after));
+        }
+        let (atom, h) = self.atom()?;
+        Ok((
+            Literal::Negated {
+                span: kw.span.to(atom.span),
+                atom,
+            },
+            h,
+        ))
+    }
+
+    /// `lhs op rhs` with `lhs` already parsed.
+    fn finish_compare(&mut self, lhs: P) -> PResult<(Literal, u32)> {
+        let t = self.peek();
+        let Some(op) = cmp_op(t.kind) else {
+            let help = match &lhs.e {
+                Expr::Var(v) if matches!(t.kind, Tok::Comma | Tok::Dot | Tok::RBrace) => Some(
+                    format!("a relation with no columns is written with parentheses: `{}()`", v.name),
+                ),
+                _ => None,
+            };
+            return Err(self.expected_with_help(
+                t,
+                "a comparison operator",
+                " after an expression",
+                help.as_deref(),
+            ));
+        };
+        self.bump();
+        let rhs = self.expr()?;
+        Ok((
+            Literal::Compare {
+                op,
+                span: lhs.span.to(rhs.span),
+                lhs: lhs.e,
+                rhs: rhs.e,
+            },
+            lhs.h.max(rhs.h),
+        ))
+    }
+
+    /// A literal starting with `(`: `(a < b)` or `(a + 1) < b`.
+    fn paren_literal(&mut self) -> PResult<(Literal, u32)> {
+        match self.paren_cmp_or_expr()? {
+            ParenOut::Cmp(lit, h) => Ok((lit, h)),
+            ParenOut::Expr(p) => {
+                let lhs = self.binary_rest(p, 0)?;
+                self.finish_compare(lhs)
+            }
+        }
+    }
+
+    fn paren_cmp_or_expr(&mut self) -> PResult<ParenOut> {
+        let open = self.bump();
+        self.enter(open)?;
+        let inner = if self.at(Tok::LParen) {
+            match self.paren_cmp_or_expr()? {
+                ParenOut::Cmp(lit, h) => {
+                    let close = self.expect(Tok::RParen, "`)`", " after the comparison")?;
+                    self.leave();
+                    let lit = match lit {
+                        Literal::Compare { op, lhs, rhs, .. } => Literal::Compare {
+                            op,
+                            lhs,
+                            rhs,
+                            span: open.span.to(close.span),
+                        },
+                        other => other,
+                    };
+                    return Ok(ParenOut::Cmp(lit, h));
+                }
+                ParenOut::Expr(p) => self.binary_rest(p, 0)?,
+            }
+        } else {
+            self.expr()?
+        };
+        let t = self.peek();
+        if let Some(op) = cmp_op(t.kind) {
+            self.bump();
+            let rhs = self.expr()?;
+            let close = self.expect(Tok::RParen, "`)`", " after the comparison")?;
+            self.leave();
+            let h = inner.h.max(rhs.h);
+            return Ok(ParenOut::Cmp(
+                Literal::Compare {
+                    op,
+                    lhs: inner.e,
+                    rhs: rhs.e,
+                    span: open.span.to(close.span),
+                },
+                h,
+            ));
+        }
+        let close = self.expect(Tok::RParen, "`)`", "")?;
+        self.leave();
+        Ok(ParenOut::Expr(P {
+            e: inner.e,
+            span: open.span.to(close.span),
+            h: inner.h,
+        }))
+    }
+
+    /// `name(arg, ...)`
+    pub(super) fn atom(&mut self) -> PResult<(Atom, u32)> {
+        let t = self.peek();
+        if t.kind != Tok::Ident || self.text(t) == "_" {
+            return Err(self.expected(t, "a relation name", ""));
+        }
+        self.bump();
+        let name = Ident {
+            name: self.text(t).to_string(),
+            span: t.span,
+        };
+        let open = self.peek();
+        if open.kind != Tok::LParen {
+            let after = format!(" after `{}`", name.name);
+            let help = format!(
+                "a relation with no columns is written with parentheses: `{}()`",
+                name.name
+            );
+            return Err(self.expected_with_help(open, "`(`", &after, Some(&help)));
+        }
+        self.bump();
+        let mut args = Vec::new();
+        let mut h = 0;
+        let close = if self.at(Tok::RParen) {
+            self.bump()
+        } else {
+            loop {
+                let (arg, ah) = self.arg()?;
+                h = h.max(ah);
+                args.push(arg);
+                let t = self.peek();
+                match t.kind {
+                    Tok::Comma => {
+                        self.bump();
+                    }
+                    Tok::RParen => break self.bump(),
+                    _ => {
+                        let after = format!(" after an argument of `{}`", name.name);
+                        return Err(self.expected(t, "`,` or `)`", &after));
+                    }
+                }
+            }
+        };
+        Ok((
+            Atom {
+                name,
+                args,
+                span: t.span.to(close.span),
+            },
+            h,
+        ))
+    }
+
+    /// One argument of an atom: `expr`, `@expr` or a head aggregate `sum(v)`.
+    fn arg(&mut self) -> PResult<(Arg, u32)> {
+        let t = self.peek();
+        if t.kind == Tok::At {
+            self.bump();
+            let p = self.expr()?;
+            return Ok((
+                Arg {
+                    expr: p.e,
+                    location: true,
+                    span: t.span.to(p.span),
+                },
+                p.h,
+            ));
+        }
+        let p = if t.kind == Tok::Ident && self.nth(1).kind == Tok::LParen {
+            match agg_func(self.text(t)) {
+                Some(func) => {
+                    let agg = self.head_aggregate(func)?;
+                    self.binary_rest(agg, 0)?
+                }
+                None => self.expr()?,
+            }
+        } else {
+            self.expr()?
+        };
+        Ok((
+            Arg {
+                expr: p.e,
+                location: false,
+                span: p.span,
+            },
+            p.h,
+        ))
+    }
+
+    /// `sum(v)`, `count()`: the aggregate function name is next.
+    fn head_aggregate(&mut self, func: AggFunc) -> PResult<P> {
+        let f = self.bump();
+        self.enter(f)?;
+        self.bump(); // `(`
+        let target = if self.at(Tok::RParen) {
+            None
+        } else {
+            Some(self.expr()?)
+        };
+        let after = format!(" after the argument of `{}`", func.as_str());
+        let close = self.expect(Tok::RParen, "`)`", &after)?;
+        if target.is_none() && func != AggFunc::Count {
+            return Err(self.missing_target(f, func, format!("{}(v)", func.as_str())));
+        }
+        self.leave();
+        let span = f.span.to(close.span);
+        let h = 1 + target.as_ref().map_or(0, |t| t.h);
+        self.check_height(h, span)?;
+        Ok(P {
+            e: Expr::Aggregate(Box::new(Aggregate {
+                func,
+                func_span: f.span,
+                target: target.map(|t| t.e),
+                body: Vec::new(),
+                head_form: true,
+                span,
+            })),
+            span,
+            h,
+        })
+    }
+
+    fn missing_target(&mut self, f: Token, func: AggFunc, example: String) -> super::Reported {
+        let d = Diagnostic::error(format!(
+            "`{}` needs an expression to aggregate",
+            func.as_str()
+        ))
+        .with_code(codes::UNEXPECTED)
+        .with_primary(self.file, f.span, "no expression to aggregate")
+        .with_help(format!("write `{example}`"));
+        self.report(d)
+    }
+
+    /// `count : { ... }`, `sum y : { ... }`, `count : p(x)`: the function name is next.
+    fn body_aggregate(&mut self, func: AggFunc) -> PResult<P> {
+        let f = self.bump();
+        self.enter(f)?;
+        let target = if self.at(Tok::Colon) {
+            None
+        } else {
+            Some(self.expr()?)
+        };
+        if target.is_none() && func != AggFunc::Count {
+            let example = format!("{} y : {{ p(y) }}", func.as_str());
+            return Err(self.missing_target(f, func, example));
+        }
+        let after = format!(" in the `{}` aggregate", func.as_str());
+        self.expect(Tok::Colon, "`:`", &after)?;
+        let mut body = Vec::new();
+        let mut h = target.as_ref().map_or(0, |t| t.h);
+        let end = if self.at(Tok::LBrace) {
+            self.bump();
+            loop {
+                let (lit, lh) = self.literal()?;
+                h = h.max(lh);
+                body.push(lit);
+                let t = self.peek();
+                match t.kind {
+                    Tok::Comma => {
+                        self.bump();
+                    }
+                    Tok::RBrace => break self.bump().span,
+                    _ => return Err(self.expected(t, "`,` or `}`", " in the aggregate body")),
+                }
+            }
+        } else {
+            let t = self.peek();
+            if t.kind == Tok::Ident && self.nth(1).kind == Tok::LParen {
+                let (atom, ah) = self.atom()?;
+                h = h.max(ah);
+                let span = atom.span;
+                body.push(Literal::Atom(atom));
+                span
+            } else {
+                let after = format!(" after `{} :`", func.as_str());
+                return Err(self.expected(t, "`{` or an atom", &after));
+            }
+        };
+        self.leave();
+        let span = f.span.to(end);
+        let h = h + 1;
+        self.check_height(h, span)?;
+        Ok(P {
+            e: Expr::Aggregate(Box::new(Aggregate {
+                func,
+                func_span: f.span,
+                target: target.map(|t| t.e),
+                body,
+                head_form: false,
+                span,
+            })),
+            span,
+            h,
+        })
+    }
+
+    /// An expression.
+    fn expr(&mut self) -> PResult<P> {
+        let lhs = self.unary()?;
+        self.binary_rest(lhs, 0)
+    }
+
+    /// Binary operators of precedence `min_prec` or higher after `lhs`, left-associative.
+    fn binary_rest(&mut self, mut lhs: P, min_prec: u8) -> PResult<P> {
+        loop {
+            let Some((op, prec)) = bin_op(self.peek().kind) else {
+                return Ok(lhs);
+            };
+            if prec < min_prec {
+                return Ok(lhs);
+            }
+            self.bump();
+            let mut rhs = self.unary()?;
+            while let Some((_, next)) = bin_op(self.peek().kind) {
+                if next <= prec {
+                    break;
+                }
+                rhs = self.binary_rest(rhs, next)?;
+            }
+            let span = lhs.span.to(rhs.span);
+            let h = 1 + lhs.h.max(rhs.h);
+            self.check_height(h, span)?;
+            lhs = P {
+                e: Expr::Binary {
+                    op,
+                    lhs: Box::new(lhs.e),
+                    rhs: Box::new(rhs.e),
+                    span,
+                },
+                span,
+                h,
+            };
+        }
+    }
+
+    /// Unary minus or a primary expression.
+    fn unary(&mut self) -> PResult<P> {
+        let t = self.peek();
+        if t.kind != Tok::Minus {
+            return self.primary();
+        }
+        self.bump();
+        // `-9223372036854775808`: the magnitude only fits under the minus.
+        let n = self.peek();
+        if n.kind == Tok::Number && number_value(self.text(n)) == Some(1 << 63) {
+            self.bump();
+            let span = t.span.to(n.span);
+            return Ok(P {
+                e: Expr::Number(i64::MIN, span),
+                span,
+                h: 1,
+            });
+        }
+        self.enter(t)?;
+        let inner = self.unary()?;
+        self.leave();
+        let span = t.span.to(inner.span);
+        let h = inner.h + 1;
+        self.check_height(h, span)?;
+        Ok(P {
+            e: Expr::Neg(Box::new(inner.e), span),
+            span,
+            h,
+        })
+    }
+
+    fn primary(&mut self) -> PResult<P> {
+        let t = self.peek();
+        let leaf = |e: Expr| P {
+            e,
+            span: t.span,
+            h: 1,
+        };
+        match t.kind {
+            Tok::Number => {
+                self.bump();
+                let text = self.text(t);
+                match number_value(text).and_then(|v| i64::try_from(v).ok()) {
+                    Some(v) => Ok(leaf(Expr::Number(v, t.span))),
+                    None => {
+                        let d = Diagnostic::error(format!("integer literal `{text}` is too large"))
+                            .with_code(codes::INT_OVERFLOW)
+                            .with_primary(self.file, t.span, "does not fit in 64 bits")
+                            .with_note(format!(
+                                "numbers range from {} to {}",
+                                i64::MIN,
+                                i64::MAX
+                            ));
+                        self.report(d);
+                        self.item_error = true;
+                        Ok(leaf(Expr::Number(0, t.span)))
+                    }
+                }
+            }
+            Tok::Str => {
+                self.bump();
+                Ok(leaf(Expr::String(unescape(self.text(t)), t.span)))
+            }
+            Tok::Ident => self.ident_expr(t),
+            Tok::LParen => {
+                self.bump();
+                self.enter(t)?;
+                let inner = self.expr()?;
+                let close = self.expect(Tok::RParen, "`)`", "")?;
+                self.leave();
+                Ok(P {
+                    e: inner.e,
+                    span: t.span.to(close.span),
+                    h: inner.h,
+                })
+            }
+            _ => Err(self.expected(t, "an expression", "")),
+        }
+    }
+
+    /// A variable, `_`, or a body aggregate.
+    fn ident_expr(&mut self, t: Token) -> PResult<P> {
+        let text = self.text(t);
+        if text == "_" {
+            self.bump();
+            return Ok(P {
+                e: Expr::Wildcard(t.span),
+                span: t.span,
+                h: 1,
+            });
+        }
+        let next = self.nth(1).kind;
+        if let Some(func) = agg_func(text) {
+            if next == Tok::Colon || starts_operand(next) {
+                return self.body_aggregate(func);
+            }
+        }
+        if next == Tok::LParen {
+            let d = Diagnostic::error(format!("`{text}(...)` cannot be used as an expression"))
+                .with_code(codes::UNSUPPORTED)
+                .with_primary(self.file, t.span, "functor calls are not supported")
+                .with_help(
+                    "expressions are numbers, strings, variables, `+ - * / %` and aggregates; \
+                     relations appear as body literals",
+                );
+            return Err(self.report(d));
+        }
+        if text.contains('.') || text.starts_with('$') {
+            let d = Diagnostic::error(format!("`{text}` is not a valid variable name"))
+                .with_code(codes::UNEXPECTED)
+                .with_primary(self.file, t.span, "not a variable")
+                .with_help("variable names cannot contain `.` or start with `$`");
+            return Err(self.report(d));
+        }
+        self.bump();
+        Ok(P {
+            e: Expr::Var(Ident {
+                name: text.to_string(),
+                span: t.span,
+            }),
+            span: t.span,
+            h: 1,
+        })
+    }
+}

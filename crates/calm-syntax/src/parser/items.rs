@@ -1,0 +1,404 @@
+//! Top-level items: declarations, directives and clauses.
+
+use super::lexer::{Tok, Token, unescape};
+use super::{PResult, Parser, Reported, codes};
+use crate::ast::{
+    Decl, Directive, DirectiveKind, DirectiveTarget, Ident, IoParam, Item, Param, Program, Rule,
+    TimeSuffix,
+};
+use crate::{Diagnostic, Span};
+
+/// Souffle directives that calm does not support.
+const UNSUPPORTED_DIRECTIVES: &[&str] = &[
+    "type",
+    "comp",
+    "init",
+    "functor",
+    "pragma",
+    "plan",
+    "override",
+    "limitsize",
+    "lattice",
+    "number_type",
+    "symbol_type",
+];
+
+/// Souffle relation qualifiers skipped (with a warning) after a declaration.
+const QUALIFIERS: &[&str] = &[
+    "brie",
+    "btree",
+    "btree_delete",
+    "eqrel",
+    "inline",
+    "no_inline",
+    "magic",
+    "no_magic",
+    "overridable",
+    "input",
+    "output",
+    "printsize",
+];
+
+/// How an item ended.
+enum Outcome {
+    /// Parsed without error.
+    Item(Item),
+    /// Parsed, nothing to keep (an unsupported directive that was skipped).
+    Nothing,
+}
+
+impl Parser<'_> {
+    /// Parses every item up to the end of input.
+    pub(super) fn program(&mut self) -> Program {
+        let mut items = Vec::new();
+        loop {
+            let t = self.peek();
+            if t.kind == Tok::Eof {
+                break;
+            }
+            self.depth = 0;
+            self.item_error = false;
+            let before = self.last_end;
+            let line_item = t.kind == Tok::Directive;
+            match self.item() {
+                Ok(Outcome::Item(item)) if !self.item_error => items.push(item),
+                Ok(_) => {}
+                Err(Reported) if line_item => self.recover_line_item(),
+                Err(Reported) => self.recover_clause(),
+            }
+            // Always make progress, whatever went wrong.
+            if self.last_end == before && self.peek().span.start == t.span.start {
+                self.bump();
+            }
+        }
+        Program { items }
+    }
+
+    fn item(&mut self) -> PResult<Outcome> {
+        let t = self.peek();
+        match t.kind {
+            Tok::Directive => self.directive_item(),
+            Tok::Ident => Ok(Outcome::Item(Item::Rule(self.clause()?))),
+            _ => Err(self.expected(t, "a declaration, a directive or a clause", "")),
+        }
+    }
+
+    fn directive_item(&mut self) -> PResult<Outcome> {
+        let kw = self.bump();
+        let word = &self.text(kw)[1..];
+        let kind = match word {
+            "decl" => return Ok(Outcome::Item(Item::Decl(self.decl(kw)?))),
+            "input" => DirectiveKind::Input,
+            "output" => DirectiveKind::Output,
+            "printsize" => DirectiveKind::PrintSize,
+            "persist" => DirectiveKind::Persist,
+            _ if UNSUPPORTED_DIRECTIVES.contains(&word) => {
+                let d = Diagnostic::error(format!("`.{word}` is not supported"))
+                    .with_code(codes::UNSUPPORTED)
+                    .with_primary(self.file, kw.span, "not supported by calm")
+                    .with_note("this item is skipped");
+                let d = if word == "type" {
+                    d.with_help("declare columns with the built-in types `number` and `symbol`")
+                } else {
+                    d
+                };
+                self.report(d);
+                self.recover_line_item();
+                return Ok(Outcome::Nothing);
+            }
+            _ => {
+                let d = Diagnostic::error(format!("unknown directive `.{word}`"))
+                    .with_code(codes::UNKNOWN_DIRECTIVE)
+                    .with_primary(self.file, kw.span, "unknown directive")
+                    .with_help(
+                        "the directives are `.decl`, `.input`, `.output`, `.printsize` and \
+                         `.persist`",
+                    );
+                self.report(d);
+                self.recover_line_item();
+                return Ok(Outcome::Nothing);
+            }
+        };
+        Ok(Outcome::Item(Item::Directive(self.directive(kw, kind)?)))
+    }
+
+    /// An identifier token as an [`Ident`].
+    fn ident(&self, t: Token) -> Ident {
+        Ident {
+            name: self.text(t).to_string(),
+            span: t.span,
+        }
+    }
+
+    /// `.decl name(col: type, ...)` with optional Souffle qualifiers after it.
+    fn decl(&mut self, kw: Token) -> PResult<Decl> {
+        let name = self.expect(Tok::Ident, "a relation name", " after `.decl`")?;
+        let name = self.ident(name);
+        let after_name = format!(" after `.decl {}`", name.name);
+        self.expect(Tok::LParen, "`(`", &after_name)?;
+        let mut params = Vec::new();
+        let close = if self.at(Tok::RParen) {
+            self.bump()
+        } else {
+            loop {
+                let col = self.expect(Tok::Ident, "a column name", "")?;
+                let col = self.ident(col);
+                let after_col = format!(" after the column name `{}`", col.name);
+                self.expect_with_help(Tok::Colon, "`:`", &after_col, "write `column: type`")?;
+                let ty = self.expect(Tok::Ident, "a type name", "")?;
+                params.push(Param {
+                    name: col,
+                    ty: self.ident(ty),
+                });
+                let t = self.peek();
+                match t.kind {
+                    Tok::Comma => {
+                        self.bump();
+                    }
+                    Tok::RParen => break self.bump(),
+                    _ => return Err(self.expected(t, "`,` or `)`", " after a column")),
+                }
+            }
+        };
+        self.skip_qualifiers();
+        Ok(Decl {
+            name,
+            params,
+            span: kw.span.to(close.span),
+        })
+    }
+
+    fn expect_with_help(
+        &mut self,
+        kind: Tok,
+        what: &str,
+        after: &str,
+        help: &str,
+    ) -> PResult<Token> {
+        let t = self.peek();
+        if t.kind == kind {
+            Ok(self.bump())
+        } else {
+            Err(self.expected_with_help(t, what, after, Some(help)))
+        }
+    }
+
+    fn is_qualifier(&mut self) -> bool {
+        let t = self.peek();
+        t.kind == Tok::Ident
+            && self.nth(1).kind != Tok::LParen
+            && QUALIFIERS.contains(&self.text(t))
+    }
+
+    fn is_choice_domain(&mut self) -> bool {
+        let t = self.peek();
+        let (minus, domain) = (self.nth(1), self.nth(2));
+        t.kind == Tok::Ident
+            && self.text(t) == "choice"
+            && minus.kind == Tok::Minus
+            && domain.kind == Tok::Ident
+            && self.text(domain) == "domain"
+    }
+
+    /// Skips Souffle qualifiers after a declaration (`brie`, `eqrel`, `choice-domain x, (y, z)`)
+    /// with one warning.
+    fn skip_qualifiers(&mut self) {
+        let mut skipped: Option<Span> = None;
+        loop {
+            if self.is_qualifier() {
+                let t = self.bump();
+                skipped = Some(skipped.map_or(t.span, |s| s.to(t.span)));
+            } else if self.is_choice_domain() {
+                let first = self.bump();
+                self.bump();
+                let mut last = self.bump();
+                loop {
+                    let t = self.peek();
+                    if t.kind == Tok::LParen {
+                        last = self.bump();
+                        while matches!(self.peek().kind, Tok::Ident | Tok::Comma) {
+                            last = self.bump();
+                        }
+                        if self.at(Tok::RParen) {
+                            last = self.bump();
+                        }
+                    } else if t.kind == Tok::Ident && self.nth(1).kind != Tok::LParen {
+                        last = self.bump();
+                    } else {
+                        break;
+                    }
+                    if self.at(Tok::Comma) && self.nth(1).kind != Tok::Eof {
+                        last = self.bump();
+                    } else {
+                        break;
+                    }
+                }
+                let s = first.span.to(last.span);
+                skipped = Some(skipped.map_or(s, |sk| sk.to(s)));
+            } else {
+                break;
+            }
+        }
+        if let Some(span) = skipped {
+            let text = self.text.get(span.start..span.end).unwrap_or("");
+            let text = text.lines().next().unwrap_or("");
+            let d = Diagnostic::warning(format!("Souffle relation qualifier `{text}` ignored"))
+                .with_code(codes::IGNORED_QUALIFIER)
+                .with_primary(self.file, span, "ignored")
+                .with_note("calm chooses the data structures of relations itself");
+            self.diags.push(d);
+        }
+    }
+
+    /// `.input a(k=v, ...), b` (the keyword is consumed).
+    fn directive(&mut self, kw: Token, kind: DirectiveKind) -> PResult<Directive> {
+        let kw_text = self.text(kw);
+        let after_kw = format!(" after `{kw_text}`");
+        let mut targets = Vec::new();
+        loop {
+            let name = self.expect(Tok::Ident, "a relation name", &after_kw)?;
+            let name = self.ident(name);
+            let mut params = Vec::new();
+            if self.at(Tok::LParen) {
+                self.bump();
+                if self.at(Tok::RParen) {
+                    self.bump();
+                } else {
+                    loop {
+                        params.push(self.io_param()?);
+                        let t = self.peek();
+                        match t.kind {
+                            Tok::Comma => {
+                                self.bump();
+                            }
+                            Tok::RParen => {
+                                self.bump();
+                                break;
+                            }
+                            _ => {
+                                return Err(self.expected(t, "`,` or `)`", " after a parameter"));
+                            }
+                        }
+                    }
+                }
+            }
+            targets.push(DirectiveTarget { name, params });
+            if self.at(Tok::Comma) {
+                self.bump();
+            } else {
+                break;
+            }
+        }
+        Ok(Directive {
+            kind,
+            kind_span: kw.span,
+            targets,
+            span: Span::new(kw.span.start, self.last_end),
+        })
+    }
+
+    /// `key=value`
+    fn io_param(&mut self) -> PResult<IoParam> {
+        let key = self.expect(Tok::Ident, "a parameter name", "")?;
+        let key = self.ident(key);
+        let after_key = format!(" after `{}`", key.name);
+        self.expect_with_help(Tok::Eq, "`=`", &after_key, "write `key=value`")?;
+        let v = self.peek();
+        let value = match v.kind {
+            Tok::Str => unescape(self.text(v)),
+            Tok::Ident | Tok::Number => self.text(v).to_string(),
+            _ => {
+                return Err(self.expected(
+                    v,
+                    "a value",
+                    &format!(" for `{}`", key.name),
+                ));
+            }
+        };
+        self.bump();
+        Ok(IoParam {
+            key,
+            value,
+            value_span: v.span,
+        })
+    }
+
+    /// `head.` or `head :- body.`, with an optional `@next`/`@async` after the head.
+    fn clause(&mut self) -> PResult<Rule> {
+        let (head, _) = self.atom()?;
+        let time = self.time_suffix()?;
+        let t = self.peek();
+        let (body, end) = match t.kind {
+            Tok::Dot => (Vec::new(), self.bump()),
+            Tok::ColonDash => {
+                self.bump();
+                self.body()?
+            }
+            _ => {
+                let help = (t.line_start && t.kind == Tok::Ident)
+                    .then_some("is a `.` missing at the end of the fact?");
+                return Err(self.expected_with_help(t, "`:-` or `.`", " after the head", help));
+            }
+        };
+        Ok(Rule {
+            span: head.span.to(end.span),
+            head,
+            time,
+            body,
+        })
+    }
+
+    fn time_suffix(&mut self) -> PResult<Option<TimeSuffix>> {
+        if !self.at(Tok::At) {
+            return Ok(None);
+        }
+        let at = self.bump();
+        let w = self.peek();
+        if w.kind != Tok::Ident {
+            return Err(self.expected(w, "`next` or `async`", " after `@`"));
+        }
+        let span = at.span.to(w.span);
+        let suffix = match self.text(w) {
+            "next" => TimeSuffix::Next(span),
+            "async" => TimeSuffix::Async(span),
+            other => {
+                let d = Diagnostic::error(format!("unknown time suffix `@{other}`"))
+                    .with_code(codes::UNEXPECTED)
+                    .with_primary(self.file, span, "expected `@next` or `@async`")
+                    .with_help(
+                        "`@next` derives the head at the next tick, `@async` sends it to the \
+                         node in the location argument",
+                    );
+                return Err(self.report(d));
+            }
+        };
+        self.bump();
+        Ok(Some(suffix))
+    }
+
+    /// The body literals after `:-`, up to and including the final `.`.
+    fn body(&mut self) -> PResult<(Vec<crate::ast::Literal>, Token)> {
+        let mut lits = Vec::new();
+        loop {
+            let (lit, _) = self.literal()?;
+            lits.push(lit);
+            let t = self.peek();
+            match t.kind {
+                Tok::Comma => {
+                    self.bump();
+                }
+                Tok::Dot => return Ok((lits, self.bump())),
+                _ => {
+                    let help = (t.line_start && t.kind == Tok::Ident)
+                        .then_some("is a `.` missing at the end of the rule?");
+                    return Err(self.expected_with_help(
+                        t,
+                        "`,` or `.`",
+                        " after a body literal",
+                        help,
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Helpers shared by the integration tests: a printer back to calm syntax (expressions fully
+//! parenthesised, so precedence is visible) and a walk over every span of a tree.
+
+#![allow(dead_code)]
+
+use calm_syntax::Span;
+use calm_syntax::ast::{
+    Aggregate, Arg, Atom, DirectiveKind, Expr, Item, Literal, Program, TimeSuffix,
+};
+
+/// A string literal for `s`, escaped.
+pub fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+pub fn expr(e: &Expr) -> String {
+    match e {
+        Expr::Var(i) => i.name.clone(),
+        Expr::Wildcard(_) => "_".into(),
+        Expr::Number(n, _) => n.to_string(),
+        Expr::String(s, _) => quote(s),
+        Expr::Neg(inner, _) => format!("(-{})", expr(inner)),
+        Expr::Binary { op, lhs, rhs, .. } => {
+            format!("({} {} {})", expr(lhs), op.as_str(), expr(rhs))
+        }
+        Expr::Aggregate(a) => aggregate(a),
+    }
+}
+
+pub fn aggregate(a: &Aggregate) -> String {
+    let f = a.func.as_str();
+    if a.head_form {
+        return format!("{f}({})", a.target.as_ref().map(expr).unwrap_or_default());
+    }
+    let target = a.target.as_ref().map(|t| format!(" {}", expr(t))).unwrap_or_default();
+    let body: Vec<String> = a.body.iter().map(literal).collect();
+    format!("{f}{target} : {{ {} }}", body.join(", "))
+}
+
+pub fn arg(a: &Arg) -> String {
+    format!("{}{}", if a.location { "@" } else { "" }, expr(&a.expr))
+}
+
+pub fn atom(a: &Atom) -> String {
+    let args: Vec<String> = a.args.iter().map(arg).collect();
+    format!("{}({})", a.name.name, args.join(", "))
+}
+
+pub fn literal(l: &Literal) -> String {
+    match l {
+        Literal::Atom(a) => atom(a),
+        Literal::Negated { atom: a, .. } => format!("!{}", atom(a)),
+        Literal::Compare { op, lhs, rhs, .. } => {
+            format!("{} {} {}", expr(lhs), op.as_str(), expr(rhs))
+        }
+    }
+}
+
+pub fn item(i: &Item) -> String {
+    match i {
+        Item::Decl(d) => {
+            let cols: Vec<String> = d
+                .params
+                .iter()
+                .map(|p| format!("{}: {}", p.name.name, p.ty.name))
+                .collect();
+            format!(".decl {}({})", d.name.name, cols.join(", "))
+        }
+        Item::Directive(d) => {
+            let kw = match d.kind {
+                DirectiveKind::Input => ".input",
+                DirectiveKind::Output => ".output",
+                DirectiveKind::PrintSize => ".printsize",
+                DirectiveKind::Persist => ".persist",
+            };
+            let targets: Vec<String> = d
+                .targets
+                .iter()
+                .map(|t| {
+                    if t.params.is_empty() {
+                        t.name.name.clone()
+                    } else {
+                        let ps: Vec<String> = t
+                            .params
+                            .iter()
+                            .map(|p| format!("{}={}", p.key.name, quote(&p.value)))
+                            .collect();
+                        format!("{}({})", t.name.name, ps.join(", "))
+                    }
+                })
+                .collect();
+            format!("{kw} {}", targets.join(", "))
+        }
+        Item::Rule(r) => {
+            let mut s = atom(&r.head);
+            match r.time {
+                Some(TimeSuffix::Next(_)) => s.push_str("@next"),
+                Some(TimeSuffix::Async(_)) => s.push_str("@async"),
+                None => {}
+            }
+            if !r.body.is_empty() {
+                let body: Vec<String> = r.body.iter().map(literal).collect();
+                s.push_str(" :- ");
+                s.push_str(&body.join(", "));
+            }
+            s.push('.');
+            s
+        }
+    }
+}
+
+/// The program printed back, one item a line.
+pub fn program(p: &Program) -> String {
+    p.items.iter().map(|i| item(i) + "\n").collect()
+}
+
+/// Every span in the tree.
+pub fn spans(p: &Program) -> Vec<Span> {
+    let mut out = Vec::new();
+    for i in &p.items {
+        match i {
+            Item::Decl(d) => {
+                out.push(d.span);
+                out.push(d.name.span);
+                for p in &d.params {
+                    out.push(p.name.span);
+                    out.push(p.ty.span);
+                }
+            }
+            Item::Directive(d) => {
+                out.push(d.span);
+                out.push(d.kind_span);
+                for t in &d.targets {
+                    out.push(t.name.span);
+                    for p in &t.params {
+                        out.push(p.key.span);
+                        out.push(p.value_span);
+                    }
+                }
+            }
+            Item::Rule(r) => {
+                out.push(r.span);
+                atom_spans(&r.head, &mut out);
+                if let Some(t) = r.time {
+                    out.push(t.span());
+                }
+                for l in &r.body {
+                    literal_spans(l, &mut out);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn atom_spans(a: &Atom, out: &mut Vec<Span>) {
+    out.push(a.span);
+    out.push(a.name.span);
+    for arg in &a.args {
+        out.push(arg.span);
+        expr_spans(&arg.expr, out);
+    }
+}
+
+fn literal_spans(l: &Literal, out: &mut Vec<Span>) {
+    out.push(l.span());
+    match l {
+        Literal::Atom(a) | Literal::Negated { atom: a, .. } => atom_spans(a, out),
+        Literal::Compare { lhs, rhs, .. } => {
+            expr_spans(lhs, out);
+            expr_spans(rhs, out);
+        }
+    }
+}
+
+fn expr_spans(e: &Expr, out: &mut Vec<Span>) {
+    out.push(e.span());
+    match e {
+        Expr::Neg(inner, _) => expr_spans(inner, out),
+        Expr::Binary { lhs, rhs, .. } => {
+            expr_spans(lhs, out);
+            expr_spans(rhs, out);
+        }
+        Expr::Aggregate(a) => {
+            out.push(a.func_span);
+            if let Some(t) = &a.target {
+                expr_spans(t, out);
+            }
+            for l in &a.body {
+                literal_spans(l, out);
+            }
+        }
+        _ => {}
+    }
+}

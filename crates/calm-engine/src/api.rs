@@ -152,7 +152,7 @@ impl Program {
             }
             for v in &f.values {
                 row.push(match v {
-                    calm_ir::Const::Number(n) => *n as Word,
+                    calm_ir::Const::Number(n) => interner.encode(*n),
                     calm_ir::Const::Symbol(s) => interner.intern(s),
                 });
             }
@@ -179,6 +179,11 @@ impl Program {
     /// Warnings found while compiling.
     pub fn warnings(&self) -> &[Diagnostic] {
         &self.inner.warnings
+    }
+
+    /// The program's file in [`Program::sources`].
+    pub fn file(&self) -> FileId {
+        self.inner.file
     }
 
     /// The sources diagnostics point into.
@@ -268,7 +273,7 @@ impl Engine {
             }
             for (i, v) in t.iter().enumerate() {
                 words.push(match (v, info.types[i]) {
-                    (Value::Number(n), Type::Number) => *n as Word,
+                    (Value::Number(n), Type::Number) => self.interner.encode(*n),
                     (Value::Symbol(s), Type::Symbol) => self.interner.intern(s),
                     (v, ty) => {
                         return Err(EngineError::Type {
@@ -314,9 +319,11 @@ impl Engine {
             }
             let mut db = Db::default();
             for plan in &prog.inner.strata {
-                eval_stratum(ir, plan, &mut db, &base).map_err(|e| self.runtime_error(e))?;
+                eval_stratum(ir, plan, &mut db, &base, &mut self.interner)
+                    .map_err(|e| self.runtime_error(e))?;
             }
-            let sent = eval_temporal(&prog.inner.temporal, &mut db).map_err(|e| self.runtime_error(e))?;
+            let sent = eval_temporal(&prog.inner.temporal, &mut db, &mut self.interner)
+                .map_err(|e| self.runtime_error(e))?;
             report.ticks += 1;
             let mut next: Vec<Vec<Vec<Word>>> = vec![Vec::new(); nrel];
             for (rel, info) in ir.relations.iter().enumerate() {
@@ -385,7 +392,7 @@ impl Engine {
                 row.iter()
                     .zip(&info.types)
                     .map(|(&w, t)| match t {
-                        Type::Number => Value::Number(w as i64),
+                        Type::Number => Value::Number(self.interner.decode(w)),
                         Type::Symbol => Value::Symbol(self.interner.resolve(w).to_string()),
                     })
                     .collect()

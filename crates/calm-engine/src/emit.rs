@@ -2,29 +2,44 @@
 //! assignments, negation checks and aggregates, and write the output row into buffers.
 
 use crate::index::{Index, Word};
+use crate::value::Interner;
 use calm_syntax::ast::{AggFunc, BinOp, CmpOp};
 
 /// A compiled expression over registers.
 #[derive(Clone, Debug)]
 pub(crate) enum CExpr {
     Reg(usize),
-    Const(Word),
+    /// A constant: its word, and its number when it is one.
+    Const(Word, i64),
     Neg(Box<CExpr>),
     Bin(BinOp, Box<CExpr>, Box<CExpr>),
 }
 
 impl CExpr {
+    /// A register or a constant: its word can be used without decoding.
+    fn is_word(&self) -> bool {
+        matches!(self, CExpr::Reg(_) | CExpr::Const(..))
+    }
+
+    /// The value as a word (symbols and numbers).
     #[inline]
-    fn eval(&self, regs: &[Word]) -> Result<Word, &'static str> {
+    fn word(&self, regs: &[Word], it: &mut Interner) -> Result<Word, &'static str> {
         match self {
             CExpr::Reg(r) => Ok(regs[*r]),
-            CExpr::Const(c) => Ok(*c),
-            CExpr::Neg(a) => (a.eval(regs)? as i64)
-                .checked_neg()
-                .map(|v| v as Word)
-                .ok_or("arithmetic overflow"),
+            CExpr::Const(w, _) => Ok(*w),
+            other => Ok(it.encode(other.num(regs, it)?)),
+        }
+    }
+
+    /// The value as a number.
+    #[inline]
+    fn num(&self, regs: &[Word], it: &Interner) -> Result<i64, &'static str> {
+        match self {
+            CExpr::Reg(r) => Ok(it.decode(regs[*r])),
+            CExpr::Const(_, n) => Ok(*n),
+            CExpr::Neg(a) => a.num(regs, it)?.checked_neg().ok_or("arithmetic overflow"),
             CExpr::Bin(op, a, b) => {
-                let (x, y) = (a.eval(regs)? as i64, b.eval(regs)? as i64);
+                let (x, y) = (a.num(regs, it)?, b.num(regs, it)?);
                 let r = match op {
                     BinOp::Add => x.checked_add(y),
                     BinOp::Sub => x.checked_sub(y),
@@ -34,7 +49,7 @@ impl CExpr {
                     BinOp::Div => x.checked_div(y),
                     BinOp::Rem => x.checked_rem(y),
                 };
-                r.map(|v| v as Word).ok_or("arithmetic overflow")
+                r.ok_or("arithmetic overflow")
             }
         }
     }
@@ -107,6 +122,7 @@ pub struct Emitter<'a> {
     bmap: &'a [usize],
     ops: &'a [Op],
     lookups: &'a [&'a dyn Index],
+    interner: &'a mut Interner,
     sink: &'a Sink,
     /// When every output expression is a register: the registers to copy, per destination.
     direct: Option<Vec<Vec<usize>>>,
@@ -121,6 +137,7 @@ impl<'a> Emitter<'a> {
         maps: (&'a [usize], &'a [usize], &'a [usize]),
         ops: &'a [Op],
         lookups: &'a [&'a dyn Index],
+        interner: &'a mut Interner,
         sink: &'a Sink,
     ) -> Self {
         let direct = sink
@@ -144,6 +161,7 @@ impl<'a> Emitter<'a> {
             bmap: maps.2,
             ops,
             lookups,
+            interner,
             sink,
             direct,
             row: vec![0; sink.exprs.len()],
@@ -199,7 +217,7 @@ impl<'a> Emitter<'a> {
             return;
         }
         for (i, e) in self.sink.exprs.iter().enumerate() {
-            match e.eval(&self.regs) {
+            match e.word(&self.regs, self.interner) {
                 Ok(v) => self.row[i] = v,
                 Err(e) => {
                     self.error = Some(e.to_string());
@@ -218,18 +236,23 @@ impl<'a> Emitter<'a> {
     fn op(&mut self, op: &Op) -> Result<bool, &'static str> {
         Ok(match op {
             Op::Filter { op, lhs, rhs } => {
-                let (x, y) = (lhs.eval(&self.regs)?, rhs.eval(&self.regs)?);
+                if lhs.is_word() && rhs.is_word() && matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                    // Words are canonical: equal values have equal words.
+                    let (x, y) = (lhs.word(&self.regs, self.interner)?, rhs.word(&self.regs, self.interner)?);
+                    return Ok((x == y) == (*op == CmpOp::Eq));
+                }
+                let (x, y) = (lhs.num(&self.regs, self.interner)?, rhs.num(&self.regs, self.interner)?);
                 match op {
                     CmpOp::Eq => x == y,
                     CmpOp::Ne => x != y,
-                    CmpOp::Lt => (x as i64) < (y as i64),
-                    CmpOp::Le => (x as i64) <= (y as i64),
-                    CmpOp::Gt => (x as i64) > (y as i64),
-                    CmpOp::Ge => (x as i64) >= (y as i64),
+                    CmpOp::Lt => x < y,
+                    CmpOp::Le => x <= y,
+                    CmpOp::Gt => x > y,
+                    CmpOp::Ge => x >= y,
                 }
             }
             Op::Assign { reg, expr } => {
-                self.regs[*reg] = expr.eval(&self.regs)?;
+                self.regs[*reg] = expr.word(&self.regs, self.interner)?;
                 true
             }
             Op::NotExists { index, key } => {
@@ -254,7 +277,7 @@ impl<'a> Emitter<'a> {
                 }
                 match acc.result() {
                     Some(v) => {
-                        self.regs[agg.reg] = v;
+                        self.regs[agg.reg] = self.interner.encode(v);
                         true
                     }
                     None => false,
@@ -269,8 +292,8 @@ impl<'a> Emitter<'a> {
         }
         let Some((first, rest)) = steps.split_first() else {
             let v = match target {
-                Some(t) => match t.eval(&self.regs) {
-                    Ok(v) => Some(v as i64),
+                Some(t) => match t.num(&self.regs, self.interner) {
+                    Ok(v) => Some(v),
                     Err(e) => {
                         acc.error = Some(e);
                         return;
@@ -328,11 +351,11 @@ impl Acc {
         });
     }
 
-    fn result(&self) -> Option<Word> {
+    fn result(&self) -> Option<i64> {
         match self.func {
-            AggFunc::Count => Some(self.count as Word),
-            AggFunc::Sum => Some(self.value.unwrap_or(0) as Word),
-            AggFunc::Min | AggFunc::Max => self.value.map(|v| v as Word),
+            AggFunc::Count => Some(self.count),
+            AggFunc::Sum => Some(self.value.unwrap_or(0)),
+            AggFunc::Min | AggFunc::Max => self.value,
         }
     }
 }

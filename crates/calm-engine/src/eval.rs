@@ -3,6 +3,7 @@
 use crate::emit::Emitter;
 use crate::index::{Index, Mode, Word, new_index};
 use crate::plan::{Dest, IndexSpec, Slot, Step, StepKind, StratumPlan};
+use crate::value::Interner;
 use calm_ir::{Program, RelId, RuleId};
 use datafrog::Iteration;
 use std::collections::HashMap;
@@ -93,6 +94,7 @@ pub(crate) fn eval_stratum(
     plan: &StratumPlan,
     db: &mut Db,
     base: &[Vec<Word>],
+    interner: &mut Interner,
 ) -> Result<(), RuleError> {
     for spec in &plan.static_specs {
         db.ensure(spec);
@@ -136,7 +138,7 @@ pub(crate) fn eval_stratum(
         for rp in &plan.rules {
             for step in &rp.steps {
                 if !step_is_delta(step) {
-                    ctx.run(step, rp.nregs, Mode::Full, rp.rule, &mut sink)?;
+                    ctx.run(step, rp.nregs, Mode::Full, rp.rule, &mut sink, interner)?;
                 }
             }
         }
@@ -144,7 +146,7 @@ pub(crate) fn eval_stratum(
             for rp in &plan.rules {
                 for step in &rp.steps {
                     if step_is_delta(step) {
-                        ctx.run(step, rp.nregs, Mode::Delta, rp.rule, &mut sink)?;
+                        ctx.run(step, rp.nregs, Mode::Delta, rp.rule, &mut sink, interner)?;
                     }
                 }
             }
@@ -159,7 +161,11 @@ pub(crate) fn eval_stratum(
 
 /// Evaluates the `@next`/`@async` rules over the complete tick; returns each rule's head rows
 /// (flat, head column order).
-pub(crate) fn eval_temporal(plan: &StratumPlan, db: &mut Db) -> Result<Vec<(RuleId, Vec<Word>)>, RuleError> {
+pub(crate) fn eval_temporal(
+    plan: &StratumPlan,
+    db: &mut Db,
+    interner: &mut Interner,
+) -> Result<Vec<(RuleId, Vec<Word>)>, RuleError> {
     for spec in &plan.static_specs {
         db.ensure(spec);
     }
@@ -179,7 +185,7 @@ pub(crate) fn eval_temporal(plan: &StratumPlan, db: &mut Db) -> Result<Vec<(Rule
     for rp in &plan.rules {
         for step in &rp.steps {
             if !step_is_delta(step) {
-                ctx.run(step, rp.nregs, Mode::Full, rp.rule, &mut out)?;
+                ctx.run(step, rp.nregs, Mode::Full, rp.rule, &mut out, interner)?;
             }
         }
     }
@@ -187,7 +193,7 @@ pub(crate) fn eval_temporal(plan: &StratumPlan, db: &mut Db) -> Result<Vec<(Rule
         for rp in &plan.rules {
             for step in &rp.steps {
                 if step_is_delta(step) {
-                    ctx.run(step, rp.nregs, Mode::Delta, rp.rule, &mut out)?;
+                    ctx.run(step, rp.nregs, Mode::Delta, rp.rule, &mut out, interner)?;
                 }
             }
         }
@@ -228,18 +234,19 @@ impl<'a> Ctx<'a> {
         mode: Mode,
         rule: RuleId,
         collected: &mut Vec<(RuleId, Vec<Word>)>,
+        interner: &mut Interner,
     ) -> Result<(), RuleError> {
         let empty: &[usize] = &[];
         let out = match &step.kind {
             StepKind::Unit => {
-                let mut e = Emitter::new(nregs, (empty, empty, empty), &step.ops, self.statics, &step.sink);
+                let mut e = Emitter::new(nregs, (empty, empty, empty), &step.ops, self.statics, interner, &step.sink);
                 e.run();
                 finish(e, rule)?
             }
             StepKind::Scan { src, map } => {
                 let index = self.slot(*src);
                 let (kmap, amap) = map.split_at(index.key_width().min(map.len()));
-                let mut e = Emitter::new(nregs, (kmap, amap, empty), &step.ops, self.statics, &step.sink);
+                let mut e = Emitter::new(nregs, (kmap, amap, empty), &step.ops, self.statics, interner, &step.sink);
                 index.scan(mode, &mut e);
                 finish(e, rule)?
             }
@@ -250,7 +257,7 @@ impl<'a> Ctx<'a> {
                 amap,
                 bmap,
             } => {
-                let mut e = Emitter::new(nregs, (kmap, amap, bmap), &step.ops, self.statics, &step.sink);
+                let mut e = Emitter::new(nregs, (kmap, amap, bmap), &step.ops, self.statics, interner, &step.sink);
                 let (ia, ib) = (self.slot(*a), self.slot(*b));
                 // Drive the join from the side that changes, so a fixed side is only read.
                 if matches!(a, Slot::Static(_)) && !matches!(b, Slot::Static(_)) {

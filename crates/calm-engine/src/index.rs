@@ -10,8 +10,9 @@ use datafrog::{Iteration, Relation, Variable};
 use std::any::Any;
 use std::cell::Ref;
 
-/// A stored value: a number (two's complement) or an interned symbol id.
-pub type Word = u64;
+/// A stored value: an interned symbol id, or a number encoded by the interner (inline when it
+/// fits in 31 bits).
+pub type Word = u32;
 
 /// A fixed-width group of words usable as a datafrog key or value.
 pub trait Cols: Ord + Clone + 'static {
@@ -240,6 +241,10 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
                 .map(|r| (K::from_slice(&r[..kw]), V::from_slice(&r[kw..])))
                 .collect()
         };
+        let mut rows = rows;
+        // Unstable sort is faster than the stable sort `from_vec` uses, which then finds one
+        // sorted run and only deduplicates.
+        rows.sort_unstable();
         let relation = Relation::from_vec(rows);
         if self.fixed {
             if !relation.is_empty() {

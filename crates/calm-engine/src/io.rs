@@ -1,1 +1,172 @@
-//! io
+//! Souffle-compatible fact files: `.input` reads `rel.facts` (tab-separated by default),
+//! `.output` writes `rel.csv`, `.printsize` prints `rel<TAB>count`.
+//!
+//! Directive parameters honoured: `IO=file|stdout`, `filename="..."`, `delimiter="..."`.
+//!
+//! ```
+//! use calm_engine::{Engine, Program, io};
+//! let dir = std::env::temp_dir().join(format!("calm-io-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! std::fs::write(dir.join("edge.facts"), "1\t2\n2\t3\n").unwrap();
+//! let program = Program::compile("p.dl", ".decl edge(a: number, b: number)\n.input edge\n.printsize edge\n").unwrap();
+//! let mut engine = Engine::new(&program);
+//! io::load_inputs(&mut engine, &dir).unwrap();
+//! engine.run().unwrap();
+//! let mut out = Vec::new();
+//! io::write_outputs(&engine, &io::OutputTarget::Stdout, &mut out).unwrap();
+//! assert_eq!(String::from_utf8(out).unwrap(), "edge\t2\n");
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+
+use crate::{Engine, EngineError, Value};
+use calm_ir::{IoSpec, Type};
+use calm_syntax::Diagnostic;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where `.output` relations go.
+#[derive(Clone, Debug)]
+pub enum OutputTarget {
+    /// Each relation to `rel.csv` (or its `filename`) in this directory.
+    Dir(PathBuf),
+    /// Everything to standard output.
+    Stdout,
+}
+
+fn io_kind(spec: &IoSpec) -> &str {
+    spec.params.get("io").map_or("file", String::as_str)
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> EngineError {
+    EngineError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Reads every `.input` relation's file from `dir`. Returns the number of facts read.
+pub fn load_inputs(engine: &mut Engine, dir: &Path) -> Result<usize, EngineError> {
+    let program = engine.program().clone();
+    let mut total = 0;
+    for rel in &program.ir().relations {
+        let Some(spec) = &rel.input else { continue };
+        let directive = |msg: String| -> EngineError {
+            let d = Diagnostic::error(msg).with_code("E0600");
+            let d = d.with_secondary(program.file(), spec.span, "input declared here");
+            EngineError::Data(Box::new(d))
+        };
+        if io_kind(spec) != "file" {
+            return Err(directive(format!(
+                "`.input {}`: IO={} is not supported (only IO=file)",
+                rel.name,
+                io_kind(spec)
+            )));
+        }
+        let name = spec
+            .params
+            .get("filename")
+            .cloned()
+            .unwrap_or_else(|| format!("{}.facts", rel.name));
+        let delimiter = spec.params.get("delimiter").map_or("\t", String::as_str);
+        if delimiter.is_empty() {
+            return Err(directive(format!("`.input {}`: the delimiter is empty", rel.name)));
+        }
+        let path = dir.join(&name);
+        let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            directive(format!(
+                "{}: not valid UTF-8 (at byte {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        let mut tuples = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.is_empty() && rel.arity > 0 {
+                continue;
+            }
+            let at = |col: usize| format!("{}:{}:{}", path.display(), i + 1, col);
+            let fields: Vec<&str> = if rel.arity == 0 {
+                Vec::new()
+            } else {
+                line.split(delimiter).collect()
+            };
+            if fields.len() != rel.arity {
+                return Err(directive(format!(
+                    "{}: `{}` has {} column{}, this line has {}",
+                    at(1),
+                    rel.name,
+                    rel.arity,
+                    if rel.arity == 1 { "" } else { "s" },
+                    fields.len()
+                )));
+            }
+            let mut col = 1;
+            let mut tuple = Vec::with_capacity(rel.arity);
+            for (f, ty) in fields.iter().zip(&rel.types) {
+                tuple.push(match ty {
+                    Type::Number => match f.trim().parse::<i64>() {
+                        Ok(n) => Value::Number(n),
+                        Err(_) => {
+                            return Err(directive(format!(
+                                "{}: expected a number for column `{}` of `{}`, found `{}`",
+                                at(col),
+                                rel.columns.get(tuple.len()).map_or("?", String::as_str),
+                                rel.name,
+                                f.escape_debug()
+                            )));
+                        }
+                    },
+                    Type::Symbol => Value::Symbol((*f).to_string()),
+                });
+                col += f.chars().count() + delimiter.chars().count();
+            }
+            tuples.push(tuple);
+        }
+        total += tuples.len();
+        engine.insert(&rel.name, tuples)?;
+    }
+    Ok(total)
+}
+
+/// Writes `.printsize` lines and `.output` relations. Relations with `IO=stdout`, and all of
+/// them when the target is [`OutputTarget::Stdout`], go to `stdout` in Souffle's format.
+pub fn write_outputs(engine: &Engine, target: &OutputTarget, stdout: &mut dyn Write) -> Result<(), EngineError> {
+    let program = engine.program().clone();
+    let so = |e| io_err(Path::new("<stdout>"), e);
+    for rel in &program.ir().relations {
+        if rel.printsize {
+            writeln!(stdout, "{}\t{}", rel.name, engine.relation_len(&rel.name)?).map_err(so)?;
+        }
+        let Some(spec) = &rel.output else { continue };
+        let rows = engine.relation(&rel.name)?;
+        let delimiter = spec.params.get("delimiter").map_or("\t", String::as_str);
+        let to_stdout = matches!(target, OutputTarget::Stdout) || io_kind(spec) == "stdout";
+        let mut text = String::new();
+        for row in &rows {
+            let line: Vec<String> = row.iter().map(Value::to_string).collect();
+            text.push_str(&line.join(delimiter));
+            text.push('\n');
+        }
+        if to_stdout {
+            write!(
+                stdout,
+                "---------------\n{}\n===============\n{text}===============\n",
+                rel.name
+            )
+            .map_err(so)?;
+            continue;
+        }
+        let OutputTarget::Dir(dir) = target else { continue };
+        let name = spec
+            .params
+            .get("filename")
+            .cloned()
+            .unwrap_or_else(|| format!("{}.csv", rel.name));
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| io_err(&path, e))?;
+    }
+    stdout.flush().map_err(so)?;
+    Ok(())
+}

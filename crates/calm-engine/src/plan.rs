@@ -184,7 +184,7 @@ impl<'a> Planner<'a> {
 
     fn word(&mut self, c: &Const) -> Word {
         match c {
-            Const::Number(n) => *n as Word,
+            Const::Number(n) => self.interner.encode(*n),
             Const::Symbol(s) => self.interner.intern(s),
         }
     }
@@ -192,7 +192,13 @@ impl<'a> Planner<'a> {
     fn expr(&mut self, e: &Expr) -> CExpr {
         match e {
             Expr::Var(v) => CExpr::Reg(*v),
-            Expr::Const(c) => CExpr::Const(self.word(c)),
+            Expr::Const(c) => {
+                let n = match c {
+                    Const::Number(n) => *n,
+                    Const::Symbol(_) => 0,
+                };
+                CExpr::Const(self.word(c), n)
+            }
             Expr::Neg(a) => CExpr::Neg(Box::new(self.expr(a))),
             Expr::Bin(op, a, b) => CExpr::Bin(*op, Box::new(self.expr(a)), Box::new(self.expr(b))),
         }
@@ -453,8 +459,8 @@ impl<'a> Planner<'a> {
 fn unreachable_atom() -> Op {
     Op::Filter {
         op: calm_syntax::ast::CmpOp::Ne,
-        lhs: CExpr::Const(0),
-        rhs: CExpr::Const(0),
+        lhs: CExpr::Const(0, 0),
+        rhs: CExpr::Const(0, 0),
     }
 }
 

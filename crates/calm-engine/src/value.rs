@@ -30,14 +30,50 @@ impl fmt::Display for Value {
     }
 }
 
-/// Maps symbols to dense word ids and back.
+/// Maps symbols to dense word ids and back, and numbers to words.
+///
+/// Words are 32 bits. A number in the 31-bit signed range is stored inline (top bit clear);
+/// any other 64-bit number is interned and stored as its index with the top bit set. The
+/// encoding is canonical, so equal values have equal words, and joins compare words directly.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Interner {
     names: Vec<Box<str>>,
     ids: HashMap<Box<str>, Word>,
+    big: Vec<i64>,
+    big_ids: HashMap<i64, Word>,
 }
 
+const TAG: Word = 1 << 31;
+const INLINE_MIN: i64 = -(1 << 30);
+const INLINE_MAX: i64 = (1 << 30) - 1;
+
 impl Interner {
+    /// The word for a number.
+    #[inline]
+    pub fn encode(&mut self, n: i64) -> Word {
+        if (INLINE_MIN..=INLINE_MAX).contains(&n) {
+            (n as Word) & !TAG
+        } else {
+            if let Some(&w) = self.big_ids.get(&n) {
+                return w;
+            }
+            let w = TAG | self.big.len() as Word;
+            self.big.push(n);
+            self.big_ids.insert(n, w);
+            w
+        }
+    }
+
+    /// The number a word stands for.
+    #[inline]
+    pub fn decode(&self, w: Word) -> i64 {
+        if w & TAG == 0 {
+            (((w << 1) as i32) >> 1) as i64
+        } else {
+            self.big.get((w & !TAG) as usize).copied().unwrap_or(0)
+        }
+    }
+
     pub fn intern(&mut self, s: &str) -> Word {
         if let Some(&id) = self.ids.get(s) {
             return id;
@@ -48,11 +84,23 @@ impl Interner {
         id
     }
 
-    pub fn lookup(&self, s: &str) -> Option<Word> {
-        self.ids.get(s).copied()
-    }
-
     pub fn resolve(&self, w: Word) -> &str {
         self.names.get(w as usize).map_or("<unknown symbol>", |s| s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_round_trip_and_encode_canonically() {
+        let mut it = Interner::default();
+        for n in [0, 1, -1, INLINE_MIN, INLINE_MAX, INLINE_MIN - 1, INLINE_MAX + 1, i64::MIN, i64::MAX, 1 << 40] {
+            let w = it.encode(n);
+            assert_eq!(it.decode(w), n, "{n}");
+            assert_eq!(it.encode(n), w, "{n} encodes the same twice");
+        }
+        assert_ne!(it.encode(INLINE_MAX + 1), it.encode(INLINE_MAX + 2));
     }
 }

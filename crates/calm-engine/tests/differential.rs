@@ -9,10 +9,10 @@ mod support;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
+use support::r#gen::{Mode, program as random_program};
 use support::naive::{
     AggFunc, Atom, BinOp, CmpOp, Db, Expr, Lit, Outcome, Program, Rel, Rule, Term, Time, evaluate,
 };
-use support::r#gen::{Mode, program as random_program};
 
 fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -185,21 +185,26 @@ fn fixed(prog: &Program) {
 
 /// Transitive closure (left- and right-recursive) over a graph with a cycle.
 fn transitive_closure() -> Program {
-    let mut p = program(&[("edge", 2), ("path", 2), ("path2", 2)], vec![
-        rule(1, vec![v("x"), v("y")], vec![pos(0, vec![v("x"), v("y")])]),
-        rule(1, vec![v("x"), v("z")], vec![
-            pos(1, vec![v("x"), v("y")]),
-            pos(0, vec![v("y"), v("z")]),
-        ]),
-        rule(2, vec![v("x"), v("y")], vec![pos(0, vec![v("x"), v("y")])]),
-        Rule {
-            rotate: 1,
-            ..rule(2, vec![v("x"), v("z")], vec![
-                pos(0, vec![v("x"), v("y")]),
-                pos(2, vec![v("y"), v("z")]),
-            ])
-        },
-    ]);
+    let mut p = program(
+        &[("edge", 2), ("path", 2), ("path2", 2)],
+        vec![
+            rule(1, vec![v("x"), v("y")], vec![pos(0, vec![v("x"), v("y")])]),
+            rule(
+                1,
+                vec![v("x"), v("z")],
+                vec![pos(1, vec![v("x"), v("y")]), pos(0, vec![v("y"), v("z")])],
+            ),
+            rule(2, vec![v("x"), v("y")], vec![pos(0, vec![v("x"), v("y")])]),
+            Rule {
+                rotate: 1,
+                ..rule(
+                    2,
+                    vec![v("x"), v("z")],
+                    vec![pos(0, vec![v("x"), v("y")]), pos(2, vec![v("y"), v("z")])],
+                )
+            },
+        ],
+    );
     p.inserted = facts(0, &[&[1, 2], &[2, 3], &[3, 1], &[3, 4], &[5, 5]]);
     p
 }
@@ -225,16 +230,21 @@ fn fixed_transitive_closure() {
 
 /// Mutual recursion with a fact in the program text: even/odd over a successor relation.
 fn even_odd() -> Program {
-    let mut p = program(&[("succ", 2), ("even", 1), ("odd", 1)], vec![
-        rule(2, vec![v("y")], vec![
-            pos(1, vec![v("x")]),
-            pos(0, vec![v("x"), v("y")]),
-        ]),
-        rule(1, vec![v("y")], vec![
-            pos(2, vec![v("x")]),
-            pos(0, vec![v("x"), v("y")]),
-        ]),
-    ]);
+    let mut p = program(
+        &[("succ", 2), ("even", 1), ("odd", 1)],
+        vec![
+            rule(
+                2,
+                vec![v("y")],
+                vec![pos(1, vec![v("x")]), pos(0, vec![v("x"), v("y")])],
+            ),
+            rule(
+                1,
+                vec![v("y")],
+                vec![pos(2, vec![v("x")]), pos(0, vec![v("x"), v("y")])],
+            ),
+        ],
+    );
     p.program_facts = facts(1, &[&[0]]);
     p.inserted = (0..6).map(|i| (0, vec![i, i + 1])).collect();
     p
@@ -268,24 +278,30 @@ fn negation_and_patterns() -> Program {
             rule(1, vec![v("x")], vec![pos(0, vec![v("x"), Term::Wild])]),
             rule(1, vec![v("x")], vec![pos(0, vec![Term::Wild, v("x")])]),
             rule(2, vec![v("x"), v("y")], vec![pos(0, vec![v("x"), v("y")])]),
-            rule(2, vec![v("x"), v("z")], vec![
-                pos(2, vec![v("x"), v("y")]),
-                pos(2, vec![v("y"), v("z")]),
-            ]),
+            rule(
+                2,
+                vec![v("x"), v("z")],
+                vec![pos(2, vec![v("x"), v("y")]), pos(2, vec![v("y"), v("z")])],
+            ),
             Rule {
                 rotate: 2,
-                ..rule(3, vec![v("x"), v("y")], vec![
-                    pos(1, vec![v("x")]),
-                    pos(1, vec![v("y")]),
-                    neg(2, vec![v("x"), v("y")]),
-                ])
+                ..rule(
+                    3,
+                    vec![v("x"), v("y")],
+                    vec![
+                        pos(1, vec![v("x")]),
+                        pos(1, vec![v("y")]),
+                        neg(2, vec![v("x"), v("y")]),
+                    ],
+                )
             },
             rule(4, vec![v("x")], vec![pos(2, vec![v("x"), v("x")])]),
             rule(5, vec![v("y")], vec![pos(2, vec![k(1), v("y")])]),
-            rule(6, vec![v("x")], vec![
-                pos(1, vec![v("x")]),
-                neg(0, vec![v("x"), Term::Wild]),
-            ]),
+            rule(
+                6,
+                vec![v("x")],
+                vec![pos(1, vec![v("x")]), neg(0, vec![v("x"), Term::Wild])],
+            ),
         ],
     );
     p.inserted = facts(0, &[&[1, 2], &[2, 1], &[2, 3], &[4, 4], &[5, 4]]);
@@ -321,29 +337,49 @@ fn aggregates() -> Program {
             ("all", 1),
         ],
         vec![
-            rule(2, vec![v("k"), v("n")], vec![
-                pos(0, vec![v("k")]),
-                agg("n", AggFunc::Count, None, 1, vec![v("k"), v("y")]),
-            ]),
-            rule(3, vec![v("k"), v("n")], vec![
-                pos(0, vec![v("k")]),
-                agg("n", AggFunc::Sum, Some("y"), 1, vec![v("k"), v("y")]),
-            ]),
-            rule(4, vec![v("k"), v("n")], vec![
-                pos(0, vec![v("k")]),
-                agg("n", AggFunc::Min, Some("y"), 1, vec![v("k"), v("y")]),
-            ]),
+            rule(
+                2,
+                vec![v("k"), v("n")],
+                vec![
+                    pos(0, vec![v("k")]),
+                    agg("n", AggFunc::Count, None, 1, vec![v("k"), v("y")]),
+                ],
+            ),
+            rule(
+                3,
+                vec![v("k"), v("n")],
+                vec![
+                    pos(0, vec![v("k")]),
+                    agg("n", AggFunc::Sum, Some("y"), 1, vec![v("k"), v("y")]),
+                ],
+            ),
+            rule(
+                4,
+                vec![v("k"), v("n")],
+                vec![
+                    pos(0, vec![v("k")]),
+                    agg("n", AggFunc::Min, Some("y"), 1, vec![v("k"), v("y")]),
+                ],
+            ),
             Rule {
                 rotate: 1,
-                ..rule(5, vec![v("k"), v("n")], vec![
-                    pos(0, vec![v("k")]),
-                    agg("n", AggFunc::Max, Some("y"), 1, vec![v("k"), v("y")]),
-                ])
+                ..rule(
+                    5,
+                    vec![v("k"), v("n")],
+                    vec![
+                        pos(0, vec![v("k")]),
+                        agg("n", AggFunc::Max, Some("y"), 1, vec![v("k"), v("y")]),
+                    ],
+                )
             },
-            rule(6, vec![v("n")], vec![
-                pos(0, vec![k(1)]),
-                agg("n", AggFunc::Count, None, 1, vec![v("a"), v("b")]),
-            ]),
+            rule(
+                6,
+                vec![v("n")],
+                vec![
+                    pos(0, vec![k(1)]),
+                    agg("n", AggFunc::Count, None, 1, vec![v("a"), v("b")]),
+                ],
+            ),
         ],
     );
     p.inserted = facts(0, &[&[1], &[2], &[3]]);
@@ -369,23 +405,34 @@ fn fixed_aggregates() {
 
 /// Arithmetic with negative numbers: truncating division and remainder, unary minus.
 fn arithmetic() -> Program {
-    let mut p = program(&[("n", 1), ("calc", 5), ("small", 1)], vec![
-        rule(1, vec![v("x"), v("a"), v("b"), v("c"), v("d")], vec![
-            pos(0, vec![v("x")]),
-            Lit::Assign("a".into(), Expr::Bin(BinOp::Div, v("x"), k(-2))),
-            Lit::Assign("b".into(), Expr::Bin(BinOp::Rem, v("x"), k(3))),
-            Lit::Assign("c".into(), Expr::Neg(v("x"))),
-            Lit::Assign("d".into(), Expr::Bin(BinOp::Sub, v("c"), v("b"))),
-        ]),
-        Rule {
-            rotate: 1,
-            ..rule(2, vec![v("x")], vec![
-                pos(0, vec![v("x")]),
-                cmp(CmpOp::Lt, v("x"), k(2)),
-                cmp(CmpOp::Ne, v("x"), k(-1)),
-            ])
-        },
-    ]);
+    let mut p = program(
+        &[("n", 1), ("calc", 5), ("small", 1)],
+        vec![
+            rule(
+                1,
+                vec![v("x"), v("a"), v("b"), v("c"), v("d")],
+                vec![
+                    pos(0, vec![v("x")]),
+                    Lit::Assign("a".into(), Expr::Bin(BinOp::Div, v("x"), k(-2))),
+                    Lit::Assign("b".into(), Expr::Bin(BinOp::Rem, v("x"), k(3))),
+                    Lit::Assign("c".into(), Expr::Neg(v("x"))),
+                    Lit::Assign("d".into(), Expr::Bin(BinOp::Sub, v("c"), v("b"))),
+                ],
+            ),
+            Rule {
+                rotate: 1,
+                ..rule(
+                    2,
+                    vec![v("x")],
+                    vec![
+                        pos(0, vec![v("x")]),
+                        cmp(CmpOp::Lt, v("x"), k(2)),
+                        cmp(CmpOp::Ne, v("x"), k(-1)),
+                    ],
+                )
+            },
+        ],
+    );
     p.inserted = [-7, -1, 0, 5].iter().map(|&x| (0, vec![x])).collect();
     p
 }
@@ -412,19 +459,30 @@ fn fixed_arithmetic() {
 
 /// A bounded recursive counter with arithmetic and a stratum of negation on top.
 fn bounded_counter() -> Program {
-    let mut p = program(&[("start", 1), ("num", 1), ("gap", 1)], vec![
-        rule(1, vec![v("x")], vec![pos(0, vec![v("x")])]),
-        rule(1, vec![v("y")], vec![
-            pos(1, vec![v("x")]),
-            Lit::Assign("y".into(), Expr::Bin(BinOp::Add, v("x"), k(3))),
-            cmp(CmpOp::Le, v("y"), k(10)),
-        ]),
-        rule(2, vec![v("y")], vec![
-            pos(1, vec![v("x")]),
-            Lit::Assign("y".into(), Expr::Bin(BinOp::Add, v("x"), k(1))),
-            neg(1, vec![v("y")]),
-        ]),
-    ]);
+    let mut p = program(
+        &[("start", 1), ("num", 1), ("gap", 1)],
+        vec![
+            rule(1, vec![v("x")], vec![pos(0, vec![v("x")])]),
+            rule(
+                1,
+                vec![v("y")],
+                vec![
+                    pos(1, vec![v("x")]),
+                    Lit::Assign("y".into(), Expr::Bin(BinOp::Add, v("x"), k(3))),
+                    cmp(CmpOp::Le, v("y"), k(10)),
+                ],
+            ),
+            rule(
+                2,
+                vec![v("y")],
+                vec![
+                    pos(1, vec![v("x")]),
+                    Lit::Assign("y".into(), Expr::Bin(BinOp::Add, v("x"), k(1))),
+                    neg(1, vec![v("y")]),
+                ],
+            ),
+        ],
+    );
     p.inserted = facts(0, &[&[0], &[1]]);
     p
 }
@@ -447,20 +505,31 @@ fn fixed_bounded_counter() {
 /// Dedalus: a persisted counter up to 5, a non-persisted one that dies out (so the final tick
 /// sees it empty), and a persisted log of the latter.
 fn dedalus_counters() -> Program {
-    let mut p = program(&[("cnt", 1), ("cur", 1), ("log", 1), ("seen", 1)], vec![
-        next(0, vec![v("y")], vec![
-            pos(0, vec![v("x")]),
-            Lit::Assign("y".into(), Expr::Bin(BinOp::Add, v("x"), k(1))),
-            cmp(CmpOp::Le, v("y"), k(5)),
-        ]),
-        next(1, vec![v("y")], vec![
-            pos(1, vec![v("x")]),
-            Lit::Assign("y".into(), Expr::Bin(BinOp::Add, v("x"), k(1))),
-            cmp(CmpOp::Lt, v("y"), k(4)),
-        ]),
-        rule(2, vec![v("x")], vec![pos(1, vec![v("x")])]),
-        rule(3, vec![v("x")], vec![pos(1, vec![v("x")])]),
-    ]);
+    let mut p = program(
+        &[("cnt", 1), ("cur", 1), ("log", 1), ("seen", 1)],
+        vec![
+            next(
+                0,
+                vec![v("y")],
+                vec![
+                    pos(0, vec![v("x")]),
+                    Lit::Assign("y".into(), Expr::Bin(BinOp::Add, v("x"), k(1))),
+                    cmp(CmpOp::Le, v("y"), k(5)),
+                ],
+            ),
+            next(
+                1,
+                vec![v("y")],
+                vec![
+                    pos(1, vec![v("x")]),
+                    Lit::Assign("y".into(), Expr::Bin(BinOp::Add, v("x"), k(1))),
+                    cmp(CmpOp::Lt, v("y"), k(4)),
+                ],
+            ),
+            rule(2, vec![v("x")], vec![pos(1, vec![v("x")])]),
+            rule(3, vec![v("x")], vec![pos(1, vec![v("x")])]),
+        ],
+    );
     p.persist[0] = true;
     p.persist[2] = true;
     p.program_facts = vec![(0, vec![0]), (1, vec![0])];
@@ -484,10 +553,21 @@ fn fixed_dedalus_counters() {
 /// Dedalus deletion: `p(x)@next :- p(x), !del(x).` with `del` a pure input (held every tick)
 /// and a count of what is left.
 fn dedalus_deletion() -> Program {
-    let mut p = program(&[("p", 1), ("del", 1), ("size", 1)], vec![
-        next(0, vec![v("x")], vec![pos(0, vec![v("x")]), neg(1, vec![v("x")])]),
-        rule(2, vec![v("n")], vec![agg("n", AggFunc::Count, None, 0, vec![v("x")])]),
-    ]);
+    let mut p = program(
+        &[("p", 1), ("del", 1), ("size", 1)],
+        vec![
+            next(
+                0,
+                vec![v("x")],
+                vec![pos(0, vec![v("x")]), neg(1, vec![v("x")])],
+            ),
+            rule(
+                2,
+                vec![v("n")],
+                vec![agg("n", AggFunc::Count, None, 0, vec![v("x")])],
+            ),
+        ],
+    );
     p.program_facts = facts(0, &[&[1], &[2], &[3], &[4]]);
     p.inserted = facts(1, &[&[2], &[4], &[9]]);
     p
@@ -509,7 +589,10 @@ fn fixed_dedalus_deletion() {
 #[test]
 fn rendering() {
     let text = aggregates().render();
-    assert!(text.contains(".decl val(c0: number, c1: number)\n"), "{text}");
+    assert!(
+        text.contains(".decl val(c0: number, c1: number)\n"),
+        "{text}"
+    );
     assert!(
         text.contains("hi(k, n) :- n = max y : { val(k, y) }, key(k).\n"),
         "{text}"
@@ -517,7 +600,13 @@ fn rendering() {
     let text = dedalus_deletion().render();
     assert!(text.contains("p(x)@next :- p(x), !del(x).\n"), "{text}");
     assert!(text.contains("p(1).\n"), "{text}");
-    assert!(text.contains("size(n) :- n = count : { p(x) }.\n"), "{text}");
+    assert!(
+        text.contains("size(n) :- n = count : { p(x) }.\n"),
+        "{text}"
+    );
     let text = arithmetic().render();
-    assert!(text.contains("a = x / -2, b = x % 3, c = -x, d = c - b"), "{text}");
+    assert!(
+        text.contains("a = x / -2, b = x % 3, c = -x, d = c - b"),
+        "{text}"
+    );
 }

@@ -80,14 +80,17 @@ pub struct Parsed {
 /// position) and the items that contain them are left out of the program.
 pub fn parse(file: FileId, text: &str) -> Parsed {
     if text.len() > MAX_SOURCE_LEN {
-        let d = Diagnostic::error(format!(
+        let mut d = Diagnostic::error(format!(
             "source text is too large: {} bytes, the limit is {} bytes",
             text.len(),
             MAX_SOURCE_LEN
         ))
         .with_code(codes::TOO_LARGE)
-        .with_primary(file, Span::new(0, 0), "in this file")
         .with_help("split the program or load large fact sets with `.input`");
+        // Point at the file, unless its first line is too long to print.
+        if text.find('\n').unwrap_or(text.len()) <= 200 {
+            d = d.with_primary(file, Span::new(0, 0), "in this file");
+        }
         return Parsed {
             program: ast::Program::default(),
             diagnostics: vec![d],
@@ -338,11 +341,19 @@ mod tests {
             kinds(".decl a.b(x: number)"),
             [Directive, Ident, LParen, Ident, Colon, Ident, RParen]
         );
-        assert_eq!(kinds("p(1).q(2)."), [Ident, LParen, Number, RParen, Dot, Ident, LParen, Number, RParen, Dot]);
+        assert_eq!(
+            kinds("p(1).q(2)."),
+            [
+                Ident, LParen, Number, RParen, Dot, Ident, LParen, Number, RParen, Dot
+            ]
+        );
         assert_eq!(kinds("x = 1.5"), [Ident, Eq, Float]);
-        assert_eq!(kinds("$self 0x1F 0b101 :- : != ! <= >= < >"), [
-            Ident, Number, Number, ColonDash, Colon, Ne, Bang, Le, Ge, Lt, Gt
-        ]);
+        assert_eq!(
+            kinds("$self 0x1F 0b101 :- : != ! <= >= < >"),
+            [
+                Ident, Number, Number, ColonDash, Colon, Ne, Bang, Le, Ge, Lt, Gt
+            ]
+        );
     }
 
     #[test]

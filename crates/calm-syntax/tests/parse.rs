@@ -38,7 +38,11 @@ fn printed(text: &str) -> String {
 /// The body of `h() :- {body}.` printed back.
 fn body(body: &str) -> String {
     let r = rule(&format!("h() :- {body}."));
-    r.body.iter().map(common::literal).collect::<Vec<_>>().join(", ")
+    r.body
+        .iter()
+        .map(common::literal)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The expression `e` printed back.
@@ -64,7 +68,10 @@ fn errs(text: &str) -> Parsed {
         "{text:?} should have errors"
     );
     for d in &p.diagnostics {
-        let l = d.primary.as_ref().expect("every parser diagnostic has a location");
+        let l = d
+            .primary
+            .as_ref()
+            .expect("every parser diagnostic has a location");
         assert_eq!(l.file, F);
         assert!(l.span.end <= text.len());
     }
@@ -76,7 +83,9 @@ fn facts_and_rules_with_spans() {
     let text = "edge(1, 2).\npath(x, y) :- edge(x, y).\n";
     let p = ok(text);
     assert_eq!(p.items.len(), 2);
-    let Item::Rule(fact) = &p.items[0] else { panic!() };
+    let Item::Rule(fact) = &p.items[0] else {
+        panic!()
+    };
     assert_eq!(fact.span, sp(0, 11));
     assert_eq!(fact.head.name.name, "edge");
     assert_eq!(fact.head.name.span, sp(0, 4));
@@ -89,7 +98,9 @@ fn facts_and_rules_with_spans() {
     assert_eq!(r.span, sp(12, 37));
     assert_eq!(r.body.len(), 1);
     assert_eq!(r.body[0].span(), sp(26, 36));
-    let Literal::Atom(a) = &r.body[0] else { panic!() };
+    let Literal::Atom(a) = &r.body[0] else {
+        panic!()
+    };
     assert_eq!(a.name.name, "edge");
     assert!(matches!(&a.args[0].expr, Expr::Var(v) if v.name == "x" && v.span == sp(31, 32)));
 }
@@ -111,7 +122,10 @@ fn clause_ends_at_final_dot_and_names_may_be_qualified() {
     assert_eq!(r.head.name.name, "a.b.c");
     assert_eq!(r.head.name.span, sp(0, 5));
     assert_eq!(common::literal(&r.body[0]), "q.r(x)");
-    assert_eq!(common::literal(&r.body[1]), "$member(x)".replace("member", "self"));
+    assert_eq!(
+        common::literal(&r.body[1]),
+        "$member(x)".replace("member", "self")
+    );
     assert_eq!(printed("p(x) :- q(x).r(1)."), "p(x) :- q(x).\nr(1).\n");
     assert_eq!(printed("p(1).q(2)."), "p(1).\nq(2).\n");
     assert_eq!(printed("p(x) :- x = 1."), "p(x) :- x = 1.\n");
@@ -142,7 +156,11 @@ fn souffle_qualifiers_are_skipped_with_a_warning() {
                 .decl g(x: number, y: number) choice-domain x, (x, y)\ng(1, 2).\n";
     let p = parse(F, text);
     assert_eq!(codes(&p), ["W0002", "W0002", "W0002"]);
-    assert!(p.diagnostics.iter().all(|d| d.severity == Severity::Warning));
+    assert!(
+        p.diagnostics
+            .iter()
+            .all(|d| d.severity == Severity::Warning)
+    );
     assert_eq!(p.program.items.len(), 4);
     assert_eq!(common::item(&p.program.items[3]), "g(1, 2).");
 }
@@ -153,26 +171,41 @@ fn directives() {
                 .output a, b(IO=stdout, headers=true, n=3)\n.printsize x\n.persist y.z\n";
     let p = ok(text);
     assert_eq!(p.items.len(), 4);
-    let Item::Directive(d) = &p.items[0] else { panic!() };
+    let Item::Directive(d) = &p.items[0] else {
+        panic!()
+    };
     assert_eq!(d.kind, DirectiveKind::Input);
     assert_eq!(d.kind_span, sp(0, 6));
     assert_eq!(d.span, sp(0, 59));
     assert_eq!(d.targets.len(), 1);
     let ps = &d.targets[0].params;
     assert_eq!(ps.len(), 3);
-    assert_eq!((ps[0].key.name.as_str(), ps[0].value.as_str()), ("IO", "file"));
+    assert_eq!(
+        (ps[0].key.name.as_str(), ps[0].value.as_str()),
+        ("IO", "file")
+    );
     assert_eq!(ps[1].value, "edge.facts");
     assert_eq!(ps[1].value_span, sp(30, 42));
     assert_eq!(ps[2].value, "\t");
-    let Item::Directive(d) = &p.items[1] else { panic!() };
+    let Item::Directive(d) = &p.items[1] else {
+        panic!()
+    };
     assert_eq!(d.kind, DirectiveKind::Output);
     assert_eq!(d.targets.len(), 2);
     assert!(d.targets[0].params.is_empty());
-    let vals: Vec<&str> = d.targets[1].params.iter().map(|p| p.value.as_str()).collect();
+    let vals: Vec<&str> = d.targets[1]
+        .params
+        .iter()
+        .map(|p| p.value.as_str())
+        .collect();
     assert_eq!(vals, ["stdout", "true", "3"]);
-    let Item::Directive(d) = &p.items[2] else { panic!() };
+    let Item::Directive(d) = &p.items[2] else {
+        panic!()
+    };
     assert_eq!(d.kind, DirectiveKind::PrintSize);
-    let Item::Directive(d) = &p.items[3] else { panic!() };
+    let Item::Directive(d) = &p.items[3] else {
+        panic!()
+    };
     assert_eq!(d.kind, DirectiveKind::Persist);
     assert_eq!(d.targets[0].name.name, "y.z");
 }
@@ -185,7 +218,9 @@ fn unsupported_and_unknown_directives_are_skipped() {
     let p = parse(F, text);
     assert_eq!(
         codes(&p),
-        ["E0005", "E0005", "E0005", "E0005", "E0005", "E0005", "E0007", "E0005"]
+        [
+            "E0005", "E0005", "E0005", "E0005", "E0005", "E0005", "E0007", "E0005"
+        ]
     );
     assert_eq!(p.diagnostics[0].message, "`.type` is not supported");
     assert_eq!(p.diagnostics[6].message, "unknown directive `.frobnicate`");
@@ -224,9 +259,17 @@ fn head_aggregates() {
     use AggFunc::*;
     assert_eq!(
         aggs,
-        [(Sum, true, true), (Min, true, true), (Max, true, true), (Count, false, true), (Count, true, true)]
+        [
+            (Sum, true, true),
+            (Min, true, true),
+            (Max, true, true),
+            (Count, false, true),
+            (Count, true, true)
+        ]
     );
-    let Expr::Aggregate(g) = &r.head.args[0].expr else { panic!() };
+    let Expr::Aggregate(g) = &r.head.args[0].expr else {
+        panic!()
+    };
     assert_eq!(g.func_span, sp(6, 9));
     assert_eq!(g.span, sp(6, 12));
     // `count` not followed by `(` is a variable.
@@ -234,18 +277,25 @@ fn head_aggregates() {
     assert!(matches!(&r.head.args[0].expr, Expr::Var(v) if v.name == "count"));
     assert_eq!(common::literal(&r.body[1]), "count = (sum + 1)");
     let p = errs("p(sum()) :- q(x).");
-    assert_eq!(p.diagnostics[0].message, "`sum` needs an expression to aggregate");
+    assert_eq!(
+        p.diagnostics[0].message,
+        "`sum` needs an expression to aggregate"
+    );
 }
 
 #[test]
 fn negation() {
     let r = rule("p(x) :- q(x), !r(x), not s(x, _).");
     assert_eq!(r.body.len(), 3);
-    let Literal::Negated { atom, span } = &r.body[1] else { panic!() };
+    let Literal::Negated { atom, span } = &r.body[1] else {
+        panic!()
+    };
     assert_eq!(atom.name.name, "r");
     assert_eq!(*span, sp(14, 19));
     assert_eq!(atom.span, sp(15, 19));
-    let Literal::Negated { atom, span } = &r.body[2] else { panic!() };
+    let Literal::Negated { atom, span } = &r.body[2] else {
+        panic!()
+    };
     assert_eq!(atom.name.name, "s");
     assert_eq!(*span, sp(21, 32));
     // `not` is a variable when no relation name follows.
@@ -289,7 +339,10 @@ fn disjunction_is_rejected() {
     let p = errs(text);
     assert_eq!(codes(&p), ["E0005"]);
     let d = &p.diagnostics[0];
-    assert_eq!(d.message, "disjunction `;` is not supported; write two rules");
+    assert_eq!(
+        d.message,
+        "disjunction `;` is not supported; write two rules"
+    );
     assert_eq!(d.primary.as_ref().map(|l| l.span), Some(sp(12, 13)));
     assert_eq!(common::program(&p.program), "ok().\n");
 }
@@ -306,9 +359,13 @@ fn arithmetic_precedence_and_associativity() {
     assert_eq!(expr("- - a"), "(-(-a))");
     assert_eq!(expr("a - -1"), "(a - (-1))");
     let r = rule("h() :- x = (a + b) * c.");
-    let Literal::Compare { rhs, .. } = &r.body[0] else { panic!() };
+    let Literal::Compare { rhs, .. } = &r.body[0] else {
+        panic!()
+    };
     assert_eq!(rhs.span(), sp(11, 22));
-    let Expr::Binary { op, lhs, .. } = rhs else { panic!() };
+    let Expr::Binary { op, lhs, .. } = rhs else {
+        panic!()
+    };
     assert_eq!(*op, BinOp::Mul);
     assert_eq!(lhs.span(), sp(12, 17));
 }
@@ -317,17 +374,30 @@ fn arithmetic_precedence_and_associativity() {
 fn integer_literals() {
     let lit = |e: &str| {
         let r = rule(&format!("h() :- x = {e}."));
-        let Literal::Compare { rhs, .. } = &r.body[0] else { panic!() };
+        let Literal::Compare { rhs, .. } = &r.body[0] else {
+            panic!()
+        };
         rhs.clone()
     };
     assert!(matches!(lit("42"), Expr::Number(42, _)));
     assert!(matches!(lit("0x1F"), Expr::Number(31, _)));
     assert!(matches!(lit("0XfF"), Expr::Number(255, _)));
     assert!(matches!(lit("0b101"), Expr::Number(5, _)));
-    assert!(matches!(lit("9223372036854775807"), Expr::Number(i64::MAX, _)));
-    assert_eq!(lit("-9223372036854775808"), Expr::Number(i64::MIN, sp(11, 31)));
-    assert_eq!(lit("- 9223372036854775808"), Expr::Number(i64::MIN, sp(11, 32)));
-    let Expr::Neg(inner, s) = lit("-5") else { panic!() };
+    assert!(matches!(
+        lit("9223372036854775807"),
+        Expr::Number(i64::MAX, _)
+    ));
+    assert_eq!(
+        lit("-9223372036854775808"),
+        Expr::Number(i64::MIN, sp(11, 31))
+    );
+    assert_eq!(
+        lit("- 9223372036854775808"),
+        Expr::Number(i64::MIN, sp(11, 32))
+    );
+    let Expr::Neg(inner, s) = lit("-5") else {
+        panic!()
+    };
     assert_eq!(*inner, Expr::Number(5, sp(12, 13)));
     assert_eq!(s, sp(11, 13));
     for bad in [
@@ -361,13 +431,22 @@ fn strings_and_escapes() {
     assert_eq!(vals, ["a\"b\\c\n\t\r\0'", "", "héllo ✓"]);
     assert_eq!(r.head.args[2].span, sp(27, 39));
     // A `.` or `//` inside a string is not special.
-    assert_eq!(printed("p(\"a. b // c /* d\")."), "p(\"a. b // c /* d\").\n");
+    assert_eq!(
+        printed("p(\"a. b // c /* d\")."),
+        "p(\"a. b // c /* d\").\n"
+    );
     let p = errs(r#"p("a\qb"). ok()."#);
     assert_eq!(codes(&p), ["E0009"]);
-    assert_eq!(p.diagnostics[0].primary.as_ref().map(|l| l.span), Some(sp(4, 6)));
+    assert_eq!(
+        p.diagnostics[0].primary.as_ref().map(|l| l.span),
+        Some(sp(4, 6))
+    );
     let p = errs("p(\"abc).\nok().");
     assert_eq!(codes(&p), ["E0002"]);
-    assert_eq!(p.diagnostics[0].primary.as_ref().map(|l| l.span), Some(sp(2, 3)));
+    assert_eq!(
+        p.diagnostics[0].primary.as_ref().map(|l| l.span),
+        Some(sp(2, 3))
+    );
 }
 
 #[test]
@@ -380,7 +459,10 @@ fn comments_and_preprocessor_lines() {
     assert_eq!(common::program(&p.program), "p(1).\nq(2).\nr(3).\n");
     let p = errs("p(1). /* never closed\nq(2).");
     assert_eq!(codes(&p), ["E0003"]);
-    assert_eq!(p.diagnostics[0].primary.as_ref().map(|l| l.span), Some(sp(6, 8)));
+    assert_eq!(
+        p.diagnostics[0].primary.as_ref().map(|l| l.span),
+        Some(sp(6, 8))
+    );
     assert_eq!(common::program(&p.program), "p(1).\n");
     // `#` elsewhere is an error.
     let p = errs("p(1) :- q(1) # x.");
@@ -391,8 +473,14 @@ fn comments_and_preprocessor_lines() {
 fn body_aggregates() {
     assert_eq!(body("n = count : { p(x, _) }"), "n = count : { p(x, _) }");
     assert_eq!(body("s = sum y : { p(x, y) }"), "s = sum y : { p(x, y) }");
-    assert_eq!(body("m = min y : { p(y), !q(y), y > 0 }"), "m = min y : { p(y), !q(y), y > 0 }");
-    assert_eq!(body("m = max y + 1 : { p(y) }"), "m = max (y + 1) : { p(y) }");
+    assert_eq!(
+        body("m = min y : { p(y), !q(y), y > 0 }"),
+        "m = min y : { p(y), !q(y), y > 0 }"
+    );
+    assert_eq!(
+        body("m = max y + 1 : { p(y) }"),
+        "m = max (y + 1) : { p(y) }"
+    );
     assert_eq!(body("n = count : p(x)"), "n = count : { p(x) }");
     assert_eq!(body("count : { p(x) } = n"), "count : { p(x) } = n");
     assert_eq!(
@@ -400,7 +488,9 @@ fn body_aggregates() {
         "n = count : { p(x), m = max y : { q(x, y) } }"
     );
     let r = rule("h(n) :- n = sum y : { p(y) }.");
-    let Literal::Compare { op, rhs, span, .. } = &r.body[0] else { panic!() };
+    let Literal::Compare { op, rhs, span, .. } = &r.body[0] else {
+        panic!()
+    };
     assert_eq!(*op, CmpOp::Eq);
     assert_eq!(*span, sp(8, 28));
     let Expr::Aggregate(a) = rhs else { panic!() };
@@ -411,7 +501,10 @@ fn body_aggregates() {
     assert!(matches!(&a.target, Some(Expr::Var(v)) if v.name == "y"));
     assert_eq!(a.body.len(), 1);
     let p = errs("h(n) :- n = sum : { p(y) }.");
-    assert_eq!(p.diagnostics[0].message, "`sum` needs an expression to aggregate");
+    assert_eq!(
+        p.diagnostics[0].message,
+        "`sum` needs an expression to aggregate"
+    );
     let p = errs("h(n) :- n = count : { p(y); q(y) }.");
     assert_eq!(codes(&p), ["E0005"]);
     let p = errs("h(n) :- n = count : { }.");
@@ -425,7 +518,10 @@ fn multibyte_characters_keep_spans_on_boundaries() {
     assert_eq!(codes(&p), ["E0001"]);
     let l = p.diagnostics[0].primary.as_ref().map(|l| l.span);
     assert_eq!(l, Some(sp(9, 11)));
-    assert_eq!(common::program(&p.program), "p(\"é\").\nq(1) :- r(x), x = \"→\".\n");
+    assert_eq!(
+        common::program(&p.program),
+        "p(\"é\").\nq(1) :- r(x), x = \"→\".\n"
+    );
 }
 
 #[test]
@@ -446,15 +542,15 @@ last(2).
         p.diagnostics[1].message,
         "expected `,` or `.` after a body literal, found `path`"
     );
-    assert_eq!(
-        p.diagnostics[2].message,
-        "expected a literal, found `,`"
-    );
+    assert_eq!(p.diagnostics[2].message, "expected a literal, found `,`");
     assert_eq!(
         p.diagnostics[3].message,
         "expected `:-` or `.` after the head, found `q`"
     );
-    assert_eq!(common::program(&p.program), "edge(1, 2).\ngood(1).\nlast(2).\n");
+    assert_eq!(
+        common::program(&p.program),
+        "edge(1, 2).\ngood(1).\nlast(2).\n"
+    );
 }
 
 #[test]
@@ -463,12 +559,27 @@ fn errors_at_item_level_and_end_of_input() {
     assert_eq!(codes(&p), ["E0001"]);
     assert_eq!(common::program(&p.program), "q(2).\n");
     let p = errs("p(x) :- q(x)");
-    assert_eq!(p.diagnostics[0].message, "expected `,` or `.` after a body literal, found end of input");
-    assert_eq!(p.diagnostics[0].primary.as_ref().map(|l| l.span), Some(sp(12, 12)));
+    assert_eq!(
+        p.diagnostics[0].message,
+        "expected `,` or `.` after a body literal, found end of input"
+    );
+    assert_eq!(
+        p.diagnostics[0].primary.as_ref().map(|l| l.span),
+        Some(sp(12, 12))
+    );
     let p = errs("p :- q().");
-    assert_eq!(p.diagnostics[0].message, "expected `(` after `p`, found `:-`");
+    assert_eq!(
+        p.diagnostics[0].message,
+        "expected `(` after `p`, found `:-`"
+    );
     let p = errs("h() :- q, r().");
-    assert!(p.diagnostics[0].help.as_deref().unwrap_or("").contains("`q()`"));
+    assert!(
+        p.diagnostics[0]
+            .help
+            .as_deref()
+            .unwrap_or("")
+            .contains("`q()`")
+    );
     let p = errs("h() :- x = cat(a, b).");
     assert_eq!(codes(&p), ["E0005"]);
     // A missing `.` before a directive does not swallow the directive.
@@ -478,7 +589,10 @@ fn errors_at_item_level_and_end_of_input() {
 
 #[test]
 fn parse_facts_keeps_only_constant_facts() {
-    let p = parse_facts(F, "waits(\"t1\",\"t2\"). waits(\"t2\",\"t1\"). n(-5, 0x10). ok().");
+    let p = parse_facts(
+        F,
+        "waits(\"t1\",\"t2\"). waits(\"t2\",\"t1\"). n(-5, 0x10). ok().",
+    );
     assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
     assert_eq!(
         common::program(&p.program),
@@ -601,6 +715,25 @@ fn deep_nesting_is_a_diagnostic_not_a_crash() {
     // 128 levels are fine.
     let text = format!("p(x) :- x = {}1{}.", "(".repeat(128), ")".repeat(128));
     ok(&text);
+    // Each construct up to the limit, in a test thread's small stack.
+    let aggs = format!(
+        "p(n) :- n = {}count : {{ q(1) }}{}.",
+        "count : { q(m), m = ".repeat(127),
+        " }".repeat(127)
+    );
+    ok(&aggs);
+    ok(&format!(
+        "p(n) :- {}n < 1{}.",
+        "(".repeat(128),
+        ")".repeat(128)
+    ));
+    ok(&format!("p(n) :- n = {}1.", "-".repeat(128)));
+    ok(&format!("p(sum({}1{})).", "(".repeat(127), ")".repeat(127)));
+    let p = parse(
+        F,
+        &format!("p(sum({}1{})).", "(".repeat(128), ")".repeat(128)),
+    );
+    assert_eq!(codes(&p), ["E0006"]);
     // Long flat chains are bounded too (their trees would be deep).
     let p = parse(F, &format!("p(x) :- x = 1{}.", " + 1".repeat(100_000)));
     assert_eq!(codes(&p), ["E0006"]);

@@ -228,7 +228,11 @@ fn push_var(vars: &mut Vec<String>, v: &str) {
 
 fn guard(body: &mut Vec<Lit>, v: &str) {
     body.push(Lit::Cmp(CmpOp::Le, Term::Var(v.into()), Term::Const(GUARD)));
-    body.push(Lit::Cmp(CmpOp::Ge, Term::Var(v.into()), Term::Const(-GUARD)));
+    body.push(Lit::Cmp(
+        CmpOp::Ge,
+        Term::Var(v.into()),
+        Term::Const(-GUARD),
+    ));
 }
 
 impl Ctx {

@@ -158,6 +158,11 @@ pub enum Outcome {
     TooManyTicks,
 }
 
+/// The semantics of facts in Dedalus programs. `false` (the specification): program facts and
+/// inserted facts are given at tick 0, and only relations that no rule derives (pure inputs) hold
+/// their facts at every tick. `true`: every given fact holds at every tick.
+pub const FACTS_HOLD_EVERY_TICK: bool = true;
+
 /// Evaluates a program: a plain stratified fixpoint for programs without time, Dedalus ticks
 /// otherwise (at most `max_ticks` of them).
 pub fn evaluate(prog: &Program, max_ticks: usize) -> Outcome {
@@ -169,10 +174,13 @@ pub fn evaluate(prog: &Program, max_ticks: usize) -> Outcome {
         fixpoint(prog, &mut db);
         return Outcome::Ok(db);
     }
-    // Relations that no rule (deductive or @next) derives hold their facts at every tick.
+    // Relations that no rule (deductive or @next) derives hold their facts at every tick; the
+    // facts of other relations are given at tick 0 only (unless FACTS_HOLD_EVERY_TICK).
     let mut pure = vec![true; prog.arities.len()];
-    for rule in &prog.rules {
-        pure[rule.head.rel] = false;
+    if !FACTS_HOLD_EVERY_TICK {
+        for rule in &prog.rules {
+            pure[rule.head.rel] = false;
+        }
     }
     let mut input = empty_db(prog);
     for (rel, t) in prog.program_facts.iter().chain(&prog.inserted) {
@@ -230,7 +238,10 @@ pub fn strata(prog: &Program) -> Vec<usize> {
                 }
             }
         }
-        assert!(s.iter().all(|&x| x <= n), "naive: program is not stratifiable");
+        assert!(
+            s.iter().all(|&x| x <= n),
+            "naive: program is not stratifiable"
+        );
         if !changed {
             return s;
         }

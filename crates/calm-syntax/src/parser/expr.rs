@@ -122,7 +122,11 @@ impl Parser<'_> {
                 "expression too large: more than {MAX_HEIGHT} nested operators"
             ))
             .with_code(codes::TOO_DEEP)
-            .with_primary(self.file, Span::new(span.start, span.start), "in this expression")
+            .with_primary(
+                self.file,
+                Span::new(span.start, span.start),
+                "in this expression",
+            )
             .with_help("split the computation over several rules");
             return Err(self.report(d));
         }
@@ -143,7 +147,19 @@ impl Parser<'_> {
             }
             Tok::Ident if self.nth(1).kind == Tok::LParen => {
                 let (a, h) = self.atom()?;
-                Ok((Literal::Atom(a), h))
+                match agg_func(&a.name.name) {
+                    Some(func)
+                        if self.at(Tok::Colon)
+                            && a.args.len() == 1
+                            && a.args.iter().all(|x| !x.location) =>
+                    {
+                        // `sum (y + 1) : { ... } = s`: an aggregate, not an atom.
+                        let lhs = self.aggregate_from_atom(t, func, a, h)?;
+                        let lhs = self.binary_rest(lhs, 0)?;
+                        self.finish_compare(lhs)
+                    }
+                    _ => Ok((Literal::Atom(a), h)),
+                }
             }
             Tok::LParen => self.paren_literal(),
             k if starts_expr(k) => {
@@ -152,6 +168,20 @@ impl Parser<'_> {
             }
             _ => Err(self.expected(t, "a literal", "")),
         }
+    }
+
+    /// `sum(y)` read as an atom turned out to start a body aggregate `sum (y) : { ... }`.
+    fn aggregate_from_atom(&mut self, f: Token, func: AggFunc, a: Atom, h: u32) -> PResult<P> {
+        self.enter(f)?;
+        let Some(arg) = a.args.into_iter().next() else {
+            return Err(self.expected(f, "an aggregate", ""));
+        };
+        let target = P {
+            e: arg.expr,
+            span: arg.span,
+            h,
+        };
+        self.finish_body_aggregate(f, func, Some(target))
     }
 
     /// The atom after `!` or `not` (`kw`, already consumed).
@@ -176,9 +206,12 @@ impl Parser<'_> {
         let t = self.peek();
         let Some(op) = cmp_op(t.kind) else {
             let help = match &lhs.e {
-                Expr::Var(v) if matches!(t.kind, Tok::Comma | Tok::Dot | Tok::RBrace) => Some(
-                    format!("a relation with no columns is written with parentheses: `{}()`", v.name),
-                ),
+                Expr::Var(v) if matches!(t.kind, Tok::Comma | Tok::Dot | Tok::RBrace) => {
+                    Some(format!(
+                        "a relation with no columns is written with parentheses: `{}()`",
+                        v.name
+                    ))
+                }
                 _ => None,
             };
             return Err(self.expected_with_help(
@@ -355,7 +388,7 @@ impl Parser<'_> {
     fn head_aggregate(&mut self, func: AggFunc) -> PResult<P> {
         let f = self.bump();
         self.enter(f)?;
-        self.bump(); // `(`
+        let open = self.bump();
         let target = if self.at(Tok::RParen) {
             None
         } else {
@@ -363,6 +396,17 @@ impl Parser<'_> {
         };
         let after = format!(" after the argument of `{}`", func.as_str());
         let close = self.expect(Tok::RParen, "`)`", &after)?;
+        let target = match target {
+            // Not the head form after all: the body form `sum (y + 1) : { ... }`.
+            Some(t) if self.at(Tok::Colon) => {
+                let t = P {
+                    span: open.span.to(close.span),
+                    ..t
+                };
+                return self.finish_body_aggregate(f, func, Some(t));
+            }
+            t => t,
+        };
         if target.is_none() && func != AggFunc::Count {
             return Err(self.missing_target(f, func, format!("{}(v)", func.as_str())));
         }
@@ -404,6 +448,11 @@ impl Parser<'_> {
         } else {
             Some(self.expr()?)
         };
+        self.finish_body_aggregate(f, func, target)
+    }
+
+    /// The rest of a body aggregate after its target: `: { ... }` or `: p(x)`.
+    fn finish_body_aggregate(&mut self, f: Token, func: AggFunc, target: Option<P>) -> PResult<P> {
         if target.is_none() && func != AggFunc::Count {
             let example = format!("{} y : {{ p(y) }}", func.as_str());
             return Err(self.missing_target(f, func, example));
@@ -545,11 +594,7 @@ impl Parser<'_> {
                         let d = Diagnostic::error(format!("integer literal `{text}` is too large"))
                             .with_code(codes::INT_OVERFLOW)
                             .with_primary(self.file, t.span, "does not fit in 64 bits")
-                            .with_note(format!(
-                                "numbers range from {} to {}",
-                                i64::MIN,
-                                i64::MAX
-                            ));
+                            .with_note(format!("numbers range from {} to {}", i64::MIN, i64::MAX));
                         self.report(d);
                         self.item_error = true;
                         Ok(leaf(Expr::Number(0, t.span)))

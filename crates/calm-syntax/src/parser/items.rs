@@ -85,7 +85,7 @@ impl Parser<'_> {
 
     fn directive_item(&mut self) -> PResult<Outcome> {
         let kw = self.bump();
-        let word = &self.text(kw)[1..];
+        let word = self.text(kw).get(1..).unwrap_or("");
         let kind = match word {
             "decl" => return Ok(Outcome::Item(Item::Decl(self.decl(kw)?))),
             "input" => DirectiveKind::Input,
@@ -308,11 +308,7 @@ impl Parser<'_> {
             Tok::Str => unescape(self.text(v)),
             Tok::Ident | Tok::Number => self.text(v).to_string(),
             _ => {
-                return Err(self.expected(
-                    v,
-                    "a value",
-                    &format!(" for `{}`", key.name),
-                ));
+                return Err(self.expected(v, "a value", &format!(" for `{}`", key.name)));
             }
         };
         self.bump();

@@ -30,6 +30,8 @@ pub fn expr(e: &Expr) -> String {
     match e {
         Expr::Var(i) => i.name.clone(),
         Expr::Wildcard(_) => "_".into(),
+        // Only `i64::MIN` is a negative literal; parenthesised so it never follows `sum` directly.
+        Expr::Number(n, _) if *n < 0 => format!("({n})"),
         Expr::Number(n, _) => n.to_string(),
         Expr::String(s, _) => quote(s),
         Expr::Neg(inner, _) => format!("(-{})", expr(inner)),
@@ -45,7 +47,11 @@ pub fn aggregate(a: &Aggregate) -> String {
     if a.head_form {
         return format!("{f}({})", a.target.as_ref().map(expr).unwrap_or_default());
     }
-    let target = a.target.as_ref().map(|t| format!(" {}", expr(t))).unwrap_or_default();
+    let target = a
+        .target
+        .as_ref()
+        .map(|t| format!(" {}", expr(t)))
+        .unwrap_or_default();
     let body: Vec<String> = a.body.iter().map(literal).collect();
     format!("{f}{target} : {{ {} }}", body.join(", "))
 }

@@ -1,0 +1,141 @@
+//! Snapshots of the rendered diagnostics of every kind of syntax error, as a user sees them.
+
+use calm_syntax::{MAX_SOURCE_LEN, SourceMap, parse, parse_facts, render_all};
+
+/// Parses `text` as file `prog.dl` and renders every diagnostic.
+fn render(text: &str) -> String {
+    let mut map = SourceMap::new();
+    let file = map.add("prog.dl", text);
+    render_all(&parse(file, text).diagnostics, &map)
+}
+
+fn render_facts(text: &str) -> String {
+    let mut map = SourceMap::new();
+    let file = map.add("insert", text);
+    render_all(&parse_facts(file, text).diagnostics, &map)
+}
+
+#[test]
+fn e0001_missing_dot_after_rule() {
+    insta::assert_snapshot!(render(
+        "path(x, y) :- edge(x, y)\npath(x, z) :- path(x, y), edge(y, z).\n"
+    ));
+}
+
+#[test]
+fn e0001_missing_neck_after_head() {
+    insta::assert_snapshot!(render("p(x) q(x).\n"));
+}
+
+#[test]
+fn e0001_missing_dot_at_end_of_input() {
+    insta::assert_snapshot!(render("p(x) :- q(x)\n"));
+}
+
+#[test]
+fn e0001_unexpected_character() {
+    insta::assert_snapshot!(render("p(x) :- q(x) && r(x).\n"));
+}
+
+#[test]
+fn e0001_atom_without_parentheses() {
+    insta::assert_snapshot!(render("p(x) :- q(x), ready.\n"));
+}
+
+#[test]
+fn e0001_bad_declaration() {
+    insta::assert_snapshot!(render(".decl edge(x: number, y number)\nedge(1, 2).\n"));
+}
+
+#[test]
+fn e0001_unknown_time_suffix() {
+    insta::assert_snapshot!(render("p(x)@later :- q(x).\n"));
+}
+
+#[test]
+fn e0002_unterminated_string() {
+    insta::assert_snapshot!(render("name(1, \"alice).\nname(2, \"bob\").\n"));
+}
+
+#[test]
+fn e0003_unterminated_comment() {
+    insta::assert_snapshot!(render("p(1).\n/* TODO: more facts\nq(2).\n"));
+}
+
+#[test]
+fn e0004_integer_overflow() {
+    insta::assert_snapshot!(render("big(99999999999999999999).\n"));
+}
+
+#[test]
+fn e0005_type_declaration() {
+    insta::assert_snapshot!(render(
+        ".type Node <: number\n.decl edge(x: number, y: number)\n"
+    ));
+}
+
+#[test]
+fn e0005_disjunction() {
+    insta::assert_snapshot!(render("p(x) :- q(x); r(x).\n"));
+}
+
+#[test]
+fn e0005_float_and_functor() {
+    insta::assert_snapshot!(render(
+        "weight(1, 0.5).\nlen(s, n) :- name(s), n = strlen(s).\n"
+    ));
+}
+
+#[test]
+fn e0006_nesting_too_deep() {
+    let text = format!("p(x) :- x = {}1{}.\n", "(".repeat(130), ")".repeat(130));
+    insta::assert_snapshot!(render(&text));
+}
+
+#[test]
+fn e0007_unknown_directive() {
+    insta::assert_snapshot!(render(".outptu edge\n"));
+}
+
+#[test]
+fn e0008_not_a_fact() {
+    insta::assert_snapshot!(render_facts(
+        "waits(\"t1\", \"t2\"). waits(x, \"t1\"). done() :- waits(_, _).\n"
+    ));
+}
+
+#[test]
+fn e0009_unknown_escape() {
+    insta::assert_snapshot!(render("path(\"C:\\temp\\data\").\n"));
+}
+
+#[test]
+fn e0010_source_too_large() {
+    let text = "edge(1, 2).\n".repeat(MAX_SOURCE_LEN / 12 + 1);
+    insta::assert_snapshot!(render(&text));
+}
+
+#[test]
+fn w0001_preprocessor_line() {
+    insta::assert_snapshot!(render("#include \"types.dl\"\np(1).\n"));
+}
+
+#[test]
+fn w0002_ignored_qualifier() {
+    insta::assert_snapshot!(render(".decl same(x: number, y: number) eqrel\n"));
+}
+
+#[test]
+fn several_errors_in_one_file() {
+    insta::assert_snapshot!(render(
+        "\
+.decl edge(x: number, y: number)
+edge(1, 2).
+edge(2, \"é\" 3).
+path(x, y) :- edge(x, y)
+path(x, z) :- path(x, y), edge(y, z).
+reach(x) :- path(x, _), !, x > 1.
+ok().
+"
+    ));
+}

@@ -39,7 +39,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read program `{}`", path.display()))?;
             (path.display().to_string(), text, false)
         }
-        None => ("programs/deadlock.dl".to_string(), DEFAULT_PROGRAM.to_string(), true),
+        None => (
+            "programs/deadlock.dl".to_string(),
+            DEFAULT_PROGRAM.to_string(),
+            true,
+        ),
     };
     let program = match Program::compile(&name, &text) {
         Ok(p) => p,

@@ -104,6 +104,10 @@ struct Compiled {
     interner: Interner,
     /// Program facts, encoded, per relation.
     facts: Vec<Vec<Word>>,
+    /// Relations whose facts are state that changes over time (`.persist`, or the head of an
+    /// `@next` rule): their given facts are the initial state at tick 0. Facts of every other
+    /// relation hold at every tick, as in Souffle.
+    stateful: Vec<bool>,
     sources: SourceMap,
     file: FileId,
     warnings: Vec<Diagnostic>,
@@ -137,7 +141,10 @@ impl Program {
         let (ir, more) = calm_ir::lower(&parsed.program, file);
         diagnostics.extend(more);
         if diagnostics.iter().any(Diagnostic::is_error) {
-            return Err(CompileError { diagnostics, sources });
+            return Err(CompileError {
+                diagnostics,
+                sources,
+            });
         }
         let mut interner = Interner::default();
         let strata = (0..ir.strata.len())
@@ -157,8 +164,15 @@ impl Program {
                 });
             }
         }
+        let mut stateful: Vec<bool> = ir.relations.iter().map(|r| r.persist).collect();
+        for r in &ir.rules {
+            if r.time == Time::Next {
+                stateful[r.head] = true;
+            }
+        }
         Ok(Program {
             inner: Arc::new(Compiled {
+                stateful,
                 ir,
                 strata,
                 temporal,
@@ -207,7 +221,7 @@ pub struct RunReport {
 pub struct Engine {
     program: Program,
     interner: Interner,
-    /// Facts given to the engine: they hold at every tick.
+    /// Facts given to the engine (see `Compiled::stateful` for when they hold).
     base: Vec<Vec<Word>>,
     node: String,
     members: Vec<String>,
@@ -252,7 +266,8 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownRelation(name.to_string()))
     }
 
-    /// Adds facts to a relation; they hold at every tick.
+    /// Adds facts to a relation. For a relation with state over time (`.persist`, or derived
+    /// with `@next`) they are its state at the first tick; otherwise they hold at every tick.
     pub fn insert(&mut self, relation: &str, tuples: Vec<Vec<Value>>) -> Result<(), EngineError> {
         let rel = self.rel(relation)?;
         let info = &self.program.inner.ir.relations[rel];
@@ -298,11 +313,36 @@ impl Engine {
         let ir = prog.ir();
         let nrel = ir.relations.len();
         let mut report = RunReport::default();
+        let stateful = &prog.inner.stateful;
         let mut carry: Vec<Vec<Vec<Word>>> = vec![Vec::new(); nrel];
+        for (rel, flat) in self.base.iter().enumerate() {
+            if stateful[rel] {
+                let arity = ir.relations[rel].arity;
+                let rows = &mut carry[rel];
+                rows.extend(flat.chunks_exact(width(arity)).map(|r| r[..arity].to_vec()));
+                rows.sort_unstable();
+                rows.dedup();
+            }
+        }
         let self_id = self.interner.intern(&self.node);
-        let member_ids: Vec<Word> = self.members.iter().map(|m| self.interner.intern(m)).collect();
+        let member_ids: Vec<Word> = self
+            .members
+            .iter()
+            .map(|m| self.interner.intern(m))
+            .collect();
         loop {
-            let mut base = self.base.clone();
+            let mut base: Vec<Vec<Word>> = self
+                .base
+                .iter()
+                .enumerate()
+                .map(|(rel, flat)| {
+                    if stateful[rel] {
+                        Vec::new()
+                    } else {
+                        flat.clone()
+                    }
+                })
+                .collect();
             for (rel, rows) in carry.iter().enumerate() {
                 for row in rows {
                     if row.is_empty() {

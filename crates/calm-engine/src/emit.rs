@@ -172,7 +172,8 @@ impl<'a> Emitter<'a> {
 
     /// Records a bug in the plan; evaluation stops with an error instead of a panic.
     pub(crate) fn fail_internal(&mut self, what: &str) {
-        self.error.get_or_insert_with(|| format!("internal error: {what}"));
+        self.error
+            .get_or_insert_with(|| format!("internal error: {what}"));
     }
 
     /// Handles one input tuple.
@@ -238,10 +239,16 @@ impl<'a> Emitter<'a> {
             Op::Filter { op, lhs, rhs } => {
                 if lhs.is_word() && rhs.is_word() && matches!(op, CmpOp::Eq | CmpOp::Ne) {
                     // Words are canonical: equal values have equal words.
-                    let (x, y) = (lhs.word(&self.regs, self.interner)?, rhs.word(&self.regs, self.interner)?);
+                    let (x, y) = (
+                        lhs.word(&self.regs, self.interner)?,
+                        rhs.word(&self.regs, self.interner)?,
+                    );
                     return Ok((x == y) == (*op == CmpOp::Eq));
                 }
-                let (x, y) = (lhs.num(&self.regs, self.interner)?, rhs.num(&self.regs, self.interner)?);
+                let (x, y) = (
+                    lhs.num(&self.regs, self.interner)?,
+                    rhs.num(&self.regs, self.interner)?,
+                );
                 match op {
                     CmpOp::Eq => x == y,
                     CmpOp::Ne => x != y,

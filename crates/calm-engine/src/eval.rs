@@ -103,7 +103,14 @@ pub(crate) fn eval_stratum(
     let dyns: Vec<Box<dyn Index>> = plan
         .dyn_specs
         .iter()
-        .map(|s| new_index(s.key.len(), s.val.len(), Some(&mut it), &prog.relations[s.rel].name))
+        .map(|s| {
+            new_index(
+                s.key.len(),
+                s.val.len(),
+                Some(&mut it),
+                &prog.relations[s.rel].name,
+            )
+        })
         .collect();
     let inters: Vec<Box<dyn Index>> = plan
         .inters
@@ -239,14 +246,28 @@ impl<'a> Ctx<'a> {
         let empty: &[usize] = &[];
         let out = match &step.kind {
             StepKind::Unit => {
-                let mut e = Emitter::new(nregs, (empty, empty, empty), &step.ops, self.statics, interner, &step.sink);
+                let mut e = Emitter::new(
+                    nregs,
+                    (empty, empty, empty),
+                    &step.ops,
+                    self.statics,
+                    interner,
+                    &step.sink,
+                );
                 e.run();
                 finish(e, rule)?
             }
             StepKind::Scan { src, map } => {
                 let index = self.slot(*src);
                 let (kmap, amap) = map.split_at(index.key_width().min(map.len()));
-                let mut e = Emitter::new(nregs, (kmap, amap, empty), &step.ops, self.statics, interner, &step.sink);
+                let mut e = Emitter::new(
+                    nregs,
+                    (kmap, amap, empty),
+                    &step.ops,
+                    self.statics,
+                    interner,
+                    &step.sink,
+                );
                 index.scan(mode, &mut e);
                 finish(e, rule)?
             }
@@ -257,7 +278,14 @@ impl<'a> Ctx<'a> {
                 amap,
                 bmap,
             } => {
-                let mut e = Emitter::new(nregs, (kmap, amap, bmap), &step.ops, self.statics, interner, &step.sink);
+                let mut e = Emitter::new(
+                    nregs,
+                    (kmap, amap, bmap),
+                    &step.ops,
+                    self.statics,
+                    interner,
+                    &step.sink,
+                );
                 let (ia, ib) = (self.slot(*a), self.slot(*b));
                 // Drive the join from the side that changes, so a fixed side is only read.
                 if matches!(a, Slot::Static(_)) && !matches!(b, Slot::Static(_)) {

@@ -67,8 +67,6 @@ pub trait Index {
     fn as_any(&self) -> &dyn Any;
     /// Key width.
     fn key_width(&self) -> usize;
-    /// Value width.
-    fn val_width(&self) -> usize;
     /// Adds rows given as flat words, `key_width + val_width` per row (deduplicated by datafrog).
     fn insert_flat(&self, data: &[Word]);
     /// Calls the emitter with `(key, val, [])` for each tuple (`Full`: all, `Delta`: recent).
@@ -112,7 +110,12 @@ impl<K: Cols, V: Cols> Idx<K, V> {
 /// Creates an index whose key has `kw` words and value `vw` words. With an iteration, it is a
 /// variable of that iteration (it changes as rules fire); without, a fixed relation whose rows
 /// are all inserted before use and then `finish`ed.
-pub fn new_index(kw: usize, vw: usize, iteration: Option<&mut Iteration>, name: &str) -> Box<dyn Index> {
+pub fn new_index(
+    kw: usize,
+    vw: usize,
+    iteration: Option<&mut Iteration>,
+    name: &str,
+) -> Box<dyn Index> {
     type It<'a> = Option<&'a mut Iteration>;
     fn with_k<K: Cols>(kw: usize, vw: usize, it: It<'_>, name: &str) -> Box<dyn Index> {
         match vw {
@@ -185,7 +188,13 @@ pub(crate) fn gallop<T>(mut s: &[T], mut less: impl FnMut(&T) -> bool) -> &[T] {
 }
 
 impl<K: Cols, V: Cols> Idx<K, V> {
-    fn join_typed<V2: Cols>(&self, other: &Idx<K, V2>, mode: Mode, swap: bool, emit: &mut Emitter<'_>) {
+    fn join_typed<V2: Cols>(
+        &self,
+        other: &Idx<K, V2>,
+        mode: Mode,
+        swap: bool,
+        emit: &mut Emitter<'_>,
+    ) {
         let mut f = |k: &K, a: &V, b: &V2| {
             if swap {
                 emit.emit(k.as_slice(), b.as_slice(), a.as_slice())
@@ -223,10 +232,6 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
 
     fn key_width(&self) -> usize {
         self.kw
-    }
-
-    fn val_width(&self) -> usize {
-        self.vw
     }
 
     fn insert_flat(&self, data: &[Word]) {

@@ -69,7 +69,10 @@ pub fn load_inputs(engine: &mut Engine, dir: &Path) -> Result<usize, EngineError
             .unwrap_or_else(|| format!("{}.facts", rel.name));
         let delimiter = spec.params.get("delimiter").map_or("\t", String::as_str);
         if delimiter.is_empty() {
-            return Err(directive(format!("`.input {}`: the delimiter is empty", rel.name)));
+            return Err(directive(format!(
+                "`.input {}`: the delimiter is empty",
+                rel.name
+            )));
         }
         let path = dir.join(&name);
         let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
@@ -132,7 +135,11 @@ pub fn load_inputs(engine: &mut Engine, dir: &Path) -> Result<usize, EngineError
 
 /// Writes `.printsize` lines and `.output` relations. Relations with `IO=stdout`, and all of
 /// them when the target is [`OutputTarget::Stdout`], go to `stdout` in Souffle's format.
-pub fn write_outputs(engine: &Engine, target: &OutputTarget, stdout: &mut dyn Write) -> Result<(), EngineError> {
+pub fn write_outputs(
+    engine: &Engine,
+    target: &OutputTarget,
+    stdout: &mut dyn Write,
+) -> Result<(), EngineError> {
     let program = engine.program().clone();
     let so = |e| io_err(Path::new("<stdout>"), e);
     for rel in &program.ir().relations {
@@ -158,7 +165,9 @@ pub fn write_outputs(engine: &Engine, target: &OutputTarget, stdout: &mut dyn Wr
             .map_err(so)?;
             continue;
         }
-        let OutputTarget::Dir(dir) = target else { continue };
+        let OutputTarget::Dir(dir) = target else {
+            continue;
+        };
         let name = spec
             .params
             .get("filename")

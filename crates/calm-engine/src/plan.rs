@@ -293,7 +293,10 @@ impl<'a> Planner<'a> {
         let mut early_ops = self.ready_ops(&mut pending, &mut bound);
         for i in 1..atoms.len() {
             let b = atoms[i];
-            let shared: Vec<VarId> = vars_of(b).into_iter().filter(|v| bound.contains(v)).collect();
+            let shared: Vec<VarId> = vars_of(b)
+                .into_iter()
+                .filter(|v| bound.contains(v))
+                .collect();
             let (a_slot, amap) = match &left {
                 Left::Atom(a) => {
                     let key: Vec<usize> = shared.iter().map(|v| col_of(a, *v)).collect();
@@ -328,7 +331,10 @@ impl<'a> Planner<'a> {
             }
             // Carry what later atoms, pending operations and the head need.
             let next = atoms[i + 1];
-            let key: Vec<VarId> = vars_of(next).into_iter().filter(|v| bound.contains(v)).collect();
+            let key: Vec<VarId> = vars_of(next)
+                .into_iter()
+                .filter(|v| bound.contains(v))
+                .collect();
             let mut needed: HashSet<VarId> = head_vars.clone();
             for a in &atoms[i + 1..] {
                 needed.extend(vars_of(a));
@@ -370,10 +376,7 @@ impl<'a> Planner<'a> {
     /// assignment can make others ready).
     fn ready_ops(&mut self, pending: &mut Vec<&BodyItem>, bound: &mut HashSet<VarId>) -> Vec<Op> {
         let mut ops = Vec::new();
-        loop {
-            let Some(pos) = pending.iter().position(|it| ready(it, bound)) else {
-                break;
-            };
+        while let Some(pos) = pending.iter().position(|it| ready(it, bound)) {
             let item = pending.remove(pos);
             ops.push(self.op(item, bound));
         }
@@ -432,7 +435,11 @@ impl<'a> Planner<'a> {
                             inner.insert(*v);
                         }
                     }
-                    steps.extend(self.ready_ops(&mut pend, &mut inner).into_iter().map(AggStep::Op));
+                    steps.extend(
+                        self.ready_ops(&mut pend, &mut inner)
+                            .into_iter()
+                            .map(AggStep::Op),
+                    );
                 }
                 bound.insert(g.var);
                 Op::Aggregate(AggOp {
@@ -512,8 +519,5 @@ fn var_at(a: &Atom, c: usize) -> VarId {
 }
 
 fn col_of(a: &Atom, v: VarId) -> usize {
-    a.args
-        .iter()
-        .position(|t| *t == Term::Var(v))
-        .unwrap_or(0)
+    a.args.iter().position(|t| *t == Term::Var(v)).unwrap_or(0)
 }

@@ -96,7 +96,18 @@ mod tests {
     #[test]
     fn numbers_round_trip_and_encode_canonically() {
         let mut it = Interner::default();
-        for n in [0, 1, -1, INLINE_MIN, INLINE_MAX, INLINE_MIN - 1, INLINE_MAX + 1, i64::MIN, i64::MAX, 1 << 40] {
+        for n in [
+            0,
+            1,
+            -1,
+            INLINE_MIN,
+            INLINE_MAX,
+            INLINE_MIN - 1,
+            INLINE_MAX + 1,
+            i64::MIN,
+            i64::MAX,
+            1 << 40,
+        ] {
             let w = it.encode(n);
             assert_eq!(it.decode(w), n, "{n}");
             assert_eq!(it.encode(n), w, "{n} encodes the same twice");

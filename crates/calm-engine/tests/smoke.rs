@@ -24,7 +24,10 @@ fn run(src: &str, facts: &[(&str, Vec<Vec<Value>>)]) -> Engine {
 fn transitive_closure() {
     let e = run(
         "path(x, y) :- edge(x, y).\npath(x, z) :- path(x, y), edge(y, z).\n",
-        &[("edge", vec![vec![n(1), n(2)], vec![n(2), n(3)], vec![n(3), n(1)]])],
+        &[(
+            "edge",
+            vec![vec![n(1), n(2)], vec![n(2), n(3)], vec![n(3), n(1)]],
+        )],
     );
     assert_eq!(e.relation("path").unwrap().len(), 9);
 }

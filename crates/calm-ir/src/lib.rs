@@ -73,10 +73,15 @@ fn warn_never_defined(file: FileId, prog: &Program, diags: &mut Vec<Diagnostic>)
             if !defined[rel] && info.input.is_none() && info.builtin.is_none() && !warned[rel] {
                 warned[rel] = true;
                 diags.push(
-                    Diagnostic::warning(format!("relation `{}` is never defined: it is always empty", info.name))
-                        .with_code(codes::NEVER_DEFINED)
-                        .with_primary(file, span, "read here")
-                        .with_help("add facts or rules for it, or mark it `.input` to read it from a file"),
+                    Diagnostic::warning(format!(
+                        "relation `{}` is never defined: it is always empty",
+                        info.name
+                    ))
+                    .with_code(codes::NEVER_DEFINED)
+                    .with_primary(file, span, "read here")
+                    .with_help(
+                        "add facts or rules for it, or mark it `.input` to read it from a file",
+                    ),
                 );
             }
         }

@@ -59,7 +59,9 @@ impl Lowerer {
     pub fn declare(&mut self, program: &ast::Program) -> HashMap<RelId, Vec<(usize, Type)>> {
         let mut declared_types = HashMap::new();
         for item in &program.items {
-            let ast::Item::Decl(decl) = item else { continue };
+            let ast::Item::Decl(decl) = item else {
+                continue;
+            };
             let name = &decl.name.name;
             if name.starts_with('$') {
                 self.error(
@@ -186,7 +188,9 @@ impl Lowerer {
     /// Pass 2: directives.
     pub fn directives(&mut self, program: &ast::Program) {
         for item in &program.items {
-            let ast::Item::Directive(d) = item else { continue };
+            let ast::Item::Directive(d) = item else {
+                continue;
+            };
             for t in &d.targets {
                 let Some(&id) = self.prog.by_name.get(&t.name.name) else {
                     let help = if d.kind == ast::DirectiveKind::Input {
@@ -285,10 +289,12 @@ impl Lowerer {
         if !matches!(time, Time::Async { .. }) {
             if let Some(a) = rule.head.args.iter().find(|a| a.location) {
                 self.diags.push(
-                    Diagnostic::error("a location argument `@x` is only meaningful in an `@async` head")
-                        .with_code(codes::LOCATION)
-                        .with_primary(self.file, a.span, "location argument here")
-                        .with_help("add `@async` after the head, or remove the `@`"),
+                    Diagnostic::error(
+                        "a location argument `@x` is only meaningful in an `@async` head",
+                    )
+                    .with_code(codes::LOCATION)
+                    .with_primary(self.file, a.span, "location argument here")
+                    .with_help("add `@async` after the head, or remove the `@`"),
                 );
                 return;
             }
@@ -472,7 +478,11 @@ impl Lowerer {
             main_body.push(BodyItem::Aggregate(Aggregate {
                 var: result,
                 func: g.func,
-                target: if g.func == AggFunc::Count { None } else { target },
+                target: if g.func == AggFunc::Count {
+                    None
+                } else {
+                    target
+                },
                 body: vec![BodyItem::Atom(Atom {
                     rel: aux,
                     args: inner_args,
@@ -592,7 +602,11 @@ impl<'a> Scope<'a> {
     /// The variable `name` as seen from scope `sc` (0 = the rule; aggregates get their own
     /// numbers, and share only the names that also occur outside them).
     fn var(&mut self, sc: usize, name: &str, span: Span) -> VarId {
-        let key_sc = if self.outer_names.contains(name) { 0 } else { sc };
+        let key_sc = if self.outer_names.contains(name) {
+            0
+        } else {
+            sc
+        };
         if let Some(&v) = self.by_name.get(&(key_sc, name.to_string())) {
             return v;
         }
@@ -730,7 +744,8 @@ impl<'a> Scope<'a> {
                     });
                     return;
                 }
-                let (Some(l), Some(r)) = (self.lower_expr(lw, lhs, sc), self.lower_expr(lw, rhs, sc))
+                let (Some(l), Some(r)) =
+                    (self.lower_expr(lw, lhs, sc), self.lower_expr(lw, rhs, sc))
                 else {
                     return;
                 };
@@ -744,13 +759,18 @@ impl<'a> Scope<'a> {
         }
     }
 
-    fn lower_aggregate(&mut self, lw: &mut Lowerer, g: &ast::Aggregate) -> Option<(Aggregate, VarId)> {
+    fn lower_aggregate(
+        &mut self,
+        lw: &mut Lowerer,
+        g: &ast::Aggregate,
+    ) -> Option<(Aggregate, VarId)> {
         self.agg_count += 1;
         let sc = self.agg_count;
         let mut body = Vec::new();
         for lit in &g.body {
             if let ast::Literal::Compare { lhs, rhs, .. } = lit {
-                if matches!(lhs, ast::Expr::Aggregate(_)) || matches!(rhs, ast::Expr::Aggregate(_)) {
+                if matches!(lhs, ast::Expr::Aggregate(_)) || matches!(rhs, ast::Expr::Aggregate(_))
+                {
                     lw.error(
                         codes::AGGREGATE,
                         lit.span(),
@@ -807,7 +827,11 @@ impl<'a> Scope<'a> {
             Aggregate {
                 var: result,
                 func: g.func,
-                target: if g.func == AggFunc::Count { None } else { target },
+                target: if g.func == AggFunc::Count {
+                    None
+                } else {
+                    target
+                },
                 body,
                 outer,
                 span: g.span,
@@ -858,7 +882,9 @@ impl<'a> Scope<'a> {
                 Diagnostic::error("`_` cannot appear in a rule head")
                     .with_code(codes::WILDCARD)
                     .with_primary(self.file, *s, "wildcard in the head")
-                    .with_help("a head needs a value for every column: use a variable bound in the body"),
+                    .with_help(
+                        "a head needs a value for every column: use a variable bound in the body",
+                    ),
             );
             return None;
         }
@@ -932,4 +958,3 @@ pub fn for_each_item_var(item: &BodyItem, f: &mut impl FnMut(VarId)) {
         }
     }
 }
-

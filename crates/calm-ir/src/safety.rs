@@ -63,7 +63,12 @@ fn resolve_items(
             }
             match item {
                 BodyItem::Atom(_) => done[i] = true,
-                BodyItem::Compare { op: CmpOp::Eq, lhs, rhs, span } => {
+                BodyItem::Compare {
+                    op: CmpOp::Eq,
+                    lhs,
+                    rhs,
+                    span,
+                } => {
                     let lb = all_bound(lhs, bound);
                     let rb = all_bound(rhs, bound);
                     if lb && rb {
@@ -113,7 +118,13 @@ fn resolve_items(
                         }
                         if let Some(t) = &g.target {
                             if !all_bound(t, &inner) {
-                                report_unbound(file, t_vars(t, &inner), vars, diags, "the aggregated expression");
+                                report_unbound(
+                                    file,
+                                    t_vars(t, &inner),
+                                    vars,
+                                    diags,
+                                    "the aggregated expression",
+                                );
                                 ok = false;
                             }
                         }
@@ -162,7 +173,13 @@ fn t_vars(e: &Expr, bound: &HashSet<VarId>) -> Vec<VarId> {
     out
 }
 
-fn report_unbound(file: FileId, unbound: Vec<VarId>, vars: &[Var], diags: &mut Vec<Diagnostic>, what: &str) {
+fn report_unbound(
+    file: FileId,
+    unbound: Vec<VarId>,
+    vars: &[Var],
+    diags: &mut Vec<Diagnostic>,
+    what: &str,
+) {
     for v in unbound {
         let var = &vars[v];
         diags.push(

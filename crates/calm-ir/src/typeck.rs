@@ -86,7 +86,11 @@ impl Checker<'_> {
             b.0.as_str()
         ))
         .with_code(codes::TYPE_MISMATCH)
-        .with_primary(self.file, at, format!("{what} mixes a {} and a {}", a.0.as_str(), b.0.as_str()));
+        .with_primary(
+            self.file,
+            at,
+            format!("{what} mixes a {} and a {}", a.0.as_str(), b.0.as_str()),
+        );
         for (t, s) in [a, b] {
             if s != at {
                 d = d.with_secondary(self.file, s, format!("{} because of this", t.as_str()));
@@ -122,7 +126,9 @@ impl Checker<'_> {
                         let col = Ty::Var(cols[a.rel] + i);
                         match t {
                             Term::Var(v) => self.unify(Ty::Var(base + v), col, a.span, "this atom"),
-                            Term::Const(c) => self.unify(Ty::Fixed(c.ty(), a.span), col, a.span, "this atom"),
+                            Term::Const(c) => {
+                                self.unify(Ty::Fixed(c.ty(), a.span), col, a.span, "this atom")
+                            }
                             Term::Wildcard => {}
                         }
                     }
@@ -132,7 +138,12 @@ impl Checker<'_> {
                     let r = self.expr(rhs, base, *span);
                     self.unify(l, r, *span, "this comparison");
                     if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
-                        self.unify(l, Ty::Fixed(Type::Number, *span), *span, "an ordering comparison");
+                        self.unify(
+                            l,
+                            Ty::Fixed(Type::Number, *span),
+                            *span,
+                            "an ordering comparison",
+                        );
                     }
                 }
                 BodyItem::Assign { var, expr, span } => {
@@ -155,7 +166,12 @@ impl Checker<'_> {
 }
 
 /// Infers and checks types, filling in `Relation::types`.
-pub(crate) fn check(file: FileId, prog: &mut Program, declared: &[(RelId, usize, Type)], diags: &mut Vec<Diagnostic>) -> bool {
+pub(crate) fn check(
+    file: FileId,
+    prog: &mut Program,
+    declared: &[(RelId, usize, Type)],
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
     let mut cols = Vec::with_capacity(prog.relations.len());
     let mut n = 0;
     for r in &prog.relations {
@@ -178,16 +194,31 @@ pub(crate) fn check(file: FileId, prog: &mut Program, declared: &[(RelId, usize,
     };
     for &(rel, col, ty) in declared {
         let span = prog.relations[rel].span;
-        c.unify(Ty::Var(cols[rel] + col), Ty::Fixed(ty, span), span, "the declaration");
+        c.unify(
+            Ty::Var(cols[rel] + col),
+            Ty::Fixed(ty, span),
+            span,
+            "the declaration",
+        );
     }
     for (id, r) in prog.relations.iter().enumerate() {
         if matches!(r.builtin, Some(Builtin::SelfName | Builtin::Member)) {
-            c.unify(Ty::Var(cols[id]), Ty::Fixed(Type::Symbol, r.span), r.span, "a built-in");
+            c.unify(
+                Ty::Var(cols[id]),
+                Ty::Fixed(Type::Symbol, r.span),
+                r.span,
+                "a built-in",
+            );
         }
     }
     for f in &prog.facts {
         for (i, v) in f.values.iter().enumerate() {
-            c.unify(Ty::Var(cols[f.rel] + i), Ty::Fixed(v.ty(), f.span), f.span, "this fact");
+            c.unify(
+                Ty::Var(cols[f.rel] + i),
+                Ty::Fixed(v.ty(), f.span),
+                f.span,
+                "this fact",
+            );
         }
     }
     for (ri, rule) in prog.rules.iter().enumerate() {

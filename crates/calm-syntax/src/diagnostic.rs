@@ -33,7 +33,10 @@ impl Span {
     /// assert_eq!(s.len(), 3);
     /// ```
     pub fn new(start: usize, end: usize) -> Self {
-        Span { start, end: end.max(start) }
+        Span {
+            start,
+            end: end.max(start),
+        }
     }
 
     /// The smallest span covering both.

@@ -16,8 +16,9 @@
 //! by non-zero constants.
 //!
 //! Dedalus termination: an `@next` rule either derives a `.persist`ed relation (persisted
-//! relations only grow, over a finite domain) or has the atom `clk(c)` in its body, where `clk`
-//! counts ticks `0..=K` and then stops: after tick `K` only the monotone part keeps going.
+//! relations only grow, over a finite domain) or has `clk(c), !clk(K)` in its body, where the
+//! persisted `clk` holds `0..=t` at tick `t` up to `K`: after tick `K` only the monotone part
+//! keeps going. (This holds whether given facts hold at tick 0 only or at every tick.)
 
 use super::naive::{AggFunc, Atom, BinOp, CmpOp, Expr, Lit, Program, Rule, Term, Time};
 use proptest::array::uniform3;
@@ -184,6 +185,8 @@ struct Ctx {
     persist: Vec<bool>,
     /// The `clk` relation (Dedalus only).
     clk: Option<usize>,
+    /// The last tick at which `clk`-guarded rules fire.
+    clock_limit: i64,
 }
 
 fn pick<T: Copy>(xs: &[T], k: u8) -> Option<T> {
@@ -261,6 +264,10 @@ impl Ctx {
             body.push(Lit::Pos(Atom {
                 rel: clk,
                 args: vec![Term::Var("c".into())],
+            }));
+            body.push(Lit::Neg(Atom {
+                rel: clk,
+                args: vec![Term::Const(self.clock_limit)],
             }));
             pos_vars.push("c".into());
         }
@@ -430,7 +437,7 @@ pub fn build(raw: &RawProgram, mode: Mode) -> Program {
         clk = Some(n);
         arities.push(1);
         levels.push(0);
-        persist.push(false);
+        persist.push(true);
         names.push("clk".into());
     }
     let ctx = Ctx {
@@ -439,11 +446,12 @@ pub fn build(raw: &RawProgram, mode: Mode) -> Program {
         levels,
         persist,
         clk,
+        clock_limit: i64::from(raw.clock) + 1,
     };
     let mut rules: Vec<Rule> = raw.rules.iter().filter_map(|r| ctx.rule(r)).collect();
     let mut program_facts = Vec::new();
     if let Some(clk) = clk {
-        // clk(0).  clk(t)@next :- clk(s), t = s + 1, t <= K.
+        // .persist clk  clk(0).  clk(t)@next :- clk(s), t = s + 1, t <= K.
         program_facts.push((clk, vec![0]));
         rules.push(Rule {
             head: Atom {
@@ -463,7 +471,7 @@ pub fn build(raw: &RawProgram, mode: Mode) -> Program {
                 Lit::Cmp(
                     CmpOp::Le,
                     Term::Var("t".into()),
-                    Term::Const(i64::from(raw.clock)),
+                    Term::Const(ctx.clock_limit),
                 ),
             ],
             rotate: 0,

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use calm_syntax::{parse, FileId};
-//! let text = "path(x, y) :- edge(x, y).\npath(x, z) :- path(x, y), edge(y, z).\n";
+//! let text = ".input edge\npath(x, y) :- edge(x, y).\npath(x, z) :- path(x, y), edge(y, z).\n";
 //! let parsed = parse(FileId(0), text);
 //! let (program, diagnostics) = calm_ir::lower(&parsed.program, FileId(0));
 //! assert!(diagnostics.is_empty());

@@ -174,7 +174,11 @@ impl Lowerer {
                     self.diags.push(
                         Diagnostic::error(msg)
                             .with_code(codes::ARITY_MISMATCH)
-                            .with_primary(self.file, name.span, format!("{arity} arguments here"))
+                            .with_primary(
+                                self.file,
+                                name.span,
+                                format!("{arity} argument{} here", if arity == 1 { "" } else { "s" }),
+                            )
                             .with_secondary(self.file, origin, format!("{what} here")),
                     );
                     return None;
@@ -310,8 +314,12 @@ impl Lowerer {
 
         let mut scope = Scope::new(self.file, rule);
         let mut body = Vec::new();
+        let errors_before = self.diags.len();
         for lit in &rule.body {
             scope.lower_literal(self, lit, &mut body, None);
+        }
+        if scope.broken || self.diags.len() > errors_before {
+            return;
         }
         if has_head_agg {
             self.lower_head_aggregate(rule, head, time, scope, body);
@@ -570,6 +578,8 @@ struct Scope<'a> {
     /// Variables already bound by a positive atom, per scope (0 = rule body, n = aggregate n).
     positive: HashSet<(usize, VarId)>,
     agg_count: usize,
+    /// An error was reported inside the rule: it is dropped to avoid follow-on errors.
+    broken: bool,
 }
 
 impl<'a> Scope<'a> {
@@ -588,6 +598,7 @@ impl<'a> Scope<'a> {
             outer_names,
             positive: HashSet::new(),
             agg_count: 0,
+            broken: false,
         }
     }
 
@@ -626,6 +637,7 @@ impl<'a> Scope<'a> {
         match lit {
             ast::Literal::Atom(atom) => {
                 let Some(rel) = lw.resolve(&atom.name, atom.args.len(), false) else {
+                    self.broken = true;
                     return;
                 };
                 let mut args = Vec::new();
@@ -683,6 +695,7 @@ impl<'a> Scope<'a> {
             }
             ast::Literal::Negated { atom, .. } => {
                 let Some(rel) = lw.resolve(&atom.name, atom.args.len(), false) else {
+                    self.broken = true;
                     return;
                 };
                 let mut args = Vec::new();

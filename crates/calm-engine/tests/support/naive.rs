@@ -161,7 +161,7 @@ pub enum Outcome {
 /// The semantics of facts in Dedalus programs. `false` (the specification): program facts and
 /// inserted facts are given at tick 0, and only relations that no rule derives (pure inputs) hold
 /// their facts at every tick. `true`: every given fact holds at every tick.
-pub const FACTS_HOLD_EVERY_TICK: bool = true;
+pub const FACTS_HOLD_EVERY_TICK: bool = false;
 
 /// Evaluates a program: a plain stratified fixpoint for programs without time, Dedalus ticks
 /// otherwise (at most `max_ticks` of them).

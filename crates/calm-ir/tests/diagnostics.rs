@@ -1,0 +1,131 @@
+//! Snapshot tests of every diagnostic the IR layer reports, rendered as users see them.
+
+use calm_syntax::{SourceMap, parse, render_all};
+
+fn check(text: &str) -> String {
+    let mut map = SourceMap::new();
+    let file = map.add("prog.dl", text);
+    let parsed = parse(file, text);
+    assert!(parsed.diagnostics.is_empty(), "syntax errors: {:?}", parsed.diagnostics);
+    let (_, diags) = calm_ir::lower(&parsed.program, file);
+    assert!(!diags.is_empty(), "expected a diagnostic for:\n{text}");
+    render_all(&diags, &map)
+}
+
+#[test]
+fn e0100_unknown_type() {
+    insta::assert_snapshot!(check(".decl p(x: float)\np(1).\n"));
+}
+
+#[test]
+fn e0101_arity_mismatch_against_decl() {
+    insta::assert_snapshot!(check(".decl edge(x: number, y: number)\np(x) :- edge(x, y, z).\n"));
+}
+
+#[test]
+fn e0101_arity_mismatch_between_uses() {
+    insta::assert_snapshot!(check("q(1, 2).\np(x) :- q(x).\n"));
+}
+
+#[test]
+fn e0102_duplicate_decl() {
+    insta::assert_snapshot!(check(".decl p(x: number)\n.decl p(x: number)\n"));
+}
+
+#[test]
+fn e0103_unknown_relation_in_output() {
+    insta::assert_snapshot!(check("p(1).\n.output q\n"));
+}
+
+#[test]
+fn e0103_unknown_relation_in_input() {
+    insta::assert_snapshot!(check(".input edges\n"));
+}
+
+#[test]
+fn e0104_builtin_in_head() {
+    insta::assert_snapshot!(check("$member(\"x\") :- p(1).\np(1).\n"));
+}
+
+#[test]
+fn e0104_unknown_builtin() {
+    insta::assert_snapshot!(check("p(x) :- $peers(x).\n"));
+}
+
+#[test]
+fn e0105_async_without_location() {
+    insta::assert_snapshot!(check("p(x)@async :- q(x).\nq(1).\n"));
+}
+
+#[test]
+fn e0105_location_without_async() {
+    insta::assert_snapshot!(check("p(@n, x) :- q(x), $member(n).\nq(1).\n"));
+}
+
+#[test]
+fn e0106_aggregate_in_comparison() {
+    insta::assert_snapshot!(check("p(n) :- q(n), n < count : { q(_) }.\nq(1).\n"));
+}
+
+#[test]
+fn e0107_wildcard_in_head() {
+    insta::assert_snapshot!(check("p(_) :- q(1).\nq(1).\n"));
+}
+
+#[test]
+fn e0108_constant_fact_division_by_zero() {
+    insta::assert_snapshot!(check("p(1 / 0).\n"));
+}
+
+#[test]
+fn e0200_unbound_head_variable() {
+    insta::assert_snapshot!(check("p(x, y) :- q(x).\nq(1).\n"));
+}
+
+#[test]
+fn e0200_unbound_in_negation() {
+    insta::assert_snapshot!(check("p(x) :- q(x), !r(y).\nq(1).\nr(2).\n"));
+}
+
+#[test]
+fn e0200_unbound_in_comparison() {
+    insta::assert_snapshot!(check("p(x) :- q(x), y < 3.\nq(1).\n"));
+}
+
+#[test]
+fn e0300_type_clash_with_decl() {
+    insta::assert_snapshot!(check(".decl p(x: number)\np(\"a\").\n"));
+}
+
+#[test]
+fn e0300_type_clash_through_variable() {
+    insta::assert_snapshot!(check(".decl name(s: symbol)\n.decl age(n: number)\np(x) :- name(x), age(x).\n"));
+}
+
+#[test]
+fn e0400_negation_cycle() {
+    insta::assert_snapshot!(check(
+        "p(x) :- q(x), !r(x).\nr(x) :- p(x).\nq(1).\n"
+    ));
+}
+
+#[test]
+fn e0400_aggregation_cycle() {
+    insta::assert_snapshot!(check("c(n) :- n = count : { c(_) }.\n"));
+}
+
+#[test]
+fn w0100_never_defined() {
+    insta::assert_snapshot!(check("p(x) :- q(x), r(x).\nq(1).\n"));
+}
+
+#[test]
+fn negation_cycle_through_next_is_fine() {
+    let text = "p(x)@next :- q(x), !p(x).\nq(1).\n";
+    let mut map = SourceMap::new();
+    let file = map.add("prog.dl", text);
+    let parsed = parse(file, text);
+    let (prog, diags) = calm_ir::lower(&parsed.program, file);
+    assert!(diags.is_empty(), "{}", render_all(&diags, &map));
+    assert_eq!(prog.temporal_rules.len(), 1);
+}

@@ -126,7 +126,13 @@ pub struct Emitter<'a> {
     sink: &'a Sink,
     /// When every output expression is a register: the registers to copy, per destination.
     direct: Option<Vec<Vec<usize>>>,
+    /// Per destination: an index to push rows into, or `None` to collect them in `out`.
+    dests: Vec<Option<&'a dyn Index>>,
     row: Vec<Word>,
+    /// The row being written to one destination.
+    line: Vec<Word>,
+    /// Scratch space for lookup keys.
+    key: Vec<Word>,
     pub(crate) out: Vec<Vec<Word>>,
     pub(crate) error: Option<String>,
 }
@@ -139,6 +145,7 @@ impl<'a> Emitter<'a> {
         lookups: &'a [&'a dyn Index],
         interner: &'a mut Interner,
         sink: &'a Sink,
+        dests: Vec<Option<&'a dyn Index>>,
     ) -> Self {
         let direct = sink
             .exprs
@@ -164,7 +171,10 @@ impl<'a> Emitter<'a> {
             interner,
             sink,
             direct,
+            dests,
             row: vec![0; sink.exprs.len()],
+            line: Vec::new(),
+            key: Vec::new(),
             out: vec![Vec::new(); sink.perms.len()],
             error: None,
         }
@@ -207,30 +217,33 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
-        if let Some(direct) = &self.direct {
-            for (buf, regs) in self.out.iter_mut().zip(direct) {
-                if regs.is_empty() {
-                    // A zero-width row is recorded as one marker word.
-                    buf.push(0);
-                }
-                buf.extend(regs.iter().map(|&r| self.regs[r]));
-            }
-            return;
-        }
-        for (i, e) in self.sink.exprs.iter().enumerate() {
-            match e.word(&self.regs, self.interner) {
-                Ok(v) => self.row[i] = v,
-                Err(e) => {
-                    self.error = Some(e.to_string());
-                    return;
+        if self.direct.is_none() {
+            for (i, e) in self.sink.exprs.iter().enumerate() {
+                match e.word(&self.regs, self.interner) {
+                    Ok(v) => self.row[i] = v,
+                    Err(e) => {
+                        self.error = Some(e.to_string());
+                        return;
+                    }
                 }
             }
         }
-        for (buf, perm) in self.out.iter_mut().zip(&self.sink.perms) {
-            if perm.is_empty() {
-                buf.push(0);
+        for i in 0..self.dests.len() {
+            self.line.clear();
+            match &self.direct {
+                Some(direct) => self.line.extend(direct[i].iter().map(|&r| self.regs[r])),
+                None => self.line.extend(self.sink.perms[i].iter().map(|&c| self.row[c])),
             }
-            buf.extend(perm.iter().map(|&c| self.row[c]));
+            match self.dests[i] {
+                Some(index) => index.push(&self.line),
+                None => {
+                    if self.line.is_empty() {
+                        // A zero-width row is recorded as one marker word.
+                        self.out[i].push(0);
+                    }
+                    self.out[i].extend_from_slice(&self.line);
+                }
+            }
         }
     }
 
@@ -263,9 +276,10 @@ impl<'a> Emitter<'a> {
                 true
             }
             Op::NotExists { index, key } => {
-                let key: Vec<Word> = key.iter().map(|t| t.get(&self.regs)).collect();
+                self.key.clear();
+                self.key.extend(key.iter().map(|t| t.get(&self.regs)));
                 let mut found = false;
-                self.lookups[*index].lookup(&key, &mut |_| {
+                self.lookups[*index].lookup(&self.key, &mut |_| {
                     found = true;
                     false
                 });

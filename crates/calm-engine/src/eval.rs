@@ -244,30 +244,27 @@ impl<'a> Ctx<'a> {
         interner: &mut Interner,
     ) -> Result<(), RuleError> {
         let empty: &[usize] = &[];
+        let dests: Vec<Option<&dyn Index>> = match &step.dest {
+            Dest::Head(_, slots) => slots.iter().map(|&s| Some(&*self.dyns[s])).collect(),
+            Dest::Inter(i) => vec![Some(&*self.inters[*i])],
+            Dest::Collect => vec![None; step.sink.perms.len()],
+        };
+        let flush = |dests: &[Option<&dyn Index>]| {
+            for d in dests.iter().flatten() {
+                d.flush();
+            }
+        };
+        let new = |maps, interner| Emitter::new(nregs, maps, &step.ops, self.statics, interner, &step.sink, dests.clone());
         let out = match &step.kind {
             StepKind::Unit => {
-                let mut e = Emitter::new(
-                    nregs,
-                    (empty, empty, empty),
-                    &step.ops,
-                    self.statics,
-                    interner,
-                    &step.sink,
-                );
+                let mut e = new((empty, empty, empty), interner);
                 e.run();
                 finish(e, rule)?
             }
             StepKind::Scan { src, map } => {
                 let index = self.slot(*src);
                 let (kmap, amap) = map.split_at(index.key_width().min(map.len()));
-                let mut e = Emitter::new(
-                    nregs,
-                    (kmap, amap, empty),
-                    &step.ops,
-                    self.statics,
-                    interner,
-                    &step.sink,
-                );
+                let mut e = new((kmap, amap, empty), interner);
                 index.scan(mode, &mut e);
                 finish(e, rule)?
             }
@@ -278,14 +275,7 @@ impl<'a> Ctx<'a> {
                 amap,
                 bmap,
             } => {
-                let mut e = Emitter::new(
-                    nregs,
-                    (kmap, amap, bmap),
-                    &step.ops,
-                    self.statics,
-                    interner,
-                    &step.sink,
-                );
+                let mut e = new((kmap, amap, bmap), interner);
                 let (ia, ib) = (self.slot(*a), self.slot(*b));
                 // Drive the join from the side that changes, so a fixed side is only read.
                 if matches!(a, Slot::Static(_)) && !matches!(b, Slot::Static(_)) {
@@ -296,26 +286,11 @@ impl<'a> Ctx<'a> {
                 finish(e, rule)?
             }
         };
-        match &step.dest {
-            Dest::Head(_, slots) => {
-                for (buf, &s) in out.iter().zip(slots) {
-                    if !buf.is_empty() {
-                        self.dyns[s].insert_flat(buf);
-                    }
-                }
-            }
-            Dest::Inter(i) => {
-                if let Some(buf) = out.first() {
-                    if !buf.is_empty() {
-                        self.inters[*i].insert_flat(buf);
-                    }
-                }
-            }
-            Dest::Collect => {
-                for buf in out {
-                    if !buf.is_empty() {
-                        collected.push((rule, buf));
-                    }
+        flush(&dests);
+        if let Dest::Collect = step.dest {
+            for buf in out {
+                if !buf.is_empty() {
+                    collected.push((rule, buf));
                 }
             }
         }

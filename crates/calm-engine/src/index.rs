@@ -8,7 +8,7 @@
 use crate::emit::Emitter;
 use datafrog::{Iteration, Relation, Variable};
 use std::any::Any;
-use std::cell::Ref;
+use std::cell::{Ref, RefCell};
 
 /// A stored value: an interned symbol id, or a number encoded by the interner (inline when it
 /// fits in 31 bits).
@@ -69,6 +69,10 @@ pub trait Index {
     fn key_width(&self) -> usize;
     /// Adds rows given as flat words, `key_width + val_width` per row (deduplicated by datafrog).
     fn insert_flat(&self, data: &[Word]);
+    /// Buffers one row (`key_width + val_width` words) until [`Index::flush`].
+    fn push(&self, row: &[Word]);
+    /// Adds the buffered rows.
+    fn flush(&self);
     /// Calls the emitter with `(key, val, [])` for each tuple (`Full`: all, `Delta`: recent).
     fn scan(&self, mode: Mode, emit: &mut Emitter<'_>);
     /// Joins with `other` on the key; the emitter gets `(key, self's val, other's val)`, or the
@@ -96,6 +100,7 @@ pub struct Idx<K: Cols, V: Cols> {
     vw: usize,
     /// Not part of an iteration: inserted rows go straight to `stable`.
     fixed: bool,
+    pending: RefCell<Vec<(K, V)>>,
 }
 
 impl<K: Cols, V: Cols> Idx<K, V> {
@@ -132,7 +137,13 @@ pub fn new_index(
             Some(it) => it.variable::<(K, V)>(name),
             None => Iteration::new().variable::<(K, V)>(name),
         };
-        Box::new(Idx { var, kw, vw, fixed })
+        Box::new(Idx {
+            var,
+            kw,
+            vw,
+            fixed,
+            pending: RefCell::new(Vec::new()),
+        })
     }
     match kw {
         0 => with_k::<[Word; 0]>(kw, vw, iteration, name),
@@ -235,26 +246,38 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
     }
 
     fn insert_flat(&self, data: &[Word]) {
-        let (kw, vw) = (self.kw, self.vw);
-        let rows: Vec<(K, V)> = if kw + vw == 0 {
-            if data.is_empty() {
-                return;
+        let w = self.kw + self.vw;
+        if w == 0 {
+            if !data.is_empty() {
+                self.push(&[]);
             }
-            vec![(K::from_slice(&[]), V::from_slice(&[]))]
         } else {
-            data.chunks_exact(kw + vw)
-                .map(|r| (K::from_slice(&r[..kw]), V::from_slice(&r[kw..])))
-                .collect()
-        };
-        let mut rows = rows;
+            self.pending.borrow_mut().extend(
+                data.chunks_exact(w)
+                    .map(|r| (K::from_slice(&r[..self.kw]), V::from_slice(&r[self.kw..]))),
+            );
+        }
+        self.flush();
+    }
+
+    #[inline]
+    fn push(&self, row: &[Word]) {
+        self.pending
+            .borrow_mut()
+            .push((K::from_slice(&row[..self.kw]), V::from_slice(&row[self.kw..])));
+    }
+
+    fn flush(&self) {
+        let mut rows = std::mem::take(&mut *self.pending.borrow_mut());
+        if rows.is_empty() {
+            return;
+        }
         // Unstable sort is faster than the stable sort `from_vec` uses, which then finds one
         // sorted run and only deduplicates.
         rows.sort_unstable();
         let relation = Relation::from_vec(rows);
         if self.fixed {
-            if !relation.is_empty() {
-                self.var.stable.borrow_mut().push(relation);
-            }
+            self.var.stable.borrow_mut().push(relation);
         } else {
             self.var.insert(relation);
         }

@@ -133,6 +133,8 @@ pub struct Emitter<'a> {
     line: Vec<Word>,
     /// Scratch space for lookup keys.
     key: Vec<Word>,
+    /// Per operation: where its last negation lookup ended.
+    hints: Vec<usize>,
     pub(crate) out: Vec<Vec<Word>>,
     pub(crate) error: Option<String>,
 }
@@ -175,6 +177,7 @@ impl<'a> Emitter<'a> {
             row: vec![0; sink.exprs.len()],
             line: Vec::new(),
             key: Vec::new(),
+            hints: vec![0; ops.len()],
             out: vec![Vec::new(); sink.perms.len()],
             error: None,
         }
@@ -207,7 +210,15 @@ impl<'a> Emitter<'a> {
             return;
         }
         let ops = self.ops;
-        for op in ops {
+        for (i, op) in ops.iter().enumerate() {
+            if let Op::NotExists { index, key } = op {
+                self.key.clear();
+                self.key.extend(key.iter().map(|t| t.get(&self.regs)));
+                if self.lookups[*index].contains_key(&self.key, &mut self.hints[i]) {
+                    return;
+                }
+                continue;
+            }
             match self.op(op) {
                 Ok(true) => {}
                 Ok(false) => return,
@@ -232,7 +243,9 @@ impl<'a> Emitter<'a> {
             self.line.clear();
             match &self.direct {
                 Some(direct) => self.line.extend(direct[i].iter().map(|&r| self.regs[r])),
-                None => self.line.extend(self.sink.perms[i].iter().map(|&c| self.row[c])),
+                None => self
+                    .line
+                    .extend(self.sink.perms[i].iter().map(|&c| self.row[c])),
             }
             match self.dests[i] {
                 Some(index) => index.push(&self.line),

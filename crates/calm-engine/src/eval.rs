@@ -254,7 +254,17 @@ impl<'a> Ctx<'a> {
                 d.flush();
             }
         };
-        let new = |maps, interner| Emitter::new(nregs, maps, &step.ops, self.statics, interner, &step.sink, dests.clone());
+        let new = |maps, interner| {
+            Emitter::new(
+                nregs,
+                maps,
+                &step.ops,
+                self.statics,
+                interner,
+                &step.sink,
+                dests.clone(),
+            )
+        };
         let out = match &step.kind {
             StepKind::Unit => {
                 let mut e = new((empty, empty, empty), interner);

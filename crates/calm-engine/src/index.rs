@@ -89,6 +89,10 @@ pub trait Index {
     /// Calls `f(val)` for each tuple whose key is `key`, stopping when `f` returns `false`.
     /// Requires `finish` to have been called.
     fn lookup(&self, key: &[Word], f: &mut dyn FnMut(&[Word]) -> bool);
+    /// Whether some tuple has this key, starting the search at `*hint` (a position from the
+    /// previous call) so that keys asked in ascending order cost a gallop, not a binary search.
+    /// Requires `finish` to have been called.
+    fn contains_key(&self, key: &[Word], hint: &mut usize) -> bool;
     /// Calls `f(key, val)` for every tuple.
     fn for_each(&self, f: &mut dyn FnMut(&[Word], &[Word]));
 }
@@ -262,9 +266,10 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
 
     #[inline]
     fn push(&self, row: &[Word]) {
-        self.pending
-            .borrow_mut()
-            .push((K::from_slice(&row[..self.kw]), V::from_slice(&row[self.kw..])));
+        self.pending.borrow_mut().push((
+            K::from_slice(&row[..self.kw]),
+            V::from_slice(&row[self.kw..]),
+        ));
     }
 
     fn flush(&self) {
@@ -349,6 +354,29 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
         }
     }
 
+    fn contains_key(&self, key: &[Word], hint: &mut usize) -> bool {
+        let k = K::from_slice(key);
+        let stable = self.stable();
+        let [batch] = stable.as_slice() else {
+            let mut found = false;
+            self.lookup(key, &mut |_| {
+                found = true;
+                false
+            });
+            return found;
+        };
+        let n = batch.len();
+        let h = (*hint).min(n);
+        let pos = if h == 0 || batch[h - 1].0 < k {
+            // Everything before the hint is smaller: gallop forward from it.
+            n - gallop(&batch[h..], |t| t.0 < k).len()
+        } else {
+            batch.partition_point(|t| t.0 < k)
+        };
+        *hint = pos;
+        pos < batch.len() && batch[pos].0 == k
+    }
+
     fn for_each(&self, f: &mut dyn FnMut(&[Word], &[Word])) {
         for batch in self.stable().iter() {
             for (k, v) in batch.iter() {
@@ -358,5 +386,60 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
         for (k, v) in self.recent().iter() {
             f(k.as_slice(), v.as_slice());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixed(kw: usize, vw: usize, rows: &[Word]) -> Box<dyn Index> {
+        let idx = new_index(kw, vw, None, "t");
+        idx.insert_flat(rows);
+        idx.finish();
+        idx
+    }
+
+    #[test]
+    fn contains_key_with_hints_agrees_with_a_scan() {
+        let keys: Vec<Word> = (0..200).map(|i| i * 3).collect();
+        let rows: Vec<Word> = keys.iter().flat_map(|&k| [k, k + 1]).collect();
+        let idx = fixed(1, 1, &rows);
+        let mut hint = 0;
+        // Ascending, descending and jumping queries, sharing one hint.
+        let queries: Vec<Word> = (0..700)
+            .chain((0..700).rev())
+            .chain([5, 900, 3, 597, 0, 598])
+            .collect();
+        for q in queries {
+            assert_eq!(
+                idx.contains_key(&[q], &mut hint),
+                q % 3 == 0 && q < 600,
+                "key {q}"
+            );
+        }
+    }
+
+    #[test]
+    fn lookup_returns_every_value_of_a_key() {
+        let idx = fixed(1, 1, &[1, 10, 1, 11, 2, 20, 1, 10]);
+        let mut vals = Vec::new();
+        idx.lookup(&[1], &mut |v| {
+            vals.push(v[0]);
+            true
+        });
+        assert_eq!(vals, vec![10, 11]);
+        assert_eq!(idx.len(), 3, "duplicates are removed");
+    }
+
+    #[test]
+    fn wide_and_zero_width_indexes_hold_rows() {
+        let wide = fixed(4, 5, &(0..18).collect::<Vec<Word>>());
+        assert_eq!(wide.len(), 2);
+        let mut seen = Vec::new();
+        wide.for_each(&mut |k, v| seen.push((k.to_vec(), v.to_vec())));
+        assert_eq!(seen[1], (vec![9, 10, 11, 12], vec![13, 14, 15, 16, 17]));
+        let unit = fixed(0, 0, &[0, 0]);
+        assert_eq!(unit.len(), 1);
     }
 }

@@ -177,7 +177,10 @@ impl Lowerer {
                             .with_primary(
                                 self.file,
                                 name.span,
-                                format!("{arity} argument{} here", if arity == 1 { "" } else { "s" }),
+                                format!(
+                                    "{arity} argument{} here",
+                                    if arity == 1 { "" } else { "s" }
+                                ),
                             )
                             .with_secondary(self.file, origin, format!("{what} here")),
                     );

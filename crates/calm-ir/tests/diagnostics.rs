@@ -6,7 +6,11 @@ fn check(text: &str) -> String {
     let mut map = SourceMap::new();
     let file = map.add("prog.dl", text);
     let parsed = parse(file, text);
-    assert!(parsed.diagnostics.is_empty(), "syntax errors: {:?}", parsed.diagnostics);
+    assert!(
+        parsed.diagnostics.is_empty(),
+        "syntax errors: {:?}",
+        parsed.diagnostics
+    );
     let (_, diags) = calm_ir::lower(&parsed.program, file);
     assert!(!diags.is_empty(), "expected a diagnostic for:\n{text}");
     render_all(&diags, &map)
@@ -19,7 +23,9 @@ fn e0100_unknown_type() {
 
 #[test]
 fn e0101_arity_mismatch_against_decl() {
-    insta::assert_snapshot!(check(".decl edge(x: number, y: number)\np(x) :- edge(x, y, z).\n"));
+    insta::assert_snapshot!(check(
+        ".decl edge(x: number, y: number)\np(x) :- edge(x, y, z).\n"
+    ));
 }
 
 #[test]
@@ -99,14 +105,14 @@ fn e0300_type_clash_with_decl() {
 
 #[test]
 fn e0300_type_clash_through_variable() {
-    insta::assert_snapshot!(check(".decl name(s: symbol)\n.decl age(n: number)\np(x) :- name(x), age(x).\n"));
+    insta::assert_snapshot!(check(
+        ".decl name(s: symbol)\n.decl age(n: number)\np(x) :- name(x), age(x).\n"
+    ));
 }
 
 #[test]
 fn e0400_negation_cycle() {
-    insta::assert_snapshot!(check(
-        "p(x) :- q(x), !r(x).\nr(x) :- p(x).\nq(1).\n"
-    ));
+    insta::assert_snapshot!(check("p(x) :- q(x), !r(x).\nr(x) :- p(x).\nq(1).\n"));
 }
 
 #[test]

@@ -415,7 +415,8 @@ impl Engine {
         EngineError::Runtime(Box::new(
             Diagnostic::error(format!("{} while evaluating a rule", e.message))
                 .with_code("E0500")
-                .with_primary(file, rule.span, e.message),
+                .with_primary(file, e.span.unwrap_or(rule.head_span), e.message)
+                .with_secondary(file, rule.span, "in this rule"),
         ))
     }
 

@@ -3,6 +3,7 @@
 
 use crate::index::{Index, Word};
 use crate::value::Interner;
+use calm_syntax::Span;
 use calm_syntax::ast::{AggFunc, BinOp, CmpOp};
 
 /// A compiled expression over registers.
@@ -137,13 +138,16 @@ pub struct Emitter<'a> {
     hints: Vec<usize>,
     pub(crate) out: Vec<Vec<Word>>,
     pub(crate) error: Option<String>,
+    /// Where the failing operation was written (`None`: in the head).
+    pub(crate) error_span: Option<Span>,
+    spans: &'a [Span],
 }
 
 impl<'a> Emitter<'a> {
     pub(crate) fn new(
         nregs: usize,
         maps: (&'a [usize], &'a [usize], &'a [usize]),
-        ops: &'a [Op],
+        (ops, spans): (&'a [Op], &'a [Span]),
         lookups: &'a [&'a dyn Index],
         interner: &'a mut Interner,
         sink: &'a Sink,
@@ -180,6 +184,8 @@ impl<'a> Emitter<'a> {
             hints: vec![0; ops.len()],
             out: vec![Vec::new(); sink.perms.len()],
             error: None,
+            error_span: None,
+            spans,
         }
     }
 
@@ -224,6 +230,7 @@ impl<'a> Emitter<'a> {
                 Ok(false) => return,
                 Err(e) => {
                     self.error = Some(e.to_string());
+                    self.error_span = self.spans.get(i).copied();
                     return;
                 }
             }

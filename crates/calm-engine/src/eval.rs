@@ -86,6 +86,8 @@ impl Db {
 pub(crate) struct RuleError {
     pub rule: RuleId,
     pub message: String,
+    /// The operation that failed; `None` when it was the head.
+    pub span: Option<calm_syntax::Span>,
 }
 
 /// Evaluates a stratum: `base` holds, per relation, the flat rows given at this tick.
@@ -258,7 +260,7 @@ impl<'a> Ctx<'a> {
             Emitter::new(
                 nregs,
                 maps,
-                &step.ops,
+                (&step.ops, &step.spans),
                 self.statics,
                 interner,
                 &step.sink,
@@ -310,7 +312,11 @@ impl<'a> Ctx<'a> {
 
 fn finish(e: Emitter<'_>, rule: RuleId) -> Result<Vec<Vec<Word>>, RuleError> {
     match e.error {
-        Some(message) => Err(RuleError { rule, message }),
+        Some(message) => Err(RuleError {
+            rule,
+            message,
+            span: e.error_span,
+        }),
         None => Ok(e.out),
     }
 }

@@ -10,6 +10,7 @@ use crate::emit::{AggOp, AggStep, CExpr, CTerm, Op, Sink};
 use crate::index::Word;
 use crate::value::Interner;
 use calm_ir::{Atom, BodyItem, Const, Expr, Program, RelId, RuleId, Term, VarId};
+use calm_syntax::Span;
 use std::collections::{HashMap, HashSet};
 
 /// Which columns of a relation an index is keyed by (in order); the value is the other
@@ -74,6 +75,8 @@ pub(crate) enum Dest {
 pub(crate) struct Step {
     pub kind: StepKind,
     pub ops: Vec<Op>,
+    /// Where each operation was written, for runtime errors.
+    pub spans: Vec<Span>,
     pub sink: Sink,
     pub dest: Dest,
 }
@@ -250,10 +253,11 @@ impl<'a> Planner<'a> {
                 .collect()
         };
         if atoms.is_empty() {
-            let ops = self.ready_ops(&mut pending, &mut bound);
+            let (ops, spans) = self.ready_ops(&mut pending, &mut bound).into_iter().unzip();
             steps.push(Step {
                 kind: StepKind::Unit,
                 ops,
+                spans,
                 sink: head_sink(),
                 dest: head_dest(),
             });
@@ -270,10 +274,11 @@ impl<'a> Planner<'a> {
             let spec = IndexSpec::new(first.rel, arity, Vec::new());
             let map = spec.cols().map(|c| var_at(first, c)).collect();
             let src = self.slot(first.rel, spec);
-            let ops = self.ready_ops(&mut pending, &mut bound);
+            let (ops, spans) = self.ready_ops(&mut pending, &mut bound).into_iter().unzip();
             steps.push(Step {
                 kind: StepKind::Scan { src, map },
                 ops,
+                spans,
                 sink: head_sink(),
                 dest: head_dest(),
             });
@@ -313,6 +318,7 @@ impl<'a> Planner<'a> {
             bound.extend(vars_of(b));
             let mut ops = std::mem::take(&mut early_ops);
             ops.extend(self.ready_ops(&mut pending, &mut bound));
+            let (ops, spans): (Vec<Op>, Vec<Span>) = ops.into_iter().unzip();
             let kind = StepKind::Join {
                 a: a_slot,
                 b: b_slot,
@@ -324,6 +330,7 @@ impl<'a> Planner<'a> {
                 steps.push(Step {
                     kind,
                     ops,
+                    spans,
                     sink: head_sink(),
                     dest: head_dest(),
                 });
@@ -357,6 +364,7 @@ impl<'a> Planner<'a> {
             steps.push(Step {
                 kind,
                 ops,
+                spans,
                 sink: Sink {
                     exprs,
                     perms: vec![(0..n).collect()],
@@ -374,11 +382,20 @@ impl<'a> Planner<'a> {
 
     /// Compiles and removes the pending items whose variables are bound, repeatedly (an
     /// assignment can make others ready).
-    fn ready_ops(&mut self, pending: &mut Vec<&BodyItem>, bound: &mut HashSet<VarId>) -> Vec<Op> {
+    fn ready_ops(
+        &mut self,
+        pending: &mut Vec<&BodyItem>,
+        bound: &mut HashSet<VarId>,
+    ) -> Vec<(Op, Span)> {
         let mut ops = Vec::new();
         while let Some(pos) = pending.iter().position(|it| ready(it, bound)) {
             let item = pending.remove(pos);
-            ops.push(self.op(item, bound));
+            let span = match item {
+                BodyItem::Compare { span, .. } | BodyItem::Assign { span, .. } => *span,
+                BodyItem::Negated(a) | BodyItem::Atom(a) => a.span,
+                BodyItem::Aggregate(g) => g.span,
+            };
+            ops.push((self.op(item, bound), span));
         }
         ops
     }
@@ -419,7 +436,7 @@ impl<'a> Planner<'a> {
                 let mut steps: Vec<AggStep> = self
                     .ready_ops(&mut pend, &mut inner)
                     .into_iter()
-                    .map(AggStep::Op)
+                    .map(|(op, _)| AggStep::Op(op))
                     .collect();
                 for a in atoms {
                     let key_cols: Vec<usize> = (0..a.args.len())
@@ -438,7 +455,7 @@ impl<'a> Planner<'a> {
                     steps.extend(
                         self.ready_ops(&mut pend, &mut inner)
                             .into_iter()
-                            .map(AggStep::Op),
+                            .map(|(op, _)| AggStep::Op(op)),
                     );
                 }
                 bound.insert(g.var);

@@ -307,6 +307,7 @@ impl Diagnostic {
             .unwrap_or(1);
         let pad = " ".repeat(width);
         let mut last_file = None;
+        let mut last_line = None;
         for (label, mark) in &labels {
             let file = map.get(label.file);
             let (line, col) = map.line_col(label.file, label.span.start);
@@ -322,8 +323,12 @@ impl Diagnostic {
             let end = floor_char_boundary(text, label.span.end.min(line_end).max(start));
             let caret_col = text[line_start..start].chars().count();
             let caret_len = text[start..end].chars().count().max(1);
-            let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{line:>width$} | {}", src_line.replace('\t', " "));
+            // Labels on the line just shown share it: only the underline is repeated.
+            if last_line != Some((label.file, line)) {
+                let _ = writeln!(out, "{pad} |");
+                let _ = writeln!(out, "{line:>width$} | {}", src_line.replace('\t', " "));
+                last_line = Some((label.file, line));
+            }
             let _ = write!(
                 out,
                 "{pad} | {}{}",

@@ -227,6 +227,29 @@ pub struct Engine {
     members: Vec<String>,
     max_ticks: u64,
     db: Db,
+    /// Facts carried into the next tick, per relation (`None` before the first tick).
+    carry: Option<Vec<Vec<Vec<Word>>>>,
+    ticks: u64,
+}
+
+/// A fact addressed to another node by an `@async` rule.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Message {
+    /// The destination node (the value of the location column).
+    pub dest: String,
+    /// The relation.
+    pub relation: String,
+    /// The whole tuple, location column included.
+    pub tuple: Vec<Value>,
+}
+
+/// What one tick produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TickOutput {
+    /// Facts for other nodes, sorted and without duplicates.
+    pub sent: Vec<Message>,
+    /// Nothing arrived and the next tick would start from the same facts as this one.
+    pub quiescent: bool,
 }
 
 impl Engine {
@@ -241,6 +264,8 @@ impl Engine {
             members: vec!["local".into()],
             max_ticks: 10_000,
             db: Db::default(),
+            carry: None,
+            ticks: 0,
         }
     }
 
@@ -276,32 +301,22 @@ impl Engine {
         }
         let mut words = Vec::with_capacity(tuples.len() * width(info.arity));
         for t in &tuples {
-            if t.len() != info.arity {
-                return Err(EngineError::Arity {
-                    relation: relation.to_string(),
-                    expected: info.arity,
-                    got: t.len(),
-                });
-            }
-            if t.is_empty() {
-                words.push(0);
-            }
-            for (i, v) in t.iter().enumerate() {
-                words.push(match (v, info.types[i]) {
-                    (Value::Number(n), Type::Number) => self.interner.encode(*n),
-                    (Value::Symbol(s), Type::Symbol) => self.interner.intern(s),
-                    (v, ty) => {
-                        return Err(EngineError::Type {
-                            relation: relation.to_string(),
-                            column: i + 1,
-                            expected: ty.as_str(),
-                            got: v.to_string(),
-                        });
-                    }
-                });
-            }
+            self.encode(rel, t, &mut words)?;
         }
-        self.base[rel].extend(words);
+        if let (Some(carry), true) = (&mut self.carry, self.program.inner.stateful[rel]) {
+            // Ticks have started: the facts join the relation's state from the next tick on.
+            let arity = self.program.inner.ir.relations[rel].arity;
+            let rows = &mut carry[rel];
+            rows.extend(
+                words
+                    .chunks_exact(width(arity))
+                    .map(|r| r[..arity].to_vec()),
+            );
+            rows.sort_unstable();
+            rows.dedup();
+        } else {
+            self.base[rel].extend(words);
+        }
         Ok(())
     }
 
@@ -309,103 +324,203 @@ impl Engine {
     /// `@next`, and `@async` facts sent to this node) equal those carried into the current one.
     /// `@async` facts for other nodes are counted in the report as undeliverable.
     pub fn run(&mut self) -> Result<RunReport, EngineError> {
-        let prog = self.program.clone();
-        let ir = prog.ir();
-        let nrel = ir.relations.len();
         let mut report = RunReport::default();
-        let stateful = &prog.inner.stateful;
-        let mut carry: Vec<Vec<Vec<Word>>> = vec![Vec::new(); nrel];
-        for (rel, flat) in self.base.iter().enumerate() {
-            if stateful[rel] {
-                let arity = ir.relations[rel].arity;
-                let rows = &mut carry[rel];
-                rows.extend(flat.chunks_exact(width(arity)).map(|r| r[..arity].to_vec()));
-                rows.sort_unstable();
-                rows.dedup();
-            }
-        }
-        let self_id = self.interner.intern(&self.node);
-        let member_ids: Vec<Word> = self
-            .members
-            .iter()
-            .map(|m| self.interner.intern(m))
-            .collect();
         loop {
-            let mut base: Vec<Vec<Word>> = self
-                .base
-                .iter()
-                .enumerate()
-                .map(|(rel, flat)| {
-                    if stateful[rel] {
-                        Vec::new()
-                    } else {
-                        flat.clone()
-                    }
-                })
-                .collect();
-            for (rel, rows) in carry.iter().enumerate() {
-                for row in rows {
-                    if row.is_empty() {
-                        base[rel].push(0);
-                    }
-                    base[rel].extend_from_slice(row);
-                }
-            }
-            if let Some(r) = ir.builtin(Builtin::SelfName) {
-                base[r].push(self_id);
-            }
-            if let Some(r) = ir.builtin(Builtin::Member) {
-                base[r].extend(&member_ids);
-            }
-            let mut db = Db::default();
-            for plan in &prog.inner.strata {
-                eval_stratum(ir, plan, &mut db, &base, &mut self.interner)
-                    .map_err(|e| self.runtime_error(e))?;
-            }
-            let sent = eval_temporal(&prog.inner.temporal, &mut db, &mut self.interner)
-                .map_err(|e| self.runtime_error(e))?;
+            let out = self.tick(&[])?;
             report.ticks += 1;
-            let mut next: Vec<Vec<Vec<Word>>> = vec![Vec::new(); nrel];
-            for (rel, info) in ir.relations.iter().enumerate() {
-                if info.persist {
-                    next[rel] = db.rows(rel, info.arity);
-                }
+            let mut away: BTreeMap<(String, String), usize> = BTreeMap::new();
+            for m in out.sent {
+                *away.entry((m.dest, m.relation)).or_default() += 1;
             }
-            let mut away: BTreeMap<(String, String), Vec<Vec<Word>>> = BTreeMap::new();
-            for (rule, flat) in sent {
-                let r = &ir.rules[rule];
-                let arity = ir.relations[r.head].arity;
-                for row in flat.chunks_exact(width(arity)) {
-                    let row = if arity == 0 { Vec::new() } else { row.to_vec() };
-                    match r.time {
-                        Time::Async { location } if row[location] != self_id => {
-                            let dest = self.interner.resolve(row[location]).to_string();
-                            let rel = ir.relations[r.head].name.clone();
-                            away.entry((dest, rel)).or_default().push(row);
-                        }
-                        _ => next[r.head].push(row),
-                    }
-                }
+            for (k, n) in away {
+                let e = report.undeliverable.entry(k).or_default();
+                *e = (*e).max(n);
             }
-            for rows in &mut next {
-                rows.sort_unstable();
-                rows.dedup();
-            }
-            for (k, mut rows) in away {
-                rows.sort_unstable();
-                rows.dedup();
-                let n = report.undeliverable.entry(k).or_default();
-                *n = (*n).max(rows.len());
-            }
-            self.db = db;
-            if next == carry {
+            if out.quiescent {
                 return Ok(report);
             }
             if report.ticks >= self.max_ticks {
                 return Err(EngineError::NoQuiescence(report.ticks));
             }
-            carry = next;
         }
+    }
+
+    /// Checks and encodes one tuple of `rel`.
+    fn encode(
+        &mut self,
+        rel: usize,
+        tuple: &[Value],
+        out: &mut Vec<Word>,
+    ) -> Result<(), EngineError> {
+        let info = &self.program.inner.ir.relations[rel];
+        if tuple.len() != info.arity {
+            return Err(EngineError::Arity {
+                relation: info.name.clone(),
+                expected: info.arity,
+                got: tuple.len(),
+            });
+        }
+        if tuple.is_empty() {
+            out.push(0);
+        }
+        for (i, v) in tuple.iter().enumerate() {
+            out.push(match (v, info.types[i]) {
+                (Value::Number(n), Type::Number) => self.interner.encode(*n),
+                (Value::Symbol(s), Type::Symbol) => self.interner.intern(s),
+                (v, ty) => {
+                    return Err(EngineError::Type {
+                        relation: info.name.clone(),
+                        column: i + 1,
+                        expected: ty.as_str(),
+                        got: v.to_string(),
+                    });
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs one tick: this tick's facts are the engine's facts, what earlier ticks carried over,
+    /// and `arrivals` (facts received from peers or clients, which hold for this tick only).
+    /// Returns the `@async` facts addressed to other nodes. Those addressed to this node, `@next`
+    /// facts and persisted relations are carried to the next tick.
+    pub fn tick(&mut self, arrivals: &[(String, Vec<Value>)]) -> Result<TickOutput, EngineError> {
+        let prog = self.program.clone();
+        let ir = prog.ir();
+        let nrel = ir.relations.len();
+        let stateful = &prog.inner.stateful;
+        // Check and encode what arrived before touching any state, so a bad fact changes nothing.
+        let mut arrived: Vec<(usize, Vec<Word>)> = Vec::with_capacity(arrivals.len());
+        for (name, tuple) in arrivals {
+            let rel = match self.rel(name) {
+                Ok(r) if ir.relations[r].builtin.is_none() => r,
+                Ok(_) => return Err(EngineError::Builtin(name.clone())),
+                Err(e) => return Err(e),
+            };
+            let mut words = Vec::new();
+            self.encode(rel, tuple, &mut words)?;
+            arrived.push((rel, words));
+        }
+        if self.carry.is_none() {
+            // The first tick: given facts of stateful relations are their initial state.
+            let mut carry: Vec<Vec<Vec<Word>>> = vec![Vec::new(); nrel];
+            for (rel, flat) in self.base.iter().enumerate() {
+                if stateful[rel] {
+                    let arity = ir.relations[rel].arity;
+                    let rows = &mut carry[rel];
+                    rows.extend(flat.chunks_exact(width(arity)).map(|r| r[..arity].to_vec()));
+                    rows.sort_unstable();
+                    rows.dedup();
+                }
+            }
+            self.carry = Some(carry);
+        }
+        let mut base: Vec<Vec<Word>> = self
+            .base
+            .iter()
+            .enumerate()
+            .map(|(rel, flat)| {
+                if stateful[rel] {
+                    Vec::new()
+                } else {
+                    flat.clone()
+                }
+            })
+            .collect();
+        for (rel, words) in arrived {
+            base[rel].extend(words);
+        }
+        for (rel, rows) in self.carry.iter().flatten().enumerate() {
+            for row in rows {
+                if row.is_empty() {
+                    base[rel].push(0);
+                }
+                base[rel].extend_from_slice(row);
+            }
+        }
+        let self_id = self.interner.intern(&self.node);
+        if let Some(r) = ir.builtin(Builtin::SelfName) {
+            base[r].push(self_id);
+        }
+        if let Some(r) = ir.builtin(Builtin::Member) {
+            for m in self.members.clone() {
+                let w = self.interner.intern(&m);
+                base[r].push(w);
+            }
+        }
+        let mut db = Db::default();
+        for plan in &prog.inner.strata {
+            eval_stratum(ir, plan, &mut db, &base, &mut self.interner)
+                .map_err(|e| self.runtime_error(e))?;
+        }
+        let produced = eval_temporal(&prog.inner.temporal, &mut db, &mut self.interner)
+            .map_err(|e| self.runtime_error(e))?;
+        let mut next: Vec<Vec<Vec<Word>>> = vec![Vec::new(); nrel];
+        for (rel, info) in ir.relations.iter().enumerate() {
+            if info.persist {
+                next[rel] = db.rows(rel, info.arity);
+            }
+        }
+        let mut away: Vec<(usize, Vec<Word>)> = Vec::new();
+        for (rule, flat) in produced {
+            let r = &ir.rules[rule];
+            let arity = ir.relations[r.head].arity;
+            for row in flat.chunks_exact(width(arity)) {
+                let row = if arity == 0 { Vec::new() } else { row.to_vec() };
+                match r.time {
+                    Time::Async { location } if row[location] != self_id => {
+                        away.push((r.head, row))
+                    }
+                    _ => next[r.head].push(row),
+                }
+            }
+        }
+        for rows in &mut next {
+            rows.sort_unstable();
+            rows.dedup();
+        }
+        away.sort_unstable();
+        away.dedup();
+        let sent = away
+            .into_iter()
+            .map(|(rel, row)| {
+                let info = &ir.relations[rel];
+                let tuple = self.decode(&row, &info.types);
+                let location = ir
+                    .rules
+                    .iter()
+                    .find_map(|r| match r.time {
+                        Time::Async { location } if r.head == rel => Some(location),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                Message {
+                    dest: tuple[location].to_string(),
+                    relation: info.name.clone(),
+                    tuple,
+                }
+            })
+            .collect();
+        self.db = db;
+        self.ticks += 1;
+        let quiescent = arrivals.is_empty() && self.carry.as_ref() == Some(&next);
+        self.carry = Some(next);
+        Ok(TickOutput { sent, quiescent })
+    }
+
+    /// Ticks executed so far.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    fn decode(&self, row: &[Word], types: &[Type]) -> Vec<Value> {
+        row.iter()
+            .zip(types)
+            .map(|(&w, t)| match t {
+                Type::Number => Value::Number(self.interner.decode(w)),
+                Type::Symbol => Value::Symbol(self.interner.resolve(w).to_string()),
+            })
+            .collect()
     }
 
     fn runtime_error(&self, e: RuleError) -> EngineError {
@@ -429,15 +544,7 @@ impl Engine {
             .db
             .rows(rel, info.arity)
             .into_iter()
-            .map(|row| {
-                row.iter()
-                    .zip(&info.types)
-                    .map(|(&w, t)| match t {
-                        Type::Number => Value::Number(self.interner.decode(w)),
-                        Type::Symbol => Value::Symbol(self.interner.resolve(w).to_string()),
-                    })
-                    .collect()
-            })
+            .map(|row| self.decode(&row, &info.types))
             .collect();
         rows.sort_unstable();
         Ok(rows)

@@ -26,5 +26,5 @@ pub mod io;
 mod plan;
 mod value;
 
-pub use api::{CompileError, Engine, EngineError, Program, RunReport};
+pub use api::{CompileError, Engine, EngineError, Message, Program, RunReport, TickOutput};
 pub use value::Value;

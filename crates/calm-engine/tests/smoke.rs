@@ -31,3 +31,45 @@ fn transitive_closure() {
     );
     assert_eq!(e.relation("path").unwrap().len(), 9);
 }
+
+#[test]
+fn ticks_send_async_facts_to_other_nodes_and_carry_the_rest() {
+    let p = Program::compile(
+        "t.dl",
+        ".persist got\ngot(n, x) :- msg(n, x).\nmsg(@m, x)@async :- src(x), $member(m).\n",
+    )
+    .unwrap();
+    let mut e = Engine::new(&p);
+    e.set_node("a", &["a".to_string(), "b".to_string()]);
+    let out = e.tick(&[("src".to_string(), vec![n(7)])]).unwrap();
+    assert!(!out.quiescent);
+    assert_eq!(out.sent.len(), 1);
+    assert_eq!(out.sent[0].dest, "b");
+    assert_eq!(out.sent[0].tuple, vec![Value::Symbol("b".into()), n(7)]);
+    // The copy for itself arrives at the next tick.
+    assert!(e.relation("got").unwrap().is_empty());
+    let out = e.tick(&[]).unwrap();
+    assert!(out.sent.is_empty());
+    assert_eq!(
+        e.relation("got").unwrap(),
+        vec![vec![Value::Symbol("a".into()), n(7)]]
+    );
+    // A fact from a peer is checked like any input.
+    assert!(e.tick(&[("msg".to_string(), vec![n(1)])]).is_err());
+    let out = e
+        .tick(&[("msg".to_string(), vec![Value::Symbol("b".into()), n(8)])])
+        .unwrap();
+    assert!(!out.quiescent);
+    assert_eq!(e.relation("got").unwrap().len(), 2);
+    assert!(e.tick(&[]).unwrap().quiescent);
+}
+
+#[test]
+fn inserting_into_state_after_ticks_started_is_not_lost() {
+    let p = Program::compile("t.dl", ".persist s\ns(0).\n").unwrap();
+    let mut e = Engine::new(&p);
+    e.run().unwrap();
+    e.insert("s", vec![vec![n(5)]]).unwrap();
+    e.run().unwrap();
+    assert_eq!(e.relation("s").unwrap(), vec![vec![n(0)], vec![n(5)]]);
+}

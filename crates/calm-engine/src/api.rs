@@ -185,6 +185,41 @@ impl Program {
         })
     }
 
+    /// Checks that `tuple` could be given to `relation` (it exists, is not built-in, and the
+    /// arity and types match) without changing anything.
+    pub fn check(&self, relation: &str, tuple: &[Value]) -> Result<(), EngineError> {
+        let ir = &self.inner.ir;
+        let rel = ir
+            .relation(relation)
+            .filter(|&r| ir.relations[r].builtin != Some(Builtin::Auxiliary))
+            .ok_or_else(|| EngineError::UnknownRelation(relation.to_string()))?;
+        let info = &ir.relations[rel];
+        if info.builtin.is_some() {
+            return Err(EngineError::Builtin(relation.to_string()));
+        }
+        if tuple.len() != info.arity {
+            return Err(EngineError::Arity {
+                relation: info.name.clone(),
+                expected: info.arity,
+                got: tuple.len(),
+            });
+        }
+        for (i, (v, ty)) in tuple.iter().zip(&info.types).enumerate() {
+            if !matches!(
+                (v, ty),
+                (Value::Number(_), Type::Number) | (Value::Symbol(_), Type::Symbol)
+            ) {
+                return Err(EngineError::Type {
+                    relation: info.name.clone(),
+                    column: i + 1,
+                    expected: ty.as_str(),
+                    got: v.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The checked IR.
     pub fn ir(&self) -> &calm_ir::Program {
         &self.inner.ir
@@ -343,6 +378,11 @@ impl Engine {
                 return Err(EngineError::NoQuiescence(report.ticks));
             }
         }
+    }
+
+    /// Checks that `tuple` could be given to `relation`; see [`Program::check`].
+    pub fn check(&self, relation: &str, tuple: &[Value]) -> Result<(), EngineError> {
+        self.program.check(relation, tuple)
     }
 
     /// Checks and encodes one tuple of `rel`.

@@ -55,9 +55,13 @@ pub fn load_inputs(engine: &mut Engine, dir: &Path) -> Result<usize, EngineError
             let d = d.with_secondary(program.file(), spec.span, "input declared here");
             EngineError::Data(Box::new(d))
         };
+        if io_kind(spec) == "timer" {
+            // Timer inputs are fed by a running node, not by files.
+            continue;
+        }
         if io_kind(spec) != "file" {
             return Err(directive(format!(
-                "`.input {}`: IO={} is not supported (only IO=file)",
+                "`.input {}`: IO={} is not supported (IO=file, or IO=timer on a node)",
                 rel.name,
                 io_kind(spec)
             )));

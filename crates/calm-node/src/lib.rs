@@ -1,0 +1,36 @@
+//! The calm node: one program run as a relational transducer on the network.
+//!
+//! Each tick the node **ingests** an unordered batch of events (facts from peers, client
+//! inserts, timers), **queries** (one engine tick: rules to fixpoint, strata in order) and
+//! **sends** (`@async` facts to their destinations; `@next` facts to its own next tick).
+//! Peers talk over TCP with length-delimited bincode frames ([`wire`]); delivery is
+//! at-least-once with acknowledgements and retransmission ([`link`](crate) internals).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), calm_node::NodeError> {
+//! use calm_engine::{Program, Value};
+//! use calm_node::{NodeConfig, Limits, start};
+//! let program = Program::compile("p.dl", "seen(x) :- ping(x).\n.decl ping(x: number)\n").unwrap();
+//! let node = start(NodeConfig {
+//!     name: "n1".into(),
+//!     listen: "127.0.0.1:0".parse().unwrap(),
+//!     peers: vec![],
+//!     program,
+//!     limits: Limits::default(),
+//! })
+//! .await?;
+//! node.handle.insert(vec![("ping".into(), vec![Value::Number(1)])]).await?;
+//! assert_eq!(node.handle.query("seen", vec![]).await?.len(), 1);
+//! # Ok(()) }
+//! ```
+
+mod link;
+pub mod metrics;
+mod node;
+pub mod wire;
+
+pub use metrics::Metrics;
+pub use node::{
+    Limits, Node, NodeConfig, NodeError, NodeHandle, Peer, PeerStatus, Status, Update,
+    parse_duration, start,
+};

@@ -1,0 +1,718 @@
+//! The tick loop: ingest an unordered batch of events, query (one engine tick), send.
+
+use crate::link::{self, LinkCmd};
+use crate::metrics::Metrics;
+use crate::wire::{WireFact, WireValue};
+use calm_engine::{Engine, Program, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Another member of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Its node name.
+    pub name: String,
+    /// Where it listens for peers.
+    pub addr: SocketAddr,
+}
+
+/// Limits on what outsiders control.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Facts in one client request.
+    pub max_facts_per_request: usize,
+    /// Bytes in one symbol.
+    pub max_string_len: usize,
+    /// Simultaneous inbound peer connections (handshakes included).
+    pub max_connections: usize,
+    /// Time a peer has to complete the handshake.
+    pub handshake_timeout: Duration,
+    /// Events queued for the tick loop before senders wait.
+    pub queue_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_facts_per_request: 100_000,
+            max_string_len: 64 << 10,
+            max_connections: 64,
+            handshake_timeout: Duration::from_secs(5),
+            queue_len: 1024,
+        }
+    }
+}
+
+/// How to run a node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This node's name (`$self`).
+    pub name: String,
+    /// Where to listen for peers.
+    pub listen: SocketAddr,
+    /// The other members (with this node, the contents of `$member`).
+    pub peers: Vec<Peer>,
+    /// The program.
+    pub program: Program,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// Errors of the node API.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Bad input from a client: unknown relation, wrong arity or type, limits.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The node stopped.
+    #[error("the node has stopped")]
+    Stopped,
+    /// The program failed at run time on this input.
+    #[error("{0}")]
+    Runtime(String),
+    /// Binding or configuration failed.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// State of the link to one peer.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PeerStatus {
+    /// The peer.
+    pub name: String,
+    /// Its address.
+    pub addr: String,
+    /// Whether a connection is up.
+    pub connected: bool,
+    /// Batches sent and not yet acknowledged.
+    pub unacked: usize,
+}
+
+/// What `status` reports.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Status {
+    /// The node's name.
+    pub name: String,
+    /// Ticks executed.
+    pub tick: u64,
+    /// Links to peers.
+    pub peers: Vec<PeerStatus>,
+    /// Each relation's size after the last tick.
+    pub relations: BTreeMap<String, usize>,
+}
+
+/// New facts of a relation after a tick, for subscribers.
+#[derive(Clone, Debug)]
+pub struct Update {
+    /// The tick.
+    pub tick: u64,
+    /// The relation.
+    pub relation: String,
+    /// Tuples present now that were not after the previous tick.
+    pub added: Vec<Vec<Value>>,
+}
+
+pub(crate) enum Event {
+    Insert {
+        facts: Vec<(String, Vec<Value>)>,
+        reply: oneshot::Sender<Result<u64, NodeError>>,
+    },
+    Query {
+        relation: String,
+        filter: Vec<(usize, Value)>,
+        reply: oneshot::Sender<Result<Vec<Vec<Value>>, NodeError>>,
+    },
+    Status {
+        reply: oneshot::Sender<Status>,
+    },
+    Peer {
+        from: String,
+        seq: u64,
+        facts: Vec<WireFact>,
+    },
+    PeerRestarted {
+        peer: String,
+    },
+    Timer {
+        relation: String,
+        round: i64,
+    },
+    Subscribe {
+        relation: String,
+        reply: oneshot::Sender<Result<mpsc::Receiver<Update>, NodeError>>,
+    },
+    /// Wakes the tick loop to stop.
+    Stop,
+}
+
+pub(crate) struct Shared {
+    pub name: String,
+    pub metrics: Metrics,
+    pub links: Mutex<BTreeMap<String, PeerStatus>>,
+    pub limits: Limits,
+}
+
+/// A handle to a running node; cheap to clone.
+#[derive(Clone)]
+pub struct NodeHandle {
+    tx: mpsc::Sender<Event>,
+    shared: Arc<Shared>,
+    program: Program,
+    stop: watch::Sender<bool>,
+}
+
+/// A started node.
+pub struct Node {
+    /// The handle for clients.
+    pub handle: NodeHandle,
+    /// The address the peer listener is bound to.
+    pub peer_addr: SocketAddr,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    /// Waits until the node has stopped (after [`NodeHandle::shutdown`]).
+    pub async fn wait(self) {
+        let _ = self.done.await;
+    }
+}
+
+impl NodeHandle {
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The program the node runs.
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Checks one fact against the program and the limits.
+    pub fn check_fact(&self, relation: &str, tuple: &[Value]) -> Result<(), NodeError> {
+        check_fact(&self.program, &self.shared.limits, relation, tuple)
+            .map_err(NodeError::BadRequest)
+    }
+
+    /// Inserts facts; resolves with the tick that ingested them once that tick is complete.
+    /// Every fact is checked first: one bad fact refuses the whole request, and nothing of it is
+    /// ingested.
+    pub async fn insert(&self, facts: Vec<(String, Vec<Value>)>) -> Result<u64, NodeError> {
+        let limits = &self.shared.limits;
+        if facts.len() > limits.max_facts_per_request {
+            return Err(NodeError::BadRequest(format!(
+                "{} facts in one request; the limit is {}",
+                facts.len(),
+                limits.max_facts_per_request
+            )));
+        }
+        for (rel, tuple) in &facts {
+            self.check_fact(rel, tuple)?;
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(Event::Insert { facts, reply }).await?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// The tuples of a relation after the last tick whose columns equal the filter's values.
+    pub async fn query(
+        &self,
+        relation: &str,
+        filter: Vec<(usize, Value)>,
+    ) -> Result<Vec<Vec<Value>>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Event::Query {
+            relation: relation.to_string(),
+            filter,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Name, tick, links and relation sizes.
+    pub async fn status(&self) -> Result<Status, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Event::Status { reply }).await?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// New facts of a relation, after every tick that adds some.
+    pub async fn subscribe(&self, relation: &str) -> Result<mpsc::Receiver<Update>, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Event::Subscribe {
+            relation: relation.to_string(),
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Prometheus text of the node's metrics.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.render(&self.shared.name)
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Asks the node to stop: it finishes the current tick, gives its links a moment to deliver
+    /// what is owed, and ends.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let _ = self.tx.try_send(Event::Stop);
+    }
+
+    async fn send(&self, ev: Event) -> Result<(), NodeError> {
+        Metrics::add(&self.shared.metrics.queue_depth, 1);
+        let r = self.tx.send(ev).await.map_err(|_| NodeError::Stopped);
+        if r.is_err() {
+            self.shared
+                .metrics
+                .queue_depth
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+pub(crate) fn check_fact(
+    program: &Program,
+    limits: &Limits,
+    relation: &str,
+    tuple: &[Value],
+) -> Result<(), String> {
+    for v in tuple {
+        if let Value::Symbol(s) = v {
+            if s.len() > limits.max_string_len {
+                return Err(format!(
+                    "a symbol of {} bytes in `{relation}` exceeds the limit of {}",
+                    s.len(),
+                    limits.max_string_len
+                ));
+            }
+        }
+    }
+    program.check(relation, tuple).map_err(|e| e.to_string())
+}
+
+/// Starts a node: binds the peer listener, starts the links, the timers and the tick loop.
+pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| NodeError::Setup(format!("cannot listen on {}: {e}", config.listen)))?;
+    let peer_addr = listener
+        .local_addr()
+        .map_err(|e| NodeError::Setup(e.to_string()))?;
+    let incarnation = incarnation();
+    let (tx, rx) = mpsc::channel(config.limits.queue_len);
+    let (stop, stop_rx) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        name: config.name.clone(),
+        metrics: Metrics::default(),
+        links: Mutex::new(
+            config
+                .peers
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        PeerStatus {
+                            name: p.name.clone(),
+                            addr: p.addr.to_string(),
+                            connected: false,
+                            unacked: 0,
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        limits: config.limits.clone(),
+    });
+    let mut links = HashMap::new();
+    for peer in &config.peers {
+        let (ltx, lrx) = mpsc::channel(1024);
+        links.insert(peer.name.clone(), ltx);
+        tokio::spawn(link::run(link::LinkParams {
+            me: config.name.clone(),
+            incarnation,
+            peer: peer.clone(),
+            dial: config.name < peer.name,
+            cmds: lrx,
+            events: tx.clone(),
+            shared: shared.clone(),
+            stop: stop_rx.clone(),
+        }));
+    }
+    tokio::spawn(link::listen(
+        listener,
+        config.name.clone(),
+        incarnation,
+        links.clone(),
+        shared.clone(),
+        stop_rx.clone(),
+    ));
+    start_timers(&config.program, &tx, &stop_rx)?;
+    let mut members: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
+    members.push(config.name.clone());
+    let handle = NodeHandle {
+        tx,
+        shared: shared.clone(),
+        program: config.program.clone(),
+        stop,
+    };
+    // The engine is synchronous and single-threaded: it runs on a thread of its own.
+    let (program, name) = (config.program.clone(), config.name.clone());
+    let done = tokio::task::spawn_blocking(move || {
+        let mut engine = Engine::new(&program);
+        engine.set_node(&name, &members);
+        tick_loop(engine, rx, links, shared, stop_rx)
+    });
+    tracing::info!(node = %config.name, %peer_addr, peers = config.peers.len(), "node started");
+    Ok(Node {
+        handle,
+        peer_addr,
+        done,
+    })
+}
+
+fn incarnation() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ (std::process::id() as u64).rotate_left(32)
+}
+
+/// `.input rel(IO=timer, period="500ms")`: the node inserts `rel(round)` (or `rel()`) every
+/// period.
+fn start_timers(
+    program: &Program,
+    tx: &mpsc::Sender<Event>,
+    stop: &watch::Receiver<bool>,
+) -> Result<(), NodeError> {
+    for rel in &program.ir().relations {
+        let Some(spec) = &rel.input else { continue };
+        if spec.params.get("io").map(String::as_str) != Some("timer") {
+            continue;
+        }
+        let period = spec.params.get("period").map_or("1s", String::as_str);
+        let period = parse_duration(period).ok_or_else(|| {
+            NodeError::Setup(format!(
+                "`.input {}`: bad period `{period}` (e.g. 500ms, 2s)",
+                rel.name
+            ))
+        })?;
+        if rel.arity > 1
+            || rel
+                .types
+                .first()
+                .is_some_and(|t| *t != calm_ir::Type::Number)
+        {
+            return Err(NodeError::Setup(format!(
+                "`.input {}(IO=timer)`: a timer relation has no column or one number column (the round)",
+                rel.name
+            )));
+        }
+        let tx = tx.clone();
+        let name = rel.name.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut round = 0i64;
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                let ev = Event::Timer {
+                    relation: name.clone(),
+                    round,
+                };
+                if tx.send(ev).await.is_err() {
+                    return;
+                }
+                round += 1;
+            }
+        });
+    }
+    Ok(())
+}
+
+/// `250ms`, `2s`, `1m`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: u64 = num.parse().ok()?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60)?),
+        _ => return None,
+    };
+    (!d.is_zero()).then_some(d)
+}
+
+/// Most events taken into one tick.
+const MAX_EVENTS_PER_TICK: usize = 4096;
+
+fn tick_loop(
+    mut engine: Engine,
+    mut rx: mpsc::Receiver<Event>,
+    links: HashMap<String, mpsc::Sender<LinkCmd>>,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    let metrics = &shared.metrics;
+    // Everything sent to each peer, to send again if it restarts and lost its state.
+    let mut history: HashMap<String, BTreeSet<WireFact>> = HashMap::new();
+    let mut subscribers: Vec<(String, mpsc::Sender<Update>)> = Vec::new();
+    let mut previous: HashMap<String, BTreeSet<Vec<Value>>> = HashMap::new();
+    let mut busy = false;
+    let mut warned_dest: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let mut events = Vec::new();
+        if *stop.borrow() {
+            break;
+        }
+        if !busy {
+            match rx.blocking_recv() {
+                Some(Event::Stop) | None => break,
+                Some(ev) => events.push(ev),
+            }
+        }
+        while events.len() < MAX_EVENTS_PER_TICK {
+            match rx.try_recv() {
+                Ok(ev) => events.push(ev),
+                Err(_) => break,
+            }
+        }
+        metrics
+            .queue_depth
+            .store(rx.len() as u64, Ordering::Relaxed);
+        let mut arrivals: Vec<(String, Vec<Value>)> = Vec::new();
+        let mut replies = Vec::new();
+        let mut acks: Vec<(String, u64)> = Vec::new();
+        for ev in events {
+            match ev {
+                Event::Insert { facts, reply } => {
+                    Metrics::add(&metrics.facts_inserted, facts.len() as u64);
+                    arrivals.extend(facts);
+                    replies.push(reply);
+                }
+                Event::Peer { from, seq, facts } => {
+                    Metrics::add(&metrics.facts_in, facts.len() as u64);
+                    for f in facts {
+                        let tuple: Vec<Value> = f.tuple.into_iter().map(Value::from).collect();
+                        match check_fact(engine.program(), &shared.limits, &f.relation, &tuple) {
+                            Ok(()) => arrivals.push((f.relation, tuple)),
+                            Err(e) => {
+                                Metrics::add(&metrics.rejected_facts, 1);
+                                tracing::warn!(peer = %from, error = %e, "fact from peer refused");
+                            }
+                        }
+                    }
+                    acks.push((from, seq));
+                }
+                Event::PeerRestarted { peer } => {
+                    if let (Some(h), Some(link)) = (history.get(&peer), links.get(&peer)) {
+                        tracing::info!(%peer, facts = h.len(), "peer restarted: sending its facts again");
+                        for chunk in h
+                            .iter()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .chunks(crate::wire::MAX_FACTS_PER_BATCH)
+                        {
+                            let _ = link.blocking_send(LinkCmd::Send(chunk.to_vec()));
+                        }
+                    }
+                }
+                Event::Stop => {}
+                Event::Timer { relation, round } => {
+                    let arity = engine
+                        .program()
+                        .ir()
+                        .relation(&relation)
+                        .map_or(0, |r| engine.program().ir().relations[r].arity);
+                    let tuple = if arity == 1 {
+                        vec![Value::Number(round)]
+                    } else {
+                        Vec::new()
+                    };
+                    arrivals.push((relation, tuple));
+                }
+                Event::Query {
+                    relation,
+                    filter,
+                    reply,
+                } => {
+                    let r = engine
+                        .relation(&relation)
+                        .map(|rows| {
+                            rows.into_iter()
+                                .filter(|row| filter.iter().all(|(c, v)| row.get(*c) == Some(v)))
+                                .collect()
+                        })
+                        .map_err(|e| NodeError::BadRequest(e.to_string()));
+                    let _ = reply.send(r);
+                }
+                Event::Status { reply } => {
+                    let ir = engine.program().ir();
+                    let relations = ir
+                        .relations
+                        .iter()
+                        .filter(|r| r.builtin != Some(calm_ir::Builtin::Auxiliary))
+                        .map(|r| (r.name.clone(), engine.relation_len(&r.name).unwrap_or(0)))
+                        .collect();
+                    let peers = shared
+                        .links
+                        .lock()
+                        .map(|l| l.values().cloned().collect())
+                        .unwrap_or_default();
+                    let _ = reply.send(Status {
+                        name: shared.name.clone(),
+                        tick: engine.ticks(),
+                        peers,
+                        relations,
+                    });
+                }
+                Event::Subscribe { relation, reply } => {
+                    let r = match engine.relation(&relation) {
+                        Ok(rows) => {
+                            let (tx, rx) = mpsc::channel(256);
+                            previous
+                                .entry(relation.clone())
+                                .or_insert_with(|| rows.into_iter().collect());
+                            subscribers.push((relation, tx));
+                            Ok(rx)
+                        }
+                        Err(e) => Err(NodeError::BadRequest(e.to_string())),
+                    };
+                    let _ = reply.send(r);
+                }
+            }
+        }
+        if arrivals.is_empty() && !busy {
+            for r in replies {
+                let _ = r.send(Ok(engine.ticks()));
+            }
+            continue;
+        }
+        let started = Instant::now();
+        let span = tracing::debug_span!("tick", node = %shared.name, tick = engine.ticks(), arrivals = arrivals.len());
+        let result = span.in_scope(|| engine.tick(&arrivals));
+        Metrics::add(&metrics.ticks, 1);
+        Metrics::add(&metrics.tick_micros, started.elapsed().as_micros() as u64);
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                // The tick is abandoned and the state stays as it was before it.
+                Metrics::add(&metrics.tick_errors, 1);
+                tracing::error!(error = %e, "tick failed: a rule could not be evaluated on this input");
+                for r in replies {
+                    let _ = r.send(Err(NodeError::Runtime(e.to_string())));
+                }
+                for (peer, seq) in acks {
+                    if let Some(link) = links.get(&peer) {
+                        let _ = link.blocking_send(LinkCmd::Ack(seq));
+                    }
+                }
+                busy = false;
+                continue;
+            }
+        };
+        busy = !out.quiescent;
+        tracing::debug!(
+            tick = engine.ticks(),
+            sent = out.sent.len(),
+            quiescent = out.quiescent,
+            "tick done"
+        );
+        // Send: new facts only, grouped per destination.
+        let mut per_dest: BTreeMap<String, Vec<WireFact>> = BTreeMap::new();
+        for m in out.sent {
+            let fact = WireFact {
+                relation: m.relation,
+                tuple: m.tuple.iter().map(WireValue::from).collect(),
+            };
+            if !links.contains_key(&m.dest) {
+                Metrics::add(&metrics.undeliverable, 1);
+                if warned_dest.insert(m.dest.clone()) {
+                    tracing::warn!(dest = %m.dest, "facts addressed to a node that is not a member are dropped");
+                }
+                continue;
+            }
+            if history
+                .entry(m.dest.clone())
+                .or_default()
+                .insert(fact.clone())
+            {
+                per_dest.entry(m.dest).or_default().push(fact);
+            }
+        }
+        for (dest, facts) in per_dest {
+            Metrics::add(&metrics.facts_out, facts.len() as u64);
+            if let Some(link) = links.get(&dest) {
+                for chunk in facts.chunks(crate::wire::MAX_FACTS_PER_BATCH) {
+                    let _ = link.blocking_send(LinkCmd::Send(chunk.to_vec()));
+                }
+            }
+        }
+        for (peer, seq) in acks {
+            if let Some(link) = links.get(&peer) {
+                let _ = link.blocking_send(LinkCmd::Ack(seq));
+            }
+        }
+        let tick = engine.ticks();
+        for r in replies {
+            let _ = r.send(Ok(tick));
+        }
+        notify_subscribers(&engine, &mut subscribers, &mut previous, tick);
+    }
+    // Give the links a moment to deliver what is owed.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while shared.metrics.unacked.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tracing::info!(node = %shared.name, ticks = engine.ticks(), "node stopped");
+}
+
+fn notify_subscribers(
+    engine: &Engine,
+    subscribers: &mut Vec<(String, mpsc::Sender<Update>)>,
+    previous: &mut HashMap<String, BTreeSet<Vec<Value>>>,
+    tick: u64,
+) {
+    subscribers.retain(|(_, tx)| !tx.is_closed());
+    let wanted: BTreeSet<String> = subscribers.iter().map(|(r, _)| r.clone()).collect();
+    previous.retain(|r, _| wanted.contains(r));
+    for rel in wanted {
+        let Ok(rows) = engine.relation(&rel) else {
+            continue;
+        };
+        let now: BTreeSet<Vec<Value>> = rows.into_iter().collect();
+        let before = previous.entry(rel.clone()).or_default();
+        let added: Vec<Vec<Value>> = now.difference(before).cloned().collect();
+        *before = now;
+        if added.is_empty() {
+            continue;
+        }
+        for (r, tx) in subscribers.iter() {
+            if *r == rel {
+                let _ = tx.try_send(Update {
+                    tick,
+                    relation: rel.clone(),
+                    added: added.clone(),
+                });
+            }
+        }
+    }
+}

@@ -493,7 +493,7 @@ impl Engine {
             eval_stratum(ir, plan, &mut db, &base, &mut self.interner)
                 .map_err(|e| self.runtime_error(e))?;
         }
-        let produced = eval_temporal(&prog.inner.temporal, &mut db, &mut self.interner)
+        let produced = eval_temporal(ir, &prog.inner.temporal, &mut db, &mut self.interner)
             .map_err(|e| self.runtime_error(e))?;
         let mut next: Vec<Vec<Vec<Word>>> = vec![Vec::new(); nrel];
         for (rel, info) in ir.relations.iter().enumerate() {

@@ -93,6 +93,84 @@ pub(crate) struct AggOp {
     pub func: AggFunc,
     pub target: Option<CExpr>,
     pub steps: Vec<AggStep>,
+    /// Precomputed per group: the id of the group table and the key.
+    pub grouped: Option<(usize, Vec<CTerm>)>,
+}
+
+/// The result of a grouped aggregate for every group, by key.
+pub(crate) type GroupTable =
+    std::collections::HashMap<Vec<Word>, Acc, std::hash::BuildHasherDefault<WordHasher>>;
+
+/// A fast hasher for short keys of words (the FxHash scheme: rotate, xor, multiply). Keys are
+/// values of the program's own relations, so hash flooding is not a concern here.
+#[derive(Default)]
+pub(crate) struct WordHasher(u64);
+
+impl std::hash::Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(4) {
+            let mut b = [0u8; 4];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u32(u32::from_le_bytes(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// Computes a grouped aggregate's table in one pass over `rows` (each row's columns in
+/// relation order, given by `for_each`).
+pub(crate) fn group_table(
+    g: &crate::plan::GroupedAgg,
+    for_each: &mut dyn FnMut(&mut dyn FnMut(&[Word])),
+    interner: &Interner,
+) -> Result<GroupTable, &'static str> {
+    let mut table = GroupTable::default();
+    let mut regs = vec![0; g.nregs];
+    let mut key = Vec::with_capacity(g.key_cols.len());
+    let mut error = None;
+    for_each(&mut |row| {
+        if error.is_some() {
+            return;
+        }
+        key.clear();
+        key.extend(g.key_cols.iter().map(|&c| row[c]));
+        for (&r, &w) in g.col_regs.iter().zip(row) {
+            regs[r] = w;
+        }
+        let v = match &g.target {
+            Some(t) => match t.num(&regs, interner) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    error = Some(e);
+                    return;
+                }
+            },
+            None => None,
+        };
+        let acc = match table.get_mut(key.as_slice()) {
+            Some(acc) => acc,
+            None => table.entry(key.clone()).or_insert(Acc::new(g.func)),
+        };
+        acc.add(v);
+        if let Some(e) = acc.error {
+            error = Some(e);
+        }
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok(table),
+    }
 }
 
 /// A step of an aggregate's nested-loop evaluation.
@@ -123,6 +201,7 @@ pub struct Emitter<'a> {
     bmap: &'a [usize],
     ops: &'a [Op],
     lookups: &'a [&'a dyn Index],
+    groups: &'a [GroupTable],
     interner: &'a mut Interner,
     sink: &'a Sink,
     /// When every output expression is a register: the registers to copy, per destination.
@@ -148,7 +227,7 @@ impl<'a> Emitter<'a> {
         nregs: usize,
         maps: (&'a [usize], &'a [usize], &'a [usize]),
         (ops, spans): (&'a [Op], &'a [Span]),
-        lookups: &'a [&'a dyn Index],
+        (lookups, groups): (&'a [&'a dyn Index], &'a [GroupTable]),
         interner: &'a mut Interner,
         sink: &'a Sink,
         dests: Vec<Option<&'a dyn Index>>,
@@ -174,6 +253,7 @@ impl<'a> Emitter<'a> {
             bmap: maps.2,
             ops,
             lookups,
+            groups,
             interner,
             sink,
             direct,
@@ -306,12 +386,22 @@ impl<'a> Emitter<'a> {
                 !found
             }
             Op::Aggregate(agg) => {
-                let mut acc = Acc {
-                    func: agg.func,
-                    count: 0,
-                    value: None,
-                    error: None,
-                };
+                if let Some((id, key)) = &agg.grouped {
+                    self.key.clear();
+                    self.key.extend(key.iter().map(|t| t.get(&self.regs)));
+                    let result = match self.groups[*id].get(self.key.as_slice()) {
+                        Some(acc) => acc.result(),
+                        None => Acc::new(agg.func).result(),
+                    };
+                    return Ok(match result {
+                        Some(v) => {
+                            self.regs[agg.reg] = self.interner.encode(v);
+                            true
+                        }
+                        None => false,
+                    });
+                }
+                let mut acc = Acc::new(agg.func);
                 self.aggregate(&agg.steps, agg.target.as_ref(), &mut acc);
                 if let Some(e) = acc.error {
                     return Err(e);
@@ -366,7 +456,9 @@ impl<'a> Emitter<'a> {
     }
 }
 
-struct Acc {
+/// A running aggregate.
+#[derive(Clone, Debug)]
+pub(crate) struct Acc {
     func: AggFunc,
     count: i64,
     value: Option<i64>,
@@ -374,6 +466,15 @@ struct Acc {
 }
 
 impl Acc {
+    fn new(func: AggFunc) -> Self {
+        Acc {
+            func,
+            count: 0,
+            value: None,
+            error: None,
+        }
+    }
+
     fn add(&mut self, v: Option<i64>) {
         self.count += 1;
         let Some(v) = v else { return };

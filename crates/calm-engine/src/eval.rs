@@ -1,6 +1,6 @@
 //! Evaluating one tick: strata in order, each to a fixpoint with a datafrog `Iteration`.
 
-use crate::emit::Emitter;
+use crate::emit::{Emitter, GroupTable, group_table};
 use crate::index::{Index, Mode, Word, new_index};
 use crate::plan::{Dest, IndexSpec, Slot, Step, StepKind, StratumPlan};
 use crate::value::Interner;
@@ -72,6 +72,43 @@ impl Db {
         out
     }
 
+    /// Calls `f` with every row of a relation, columns in relation order.
+    fn for_each_row(&self, rel: RelId, arity: usize, f: &mut dyn FnMut(&[Word])) {
+        let Some(spec) = self.by_rel.get(&rel).and_then(|v| v.first()) else {
+            return;
+        };
+        let cols: Vec<usize> = spec.cols().collect();
+        let mut row = vec![0; arity];
+        self.indexes[spec].for_each(&mut |k, v| {
+            for (i, &w) in k.iter().chain(v).enumerate() {
+                row[cols[i]] = w;
+            }
+            f(&row);
+        });
+    }
+
+    /// The tables of a plan's grouped aggregates.
+    fn groups(
+        &self,
+        prog: &Program,
+        plan: &StratumPlan,
+        interner: &Interner,
+    ) -> Result<Vec<GroupTable>, RuleError> {
+        plan.grouped
+            .iter()
+            .map(|g| {
+                let arity = prog.relations[g.rel].arity;
+                group_table(g, &mut |f| self.for_each_row(g.rel, arity, f), interner).map_err(|e| {
+                    RuleError {
+                        rule: g.rule,
+                        message: e.to_string(),
+                        span: Some(g.span),
+                    }
+                })
+            })
+            .collect()
+    }
+
     /// Number of tuples in a relation.
     pub fn len(&self, rel: RelId) -> usize {
         self.by_rel
@@ -101,6 +138,7 @@ pub(crate) fn eval_stratum(
     for spec in &plan.static_specs {
         db.ensure(spec);
     }
+    let groups = db.groups(prog, plan, interner)?;
     let mut it = Iteration::new();
     let dyns: Vec<Box<dyn Index>> = plan
         .dyn_specs
@@ -141,6 +179,7 @@ pub(crate) fn eval_stratum(
         let ctx = Ctx {
             dyns: &dyns,
             statics: &statics,
+            groups: &groups,
             inters: &inters,
         };
         let mut sink = Vec::new();
@@ -171,6 +210,7 @@ pub(crate) fn eval_stratum(
 /// Evaluates the `@next`/`@async` rules over the complete tick; returns each rule's head rows
 /// (flat, head column order).
 pub(crate) fn eval_temporal(
+    prog: &Program,
     plan: &StratumPlan,
     db: &mut Db,
     interner: &mut Interner,
@@ -178,6 +218,7 @@ pub(crate) fn eval_temporal(
     for spec in &plan.static_specs {
         db.ensure(spec);
     }
+    let groups = db.groups(prog, plan, interner)?;
     let mut it = Iteration::new();
     let inters: Vec<Box<dyn Index>> = plan
         .inters
@@ -188,6 +229,7 @@ pub(crate) fn eval_temporal(
     let ctx = Ctx {
         dyns: &[],
         statics: &statics,
+        groups: &groups,
         inters: &inters,
     };
     let mut out = Vec::new();
@@ -224,6 +266,7 @@ fn step_is_delta(step: &Step) -> bool {
 struct Ctx<'a> {
     dyns: &'a [Box<dyn Index>],
     statics: &'a [&'a dyn Index],
+    groups: &'a [GroupTable],
     inters: &'a [Box<dyn Index>],
 }
 
@@ -261,7 +304,7 @@ impl<'a> Ctx<'a> {
                 nregs,
                 maps,
                 (&step.ops, &step.spans),
-                self.statics,
+                (self.statics, self.groups),
                 interner,
                 &step.sink,
                 dests.clone(),

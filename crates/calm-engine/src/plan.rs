@@ -88,6 +88,22 @@ pub(crate) struct RulePlan {
     pub steps: Vec<Step>,
 }
 
+/// An aggregate over a single atom of a complete relation, grouped by the atom's bound
+/// columns: computed for every group in one pass before the stratum runs, then looked up.
+#[derive(Clone, Debug)]
+pub(crate) struct GroupedAgg {
+    pub rel: RelId,
+    /// The columns whose values are given from outside (the group key), in key order.
+    pub key_cols: Vec<usize>,
+    /// The register of each column of the atom.
+    pub col_regs: Vec<usize>,
+    pub target: Option<CExpr>,
+    pub func: calm_syntax::ast::AggFunc,
+    pub nregs: usize,
+    pub rule: RuleId,
+    pub span: Span,
+}
+
 /// The plan of one stratum (or of the end-of-tick temporal rules).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct StratumPlan {
@@ -96,6 +112,8 @@ pub(crate) struct StratumPlan {
     pub static_specs: Vec<IndexSpec>,
     /// (key width, value width) of each intermediate.
     pub inters: Vec<(usize, usize)>,
+    /// Aggregates computed for all groups up front.
+    pub grouped: Vec<GroupedAgg>,
     pub rules: Vec<RulePlan>,
 }
 
@@ -106,6 +124,8 @@ struct Planner<'a> {
     plan: StratumPlan,
     dyn_ids: HashMap<IndexSpec, usize>,
     static_ids: HashMap<IndexSpec, usize>,
+    /// The rule being planned and its number of registers.
+    current: (RuleId, usize),
 }
 
 /// Plans the same-tick rules of a stratum.
@@ -160,6 +180,7 @@ impl<'a> Planner<'a> {
             plan: StratumPlan::default(),
             dyn_ids: HashMap::new(),
             static_ids: HashMap::new(),
+            current: (0, 0),
         }
     }
 
@@ -210,6 +231,7 @@ impl<'a> Planner<'a> {
     fn rule(&mut self, rid: RuleId, collect: bool) -> RulePlan {
         let prog = self.prog;
         let rule = &prog.rules[rid];
+        self.current = (rid, rule.vars.len());
         let mut atoms: Vec<&Atom> = Vec::new();
         let mut pending: Vec<&BodyItem> = Vec::new();
         for item in &rule.body {
@@ -423,6 +445,10 @@ impl<'a> Planner<'a> {
                 Op::NotExists { index, key }
             }
             BodyItem::Aggregate(g) => {
+                if let Some(op) = self.grouped(g, bound) {
+                    bound.insert(g.var);
+                    return op;
+                }
                 let mut inner = bound.clone();
                 let mut atoms = Vec::new();
                 let mut pend: Vec<&BodyItem> = Vec::new();
@@ -464,10 +490,57 @@ impl<'a> Planner<'a> {
                     func: g.func,
                     target: g.target.as_ref().map(|t| self.expr(t)),
                     steps,
+                    grouped: None,
                 })
             }
             BodyItem::Atom(_) => unreachable_atom(),
         }
+    }
+
+    /// An aggregate over one atom whose target only uses the atom's variables can be computed
+    /// for all groups in one pass over the relation, without an index keyed by the group.
+    fn grouped(&mut self, g: &calm_ir::Aggregate, bound: &HashSet<VarId>) -> Option<Op> {
+        let [BodyItem::Atom(a)] = g.body.as_slice() else {
+            return None;
+        };
+        let atom_vars: HashSet<VarId> = a
+            .args
+            .iter()
+            .filter_map(|t| match t {
+                Term::Var(v) => Some(*v),
+                _ => None,
+            })
+            .collect();
+        let mut target_ok = true;
+        if let Some(t) = &g.target {
+            t.for_each_var(&mut |v| target_ok &= atom_vars.contains(&v) && !bound.contains(&v));
+        }
+        if !target_ok {
+            return None;
+        }
+        let key_cols: Vec<usize> = (0..a.args.len())
+            .filter(|&c| matches!(&a.args[c], Term::Var(v) if bound.contains(v)))
+            .collect();
+        let key = key_cols.iter().map(|&c| self.term(&a.args[c])).collect();
+        let id = self.plan.grouped.len();
+        let target = g.target.as_ref().map(|t| self.expr(t));
+        self.plan.grouped.push(GroupedAgg {
+            rel: a.rel,
+            col_regs: (0..a.args.len()).map(|c| var_at(a, c)).collect(),
+            key_cols,
+            target,
+            func: g.func,
+            nregs: self.current.1,
+            rule: self.current.0,
+            span: g.span,
+        });
+        Some(Op::Aggregate(AggOp {
+            reg: g.var,
+            func: g.func,
+            target: None,
+            steps: Vec::new(),
+            grouped: Some((id, key)),
+        }))
     }
 
     fn term(&mut self, t: &Term) -> CTerm {

@@ -142,13 +142,6 @@ pub struct Program {
     pub inserted: Vec<(usize, Tuple)>,
 }
 
-impl Program {
-    /// Whether the program uses Dedalus time (`@next` or `.persist`).
-    pub fn is_temporal(&self) -> bool {
-        self.persist.iter().any(|&p| p) || self.rules.iter().any(|r| r.time == Time::Next)
-    }
-}
-
 /// What the evaluation gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -156,31 +149,44 @@ pub enum Outcome {
     Ok(Db),
     /// The evaluation did not finish within the tick budget.
     TooManyTicks,
+    /// The evaluation would take too long for a test (its nested loops tried more than
+    /// [`WORK_LIMIT`] matches).
+    TooBig,
 }
 
-/// The semantics of facts in Dedalus programs. `false` (the specification): program facts and
-/// inserted facts are given at tick 0, and only relations that no rule derives (pure inputs) hold
-/// their facts at every tick. `true`: every given fact holds at every tick.
-pub const FACTS_HOLD_EVERY_TICK: bool = false;
+/// How many tuple matches the naive evaluator may try in one evaluation.
+pub const WORK_LIMIT: u64 = 3_000_000;
 
-/// Evaluates a program: a plain stratified fixpoint for programs without time, Dedalus ticks
-/// otherwise (at most `max_ticks` of them).
-pub fn evaluate(prog: &Program, max_ticks: usize) -> Outcome {
-    if !prog.is_temporal() {
-        let mut db = empty_db(prog);
-        for (rel, t) in prog.program_facts.iter().chain(&prog.inserted) {
-            db[*rel].insert(t.clone());
+/// The evaluation exceeded [`WORK_LIMIT`].
+struct TooBig;
+
+/// Counts the matches tried so far.
+struct Work(u64);
+
+impl Work {
+    fn spend(&mut self, n: usize) -> Result<(), TooBig> {
+        self.0 += n as u64;
+        if self.0 > WORK_LIMIT {
+            Err(TooBig)
+        } else {
+            Ok(())
         }
-        fixpoint(prog, &mut db);
-        return Outcome::Ok(db);
     }
-    // Relations that no rule (deductive or @next) derives hold their facts at every tick; the
-    // facts of other relations are given at tick 0 only (unless FACTS_HOLD_EVERY_TICK).
-    let mut pure = vec![true; prog.arities.len()];
-    if !FACTS_HOLD_EVERY_TICK {
-        for rule in &prog.rules {
-            pure[rule.head.rel] = false;
-        }
+}
+
+/// Evaluates a program by simulating ticks (at most `max_ticks`).
+///
+/// A relation is *stateful* if it is `.persist`ed or the head of an `@next` rule: its given facts
+/// (program text or inserted) are its initial state, present at tick 0 only. The given facts of
+/// every other relation hold at every tick (a fact is a rule with an empty body; for a program
+/// without time this is plain Souffle). Each tick's input is those facts plus what the previous
+/// tick carried over: the persisted relations' content and the `@next` heads. The deductive rules
+/// run to a fixpoint, stratum by stratum. The run stops at the first tick whose successor would
+/// get the same input; the result is that tick's relations.
+pub fn evaluate(prog: &Program, max_ticks: usize) -> Outcome {
+    let mut stateful = prog.persist.clone();
+    for rule in prog.rules.iter().filter(|r| r.time == Time::Next) {
+        stateful[rule.head.rel] = true;
     }
     let mut input = empty_db(prog);
     for (rel, t) in prog.program_facts.iter().chain(&prog.inserted) {
@@ -189,11 +195,14 @@ pub fn evaluate(prog: &Program, max_ticks: usize) -> Outcome {
     let always: Db = input
         .iter()
         .enumerate()
-        .map(|(r, rel)| if pure[r] { rel.clone() } else { Rel::new() })
+        .map(|(r, rel)| if stateful[r] { Rel::new() } else { rel.clone() })
         .collect();
+    let mut work = Work(0);
     for _tick in 0..max_ticks {
         let mut db = input.clone();
-        fixpoint(prog, &mut db);
+        if fixpoint(prog, &mut db, &mut work).is_err() {
+            return Outcome::TooBig;
+        }
         let mut next = always.clone();
         for (r, rel) in db.iter().enumerate() {
             if prog.persist[r] {
@@ -201,8 +210,9 @@ pub fn evaluate(prog: &Program, max_ticks: usize) -> Outcome {
             }
         }
         for rule in prog.rules.iter().filter(|r| r.time == Time::Next) {
-            for t in fire(rule, &db) {
-                next[rule.head.rel].insert(t);
+            match fire(rule, &db, &mut work) {
+                Ok(ts) => next[rule.head.rel].extend(ts),
+                Err(TooBig) => return Outcome::TooBig,
             }
         }
         if next == input {
@@ -249,7 +259,7 @@ pub fn strata(prog: &Program) -> Vec<usize> {
 }
 
 /// Runs the deductive rules to a fixpoint, stratum by stratum.
-fn fixpoint(prog: &Program, db: &mut Db) {
+fn fixpoint(prog: &Program, db: &mut Db, work: &mut Work) -> Result<(), TooBig> {
     let s = strata(prog);
     let top = s.iter().copied().max().unwrap_or(0);
     for stratum in 0..=top {
@@ -259,7 +269,7 @@ fn fixpoint(prog: &Program, db: &mut Db) {
                 if rule.time != Time::Now || s[rule.head.rel] != stratum {
                     continue;
                 }
-                for t in fire(rule, db) {
+                for t in fire(rule, db, work)? {
                     changed |= db[rule.head.rel].insert(t);
                 }
             }
@@ -268,21 +278,28 @@ fn fixpoint(prog: &Program, db: &mut Db) {
             }
         }
     }
+    Ok(())
 }
 
 /// All head tuples the rule derives from `db`.
-pub fn fire(rule: &Rule, db: &Db) -> Rel {
+fn fire(rule: &Rule, db: &Db, work: &mut Work) -> Result<Rel, TooBig> {
     let mut envs = vec![Env::new()];
     for lit in &rule.body {
+        let scanned = match lit {
+            Lit::Pos(a) | Lit::Neg(a) | Lit::Agg { atom: a, .. } => db[a.rel].len(),
+            Lit::Cmp(..) | Lit::Assign(..) => 0,
+        };
+        work.spend(envs.len() * (scanned + 1))?;
         let mut out = Vec::new();
         for env in &envs {
             extend(lit, env, db, &mut out);
         }
         envs = out;
     }
-    envs.iter()
+    Ok(envs
+        .iter()
         .map(|env| rule.head.args.iter().map(|t| value(t, env)).collect())
-        .collect()
+        .collect())
 }
 
 fn value(t: &Term, env: &Env) -> i64 {

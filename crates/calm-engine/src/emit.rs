@@ -128,11 +128,14 @@ impl std::hash::Hasher for WordHasher {
     }
 }
 
+/// Calls its argument with every row of a relation.
+pub(crate) type RowSource<'a> = &'a mut dyn FnMut(&mut dyn FnMut(&[Word]));
+
 /// Computes a grouped aggregate's table in one pass over `rows` (each row's columns in
 /// relation order, given by `for_each`).
 pub(crate) fn group_table(
     g: &crate::plan::GroupedAgg,
-    for_each: &mut dyn FnMut(&mut dyn FnMut(&[Word])),
+    for_each: RowSource<'_>,
     interner: &Interner,
 ) -> Result<GroupTable, &'static str> {
     let mut table = GroupTable::default();

@@ -166,6 +166,11 @@ pub fn new_index(
 /// large batches (digits that are equal in every row, such as the high half of small numbers,
 /// cost one counting pass and no move), the standard unstable sort otherwise.
 fn sort_rows<K: Cols, V: Cols>(rows: &mut [(K, V)], width: usize) {
+    // Joins often emit in order already (a scan of a sorted index, a product of two); the
+    // check stops at the first pair out of order.
+    if rows.is_sorted() {
+        return;
+    }
     if !(K::FIXED && V::FIXED) || rows.len() < 1024 || width == 0 {
         rows.sort_unstable();
         return;

@@ -24,11 +24,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod config;
+pub mod http;
 mod link;
 pub mod metrics;
 mod node;
 pub mod wire;
 
+pub use config::{ConfigError, Settings};
 pub use metrics::Metrics;
 pub use node::{
     Limits, Node, NodeConfig, NodeError, NodeHandle, Peer, PeerStatus, Status, Update,

@@ -476,7 +476,9 @@ fn tick_loop(
     let mut history: HashMap<String, BTreeSet<WireFact>> = HashMap::new();
     let mut subscribers: Vec<(String, mpsc::Sender<Update>)> = Vec::new();
     let mut previous: HashMap<String, BTreeSet<Vec<Value>>> = HashMap::new();
-    let mut busy = false;
+    // Tick 0 runs at start, without waiting for an event: it derives from the program's own
+    // facts and sends their `@async` consequences.
+    let mut busy = true;
     let mut warned_dest: BTreeSet<String> = BTreeSet::new();
     loop {
         let mut events = Vec::new();

@@ -1,0 +1,193 @@
+//! `calm node`: run a program as one node of a cluster, with its client API over HTTP.
+
+use anyhow::Context as _;
+use calm_engine::Program;
+use calm_node::config::{FileConfig, Overrides, Settings, check_exposure, resolve};
+use calm_node::{NodeConfig, http};
+use calm_syntax::render_all;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Arguments of `calm node`.
+#[derive(clap::Args)]
+pub struct NodeArgs {
+    /// The program (`.dl`). Without one (and none in the configuration), runs the bundled
+    /// deadlock-detection example.
+    program: Option<PathBuf>,
+    /// This node's name (the contents of `$self`).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Where to listen for peers [default: 127.0.0.1:0, a free port].
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Another member and its peer address (repeatable).
+    #[arg(long = "peer", value_name = "NAME=HOST:PORT")]
+    peers: Vec<String>,
+    /// Where to serve the client API [default: 127.0.0.1:0, a free port].
+    #[arg(long, value_name = "HOST:PORT")]
+    http: Option<String>,
+    /// A cluster.toml (see docs/node.md); command-line options take precedence.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Allow binding non-loopback addresses although authentication is not available yet.
+    #[arg(long)]
+    insecure: bool,
+    /// Stop when standard input closes (used by `calm up`, so that nodes never outlive it).
+    #[arg(long, hide = true)]
+    stop_on_stdin_close: bool,
+}
+
+/// Logs to standard error, filtered by `CALM_LOG`, else `RUST_LOG`, else `info`.
+pub fn init_logging() {
+    let spec = std::env::var("CALM_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|e| {
+        eprintln!("warning: log filter `{spec}`: {e}; using `info`");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// Compiles the program at `path`, or the bundled default. Diagnostics are printed; a program
+/// with errors gives `Err(exit code 1)`.
+pub fn load_program(path: Option<&Path>) -> anyhow::Result<Result<Program, ExitCode>> {
+    let (name, text) = match path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read program `{}`", p.display()))?,
+        ),
+        None => (
+            "programs/deadlock.dl".to_string(),
+            crate::run::DEFAULT_PROGRAM.to_string(),
+        ),
+    };
+    match Program::compile(&name, &text) {
+        Ok(p) => {
+            if !p.warnings().is_empty() {
+                eprint!("{}", render_all(p.warnings(), p.sources()));
+            }
+            Ok(Ok(p))
+        }
+        Err(e) => {
+            eprint!("{}", render_all(&e.diagnostics, &e.sources));
+            Ok(Err(ExitCode::from(1)))
+        }
+    }
+}
+
+pub fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let file = args.config.as_deref().map(FileConfig::load).transpose()?;
+    let settings = resolve(
+        file,
+        None,
+        Overrides {
+            name: args.name,
+            program: args.program,
+            listen: args.listen,
+            http: args.http,
+            peers: args.peers,
+            insecure: args.insecure,
+        },
+    )?;
+    check_exposure(&settings)?;
+    let program = match load_program(settings.program.as_deref())? {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let r = rt.block_on(serve(settings, program, args.stop_on_stdin_close));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    r
+}
+
+/// Resolves when standard input reaches its end (or fails).
+async fn stdin_closed() {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut buf = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = tx.send(());
+    });
+    let _ = rx.await;
+}
+
+async fn serve(
+    settings: Settings,
+    program: Program,
+    watch_stdin: bool,
+) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let listener = tokio::net::TcpListener::bind(settings.http)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
+    let http_addr = listener.local_addr()?;
+    let node = calm_node::start(NodeConfig {
+        name: settings.name.clone(),
+        listen: settings.listen,
+        peers: settings.peers.clone(),
+        program,
+        limits: settings.limits.clone(),
+    })
+    .await?;
+    let handle = node.handle.clone();
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(
+        listener,
+        handle.clone(),
+        settings.max_body,
+        async move {
+            let _ = http_stopped.await;
+        },
+    ));
+    println!(
+        "ready name={} peer={} http=http://{http_addr}",
+        settings.name, node.peer_addr
+    );
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    tracing::info!(node = %settings.name, http = %format!("http://{http_addr}"), "client API ready");
+    let done = node.wait();
+    tokio::pin!(done);
+    let stdin = async {
+        if watch_stdin {
+            stdin_closed().await
+        } else {
+            std::future::pending().await
+        }
+    };
+    let reason = tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = sigterm.recv() => "SIGTERM",
+        _ = stdin => "standard input closed",
+        _ = &mut done => {
+            let _ = stop_http.send(());
+            anyhow::bail!("node `{}` stopped unexpectedly", settings.name);
+        }
+    };
+    tracing::info!(node = %settings.name, %reason, "shutting down");
+    handle.shutdown();
+    if tokio::time::timeout(Duration::from_secs(5), done)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the node did not stop within 5 s");
+    }
+    let _ = stop_http.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,437 @@
+//! Node settings: a `cluster.toml` file, command-line overrides, and the checks made before a
+//! node binds anything.
+//!
+//! A file describes either one node and its peers:
+//!
+//! ```toml
+//! name = "n1"
+//! program = "deadlock.dl"     # relative to this file
+//! listen = "127.0.0.1:7001"   # peer port
+//! http = "127.0.0.1:8001"     # client API
+//!
+//! [peers]
+//! n2 = "127.0.0.1:7002"
+//! n3 = "127.0.0.1:7003"
+//! ```
+//!
+//! or the whole cluster, one table per node, shared by every member (each picks its own entry
+//! with `--name`; the others are its peers):
+//!
+//! ```toml
+//! program = "deadlock.dl"
+//! [nodes.n1]
+//! listen = "127.0.0.1:7001"
+//! http = "127.0.0.1:8001"
+//! [nodes.n2]
+//! listen = "127.0.0.1:7002"
+//! http = "127.0.0.1:8002"
+//! ```
+//!
+//! ```
+//! use calm_node::config::{FileConfig, Overrides, resolve};
+//! let file = FileConfig::parse("[nodes.a]\nlisten = \"127.0.0.1:7001\"\n[nodes.b]\nlisten = \"127.0.0.1:7002\"\n").unwrap();
+//! let s = resolve(Some(file), None, Overrides { name: Some("b".into()), ..Overrides::default() }).unwrap();
+//! assert_eq!(s.listen.port(), 7002);
+//! assert_eq!(s.peers[0].name, "a");
+//! ```
+//!
+//! The format is documented in `docs/node.md`.
+
+use crate::node::{Limits, Peer, parse_duration};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+/// The default HTTP body limit, bytes.
+pub const DEFAULT_MAX_BODY: usize = 16 << 20;
+
+/// A configuration problem, explained for a person.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError(msg.into()))
+}
+
+/// The contents of a `cluster.toml`, as written.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// This node's name.
+    pub name: Option<String>,
+    /// The program, relative to the file.
+    pub program: Option<PathBuf>,
+    /// Peer listen address.
+    pub listen: Option<String>,
+    /// Client API (HTTP) address.
+    pub http: Option<String>,
+    /// Allow non-loopback addresses without authentication.
+    pub insecure: Option<bool>,
+    /// The other members: name = "host:port".
+    #[serde(default)]
+    pub peers: BTreeMap<String, String>,
+    /// The whole cluster: name = { listen, http }.
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeEntry>,
+    /// Limits on what clients and peers control.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// One member in a whole-cluster file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    /// Its peer listen address.
+    pub listen: String,
+    /// Its client API address.
+    pub http: Option<String>,
+}
+
+/// The `[limits]` table; every field is optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Facts in one client request.
+    pub max_facts_per_request: Option<usize>,
+    /// Bytes in one symbol.
+    pub max_string_len: Option<usize>,
+    /// Simultaneous inbound peer connections.
+    pub max_connections: Option<usize>,
+    /// Time a peer has to complete the handshake, e.g. `"5s"`.
+    pub handshake_timeout: Option<String>,
+    /// Events queued for the tick loop.
+    pub queue_len: Option<usize>,
+    /// Bytes in one HTTP request body.
+    pub max_body_bytes: Option<usize>,
+}
+
+impl FileConfig {
+    /// Parses the text of a `cluster.toml`.
+    pub fn parse(text: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// Reads and parses a `cluster.toml`; a relative `program` is made relative to the file.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read `{}`: {e}", path.display())))?;
+        let mut c = FileConfig::parse(&text)
+            .map_err(|e| ConfigError(format!("in `{}`: {e}", path.display())))?;
+        if let Some(p) = &c.program {
+            if p.is_relative() {
+                if let Some(dir) = path.parent() {
+                    c.program = Some(dir.join(p));
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Settings given on the command line; they take precedence over the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--name`.
+    pub name: Option<String>,
+    /// The program argument.
+    pub program: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--http`.
+    pub http: Option<String>,
+    /// `--peer NAME=ADDR`, in order.
+    pub peers: Vec<String>,
+    /// `--insecure`.
+    pub insecure: bool,
+}
+
+/// Everything needed to start a node and its client API.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// This node's name.
+    pub name: String,
+    /// The program file, if one was named (otherwise the caller's default).
+    pub program: Option<PathBuf>,
+    /// Peer listen address.
+    pub listen: SocketAddr,
+    /// Client API address.
+    pub http: SocketAddr,
+    /// The other members.
+    pub peers: Vec<Peer>,
+    /// Non-loopback addresses allowed.
+    pub insecure: bool,
+    /// Limits.
+    pub limits: Limits,
+    /// HTTP body limit, bytes.
+    pub max_body: usize,
+}
+
+/// Resolves `host:port` (an IP address or a name such as `localhost`).
+pub fn parse_addr(what: &str, s: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    match s.to_socket_addrs() {
+        Ok(mut it) => it
+            .next()
+            .ok_or_else(|| ConfigError(format!("{what} `{s}`: no address found"))),
+        Err(e) => err(format!(
+            "{what} `{s}`: not an address of the form host:port ({e})"
+        )),
+    }
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.len() > 255 || name.chars().any(|c| c.is_control()) {
+        return err(format!(
+            "{what} `{name}`: a node name is 1 to 255 printable characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Combines a file (if any), the default program, and command-line overrides; checks names and
+/// addresses. Does not check exposure: see [`check_exposure`].
+pub fn resolve(
+    file: Option<FileConfig>,
+    default_name: Option<&str>,
+    cli: Overrides,
+) -> Result<Settings, ConfigError> {
+    let file = file.unwrap_or_default();
+    if !file.nodes.is_empty() && !file.peers.is_empty() {
+        return err("a configuration has either `[peers]` or `[nodes.NAME]` tables, not both");
+    }
+    let name = match cli.name.or(file.name) {
+        Some(n) => n,
+        None if !file.nodes.is_empty() => {
+            return err("the configuration lists the whole cluster: choose this node with --name");
+        }
+        None if !file.peers.is_empty() || !cli.peers.is_empty() => {
+            return err("a node with peers needs a name: pass --name");
+        }
+        None => default_name.unwrap_or("local").to_string(),
+    };
+    check_name("node name", &name)?;
+    let mut listen = cli.listen;
+    let mut http = cli.http;
+    let mut peers: BTreeMap<String, String> = BTreeMap::new();
+    if !file.nodes.is_empty() {
+        let Some(me) = file.nodes.get(&name) else {
+            let names: Vec<&str> = file.nodes.keys().map(String::as_str).collect();
+            return err(format!(
+                "node `{name}` is not in the configuration's nodes ({})",
+                names.join(", ")
+            ));
+        };
+        listen = listen.or_else(|| Some(me.listen.clone()));
+        http = http.or_else(|| me.http.clone());
+        for (n, e) in &file.nodes {
+            if *n != name {
+                peers.insert(n.clone(), e.listen.clone());
+            }
+        }
+    } else {
+        listen = listen.or(file.listen);
+        http = http.or(file.http);
+        peers.extend(file.peers);
+    }
+    let mut from_cli = BTreeMap::new();
+    for p in &cli.peers {
+        let Some((n, a)) = p.split_once('=') else {
+            return err(format!("--peer `{p}`: expected NAME=HOST:PORT"));
+        };
+        if from_cli.insert(n.to_string(), a.to_string()).is_some() {
+            return err(format!("--peer: `{n}` is given twice"));
+        }
+    }
+    // Peers on the command line replace or add to the file's.
+    peers.extend(from_cli);
+    let mut out = Vec::new();
+    for (n, a) in &peers {
+        check_name("peer name", n)?;
+        if *n == name {
+            return err(format!(
+                "`{name}` is this node's name; it cannot be its own peer"
+            ));
+        }
+        out.push(Peer {
+            name: n.clone(),
+            addr: parse_addr(&format!("peer `{n}`"), a)?,
+        });
+    }
+    let listen = parse_addr("--listen", listen.as_deref().unwrap_or("127.0.0.1:0"))?;
+    let http = parse_addr("--http", http.as_deref().unwrap_or("127.0.0.1:0"))?;
+    let l = &file.limits;
+    let d = Limits::default();
+    let handshake_timeout = match &l.handshake_timeout {
+        Some(s) => parse_duration(s).ok_or_else(|| {
+            ConfigError(format!(
+                "limits.handshake_timeout `{s}`: expected a duration such as 500ms or 5s"
+            ))
+        })?,
+        None => d.handshake_timeout,
+    };
+    let limits = Limits {
+        max_facts_per_request: l.max_facts_per_request.unwrap_or(d.max_facts_per_request),
+        max_string_len: l.max_string_len.unwrap_or(d.max_string_len),
+        max_connections: l.max_connections.unwrap_or(d.max_connections),
+        handshake_timeout,
+        queue_len: l.queue_len.unwrap_or(d.queue_len).max(1),
+    };
+    Ok(Settings {
+        name,
+        program: cli.program.or(file.program),
+        listen,
+        http,
+        peers: out,
+        insecure: cli.insecure || file.insecure.unwrap_or(false),
+        limits,
+        max_body: l.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
+    })
+}
+
+/// Refuses to bind a non-loopback address unless `insecure`: calm has no authentication yet, so
+/// anyone who can reach such an address could insert facts or impersonate a peer.
+pub fn check_exposure(settings: &Settings) -> Result<(), ConfigError> {
+    if settings.insecure {
+        return Ok(());
+    }
+    for (what, addr) in [("--listen", settings.listen), ("--http", settings.http)] {
+        if !addr.ip().is_loopback() {
+            return err(format!(
+                "refusing to bind {what} {addr}: it is not a loopback address, and authentication \
+                 is not available yet, so anyone who can reach it could insert facts or pose as a \
+                 peer. Bind to 127.0.0.1, or pass --insecure (`insecure = true` in the \
+                 configuration) on a network you trust"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o() -> Overrides {
+        Overrides::default()
+    }
+
+    #[test]
+    fn single_node_file_with_peers() {
+        let f = FileConfig::parse(
+            "name = \"n1\"\nlisten = \"127.0.0.1:7001\"\nhttp = \"127.0.0.1:8001\"\n\
+             [peers]\nn2 = \"127.0.0.1:7002\"\nn3 = \"localhost:7003\"\n\
+             [limits]\nmax_facts_per_request = 10\nhandshake_timeout = \"250ms\"\n",
+        )
+        .unwrap();
+        let s = resolve(Some(f), None, o()).unwrap();
+        assert_eq!(s.name, "n1");
+        assert_eq!(s.http.port(), 8001);
+        assert_eq!(s.peers.len(), 2);
+        assert_eq!(s.limits.max_facts_per_request, 10);
+        assert_eq!(s.limits.handshake_timeout.as_millis(), 250);
+        check_exposure(&s).unwrap();
+    }
+
+    #[test]
+    fn command_line_overrides_the_file() {
+        let f = FileConfig::parse("name = \"n1\"\nlisten = \"127.0.0.1:7001\"\n").unwrap();
+        let s = resolve(
+            Some(f),
+            None,
+            Overrides {
+                listen: Some("127.0.0.1:9000".into()),
+                peers: vec!["n2=127.0.0.1:7002".into()],
+                ..o()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.peers[0].name, "n2");
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        let e = |f: Option<&str>, cli: Overrides| {
+            resolve(f.map(|t| FileConfig::parse(t).unwrap()), None, cli)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(FileConfig::parse("nmae = \"x\"").is_err());
+        assert!(
+            e(
+                None,
+                Overrides {
+                    peers: vec!["n2".into()],
+                    name: Some("n1".into()),
+                    ..o()
+                }
+            )
+            .contains("NAME=HOST:PORT")
+        );
+        assert!(
+            e(
+                None,
+                Overrides {
+                    peers: vec!["n2=127.0.0.1:1".into()],
+                    ..o()
+                }
+            )
+            .contains("--name")
+        );
+        assert!(
+            e(
+                None,
+                Overrides {
+                    peers: vec!["n1=127.0.0.1:1".into()],
+                    name: Some("n1".into()),
+                    ..o()
+                }
+            )
+            .contains("own peer")
+        );
+        assert!(e(Some("[nodes.a]\nlisten = \"127.0.0.1:1\"\n"), o()).contains("--name"));
+        assert!(
+            e(
+                Some("[nodes.a]\nlisten = \"127.0.0.1:1\"\n"),
+                Overrides {
+                    name: Some("b".into()),
+                    ..o()
+                }
+            )
+            .contains("not in")
+        );
+        assert!(
+            e(
+                None,
+                Overrides {
+                    listen: Some("nowhere".into()),
+                    ..o()
+                }
+            )
+            .contains("host:port")
+        );
+    }
+
+    #[test]
+    fn non_loopback_is_refused_unless_insecure() {
+        let mut s = resolve(
+            None,
+            None,
+            Overrides {
+                http: Some("0.0.0.0:0".into()),
+                ..o()
+            },
+        )
+        .unwrap();
+        let msg = check_exposure(&s).unwrap_err().to_string();
+        assert!(msg.contains("authentication is not available yet"), "{msg}");
+        assert!(msg.contains("--insecure"));
+        s.insecure = true;
+        check_exposure(&s).unwrap();
+    }
+}

@@ -1,0 +1,446 @@
+//! The client API over HTTP, on a [`NodeHandle`].
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/relations/{rel}` | insert tuples: a JSON array of arrays, `[[1, "a"], [2, "b"]]` |
+//! | `POST /v1/facts` | insert facts of several relations: calm syntax (`waits("a", "b").`), or with `Content-Type: application/json` an object `{"rel": [[...]], ...}` |
+//! | `GET /v1/relations/{rel}?col=value` | a relation's tuples; optional equality filters by column name or `c0`, `c1`, ... |
+//! | `GET /v1/status` | name, tick, peers and their links, relation sizes |
+//! | `GET /v1/subscribe/{rel}` | server-sent events: the new tuples of a relation after each tick |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /health` | `{"status": "ok", ...}` while the tick loop answers |
+//!
+//! Numbers are JSON integers (64-bit signed) and symbols JSON strings; nothing else is a value.
+//! Inserts are answered once the tick that ingested the facts is complete. Every error is a 4xx
+//! or 5xx status with a body `{"error": "..."}`; no request can stop the node.
+
+use crate::node::{NodeError, NodeHandle};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use calm_engine::Value;
+use calm_ir::{Builtin, Relation, Type};
+use calm_syntax::ast::{Expr, Item};
+use calm_syntax::{SourceMap, parse_facts, render_all};
+use serde_json::{Map, Value as Json, json};
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Duration;
+
+pub use crate::config::DEFAULT_MAX_BODY;
+
+/// An API error: a status and a message, sent as `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The message.
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        let status = match &e {
+            NodeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            NodeError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            NodeError::Runtime(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            NodeError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        let status = r.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "the request body exceeds the node's limit".to_string()
+        } else {
+            r.body_text()
+        };
+        ApiError::new(status, message)
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The API with the default body limit ([`DEFAULT_MAX_BODY`]).
+pub fn router(handle: NodeHandle) -> Router {
+    router_with_limit(handle, DEFAULT_MAX_BODY)
+}
+
+/// The API, refusing request bodies over `max_body` bytes with 413.
+pub fn router_with_limit(handle: NodeHandle, max_body: usize) -> Router {
+    Router::new()
+        .route("/v1/relations/{rel}", get(query).post(insert_relation))
+        .route("/v1/facts", post(insert_facts))
+        .route("/v1/status", get(status))
+        .route("/v1/subscribe/{rel}", get(subscribe))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(handle)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    handle: NodeHandle,
+    max_body: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router_with_limit(handle, max_body))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no endpoint {method} {}; see docs/node.md", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} does not accept {method}", uri.path()),
+    )
+}
+
+/// The relation a client may name: it exists and is not compiler-made.
+fn relation<'h>(handle: &'h NodeHandle, name: &str) -> ApiResult<&'h Relation> {
+    let ir = handle.program().ir();
+    ir.relation(name)
+        .map(|r| &ir.relations[r])
+        .filter(|r| r.builtin != Some(Builtin::Auxiliary))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown relation `{name}`")))
+}
+
+fn path_param(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
+    p.map(|Path(s)| s).map_err(|r| ApiError::bad(r.body_text()))
+}
+
+/// A JSON value as a calm value: integers are numbers, strings are symbols.
+pub fn json_to_value(v: &Json) -> Result<Value, String> {
+    match v {
+        Json::String(s) => Ok(Value::Symbol(s.clone())),
+        Json::Number(n) => n.as_i64().map(Value::Number).ok_or_else(|| {
+            format!("`{n}` is not a 64-bit signed integer (calm numbers are integers)")
+        }),
+        other => Err(format!(
+            "`{other}` is not a value: values are integers (numbers) or strings (symbols)"
+        )),
+    }
+}
+
+/// A calm value as JSON.
+pub fn value_to_json(v: &Value) -> Json {
+    match v {
+        Value::Number(n) => Json::from(*n),
+        Value::Symbol(s) => Json::from(s.as_str()),
+    }
+}
+
+/// Converts a JSON array of tuples of `rel` into facts.
+fn tuples(rel: &str, body: &Json, out: &mut Vec<(String, Vec<Value>)>) -> ApiResult<()> {
+    let Json::Array(rows) = body else {
+        return Err(ApiError::bad(format!(
+            "`{rel}`: expected an array of tuples, e.g. [[1, \"a\"], [2, \"b\"]]"
+        )));
+    };
+    for (i, row) in rows.iter().enumerate() {
+        let Json::Array(cols) = row else {
+            return Err(ApiError::bad(format!(
+                "`{rel}`, tuple {}: expected an array of values, got `{row}`",
+                i + 1
+            )));
+        };
+        let mut tuple = Vec::with_capacity(cols.len());
+        for (j, c) in cols.iter().enumerate() {
+            tuple.push(json_to_value(c).map_err(|e| {
+                ApiError::bad(format!("`{rel}`, tuple {}, column {}: {e}", i + 1, j + 1))
+            })?);
+        }
+        out.push((rel.to_string(), tuple));
+    }
+    Ok(())
+}
+
+fn parse_json(body: &[u8]) -> ApiResult<Json> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("malformed JSON: {e}")))
+}
+
+async fn do_insert(handle: &NodeHandle, facts: Vec<(String, Vec<Value>)>) -> ApiResult<Json> {
+    for (rel, _) in &facts {
+        relation(handle, rel)?;
+    }
+    let n = facts.len();
+    let tick = handle.insert(facts).await?;
+    Ok(json!({ "inserted": n, "tick": tick }))
+}
+
+async fn insert_relation(
+    State(handle): State<NodeHandle>,
+    rel: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<axum::Json<Json>> {
+    let rel = path_param(rel)?;
+    relation(&handle, &rel)?;
+    let body = parse_json(&body?)?;
+    let mut facts = Vec::new();
+    tuples(&rel, &body, &mut facts)?;
+    Ok(axum::Json(do_insert(&handle, facts).await?))
+}
+
+async fn insert_facts(
+    State(handle): State<NodeHandle>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<axum::Json<Json>> {
+    let body = body?;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let mut facts = Vec::new();
+    if json {
+        let Json::Object(map) = parse_json(&body)? else {
+            return Err(ApiError::bad(
+                "expected an object of relations and their tuples, e.g. {\"edge\": [[1, 2]]}",
+            ));
+        };
+        for (rel, rows) in &map {
+            tuples(rel, rows, &mut facts)?;
+        }
+    } else {
+        let text =
+            std::str::from_utf8(&body).map_err(|_| ApiError::bad("the body is not UTF-8 text"))?;
+        facts = facts_from_text("request", text).map_err(ApiError::bad)?;
+    }
+    Ok(axum::Json(do_insert(&handle, facts).await?))
+}
+
+/// Parses facts written in calm syntax (`edge(1, "a").`), as `calm insert` and
+/// `POST /v1/facts` accept them. The error is the rendered diagnostics.
+pub fn facts_from_text(name: &str, text: &str) -> Result<Vec<(String, Vec<Value>)>, String> {
+    let mut sources = SourceMap::new();
+    let file = sources.add(name, text);
+    let parsed = parse_facts(file, text);
+    if parsed.diagnostics.iter().any(|d| d.is_error()) {
+        return Err(render_all(&parsed.diagnostics, &sources));
+    }
+    let mut facts = Vec::new();
+    for item in &parsed.program.items {
+        let Item::Rule(rule) = item else { continue };
+        let mut tuple = Vec::with_capacity(rule.head.args.len());
+        for arg in &rule.head.args {
+            let v =
+                match &arg.expr {
+                    Expr::Number(n, _) => Value::Number(*n),
+                    Expr::String(s, _) => Value::Symbol(s.clone()),
+                    Expr::Neg(inner, _) => match &**inner {
+                        Expr::Number(n, _) => Value::Number(n.checked_neg().ok_or_else(|| {
+                            format!("`-{n}` is out of the range of 64-bit numbers")
+                        })?),
+                        _ => return Err("expected a constant".into()),
+                    },
+                    _ => return Err("expected a constant".into()),
+                };
+            tuple.push(v);
+        }
+        facts.push((rule.head.name.name.clone(), tuple));
+    }
+    Ok(facts)
+}
+
+fn column_index(rel: &Relation, key: &str) -> Option<usize> {
+    if let Some(i) = rel.columns.iter().position(|c| c == key) {
+        return Some(i);
+    }
+    key.strip_prefix('c')
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|&i| i < rel.arity)
+}
+
+async fn query(
+    State(handle): State<NodeHandle>,
+    rel: Result<Path<String>, PathRejection>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ApiResult<axum::Json<Json>> {
+    let rel = path_param(rel)?;
+    let info = relation(&handle, &rel)?;
+    let Query(params) = params.map_err(|r| ApiError::bad(r.body_text()))?;
+    let mut filter = Vec::new();
+    for (k, v) in params {
+        let Some(c) = column_index(info, &k) else {
+            let cols = if info.columns.is_empty() {
+                format!("c0..c{}", info.arity.saturating_sub(1))
+            } else {
+                info.columns.join(", ")
+            };
+            return Err(ApiError::bad(format!(
+                "`{rel}` has no column `{k}` (its columns: {cols})"
+            )));
+        };
+        let value = match info.types.get(c) {
+            Some(Type::Number) => Value::Number(v.trim().parse().map_err(|_| {
+                ApiError::bad(format!("column `{k}` of `{rel}` is a number, got `{v}`"))
+            })?),
+            _ => Value::Symbol(v),
+        };
+        filter.push((c, value));
+    }
+    let mut rows = handle.query(&rel, filter).await?;
+    rows.sort();
+    let columns: Vec<String> = if info.columns.len() == info.arity {
+        info.columns.clone()
+    } else {
+        (0..info.arity).map(|i| format!("c{i}")).collect()
+    };
+    let rows: Vec<Json> = rows
+        .iter()
+        .map(|r| Json::Array(r.iter().map(value_to_json).collect()))
+        .collect();
+    Ok(axum::Json(
+        json!({ "relation": rel, "columns": columns, "rows": rows }),
+    ))
+}
+
+async fn status(State(handle): State<NodeHandle>) -> ApiResult<axum::Json<Json>> {
+    let s = handle.status().await?;
+    let mut v = serde_json::to_value(&s)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if let Json::Object(map) = &mut v {
+        let ir = handle.program().ir();
+        let names = |f: fn(&Relation) -> bool| -> Json {
+            ir.relations
+                .iter()
+                .filter(|r| f(r))
+                .map(|r| Json::from(r.name.as_str()))
+                .collect()
+        };
+        map.insert("inputs".into(), names(|r| r.input.is_some()));
+        map.insert("outputs".into(), names(|r| r.output.is_some()));
+    }
+    Ok(axum::Json(v))
+}
+
+async fn metrics(State(handle): State<NodeHandle>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.metrics_text(),
+    )
+}
+
+async fn health(State(handle): State<NodeHandle>) -> ApiResult<axum::Json<Json>> {
+    match tokio::time::timeout(Duration::from_secs(5), handle.status()).await {
+        Ok(Ok(s)) => Ok(axum::Json(
+            json!({ "status": "ok", "node": s.name, "tick": s.tick }),
+        )),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the tick loop has not answered for 5 s",
+        )),
+    }
+}
+
+async fn subscribe(
+    State(handle): State<NodeHandle>,
+    rel: Result<Path<String>, PathRejection>,
+) -> ApiResult<Response> {
+    let rel = path_param(rel)?;
+    relation(&handle, &rel)?;
+    let rx = handle.subscribe(&rel).await?;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let u = rx.recv().await?;
+        let rows: Vec<Json> = u
+            .added
+            .iter()
+            .map(|r| Json::Array(r.iter().map(value_to_json).collect()))
+            .collect();
+        let mut m = Map::new();
+        m.insert("tick".into(), Json::from(u.tick));
+        m.insert("relation".into(), Json::from(u.relation));
+        m.insert("rows".into(), Json::Array(rows));
+        let ev = Event::default()
+            .event("facts")
+            .data(Json::Object(m).to_string());
+        Some((Ok::<_, Infallible>(ev), rx))
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fact_text_is_parsed_with_the_language_parser() {
+        let f = facts_from_text("t", "waits(\"t1\", \"t2\"). n(-5). e().").unwrap();
+        assert_eq!(
+            f,
+            vec![
+                (
+                    "waits".to_string(),
+                    vec![Value::Symbol("t1".into()), Value::Symbol("t2".into())]
+                ),
+                ("n".to_string(), vec![Value::Number(-5)]),
+                ("e".to_string(), vec![]),
+            ]
+        );
+        let e = facts_from_text("t", "p(x) :- q(x).").unwrap_err();
+        assert!(e.contains("expected a fact"), "{e}");
+    }
+
+    #[test]
+    fn json_values() {
+        assert_eq!(json_to_value(&json!(3)).unwrap(), Value::Number(3));
+        assert_eq!(
+            json_to_value(&json!("a")).unwrap(),
+            Value::Symbol("a".into())
+        );
+        for bad in [
+            json!(1.5),
+            json!(true),
+            json!(null),
+            json!([1]),
+            json!({}),
+            json!(u64::MAX),
+        ] {
+            assert!(json_to_value(&bad).is_err(), "{bad}");
+        }
+    }
+}

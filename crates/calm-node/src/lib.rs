@@ -25,6 +25,7 @@
 //! ```
 
 pub mod config;
+pub mod core;
 pub mod http;
 mod link;
 pub mod metrics;

@@ -1,8 +1,9 @@
 //! The tick loop: ingest an unordered batch of events, query (one engine tick), send.
 
+use crate::core::{Input, NodeCore};
 use crate::link::{self, LinkCmd};
 use crate::metrics::Metrics;
-use crate::wire::{WireFact, WireValue};
+use crate::wire::WireFact;
 use calm_engine::{Engine, Program, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -360,8 +361,6 @@ pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         stop_rx.clone(),
     ));
     start_timers(&config.program, &tx, &stop_rx)?;
-    let mut members: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
-    members.push(config.name.clone());
     let handle = NodeHandle {
         tx,
         shared: shared.clone(),
@@ -370,10 +369,11 @@ pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
     };
     // The engine is synchronous and single-threaded: it runs on a thread of its own.
     let (program, name) = (config.program.clone(), config.name.clone());
+    let limits = config.limits.clone();
+    let peer_names: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
     let done = tokio::task::spawn_blocking(move || {
-        let mut engine = Engine::new(&program);
-        engine.set_node(&name, &members);
-        tick_loop(engine, rx, links, shared, stop_rx)
+        let core = NodeCore::new(&program, &name, &peer_names, limits);
+        tick_loop(core, rx, links, shared, stop_rx)
     });
     tracing::info!(node = %config.name, %peer_addr, peers = config.peers.len(), "node started");
     Ok(Node {
@@ -465,27 +465,21 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 const MAX_EVENTS_PER_TICK: usize = 4096;
 
 fn tick_loop(
-    mut engine: Engine,
+    mut core: NodeCore,
     mut rx: mpsc::Receiver<Event>,
     links: HashMap<String, mpsc::Sender<LinkCmd>>,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
 ) {
     let metrics = &shared.metrics;
-    // Everything sent to each peer, to send again if it restarts and lost its state.
-    let mut history: HashMap<String, BTreeSet<WireFact>> = HashMap::new();
     let mut subscribers: Vec<(String, mpsc::Sender<Update>)> = Vec::new();
     let mut previous: HashMap<String, BTreeSet<Vec<Value>>> = HashMap::new();
-    // Tick 0 runs at start, without waiting for an event: it derives from the program's own
-    // facts and sends their `@async` consequences.
-    let mut busy = true;
-    let mut warned_dest: BTreeSet<String> = BTreeSet::new();
     loop {
         let mut events = Vec::new();
         if *stop.borrow() {
             break;
         }
-        if !busy {
+        if !core.busy() {
             match rx.blocking_recv() {
                 Some(Event::Stop) | None => break,
                 Some(ev) => events.push(ev),
@@ -500,63 +494,28 @@ fn tick_loop(
         metrics
             .queue_depth
             .store(rx.len() as u64, Ordering::Relaxed);
-        let mut arrivals: Vec<(String, Vec<Value>)> = Vec::new();
+        let mut inputs = Vec::new();
         let mut replies = Vec::new();
-        let mut acks: Vec<(String, u64)> = Vec::new();
         for ev in events {
             match ev {
                 Event::Insert { facts, reply } => {
-                    Metrics::add(&metrics.facts_inserted, facts.len() as u64);
-                    arrivals.extend(facts);
+                    inputs.push(Input::Insert(facts));
                     replies.push(reply);
                 }
-                Event::Peer { from, seq, facts } => {
-                    Metrics::add(&metrics.facts_in, facts.len() as u64);
-                    for f in facts {
-                        let tuple: Vec<Value> = f.tuple.into_iter().map(Value::from).collect();
-                        match check_fact(engine.program(), &shared.limits, &f.relation, &tuple) {
-                            Ok(()) => arrivals.push((f.relation, tuple)),
-                            Err(e) => {
-                                Metrics::add(&metrics.rejected_facts, 1);
-                                tracing::warn!(peer = %from, error = %e, "fact from peer refused");
-                            }
-                        }
-                    }
-                    acks.push((from, seq));
-                }
+                Event::Peer { from, seq, facts } => inputs.push(Input::Peer { from, seq, facts }),
                 Event::PeerRestarted { peer } => {
-                    if let (Some(h), Some(link)) = (history.get(&peer), links.get(&peer)) {
-                        tracing::info!(%peer, facts = h.len(), "peer restarted: sending its facts again");
-                        for chunk in h
-                            .iter()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .chunks(crate::wire::MAX_FACTS_PER_BATCH)
-                        {
-                            let _ = link.blocking_send(LinkCmd::Send(chunk.to_vec()));
-                        }
-                    }
+                    tracing::info!(%peer, "peer restarted: sending its facts again");
+                    inputs.push(Input::PeerRestarted(peer));
                 }
+                Event::Timer { relation, round } => inputs.push(Input::Timer { relation, round }),
                 Event::Stop => {}
-                Event::Timer { relation, round } => {
-                    let arity = engine
-                        .program()
-                        .ir()
-                        .relation(&relation)
-                        .map_or(0, |r| engine.program().ir().relations[r].arity);
-                    let tuple = if arity == 1 {
-                        vec![Value::Number(round)]
-                    } else {
-                        Vec::new()
-                    };
-                    arrivals.push((relation, tuple));
-                }
                 Event::Query {
                     relation,
                     filter,
                     reply,
                 } => {
-                    let r = engine
+                    let r = core
+                        .engine()
                         .relation(&relation)
                         .map(|rows| {
                             rows.into_iter()
@@ -567,6 +526,7 @@ fn tick_loop(
                     let _ = reply.send(r);
                 }
                 Event::Status { reply } => {
+                    let engine = core.engine();
                     let ir = engine.program().ir();
                     let relations = ir
                         .relations
@@ -587,7 +547,7 @@ fn tick_loop(
                     });
                 }
                 Event::Subscribe { relation, reply } => {
-                    let r = match engine.relation(&relation) {
+                    let r = match core.engine().relation(&relation) {
                         Ok(rows) => {
                             let (tx, rx) = mpsc::channel(256);
                             previous
@@ -602,89 +562,63 @@ fn tick_loop(
                 }
             }
         }
-        if arrivals.is_empty() && !busy {
+        if inputs.is_empty() && !core.busy() {
             for r in replies {
-                let _ = r.send(Ok(engine.ticks()));
+                let _ = r.send(Ok(core.engine().ticks()));
             }
             continue;
         }
         let started = Instant::now();
-        let span = tracing::debug_span!("tick", node = %shared.name, tick = engine.ticks(), arrivals = arrivals.len());
-        let result = span.in_scope(|| engine.tick(&arrivals));
-        Metrics::add(&metrics.ticks, 1);
-        Metrics::add(&metrics.tick_micros, started.elapsed().as_micros() as u64);
-        let out = match result {
-            Ok(out) => out,
-            Err(e) => {
-                // The tick is abandoned and the state stays as it was before it.
-                Metrics::add(&metrics.tick_errors, 1);
-                tracing::error!(error = %e, "tick failed: a rule could not be evaluated on this input");
-                for r in replies {
-                    let _ = r.send(Err(NodeError::Runtime(e.to_string())));
-                }
-                for (peer, seq) in acks {
-                    if let Some(link) = links.get(&peer) {
-                        let _ = link.blocking_send(LinkCmd::Ack(seq));
-                    }
-                }
-                busy = false;
-                continue;
-            }
-        };
-        busy = !out.quiescent;
-        tracing::debug!(
-            tick = engine.ticks(),
-            sent = out.sent.len(),
-            quiescent = out.quiescent,
-            "tick done"
-        );
-        // Send: new facts only, grouped per destination.
-        let mut per_dest: BTreeMap<String, Vec<WireFact>> = BTreeMap::new();
-        for m in out.sent {
-            let fact = WireFact {
-                relation: m.relation,
-                tuple: m.tuple.iter().map(WireValue::from).collect(),
-            };
-            if !links.contains_key(&m.dest) {
-                Metrics::add(&metrics.undeliverable, 1);
-                if warned_dest.insert(m.dest.clone()) {
-                    tracing::warn!(dest = %m.dest, "facts addressed to a node that is not a member are dropped");
-                }
-                continue;
-            }
-            if history
-                .entry(m.dest.clone())
-                .or_default()
-                .insert(fact.clone())
-            {
-                per_dest.entry(m.dest).or_default().push(fact);
-            }
+        let span = tracing::debug_span!("tick", node = %shared.name, tick = core.engine().ticks());
+        let out = span.in_scope(|| core.step(inputs));
+        if out.tick.is_some() {
+            Metrics::add(&metrics.ticks, 1);
+            Metrics::add(&metrics.tick_micros, started.elapsed().as_micros() as u64);
         }
-        for (dest, facts) in per_dest {
-            Metrics::add(&metrics.facts_out, facts.len() as u64);
+        Metrics::add(&metrics.facts_inserted, out.inserted);
+        Metrics::add(&metrics.facts_in, out.received);
+        Metrics::add(&metrics.facts_out, out.sent);
+        Metrics::add(&metrics.rejected_facts, out.rejected.len() as u64);
+        for (peer, e) in &out.rejected {
+            tracing::warn!(%peer, error = %e, "fact from peer refused");
+        }
+        for (dest, n) in &out.undeliverable {
+            Metrics::add(&metrics.undeliverable, *n);
+            tracing::warn!(%dest, facts = n, "facts addressed to a node that is not a member are dropped");
+        }
+        for (dest, facts) in out.sends {
             if let Some(link) = links.get(&dest) {
-                for chunk in facts.chunks(crate::wire::MAX_FACTS_PER_BATCH) {
-                    let _ = link.blocking_send(LinkCmd::Send(chunk.to_vec()));
-                }
+                let _ = link.blocking_send(LinkCmd::Send(facts));
             }
         }
-        for (peer, seq) in acks {
+        for (peer, seq) in out.acks {
             if let Some(link) = links.get(&peer) {
                 let _ = link.blocking_send(LinkCmd::Ack(seq));
             }
         }
-        let tick = engine.ticks();
+        let result = match out.tick {
+            Some(Ok(t)) => Ok(t),
+            None => Ok(core.engine().ticks()),
+            Some(Err(e)) => {
+                // The tick is abandoned and the state stays as it was before it.
+                Metrics::add(&metrics.tick_errors, 1);
+                tracing::error!(error = %e, "tick failed: a rule could not be evaluated on this input");
+                Err(e)
+            }
+        };
         for r in replies {
-            let _ = r.send(Ok(tick));
+            let _ = r.send(result.clone().map_err(NodeError::Runtime));
         }
-        notify_subscribers(&engine, &mut subscribers, &mut previous, tick);
+        if let Ok(tick) = result {
+            notify_subscribers(core.engine(), &mut subscribers, &mut previous, tick);
+        }
     }
     // Give the links a moment to deliver what is owed.
     let deadline = Instant::now() + Duration::from_secs(2);
     while shared.metrics.unacked.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    tracing::info!(node = %shared.name, ticks = engine.ticks(), "node stopped");
+    tracing::info!(node = %shared.name, ticks = core.engine().ticks(), "node stopped");
 }
 
 fn notify_subscribers(

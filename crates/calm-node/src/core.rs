@@ -1,0 +1,238 @@
+//! The node's logic without I/O: a relational transducer step. Inputs (client facts, peer
+//! batches, timer rounds) go in; one engine tick runs; what to send to which peer and which
+//! batches to acknowledge come out. The tokio runtime ([`crate::start`]) and a simulator drive
+//! the same `NodeCore`, so they run the same code.
+
+use crate::node::{Limits, check_fact};
+use crate::wire::{MAX_FACTS_PER_BATCH, WireFact, WireValue};
+use calm_engine::{Engine, Program, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Something that happened since the last step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Facts from a client, already checked with [`NodeCore::check`].
+    Insert(Vec<(String, Vec<Value>)>),
+    /// A batch from a peer.
+    Peer {
+        /// The sender.
+        from: String,
+        /// The batch's sequence number (acknowledged after this step).
+        seq: u64,
+        /// The facts; invalid ones are refused and counted.
+        facts: Vec<WireFact>,
+    },
+    /// The peer restarted (a new incarnation): everything sent to it before is sent again.
+    PeerRestarted(String),
+    /// A timer fired: `relation(round)` (or `relation()` for a zero-column relation).
+    Timer {
+        /// The timer's relation.
+        relation: String,
+        /// How many times it fired before.
+        round: i64,
+    },
+}
+
+/// What a step did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    /// `None` if no tick ran (nothing arrived and nothing was pending); otherwise the tick
+    /// number after it, or the runtime error that abandoned it (the state is as before).
+    pub tick: Option<Result<u64, String>>,
+    /// Batches to send reliably, in order.
+    pub sends: Vec<(String, Vec<WireFact>)>,
+    /// Peer batches to acknowledge.
+    pub acks: Vec<(String, u64)>,
+    /// Facts taken from clients.
+    pub inserted: u64,
+    /// Facts taken from peers (valid or not).
+    pub received: u64,
+    /// Facts refused as invalid.
+    pub rejected: Vec<(String, String)>,
+    /// Facts for nodes that are not members, by destination.
+    pub undeliverable: BTreeMap<String, u64>,
+    /// New facts sent (not counting those sent again to a restarted peer).
+    pub sent: u64,
+}
+
+/// A node's state and logic.
+pub struct NodeCore {
+    engine: Engine,
+    limits: Limits,
+    peers: BTreeSet<String>,
+    /// Everything sent to each peer, to send again if it restarts and lost its state.
+    history: BTreeMap<String, BTreeSet<WireFact>>,
+    /// The last tick did not reach a fixpoint over time: tick again even without input.
+    busy: bool,
+}
+
+impl NodeCore {
+    /// A node called `name` whose cluster is itself and `peers`.
+    pub fn new(program: &Program, name: &str, peers: &[String], limits: Limits) -> Self {
+        let mut members = peers.to_vec();
+        members.push(name.to_string());
+        let mut engine = Engine::new(program);
+        engine.set_node(name, &members);
+        NodeCore {
+            engine,
+            limits,
+            peers: peers.iter().cloned().collect(),
+            history: BTreeMap::new(),
+            // Tick 0 runs without waiting for input: it derives from the program's own facts.
+            busy: true,
+        }
+    }
+
+    /// Whether the node should tick again even if nothing arrives.
+    pub fn busy(&self) -> bool {
+        self.busy
+    }
+
+    /// The engine, for reading relations.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Checks a client fact against the program and the limits.
+    pub fn check(&self, relation: &str, tuple: &[Value]) -> Result<(), String> {
+        check_fact(self.engine.program(), &self.limits, relation, tuple)
+    }
+
+    /// Ingests `inputs` as one unordered batch, runs a tick if there is anything to do, and
+    /// says what to send.
+    pub fn step(&mut self, inputs: Vec<Input>) -> Output {
+        let mut out = Output::default();
+        let mut arrivals: Vec<(String, Vec<Value>)> = Vec::new();
+        for input in inputs {
+            match input {
+                Input::Insert(facts) => {
+                    out.inserted += facts.len() as u64;
+                    arrivals.extend(facts);
+                }
+                Input::Peer { from, seq, facts } => {
+                    out.received += facts.len() as u64;
+                    for f in facts {
+                        let tuple: Vec<Value> = f.tuple.into_iter().map(Value::from).collect();
+                        match self.check(&f.relation, &tuple) {
+                            Ok(()) => arrivals.push((f.relation, tuple)),
+                            Err(e) => out.rejected.push((from.clone(), e)),
+                        }
+                    }
+                    out.acks.push((from, seq));
+                }
+                Input::PeerRestarted(peer) => {
+                    if let Some(h) = self.history.get(&peer) {
+                        let all: Vec<WireFact> = h.iter().cloned().collect();
+                        for chunk in all.chunks(MAX_FACTS_PER_BATCH) {
+                            out.sends.push((peer.clone(), chunk.to_vec()));
+                        }
+                    }
+                }
+                Input::Timer { relation, round } => {
+                    let ir = self.engine.program().ir();
+                    let arity = ir.relation(&relation).map_or(0, |r| ir.relations[r].arity);
+                    let tuple = if arity == 1 {
+                        vec![Value::Number(round)]
+                    } else {
+                        Vec::new()
+                    };
+                    arrivals.push((relation, tuple));
+                }
+            }
+        }
+        if arrivals.is_empty() && !self.busy {
+            return out;
+        }
+        let result = self.engine.tick(&arrivals);
+        let ticked = match result {
+            Ok(t) => t,
+            Err(e) => {
+                self.busy = false;
+                out.tick = Some(Err(e.to_string()));
+                return out;
+            }
+        };
+        self.busy = !ticked.quiescent;
+        // Send new facts only, one batch per destination.
+        let mut per_dest: BTreeMap<String, Vec<WireFact>> = BTreeMap::new();
+        for m in ticked.sent {
+            if !self.peers.contains(&m.dest) {
+                *out.undeliverable.entry(m.dest).or_default() += 1;
+                continue;
+            }
+            let fact = WireFact {
+                relation: m.relation,
+                tuple: m.tuple.iter().map(WireValue::from).collect(),
+            };
+            if self
+                .history
+                .entry(m.dest.clone())
+                .or_default()
+                .insert(fact.clone())
+            {
+                per_dest.entry(m.dest).or_default().push(fact);
+            }
+        }
+        for (dest, facts) in per_dest {
+            out.sent += facts.len() as u64;
+            for chunk in facts.chunks(MAX_FACTS_PER_BATCH) {
+                out.sends.push((dest.clone(), chunk.to_vec()));
+            }
+        }
+        out.tick = Some(Ok(self.engine.ticks()));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sym(s: &str) -> Value {
+        Value::Symbol(s.into())
+    }
+
+    #[test]
+    fn a_step_sends_new_facts_once_and_acknowledges_batches() {
+        let p = Program::compile(
+            "p.dl",
+            ".decl src(x: symbol)\n.persist got\ngot(x) :- msg(_, x).\nmsg(@n, x)@async :- src(x), $member(n).\n",
+        )
+        .unwrap();
+        let mut core = NodeCore::new(&p, "a", &["b".to_string()], Limits::default());
+        let out = core.step(vec![Input::Insert(vec![("src".into(), vec![sym("x")])])]);
+        assert_eq!(out.tick, Some(Ok(1)));
+        assert_eq!(out.sends.len(), 1);
+        assert_eq!(out.sends[0].0, "b");
+        // Derived again later: not sent again.
+        let out = core.step(vec![Input::Insert(vec![("src".into(), vec![sym("x")])])]);
+        assert!(out.sends.is_empty());
+        // A peer batch is ingested and acknowledged; a bad fact in it is refused, not fatal.
+        let facts = vec![
+            WireFact {
+                relation: "msg".into(),
+                tuple: vec![WireValue::Symbol("a".into()), WireValue::Symbol("y".into())],
+            },
+            WireFact {
+                relation: "nope".into(),
+                tuple: vec![],
+            },
+        ];
+        let out = core.step(vec![Input::Peer {
+            from: "b".into(),
+            seq: 4,
+            facts,
+        }]);
+        assert_eq!(out.acks, vec![("b".to_string(), 4)]);
+        assert_eq!(out.rejected.len(), 1);
+        while core.busy() {
+            core.step(vec![]);
+        }
+        let got = core.engine().relation("got").unwrap();
+        assert_eq!(got, vec![vec![sym("x")], vec![sym("y")]]);
+        // A restarted peer gets everything again.
+        let out = core.step(vec![Input::PeerRestarted("b".into())]);
+        assert_eq!(out.sends.len(), 1);
+        assert_eq!(out.tick, None);
+    }
+}

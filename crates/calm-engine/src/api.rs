@@ -126,6 +126,23 @@ fn width(arity: usize) -> usize {
     arity.max(1)
 }
 
+/// Sorts flat rows of `w` words and removes duplicates, without allocating per row.
+fn sort_rows(rows: Vec<Word>, w: usize) -> Vec<Word> {
+    let n = rows.len() / w;
+    let row = |i: usize| &rows[i * w..(i + 1) * w];
+    if (1..n).all(|i| row(i - 1) < row(i)) {
+        return rows;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_unstable_by(|&a, &b| row(a).cmp(row(b)));
+    order.dedup_by(|a, b| row(*a) == row(*b));
+    let mut out = Vec::with_capacity(order.len() * w);
+    for i in order {
+        out.extend_from_slice(row(i));
+    }
+    out
+}
+
 impl Program {
     /// Parses, checks and plans a program. Warnings are kept in [`Program::warnings`].
     pub fn compile(name: &str, source: &str) -> Result<Program, CompileError> {
@@ -262,8 +279,9 @@ pub struct Engine {
     members: Vec<String>,
     max_ticks: u64,
     db: Db,
-    /// Facts carried into the next tick, per relation (`None` before the first tick).
-    carry: Option<Vec<Vec<Vec<Word>>>>,
+    /// Facts carried into the next tick, per relation, as sorted flat rows (`None` before the
+    /// first tick).
+    carry: Option<Vec<Vec<Word>>>,
     ticks: u64,
 }
 
@@ -340,15 +358,10 @@ impl Engine {
         }
         if let (Some(carry), true) = (&mut self.carry, self.program.inner.stateful[rel]) {
             // Ticks have started: the facts join the relation's state from the next tick on.
-            let arity = self.program.inner.ir.relations[rel].arity;
-            let rows = &mut carry[rel];
-            rows.extend(
-                words
-                    .chunks_exact(width(arity))
-                    .map(|r| r[..arity].to_vec()),
-            );
-            rows.sort_unstable();
-            rows.dedup();
+            let w = width(self.program.inner.ir.relations[rel].arity);
+            let mut rows = std::mem::take(&mut carry[rel]);
+            rows.extend(words);
+            carry[rel] = sort_rows(rows, w);
         } else {
             self.base[rel].extend(words);
         }
@@ -443,14 +456,10 @@ impl Engine {
         }
         if self.carry.is_none() {
             // The first tick: given facts of stateful relations are their initial state.
-            let mut carry: Vec<Vec<Vec<Word>>> = vec![Vec::new(); nrel];
+            let mut carry: Vec<Vec<Word>> = vec![Vec::new(); nrel];
             for (rel, flat) in self.base.iter().enumerate() {
                 if stateful[rel] {
-                    let arity = ir.relations[rel].arity;
-                    let rows = &mut carry[rel];
-                    rows.extend(flat.chunks_exact(width(arity)).map(|r| r[..arity].to_vec()));
-                    rows.sort_unstable();
-                    rows.dedup();
+                    carry[rel] = sort_rows(flat.clone(), width(ir.relations[rel].arity));
                 }
             }
             self.carry = Some(carry);
@@ -471,12 +480,7 @@ impl Engine {
             base[rel].extend(words);
         }
         for (rel, rows) in self.carry.iter().flatten().enumerate() {
-            for row in rows {
-                if row.is_empty() {
-                    base[rel].push(0);
-                }
-                base[rel].extend_from_slice(row);
-            }
+            base[rel].extend_from_slice(rows);
         }
         let self_id = self.interner.intern(&self.node);
         if let Some(r) = ir.builtin(Builtin::SelfName) {
@@ -495,10 +499,10 @@ impl Engine {
         }
         let produced = eval_temporal(ir, &prog.inner.temporal, &mut db, &mut self.interner)
             .map_err(|e| self.runtime_error(e))?;
-        let mut next: Vec<Vec<Vec<Word>>> = vec![Vec::new(); nrel];
+        let mut next: Vec<Vec<Word>> = vec![Vec::new(); nrel];
         for (rel, info) in ir.relations.iter().enumerate() {
             if info.persist {
-                next[rel] = db.rows(rel, info.arity);
+                next[rel] = db.flat_rows(rel, info.arity);
             }
         }
         let mut away: Vec<(usize, Vec<Word>)> = Vec::new();
@@ -506,19 +510,19 @@ impl Engine {
             let r = &ir.rules[rule];
             let arity = ir.relations[r.head].arity;
             for row in flat.chunks_exact(width(arity)) {
-                let row = if arity == 0 { Vec::new() } else { row.to_vec() };
                 match r.time {
                     Time::Async { location } if row[location] != self_id => {
-                        away.push((r.head, row))
+                        away.push((r.head, row.to_vec()))
                     }
-                    _ => next[r.head].push(row),
+                    _ => next[r.head].extend_from_slice(row),
                 }
             }
         }
-        for rows in &mut next {
-            rows.sort_unstable();
-            rows.dedup();
-        }
+        let next: Vec<Vec<Word>> = next
+            .into_iter()
+            .enumerate()
+            .map(|(rel, rows)| sort_rows(rows, width(ir.relations[rel].arity)))
+            .collect();
         away.sort_unstable();
         away.dedup();
         let sent = away

@@ -109,6 +109,21 @@ impl Db {
             .collect()
     }
 
+    /// The rows of a relation in column order, flat (one marker word for a zero-column row),
+    /// in the order of one of its indexes.
+    pub fn flat_rows(&self, rel: RelId, arity: usize) -> Vec<Word> {
+        if arity == 0 {
+            return if self.len(rel) > 0 {
+                vec![0]
+            } else {
+                Vec::new()
+            };
+        }
+        let mut out = Vec::with_capacity(self.len(rel) * arity);
+        self.for_each_row(rel, arity, &mut |row| out.extend_from_slice(row));
+        out
+    }
+
     /// Number of tuples in a relation.
     pub fn len(&self, rel: RelId) -> usize {
         self.by_rel

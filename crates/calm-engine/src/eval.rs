@@ -154,7 +154,9 @@ pub(crate) fn eval_stratum(
         db.ensure(spec);
     }
     let groups = db.groups(prog, plan, interner)?;
-    let mut it = Iteration::new();
+    // A recursive stratum iterates with datafrog variables; any other is computed in one pass
+    // into fixed indexes, without the bookkeeping of rounds.
+    let mut it = plan.recursive.then(Iteration::new);
     let dyns: Vec<Box<dyn Index>> = plan
         .dyn_specs
         .iter()
@@ -162,7 +164,7 @@ pub(crate) fn eval_stratum(
             new_index(
                 s.key.len(),
                 s.val.len(),
-                Some(&mut it),
+                it.as_mut(),
                 &prog.relations[s.rel].name,
             )
         })
@@ -170,7 +172,7 @@ pub(crate) fn eval_stratum(
     let inters: Vec<Box<dyn Index>> = plan
         .inters
         .iter()
-        .map(|&(k, v)| new_index(k, v, Some(&mut it), "intermediate"))
+        .map(|&(k, v)| new_index(k, v, it.as_mut(), "intermediate"))
         .collect();
     for (spec, index) in plan.dyn_specs.iter().zip(&dyns) {
         let rows = &base[spec.rel];
@@ -198,22 +200,7 @@ pub(crate) fn eval_stratum(
             inters: &inters,
         };
         let mut sink = Vec::new();
-        for rp in &plan.rules {
-            for step in &rp.steps {
-                if !step_is_delta(step) {
-                    ctx.run(step, rp.nregs, Mode::Full, rp.rule, &mut sink, interner)?;
-                }
-            }
-        }
-        while it.changed() {
-            for rp in &plan.rules {
-                for step in &rp.steps {
-                    if step_is_delta(step) {
-                        ctx.run(step, rp.nregs, Mode::Delta, rp.rule, &mut sink, interner)?;
-                    }
-                }
-            }
-        }
+        ctx.run_plan(plan, it.as_mut(), &mut sink, interner)?;
     }
     for (spec, index) in plan.dyn_specs.iter().zip(dyns) {
         index.finish();
@@ -234,11 +221,10 @@ pub(crate) fn eval_temporal(
         db.ensure(spec);
     }
     let groups = db.groups(prog, plan, interner)?;
-    let mut it = Iteration::new();
     let inters: Vec<Box<dyn Index>> = plan
         .inters
         .iter()
-        .map(|&(k, v)| new_index(k, v, Some(&mut it), "intermediate"))
+        .map(|&(k, v)| new_index(k, v, None, "intermediate"))
         .collect();
     let statics: Vec<&dyn Index> = plan.static_specs.iter().map(|s| &*db.indexes[s]).collect();
     let ctx = Ctx {
@@ -248,22 +234,7 @@ pub(crate) fn eval_temporal(
         inters: &inters,
     };
     let mut out = Vec::new();
-    for rp in &plan.rules {
-        for step in &rp.steps {
-            if !step_is_delta(step) {
-                ctx.run(step, rp.nregs, Mode::Full, rp.rule, &mut out, interner)?;
-            }
-        }
-    }
-    while it.changed() {
-        for rp in &plan.rules {
-            for step in &rp.steps {
-                if step_is_delta(step) {
-                    ctx.run(step, rp.nregs, Mode::Delta, rp.rule, &mut out, interner)?;
-                }
-            }
-        }
-    }
+    ctx.run_plan(plan, None, &mut out, interner)?;
     Ok(out)
 }
 
@@ -286,6 +257,43 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// Runs every rule of a plan: with an iteration, the steps over complete inputs once and
+    /// the others each round until nothing changes; without, every step once, in order (each
+    /// step's output is complete before the next reads it).
+    fn run_plan(
+        &self,
+        plan: &StratumPlan,
+        iteration: Option<&mut Iteration>,
+        collected: &mut Vec<(RuleId, Vec<Word>)>,
+        interner: &mut Interner,
+    ) -> Result<(), RuleError> {
+        let Some(it) = iteration else {
+            for rp in &plan.rules {
+                for step in &rp.steps {
+                    self.run(step, rp.nregs, Mode::Full, rp.rule, collected, interner)?;
+                }
+            }
+            return Ok(());
+        };
+        for rp in &plan.rules {
+            for step in &rp.steps {
+                if !step_is_delta(step) {
+                    self.run(step, rp.nregs, Mode::Full, rp.rule, collected, interner)?;
+                }
+            }
+        }
+        while it.changed() {
+            for rp in &plan.rules {
+                for step in &rp.steps {
+                    if step_is_delta(step) {
+                        self.run(step, rp.nregs, Mode::Delta, rp.rule, collected, interner)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn slot(&self, s: Slot) -> &'a dyn Index {
         match s {
             Slot::Dyn(i) => &*self.dyns[i],

@@ -114,6 +114,9 @@ pub(crate) struct StratumPlan {
     pub inters: Vec<(usize, usize)>,
     /// Aggregates computed for all groups up front.
     pub grouped: Vec<GroupedAgg>,
+    /// Whether a rule reads a relation computed here: then the stratum iterates to a fixpoint;
+    /// otherwise one pass over the steps, in order, computes it.
+    pub recursive: bool,
     pub rules: Vec<RulePlan>,
 }
 
@@ -133,6 +136,7 @@ pub(crate) fn plan_stratum(prog: &Program, stratum: usize, interner: &mut Intern
     let s = &prog.strata[stratum];
     let mut p = Planner::new(prog, interner, s.relations.iter().copied().collect());
     p.plan.relations = s.relations.clone();
+    p.plan.recursive = s.recursive;
     for &r in &s.rules {
         let rp = p.rule(r, false);
         p.plan.rules.push(rp);

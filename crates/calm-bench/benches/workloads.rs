@@ -1,7 +1,7 @@
 //! `cargo bench -p calm-bench`: runs the `calm-bench` driver.
 //!
-//! Cargo builds `datafrog-hand` for this target but not `calm`; build that first with
-//! `cargo build --release -p calm-cli`, or its rows are reported as errors.
+//! Cargo builds `datafrog-hand` and `ascent-hand` for this target but not `calm`; build that
+//! first with `cargo build --release -p calm-cli`, or its rows are reported as errors.
 
 use std::ffi::OsString;
 use std::path::Path;

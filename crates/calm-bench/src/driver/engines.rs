@@ -14,11 +14,18 @@ pub enum Engine {
     DatafrogHand,
     /// `datafrog-hand andersen-leap DIR`: the leapjoin variant; andersen only.
     DatafrogLeap,
+    /// `ascent-hand WORKLOAD DIR`: the workload in Ascent's `ascent_run!`.
+    Ascent,
 }
 
 impl Engine {
     /// Every engine, in table order.
-    pub const ALL: [Engine; 3] = [Engine::Calm, Engine::DatafrogHand, Engine::DatafrogLeap];
+    pub const ALL: [Engine; 4] = [
+        Engine::Calm,
+        Engine::DatafrogHand,
+        Engine::DatafrogLeap,
+        Engine::Ascent,
+    ];
 
     /// Its name in `--engines` and in the table.
     pub fn name(self) -> &'static str {
@@ -26,7 +33,13 @@ impl Engine {
             Engine::Calm => "calm",
             Engine::DatafrogHand => "datafrog-hand",
             Engine::DatafrogLeap => "datafrog-leap",
+            Engine::Ascent => "ascent",
         }
+    }
+
+    /// Whether it is one of the hand-written datafrog baselines.
+    pub fn is_datafrog(self) -> bool {
+        matches!(self, Engine::DatafrogHand | Engine::DatafrogLeap)
     }
 
     /// The engine called `name`.
@@ -39,6 +52,7 @@ impl Engine {
         match self {
             Engine::Calm => "calm",
             Engine::DatafrogHand | Engine::DatafrogLeap => "datafrog-hand",
+            Engine::Ascent => "ascent-hand",
         }
     }
 
@@ -46,7 +60,7 @@ impl Engine {
     pub fn args(self, workload: &Workload, program: &Path, dir: &Path) -> Option<Vec<OsString>> {
         match self {
             Engine::Calm => Some(vec!["run".into(), program.into(), "-F".into(), dir.into()]),
-            Engine::DatafrogHand => Some(vec![workload.name.into(), dir.into()]),
+            Engine::DatafrogHand | Engine::Ascent => Some(vec![workload.name.into(), dir.into()]),
             Engine::DatafrogLeap if workload.name == "andersen" => {
                 Some(vec!["andersen-leap".into(), dir.into()])
             }

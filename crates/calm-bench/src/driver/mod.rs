@@ -1,5 +1,6 @@
 //! The `calm-bench` driver: generate the data, run every engine on every workload as a child
-//! process, check the results and print a markdown table.
+//! process, check the results and print a markdown table, followed by whether calm meets its
+//! performance targets on each workload.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -28,19 +29,20 @@ const WORKSPACE_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 #[derive(Debug, Parser)]
 #[command(
     name = "calm-bench",
-    about = "Runs the benchmark workloads with calm and the hand-written datafrog baselines",
+    about = "Runs the benchmark workloads with calm and the datafrog and Ascent baselines",
     after_help = "Build first: cargo build --release -p calm-cli -p calm-bench"
 )]
 pub struct Options {
     /// Workloads to run (tc, sg, agg, neg, andersen); all by default.
     #[arg(long, value_delimiter = ',', value_name = "WORKLOAD")]
     pub only: Vec<String>,
-    /// Engines to run (calm, datafrog-hand, datafrog-leap).
+    /// Engines to run (calm, datafrog-hand, datafrog-leap, ascent); datafrog-leap only
+    /// applies to andersen.
     #[arg(
         long,
         value_delimiter = ',',
         value_name = "ENGINE",
-        default_value = "calm,datafrog-hand,datafrog-leap"
+        default_value = "calm,datafrog-hand,datafrog-leap,ascent"
     )]
     pub engines: Vec<String>,
     /// Runs per engine and workload.
@@ -56,8 +58,8 @@ pub struct Options {
     /// Where the generated data lives [default: bench-data/ at the workspace root].
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Directory holding the `calm` and `datafrog-hand` binaries [default: the directory of
-    /// this executable, e.g. target/release].
+    /// Directory holding the `calm`, `datafrog-hand` and `ascent-hand` binaries [default: the
+    /// directory of this executable, e.g. target/release].
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<PathBuf>,
     /// Seconds after which a run is killed and reported as an error.
@@ -130,9 +132,10 @@ pub fn run(options: &Options) -> Result<bool> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let text = format!(
         "{} run(s) per workload and engine on {cores} core(s); wall seconds of the whole \
-         process (fact loading included), peak RSS of the process.\n\n{}",
+         process (fact loading included), peak RSS of the process.\n\n{}\n{}",
         options.runs,
-        report::table(&rows)
+        report::table(&rows),
+        report::targets(&rows)
     );
     println!("{text}");
     if let Some(path) = &options.markdown_out {

@@ -110,12 +110,12 @@ impl Graph {
         let n = prog.relations.len();
         let mut persist_span: Vec<Option<Span>> = vec![None; n];
         for item in &ast.items {
-            if let ast::Item::Directive(d) = item {
-                if d.kind == ast::DirectiveKind::Persist {
-                    for t in &d.targets {
-                        if let Some(r) = prog.relation(&t.name.name) {
-                            persist_span[r].get_or_insert(d.span);
-                        }
+            if let ast::Item::Directive(d) = item
+                && d.kind == ast::DirectiveKind::Persist
+            {
+                for t in &d.targets {
+                    if let Some(r) = prog.relation(&t.name.name) {
+                        persist_span[r].get_or_insert(d.span);
                     }
                 }
             }

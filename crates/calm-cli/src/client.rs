@@ -25,9 +25,39 @@ impl From<anyhow::Error> for ClientError {
 pub struct Client {
     agent: ureq::Agent,
     base: String,
+    /// `Authorization` header value, if the node needs a token.
+    authorization: Option<String>,
+}
+
+/// Reads a bearer token from `path`.
+fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let secret = calm_node::Secret::from_file("--token-file", path).map_err(anyhow::Error::msg)?;
+    let token = std::str::from_utf8(secret.bytes())
+        .ok()
+        .filter(|t| t.bytes().all(|b| b.is_ascii_graphic()))
+        .with_context(|| {
+            format!(
+                "--token-file `{}`: a token is printable ASCII without spaces",
+                path.display()
+            )
+        })?;
+    Ok(format!("Bearer {token}"))
 }
 
 impl Client {
+    /// Sends the token in `path` with every request (a node started with `--token-file`
+    /// needs it). Without a path, the file named by `CALM_TOKEN_FILE`, if set, is used.
+    pub fn token_file(mut self, path: Option<&std::path::Path>) -> anyhow::Result<Client> {
+        let env = std::env::var_os("CALM_TOKEN_FILE").filter(|v| !v.is_empty());
+        let path = path
+            .map(std::path::Path::to_path_buf)
+            .or(env.map(Into::into));
+        if let Some(p) = path {
+            self.authorization = Some(read_token(&p)?);
+        }
+        Ok(self)
+    }
+
     /// `url` is `http://host:port` (a bare `host:port` is accepted).
     pub fn new(url: &str) -> anyhow::Result<Client> {
         let url = url.trim().trim_end_matches('/');
@@ -48,7 +78,12 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .into();
-        Ok(Client { agent, base })
+        let client = Client {
+            agent,
+            base,
+            authorization: None,
+        };
+        client.token_file(None)
     }
 
     fn finish(
@@ -82,17 +117,24 @@ impl Client {
 
     /// `GET path`: the body of a successful answer.
     pub fn get(&self, path: &str) -> Result<String, ClientError> {
-        let r = self.agent.get(format!("{}{path}", self.base)).call();
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        let r = req.call();
         self.finish(path, r)
     }
 
     /// `POST path` with a JSON body.
     pub fn post_json(&self, path: &str, body: &Json) -> Result<String, ClientError> {
-        let r = self
+        let mut req = self
             .agent
             .post(format!("{}{path}", self.base))
-            .content_type("application/json")
-            .send(body.to_string());
+            .content_type("application/json");
+        if let Some(a) = &self.authorization {
+            req = req.header("Authorization", a);
+        }
+        let r = req.send(body.to_string());
         self.finish(path, r)
     }
 }

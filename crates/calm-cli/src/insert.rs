@@ -12,6 +12,9 @@ pub struct InsertArgs {
     /// The node's HTTP address, e.g. http://127.0.0.1:8001.
     #[arg(long, value_name = "URL")]
     node: String,
+    /// A file holding the node's bearer token (default: the file named by `CALM_TOKEN_FILE`).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<std::path::PathBuf>,
     /// Facts in calm syntax, e.g. 'waits("t1", "t2"). waits("t2", "t1").'; `-` reads them from
     /// standard input.
     #[arg(value_name = "FACTS", required = true)]
@@ -37,7 +40,7 @@ pub fn run(args: InsertArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let client = Client::new(&args.node)?;
+    let client = Client::new(&args.node)?.token_file(args.token_file.as_deref())?;
     let mut body: Map<String, Json> = Map::new();
     for (rel, tuple) in &facts {
         let row = Json::Array(tuple.iter().map(calm_node::http::value_to_json).collect());

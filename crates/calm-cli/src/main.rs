@@ -8,9 +8,11 @@ mod client;
 mod explain;
 mod graph;
 mod insert;
+mod kv;
 mod node;
 mod query;
 mod run;
+mod sim;
 mod status;
 mod up;
 
@@ -39,12 +41,16 @@ enum Command {
     Query(query::QueryArgs),
     /// Show a running node's tick, links and relation sizes.
     Status(status::StatusArgs),
+    /// Put, get and delete in a node running the key-key-value store programs/kvs.dl.
+    Kv(kv::KvArgs),
     /// Find the points of order: where a program needs coordination, and why (CALM analysis).
     Check(check::CheckArgs),
     /// Print the precedence graph of a program as Graphviz DOT (or SVG).
     Graph(graph::GraphArgs),
     /// Print the documentation of a `calm check` lint, or list them.
     Explain(explain::ExplainArgs),
+    /// Simulate a cluster under many seeded schedules and faults: do they all end the same?
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,9 +62,11 @@ fn main() -> ExitCode {
         Command::Insert(args) => insert::run(args),
         Command::Query(args) => query::run(args),
         Command::Status(args) => status::run(args),
+        Command::Kv(args) => kv::run(args),
         Command::Check(args) => check::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Sim(args) => sim::run(args),
     };
     match result {
         Ok(code) => code,

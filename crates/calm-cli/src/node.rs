@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use calm_engine::Program;
 use calm_node::config::{FileConfig, Overrides, Settings, check_exposure, resolve};
-use calm_node::{NodeConfig, http};
+use calm_node::{NodeConfig, NodeError, NodeOptions, Secret, http};
 use calm_syntax::render_all;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,9 +30,22 @@ pub struct NodeArgs {
     /// A cluster.toml (see docs/node.md); command-line options take precedence.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Allow binding non-loopback addresses although authentication is not available yet.
+    /// Keep the node's state in DIR (created if missing): what it acknowledged survives a crash
+    /// or restart.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A file holding the cluster secret (at least 16 bytes): peers must prove they know it.
+    #[arg(long, value_name = "PATH")]
+    cluster_secret_file: Option<PathBuf>,
+    /// A file holding the bearer token clients must send (at least 16 bytes).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// Allow binding non-loopback addresses without authentication.
     #[arg(long)]
     insecure: bool,
+    /// Snapshot the state every N ticks (with --data-dir; for tests, default 1000).
+    #[arg(long, hide = true, value_name = "N")]
+    snapshot_every: Option<u64>,
     /// Stop when standard input closes (used by `calm up`, so that nodes never outlive it).
     #[arg(long, hide = true)]
     stop_on_stdin_close: bool,
@@ -96,9 +109,17 @@ pub fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
             http: args.http,
             peers: args.peers,
             insecure: args.insecure,
+            data_dir: args.data_dir,
+            cluster_secret_file: args.cluster_secret_file,
+            token_file: args.token_file,
         },
     )?;
     check_exposure(&settings)?;
+    let secret = read_secret(
+        "--cluster-secret-file",
+        settings.cluster_secret_file.as_deref(),
+    )?;
+    let token = read_secret("--token-file", settings.token_file.as_deref())?;
     let program = match load_program(settings.program.as_deref())? {
         Ok(p) => p,
         Err(code) => return Ok(code),
@@ -107,9 +128,47 @@ pub fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let r = rt.block_on(serve(settings, program, args.stop_on_stdin_close));
+    let r = rt.block_on(serve(
+        settings,
+        program,
+        Auth {
+            secret,
+            token,
+            snapshot_every: args.snapshot_every,
+        },
+        args.stop_on_stdin_close,
+    ));
     rt.shutdown_timeout(Duration::from_secs(1));
     r
+}
+
+/// The secrets a node was given.
+struct Auth {
+    secret: Option<Secret>,
+    token: Option<Secret>,
+    snapshot_every: Option<u64>,
+}
+
+fn read_secret(what: &str, path: Option<&Path>) -> anyhow::Result<Option<Secret>> {
+    let Some(path) = path else { return Ok(None) };
+    let secret = Secret::from_file(what, path).map_err(anyhow::Error::msg)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(m) = std::fs::metadata(path)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(path = %path.display(), "{what}: the file is readable by other users; `chmod 600` it");
+        }
+    }
+    Ok(Some(secret))
+}
+
+/// Reports a storage failure at start (a damaged or unusable data directory): exit 1.
+fn storage_failure(name: &str, e: &NodeError) -> ExitCode {
+    tracing::error!(node = %name, error = %e, "cannot start");
+    eprintln!("error: node `{name}`: {e}");
+    ExitCode::from(1)
 }
 
 /// Resolves when standard input reaches its end (or fails).
@@ -128,6 +187,7 @@ async fn stdin_closed() {
 async fn serve(
     settings: Settings,
     program: Program,
+    auth: Auth,
     watch_stdin: bool,
 ) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -136,20 +196,42 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
     let http_addr = listener.local_addr()?;
-    let node = calm_node::start(NodeConfig {
-        name: settings.name.clone(),
-        listen: settings.listen,
-        peers: settings.peers.clone(),
-        program,
-        limits: settings.limits.clone(),
-    })
-    .await?;
+    let mut options = match &settings.data_dir {
+        Some(dir) => match NodeOptions::data_dir(dir) {
+            Ok(o) => o,
+            Err(e) => return Ok(storage_failure(&settings.name, &e)),
+        },
+        None => NodeOptions::default(),
+    };
+    options.cluster_secret = auth.secret;
+    if let Some(n) = auth.snapshot_every {
+        options.snapshot.every_ticks = n.max(1);
+    }
+    let node = match calm_node::start_with(
+        NodeConfig {
+            name: settings.name.clone(),
+            listen: settings.listen,
+            peers: settings.peers.clone(),
+            program,
+            limits: settings.limits.clone(),
+        },
+        options,
+    )
+    .await
+    {
+        Ok(n) => n,
+        Err(e @ NodeError::Storage(_)) => return Ok(storage_failure(&settings.name, &e)),
+        Err(e) => return Err(e.into()),
+    };
     let handle = node.handle.clone();
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(
+    let server = tokio::spawn(http::serve_with(
         listener,
         handle.clone(),
-        settings.max_body,
+        http::HttpOptions {
+            max_body: settings.max_body,
+            token: auth.token,
+        },
         async move {
             let _ = http_stopped.await;
         },
@@ -176,6 +258,11 @@ async fn serve(
         _ = stdin => "standard input closed",
         _ = &mut done => {
             let _ = stop_http.send(());
+            if let Some(why) = handle.failure() {
+                // Fail-stop: the tick loop logged the failure; exit without acknowledging more.
+                eprintln!("error: node `{}` stopped: {why}", settings.name);
+                return Ok(ExitCode::from(1));
+            }
             anyhow::bail!("node `{}` stopped unexpectedly", settings.name);
         }
     };

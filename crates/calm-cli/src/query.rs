@@ -11,6 +11,9 @@ pub struct QueryArgs {
     /// The node's HTTP address, e.g. http://127.0.0.1:8001.
     #[arg(long, value_name = "URL")]
     node: String,
+    /// A file holding the node's bearer token (default: the file named by `CALM_TOKEN_FILE`).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<std::path::PathBuf>,
     /// The relation.
     relation: String,
     /// Equality filters, by column name or position: `waiter=t1`, `c0=t1`.
@@ -38,7 +41,7 @@ pub fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             query.join("&")
         )
     };
-    let client = Client::new(&args.node)?;
+    let client = Client::new(&args.node)?.token_file(args.token_file.as_deref())?;
     exit((|| -> Result<(), ClientError> {
         let text = client.get(&path)?;
         let mut out = std::io::stdout().lock();

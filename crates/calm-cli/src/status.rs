@@ -11,13 +11,16 @@ pub struct StatusArgs {
     /// The node's HTTP address, e.g. http://127.0.0.1:8001.
     #[arg(long, value_name = "URL")]
     node: String,
+    /// A file holding the node's bearer token (default: the file named by `CALM_TOKEN_FILE`).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<std::path::PathBuf>,
     /// Print the node's JSON answer.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.node)?;
+    let client = Client::new(&args.node)?.token_file(args.token_file.as_deref())?;
     exit((|| -> Result<(), ClientError> {
         let text = client.get("/v1/status")?;
         if args.json {

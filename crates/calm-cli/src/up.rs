@@ -21,6 +21,15 @@ pub struct UpArgs {
     /// ports.
     #[arg(long, value_name = "BASE", default_value_t = 7001)]
     base_port: u16,
+    /// Keep each node's state in DIR/NAME (n1, n2, ...), so that it survives restarts.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The cluster secret every node is given (see `calm node --cluster-secret-file`).
+    #[arg(long, value_name = "PATH")]
+    cluster_secret_file: Option<PathBuf>,
+    /// The bearer token every node's client API requires (see `calm node --token-file`).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
 }
 
 struct Member {
@@ -48,10 +57,10 @@ fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
 fn stop_all(members: &mut [Member]) {
     for m in members.iter_mut() {
         m.stdin = None;
-        if matches!(m.child.try_wait(), Ok(None)) {
-            if let Ok(pid) = i32::try_from(m.child.id()) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-            }
+        if matches!(m.child.try_wait(), Ok(None))
+            && let Ok(pid) = i32::try_from(m.child.id())
+        {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
     }
     let deadline = Instant::now() + Duration::from_secs(6);
@@ -114,6 +123,15 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             .args(["--listen", &format!("127.0.0.1:{}", peer_ports[i])])
             .args(["--http", &format!("127.0.0.1:{}", http_ports[i])])
             .arg("--stop-on-stdin-close");
+        if let Some(d) = &args.data_dir {
+            cmd.arg("--data-dir").arg(d.join(&names[i]));
+        }
+        if let Some(f) = &args.cluster_secret_file {
+            cmd.arg("--cluster-secret-file").arg(f);
+        }
+        if let Some(f) = &args.token_file {
+            cmd.arg("--token-file").arg(f);
+        }
         for j in (0..n).filter(|&j| j != i) {
             cmd.arg("--peer")
                 .arg(format!("{}=127.0.0.1:{}", names[j], peer_ports[j]));

@@ -148,9 +148,109 @@ fn non_loopback_addresses_are_refused_without_insecure() {
         let (code, _, err) = calm(&args);
         assert_eq!(code, 2, "{err}");
         assert!(err.contains("not a loopback address"), "{err}");
-        assert!(err.contains("authentication is not available yet"), "{err}");
+        assert!(err.contains("not authenticated"), "{err}");
         assert!(err.contains("--insecure"), "{err}");
     }
+    // A cluster secret protects the peer port only; a token the client API only.
+    let dir = std::env::temp_dir().join(format!("calm-node-expose-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "a cluster secret of some length\n").unwrap();
+    let s = secret.to_str().unwrap();
+    let (code, _, err) = calm(&["node", "--http", "0.0.0.0:0", "--cluster-secret-file", s]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--token-file"), "{err}");
+    let (code, _, err) = calm(&["node", "--listen", "0.0.0.0:0", "--token-file", s]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--cluster-secret-file"), "{err}");
+    // A secret too short is refused before anything is bound.
+    std::fs::write(&secret, "short\n").unwrap();
+    let (code, _, err) = calm(&["node", "--token-file", s]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("at least 16 bytes"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_node_with_a_token_needs_it_from_every_client_command() {
+    let dir = std::env::temp_dir().join(format!("calm-node-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    std::fs::write(&token, "client-token-0123456789\n").unwrap();
+    let wrong = dir.join("wrong");
+    std::fs::write(&wrong, "not-the-token-0123456789\n").unwrap();
+    let t = token.to_str().unwrap();
+    // Exposed on every interface: allowed, since the API needs the token.
+    let mut node = Killed(
+        Command::new(CALM)
+            .args([
+                "node",
+                "--name",
+                "solo",
+                "--http",
+                "0.0.0.0:0",
+                "--token-file",
+                t,
+            ])
+            .env("CALM_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = lines(&mut node.0);
+    let ready = rx.recv_timeout(DEADLINE).unwrap();
+    let port = ready.rsplit(':').next().unwrap().to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let (code, _, err) = calm(&["insert", "--node", &url, r#"waits("x", "y")."#]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("bearer token"), "{err}");
+    let (code, _, err) = calm(&[
+        "insert",
+        "--node",
+        &url,
+        "--token-file",
+        wrong.to_str().unwrap(),
+        r#"waits("x", "y")."#,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let (code, out, err) = calm(&[
+        "insert",
+        "--node",
+        &url,
+        "--token-file",
+        t,
+        r#"waits("x", "y"). waits("y", "x")."#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("inserted 2 facts"), "{out}");
+    let (code, out, _) = calm(&[
+        "query",
+        "--node",
+        &url,
+        "--token-file",
+        t,
+        "deadlocked",
+        "t=x",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "x\n");
+    let (code, _, _) = calm(&["status", "--node", &url, "--token-file", t]);
+    assert_eq!(code, 0);
+    // CALM_TOKEN_FILE stands for --token-file.
+    let out = Command::new(CALM)
+        .args(["status", "--node", &url])
+        .env("CALM_TOKEN_FILE", t)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (code, _, _) = calm(&["status", "--node", &url]);
+    assert_eq!(code, 1);
+    // /health needs nothing.
+    let (status, _) = http("GET", &format!("{url}/health"), None).unwrap();
+    assert_eq!(status, 200);
+    sigterm(&node.0);
+    assert!(wait_exit(&mut node.0).success());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

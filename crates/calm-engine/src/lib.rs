@@ -26,5 +26,7 @@ pub mod io;
 mod plan;
 mod value;
 
-pub use api::{CompileError, Engine, EngineError, Message, Program, RunReport, TickOutput};
+pub use api::{
+    CompileError, Engine, EngineError, EngineSnapshot, Message, Program, RunReport, TickOutput,
+};
 pub use value::Value;

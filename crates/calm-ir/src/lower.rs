@@ -293,18 +293,18 @@ impl Lowerer {
                 }
             }
         };
-        if !matches!(time, Time::Async { .. }) {
-            if let Some(a) = rule.head.args.iter().find(|a| a.location) {
-                self.diags.push(
-                    Diagnostic::error(
-                        "a location argument `@x` is only meaningful in an `@async` head",
-                    )
-                    .with_code(codes::LOCATION)
-                    .with_primary(self.file, a.span, "location argument here")
-                    .with_help("add `@async` after the head, or remove the `@`"),
-                );
-                return;
-            }
+        if !matches!(time, Time::Async { .. })
+            && let Some(a) = rule.head.args.iter().find(|a| a.location)
+        {
+            self.diags.push(
+                Diagnostic::error(
+                    "a location argument `@x` is only meaningful in an `@async` head",
+                )
+                .with_code(codes::LOCATION)
+                .with_primary(self.file, a.span, "location argument here")
+                .with_help("add `@async` after the head, or remove the `@`"),
+            );
+            return;
         }
         let Some(head) = self.resolve(&rule.head.name, rule.head.args.len(), true) else {
             return;
@@ -411,12 +411,12 @@ impl Lowerer {
         let mut aggs = Vec::new();
         let mut main_scope = scope;
         for arg in &rule.head.args {
-            if let ast::Expr::Aggregate(g) = &arg.expr {
-                if g.head_form {
-                    aggs.push(g);
-                    head_args.push(None);
-                    continue;
-                }
+            if let ast::Expr::Aggregate(g) = &arg.expr
+                && g.head_form
+            {
+                aggs.push(g);
+                head_args.push(None);
+                continue;
             }
             match main_scope.lower_head_expr(self, &arg.expr) {
                 Some(e) => {
@@ -784,17 +784,17 @@ impl<'a> Scope<'a> {
         let sc = self.agg_count;
         let mut body = Vec::new();
         for lit in &g.body {
-            if let ast::Literal::Compare { lhs, rhs, .. } = lit {
-                if matches!(lhs, ast::Expr::Aggregate(_)) || matches!(rhs, ast::Expr::Aggregate(_))
-                {
-                    lw.error(
-                        codes::AGGREGATE,
-                        lit.span(),
-                        "aggregates cannot be nested",
-                        "aggregate inside an aggregate",
-                    );
-                    return None;
-                }
+            if let ast::Literal::Compare { lhs, rhs, .. } = lit
+                && (matches!(lhs, ast::Expr::Aggregate(_))
+                    || matches!(rhs, ast::Expr::Aggregate(_)))
+            {
+                lw.error(
+                    codes::AGGREGATE,
+                    lit.span(),
+                    "aggregates cannot be nested",
+                    "aggregate inside an aggregate",
+                );
+                return None;
             }
             self.lower_literal(lw, lit, &mut body, Some(sc));
         }
@@ -935,10 +935,10 @@ fn collect_names<'a>(e: &'a ast::Expr, _inside_agg: bool, out: &mut HashSet<&'a 
         // Names inside a body-form aggregate are local unless they occur outside too; the
         // argument of a head-form aggregate refers to the body's variables.
         ast::Expr::Aggregate(g) => {
-            if g.head_form {
-                if let Some(t) = &g.target {
-                    collect_names(t, false, out);
-                }
+            if g.head_form
+                && let Some(t) = &g.target
+            {
+                collect_names(t, false, out);
             }
         }
         ast::Expr::Wildcard(_) | ast::Expr::Number(..) | ast::Expr::String(..) => {}

@@ -116,17 +116,17 @@ fn resolve_items(
                         if !resolve_items(file, &mut g.body, &mut inner, vars, diags) {
                             ok = false;
                         }
-                        if let Some(t) = &g.target {
-                            if !all_bound(t, &inner) {
-                                report_unbound(
-                                    file,
-                                    t_vars(t, &inner),
-                                    vars,
-                                    diags,
-                                    "the aggregated expression",
-                                );
-                                ok = false;
-                            }
+                        if let Some(t) = &g.target
+                            && !all_bound(t, &inner)
+                        {
+                            report_unbound(
+                                file,
+                                t_vars(t, &inner),
+                                vars,
+                                diags,
+                                "the aggregated expression",
+                            );
+                            ok = false;
                         }
                         bound.insert(g.var);
                         done[i] = true;

@@ -69,6 +69,12 @@ pub struct FileConfig {
     pub http: Option<String>,
     /// Allow non-loopback addresses without authentication.
     pub insecure: Option<bool>,
+    /// Where the node keeps its state across restarts, relative to the file.
+    pub data_dir: Option<PathBuf>,
+    /// A file holding the cluster secret, relative to the file.
+    pub cluster_secret_file: Option<PathBuf>,
+    /// A file holding the client API's bearer token, relative to the file.
+    pub token_file: Option<PathBuf>,
     /// The other members: name = "host:port".
     #[serde(default)]
     pub peers: BTreeMap<String, String>,
@@ -106,6 +112,12 @@ pub struct LimitsConfig {
     pub queue_len: Option<usize>,
     /// Bytes in one HTTP request body.
     pub max_body_bytes: Option<usize>,
+    /// Idle time after which a peer connection is closed, e.g. `"30s"`.
+    pub peer_idle_timeout: Option<String>,
+    /// Idle time after which an HTTP connection is closed, e.g. `"60s"`.
+    pub http_idle_timeout: Option<String>,
+    /// Simultaneous HTTP connections.
+    pub max_http_connections: Option<usize>,
 }
 
 impl FileConfig {
@@ -120,11 +132,16 @@ impl FileConfig {
             .map_err(|e| ConfigError(format!("cannot read `{}`: {e}", path.display())))?;
         let mut c = FileConfig::parse(&text)
             .map_err(|e| ConfigError(format!("in `{}`: {e}", path.display())))?;
-        if let Some(p) = &c.program {
-            if p.is_relative() {
-                if let Some(dir) = path.parent() {
-                    c.program = Some(dir.join(p));
-                }
+        for p in [
+            &mut c.program,
+            &mut c.data_dir,
+            &mut c.cluster_secret_file,
+            &mut c.token_file,
+        ] {
+            if let (Some(q), Some(dir)) = (p.as_ref(), path.parent())
+                && q.is_relative()
+            {
+                *p = Some(dir.join(q));
             }
         }
         Ok(c)
@@ -146,6 +163,12 @@ pub struct Overrides {
     pub peers: Vec<String>,
     /// `--insecure`.
     pub insecure: bool,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--cluster-secret-file`.
+    pub cluster_secret_file: Option<PathBuf>,
+    /// `--token-file`.
+    pub token_file: Option<PathBuf>,
 }
 
 /// Everything needed to start a node and its client API.
@@ -167,6 +190,12 @@ pub struct Settings {
     pub limits: Limits,
     /// HTTP body limit, bytes.
     pub max_body: usize,
+    /// Where to keep state across restarts (none: in memory only).
+    pub data_dir: Option<PathBuf>,
+    /// The file holding the cluster secret.
+    pub cluster_secret_file: Option<PathBuf>,
+    /// The file holding the client API's bearer token.
+    pub token_file: Option<PathBuf>,
 }
 
 /// Resolves `host:port` (an IP address or a name such as `localhost`).
@@ -266,20 +295,38 @@ pub fn resolve(
     let http = parse_addr("--http", http.as_deref().unwrap_or("127.0.0.1:0"))?;
     let l = &file.limits;
     let d = Limits::default();
-    let handshake_timeout = match &l.handshake_timeout {
+    let duration = |key: &str, v: &Option<String>, default| match v {
         Some(s) => parse_duration(s).ok_or_else(|| {
             ConfigError(format!(
-                "limits.handshake_timeout `{s}`: expected a duration such as 500ms or 5s"
+                "limits.{key} `{s}`: expected a duration such as 500ms or 5s"
             ))
-        })?,
-        None => d.handshake_timeout,
+        }),
+        None => Ok(default),
     };
     let limits = Limits {
         max_facts_per_request: l.max_facts_per_request.unwrap_or(d.max_facts_per_request),
         max_string_len: l.max_string_len.unwrap_or(d.max_string_len),
-        max_connections: l.max_connections.unwrap_or(d.max_connections),
-        handshake_timeout,
+        max_connections: l.max_connections.unwrap_or(d.max_connections).max(1),
+        handshake_timeout: duration(
+            "handshake_timeout",
+            &l.handshake_timeout,
+            d.handshake_timeout,
+        )?,
         queue_len: l.queue_len.unwrap_or(d.queue_len).max(1),
+        peer_idle_timeout: duration(
+            "peer_idle_timeout",
+            &l.peer_idle_timeout,
+            d.peer_idle_timeout,
+        )?,
+        http_idle_timeout: duration(
+            "http_idle_timeout",
+            &l.http_idle_timeout,
+            d.http_idle_timeout,
+        )?,
+        max_http_connections: l
+            .max_http_connections
+            .unwrap_or(d.max_http_connections)
+            .max(1),
     };
     Ok(Settings {
         name,
@@ -290,22 +337,41 @@ pub fn resolve(
         insecure: cli.insecure || file.insecure.unwrap_or(false),
         limits,
         max_body: l.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
+        data_dir: cli.data_dir.or(file.data_dir),
+        cluster_secret_file: cli.cluster_secret_file.or(file.cluster_secret_file),
+        token_file: cli.token_file.or(file.token_file),
     })
 }
 
-/// Refuses to bind a non-loopback address unless `insecure`: calm has no authentication yet, so
-/// anyone who can reach such an address could insert facts or impersonate a peer.
+/// Refuses to bind a non-loopback address that nothing protects, unless `insecure`: the peer
+/// port needs a cluster secret (`--cluster-secret-file`), the client API a bearer token
+/// (`--token-file`); otherwise anyone who can reach it could pose as a peer or insert facts.
 pub fn check_exposure(settings: &Settings) -> Result<(), ConfigError> {
     if settings.insecure {
         return Ok(());
     }
-    for (what, addr) in [("--listen", settings.listen), ("--http", settings.http)] {
-        if !addr.ip().is_loopback() {
+    let checks = [
+        (
+            "--listen",
+            settings.listen,
+            settings.cluster_secret_file.is_some(),
+            "peers are not authenticated without a cluster secret (--cluster-secret-file), so \
+             anyone who can reach it could pose as a member",
+        ),
+        (
+            "--http",
+            settings.http,
+            settings.token_file.is_some(),
+            "clients are not authenticated without a token (--token-file), so anyone who can \
+             reach it could insert facts",
+        ),
+    ];
+    for (what, addr, protected, why) in checks {
+        if !addr.ip().is_loopback() && !protected {
             return err(format!(
-                "refusing to bind {what} {addr}: it is not a loopback address, and authentication \
-                 is not available yet, so anyone who can reach it could insert facts or pose as a \
-                 peer. Bind to 127.0.0.1, or pass --insecure (`insecure = true` in the \
-                 configuration) on a network you trust"
+                "refusing to bind {what} {addr}: it is not a loopback address, and {why}. Bind \
+                 to 127.0.0.1, configure authentication, or pass --insecure (`insecure = true` \
+                 in the configuration) on a network you trust"
             ));
         }
     }
@@ -429,9 +495,58 @@ mod tests {
         )
         .unwrap();
         let msg = check_exposure(&s).unwrap_err().to_string();
-        assert!(msg.contains("authentication is not available yet"), "{msg}");
-        assert!(msg.contains("--insecure"));
+        assert!(msg.contains("not a loopback address"), "{msg}");
+        assert!(
+            msg.contains("--token-file") && msg.contains("--insecure"),
+            "{msg}"
+        );
+        // A cluster secret protects the peer port, not the client API.
+        s.cluster_secret_file = Some("secret".into());
+        assert!(check_exposure(&s).is_err());
+        s.token_file = Some("token".into());
+        check_exposure(&s).unwrap();
+        s.listen = "0.0.0.0:0".parse().unwrap();
+        check_exposure(&s).unwrap();
+        s.cluster_secret_file = None;
+        let msg = check_exposure(&s).unwrap_err().to_string();
+        assert!(
+            msg.contains("--listen") && msg.contains("--cluster-secret-file"),
+            "{msg}"
+        );
         s.insecure = true;
         check_exposure(&s).unwrap();
+    }
+
+    #[test]
+    fn files_and_limits_from_the_configuration() {
+        let dir = std::env::temp_dir().join(format!("calm-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cluster.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"data\"\ncluster_secret_file = \"/etc/calm/secret\"\n\
+             token_file = \"token\"\n[limits]\npeer_idle_timeout = \"2s\"\n\
+             http_idle_timeout = \"500ms\"\nmax_http_connections = 3\n",
+        )
+        .unwrap();
+        let f = FileConfig::load(&path).unwrap();
+        let s = resolve(Some(f), None, o()).unwrap();
+        assert_eq!(s.data_dir.as_deref(), Some(dir.join("data").as_path()));
+        assert_eq!(
+            s.cluster_secret_file.as_deref(),
+            Some(Path::new("/etc/calm/secret"))
+        );
+        assert_eq!(s.token_file.as_deref(), Some(dir.join("token").as_path()));
+        assert_eq!(s.limits.peer_idle_timeout.as_secs(), 2);
+        assert_eq!(s.limits.http_idle_timeout.as_millis(), 500);
+        assert_eq!(s.limits.max_http_connections, 3);
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = resolve(
+            Some(FileConfig::parse("[limits]\npeer_idle_timeout = \"soon\"\n").unwrap()),
+            None,
+            o(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("peer_idle_timeout"), "{e}");
     }
 }

@@ -55,6 +55,17 @@ pub struct Output {
     pub sent: u64,
 }
 
+/// A node's state between steps, as values: see [`NodeCore::snapshot`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoreSnapshot {
+    /// The engine's state between ticks.
+    pub engine: calm_engine::EngineSnapshot,
+    /// Everything sent to each peer.
+    pub history: BTreeMap<String, Vec<WireFact>>,
+    /// Whether the node ticks again without input.
+    pub busy: bool,
+}
+
 /// A node's state and logic.
 pub struct NodeCore {
     engine: Engine,
@@ -91,6 +102,45 @@ impl NodeCore {
     /// The engine, for reading relations.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Adds facts as the node's own input, as `.input` files are read by `calm run` (see
+    /// [`Engine::insert`]): before the first tick they hold at every tick, or are the initial
+    /// state of a relation with state over time. The simulator places input facts this way.
+    pub fn load(
+        &mut self,
+        relation: &str,
+        tuples: Vec<Vec<Value>>,
+    ) -> Result<(), calm_engine::EngineError> {
+        self.engine.insert(relation, tuples)
+    }
+
+    /// The node's state between steps: the engine's carried state, the per-peer history of
+    /// facts sent, and whether it is busy. With the inputs of the steps after it, a snapshot
+    /// determines the node's state exactly (see [`NodeCore::restore`]).
+    pub fn snapshot(&self) -> CoreSnapshot {
+        CoreSnapshot {
+            engine: self.engine.snapshot(),
+            history: self
+                .history
+                .iter()
+                .map(|(p, h)| (p.clone(), h.iter().cloned().collect()))
+                .collect(),
+            busy: self.busy,
+        }
+    }
+
+    /// Puts the node back in the state of `snapshot` (of a node of the same program, name and
+    /// members). Until the next tick, relations read empty.
+    pub fn restore(&mut self, snapshot: &CoreSnapshot) -> Result<(), calm_engine::EngineError> {
+        self.engine.restore(&snapshot.engine)?;
+        self.history = snapshot
+            .history
+            .iter()
+            .map(|(p, h)| (p.clone(), h.iter().cloned().collect()))
+            .collect();
+        self.busy = snapshot.busy;
+        Ok(())
     }
 
     /// Checks a client fact against the program and the limits.

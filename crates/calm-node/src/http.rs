@@ -11,15 +11,23 @@
 //! | `GET /health` | `{"status": "ok", ...}` while the tick loop answers |
 //!
 //! Numbers are JSON integers (64-bit signed) and symbols JSON strings; nothing else is a value.
-//! Inserts are answered once the tick that ingested the facts is complete. Every error is a 4xx
-//! or 5xx status with a body `{"error": "..."}`; no request can stop the node.
+//! Inserts are answered once the tick that ingested the facts is complete (and, with a data
+//! directory, stored durably). Every error is a 4xx or 5xx status with a body
+//! `{"error": "..."}`; no request can stop the node.
+//!
+//! With a token ([`HttpOptions::token`]), every request but `GET /health` needs
+//! `Authorization: Bearer TOKEN` (401 otherwise). Connections are limited in number
+//! ([`Limits::max_http_connections`](crate::Limits)) and closed after
+//! [`Limits::http_idle_timeout`](crate::Limits) without traffic.
 
-use crate::node::{NodeError, NodeHandle};
+use crate::auth::Secret;
+use crate::node::{NodeError, NodeHandle, Shared};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,7 +38,14 @@ use calm_syntax::{SourceMap, parse_facts, render_all};
 use serde_json::{Map, Value as Json, json};
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use crate::config::DEFAULT_MAX_BODY;
 
@@ -69,6 +84,7 @@ impl From<NodeError> for ApiError {
             NodeError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
             NodeError::Runtime(_) => StatusCode::UNPROCESSABLE_ENTITY,
             NodeError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            NodeError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError::new(status, e.to_string())
     }
@@ -88,13 +104,43 @@ impl From<BytesRejection> for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// How the client API is served.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Request bodies over this many bytes are refused with 413.
+    pub max_body: usize,
+    /// The bearer token clients must present (none: no authentication).
+    pub token: Option<Secret>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            max_body: DEFAULT_MAX_BODY,
+            token: None,
+        }
+    }
+}
+
 /// The API with the default body limit ([`DEFAULT_MAX_BODY`]).
 pub fn router(handle: NodeHandle) -> Router {
-    router_with_limit(handle, DEFAULT_MAX_BODY)
+    router_with(handle, HttpOptions::default())
 }
 
 /// The API, refusing request bodies over `max_body` bytes with 413.
 pub fn router_with_limit(handle: NodeHandle, max_body: usize) -> Router {
+    router_with(
+        handle,
+        HttpOptions {
+            max_body,
+            token: None,
+        },
+    )
+}
+
+/// The API with `options`.
+pub fn router_with(handle: NodeHandle, options: HttpOptions) -> Router {
+    let token = options.token.map(Arc::new);
     Router::new()
         .route("/v1/relations/{rel}", get(query).post(insert_relation))
         .route("/v1/facts", post(insert_facts))
@@ -104,20 +150,228 @@ pub fn router_with_limit(handle: NodeHandle, max_body: usize) -> Router {
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(options.max_body))
+        .layer(middleware::from_fn_with_state(
+            (handle.clone(), token),
+            require_token,
+        ))
         .with_state(handle)
+}
+
+/// Lets a request through if no token is configured, it is `GET /health`, or it carries
+/// `Authorization: Bearer TOKEN`.
+async fn require_token(
+    State((handle, token)): State<(NodeHandle, Option<Arc<Secret>>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = token else {
+        return next.run(request).await;
+    };
+    if request.uri().path() == "/health" && request.method() == Method::GET {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .map(<[u8]>::trim_ascii);
+    match presented {
+        Some(p) if token.matches(p) => next.run(request).await,
+        _ => {
+            crate::Metrics::add(&handle.metrics().unauthorized_requests, 1);
+            let mut r = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this node requires a bearer token (Authorization: Bearer TOKEN; `calm` commands \
+                 take --token-file), and the request had none or a wrong one",
+            )
+            .into_response();
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            r
+        }
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: TcpListener,
     handle: NodeHandle,
     max_body: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router_with_limit(handle, max_body))
+    serve_with(
+        listener,
+        handle,
+        HttpOptions {
+            max_body,
+            token: None,
+        },
+        shutdown,
+    )
+    .await
+}
+
+/// Serves the API with `options` on `listener` until `shutdown` resolves, within the node's
+/// connection limit and idle timeout.
+pub async fn serve_with(
+    listener: TcpListener,
+    handle: NodeHandle,
+    options: HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let limits = handle.limits();
+    let limited = LimitedListener {
+        slots: Arc::new(Semaphore::new(limits.max_http_connections.max(1))),
+        idle: limits.http_idle_timeout,
+        shared: handle.shared().clone(),
+        inner: listener,
+    };
+    axum::serve(limited, router_with(handle, options))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A listener that closes connections over the limit at once.
+struct LimitedListener {
+    inner: TcpListener,
+    slots: Arc<Semaphore>,
+    idle: Duration,
+    shared: Arc<Shared>,
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = IdleIo;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (IdleIo, SocketAddr) {
+        loop {
+            let (stream, addr) = match self.inner.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            match self.slots.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let _ = stream.set_nodelay(true);
+                    return (
+                        IdleIo {
+                            inner: stream,
+                            _permit: permit,
+                            idle: self.idle,
+                            deadline: Box::pin(tokio::time::sleep(self.idle)),
+                            shared: self.shared.clone(),
+                        },
+                        addr,
+                    );
+                }
+                Err(_) => {
+                    crate::Metrics::add(&self.shared.metrics.closed_connections, 1);
+                    tracing::warn!(%addr, "too many HTTP connections; closing this one");
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection that fails with `TimedOut` once nothing was read or written for `idle`.
+struct IdleIo {
+    inner: TcpStream,
+    _permit: OwnedSemaphorePermit,
+    idle: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    shared: Arc<Shared>,
+}
+
+impl IdleIo {
+    fn touch(&mut self) {
+        let at = tokio::time::Instant::now() + self.idle;
+        self.deadline.as_mut().reset(at);
+    }
+
+    fn expired<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                crate::Metrics::add(&self.shared.metrics.closed_connections, 1);
+                tracing::debug!("idle HTTP connection closed");
+                Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "idle HTTP connection",
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for IdleIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                this.touch();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.expired(cx),
+        }
+    }
+}
+
+impl AsyncWrite for IdleIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                this.touch();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.expired(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                this.touch();
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.expired(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {
@@ -169,32 +423,54 @@ pub fn value_to_json(v: &Value) -> Json {
 }
 
 /// Converts a JSON array of tuples of `rel` into facts.
-fn tuples(rel: &str, body: &Json, out: &mut Vec<(String, Vec<Value>)>) -> ApiResult<()> {
+fn tuples(rel: &str, body: &Json, out: &mut Vec<(String, Vec<Value>)>) -> Result<(), String> {
     let Json::Array(rows) = body else {
-        return Err(ApiError::bad(format!(
+        return Err(format!(
             "`{rel}`: expected an array of tuples, e.g. [[1, \"a\"], [2, \"b\"]]"
-        )));
+        ));
     };
     for (i, row) in rows.iter().enumerate() {
         let Json::Array(cols) = row else {
-            return Err(ApiError::bad(format!(
+            return Err(format!(
                 "`{rel}`, tuple {}: expected an array of values, got `{row}`",
                 i + 1
-            )));
+            ));
         };
         let mut tuple = Vec::with_capacity(cols.len());
         for (j, c) in cols.iter().enumerate() {
-            tuple.push(json_to_value(c).map_err(|e| {
-                ApiError::bad(format!("`{rel}`, tuple {}, column {}: {e}", i + 1, j + 1))
-            })?);
+            tuple.push(
+                json_to_value(c)
+                    .map_err(|e| format!("`{rel}`, tuple {}, column {}: {e}", i + 1, j + 1))?,
+            );
         }
         out.push((rel.to_string(), tuple));
     }
     Ok(())
 }
 
-fn parse_json(body: &[u8]) -> ApiResult<Json> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("malformed JSON: {e}")))
+fn parse_json(body: &[u8]) -> Result<Json, String> {
+    serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))
+}
+
+/// Parses the body of `POST /v1/relations/{rel}`: a JSON array of tuples of `rel`.
+pub fn tuples_from_json(rel: &str, body: &[u8]) -> Result<Vec<(String, Vec<Value>)>, String> {
+    let mut facts = Vec::new();
+    tuples(rel, &parse_json(body)?, &mut facts)?;
+    Ok(facts)
+}
+
+/// Parses a JSON body of `POST /v1/facts`: an object of relations and their tuples.
+pub fn facts_from_json(body: &[u8]) -> Result<Vec<(String, Vec<Value>)>, String> {
+    let Json::Object(map) = parse_json(body)? else {
+        return Err(
+            "expected an object of relations and their tuples, e.g. {\"edge\": [[1, 2]]}".into(),
+        );
+    };
+    let mut facts = Vec::new();
+    for (rel, rows) in &map {
+        tuples(rel, rows, &mut facts)?;
+    }
+    Ok(facts)
 }
 
 async fn do_insert(handle: &NodeHandle, facts: Vec<(String, Vec<Value>)>) -> ApiResult<Json> {
@@ -213,9 +489,7 @@ async fn insert_relation(
 ) -> ApiResult<axum::Json<Json>> {
     let rel = path_param(rel)?;
     relation(&handle, &rel)?;
-    let body = parse_json(&body?)?;
-    let mut facts = Vec::new();
-    tuples(&rel, &body, &mut facts)?;
+    let facts = tuples_from_json(&rel, &body?).map_err(ApiError::bad)?;
     Ok(axum::Json(do_insert(&handle, facts).await?))
 }
 
@@ -229,21 +503,13 @@ async fn insert_facts(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
-    let mut facts = Vec::new();
-    if json {
-        let Json::Object(map) = parse_json(&body)? else {
-            return Err(ApiError::bad(
-                "expected an object of relations and their tuples, e.g. {\"edge\": [[1, 2]]}",
-            ));
-        };
-        for (rel, rows) in &map {
-            tuples(rel, rows, &mut facts)?;
-        }
+    let facts = if json {
+        facts_from_json(&body).map_err(ApiError::bad)?
     } else {
         let text =
             std::str::from_utf8(&body).map_err(|_| ApiError::bad("the body is not UTF-8 text"))?;
-        facts = facts_from_text("request", text).map_err(ApiError::bad)?;
-    }
+        facts_from_text("request", text).map_err(ApiError::bad)?
+    };
     Ok(axum::Json(do_insert(&handle, facts).await?))
 }
 
@@ -398,8 +664,11 @@ async fn subscribe(
             .data(Json::Object(m).to_string());
         Some((Ok::<_, Infallible>(ev), rx))
     });
+    // Keep-alives often enough that the idle timeout does not close a quiet subscription.
+    let every = (handle.limits().http_idle_timeout / 3)
+        .clamp(Duration::from_millis(100), Duration::from_secs(15));
     Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
+        .keep_alive(KeepAlive::new().interval(every))
         .into_response())
 }
 

@@ -24,17 +24,22 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 pub mod config;
 pub mod core;
+pub mod durable;
 pub mod http;
 mod link;
 pub mod metrics;
 mod node;
+pub mod store;
 pub mod wire;
 
+pub use auth::Secret;
 pub use config::{ConfigError, Settings};
+pub use durable::SnapshotPolicy;
 pub use metrics::Metrics;
 pub use node::{
-    Limits, Node, NodeConfig, NodeError, NodeHandle, Peer, PeerStatus, Status, Update,
-    parse_duration, start,
+    Limits, Node, NodeConfig, NodeError, NodeHandle, NodeOptions, Peer, PeerStatus, Status, Update,
+    parse_duration, start, start_with,
 };

@@ -3,6 +3,7 @@
 //! acknowledges it, and sent again after a reconnect or a timeout. Duplicates are harmless: a
 //! node's state is a set of facts.
 
+use crate::auth::{self, NONCE_LEN, Role, Secret, Transcript};
 use crate::metrics::Metrics;
 use crate::node::{Event, Peer, Shared};
 use crate::wire::{self, Frame, PROTOCOL_VERSION, WireError, WireFact};
@@ -10,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -21,8 +23,9 @@ const RETRANSMIT_AFTER: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 pub(crate) enum LinkCmd {
-    /// Send these facts (reliably).
-    Send(Vec<WireFact>),
+    /// Send this batch (reliably); its sequence number was assigned, and the batch stored, by
+    /// the tick loop.
+    Send { seq: u64, facts: Vec<WireFact> },
     /// Acknowledge the peer's batch.
     Ack(u64),
     /// The listener accepted a connection from this peer and completed the handshake.
@@ -38,34 +41,36 @@ pub(crate) struct LinkParams {
     pub events: mpsc::Sender<Event>,
     pub shared: Arc<Shared>,
     pub stop: watch::Receiver<bool>,
+    /// Batches sent before a restart and not acknowledged.
+    pub unacked: BTreeMap<u64, Vec<WireFact>>,
+    /// The peer's incarnation when last connected (from the data directory).
+    pub peer_incarnation: Option<u64>,
 }
 
 type FrameResult = (u64, Result<Option<(Frame, usize)>, WireError>);
 
 struct Link {
     p: LinkParams,
-    unacked: BTreeMap<u64, Vec<WireFact>>,
-    next_seq: u64,
     writer: Option<OwnedWriteHalf>,
     generation: u64,
-    peer_incarnation: Option<u64>,
     frames_tx: mpsc::Sender<FrameResult>,
     last_send: Instant,
+    last_write: Instant,
 }
 
 impl Link {
     fn set_connected(&self, connected: bool) {
-        if let Ok(mut links) = self.p.shared.links.lock() {
-            if let Some(s) = links.get_mut(&self.p.peer.name) {
-                s.connected = connected;
-                s.unacked = self.unacked.len();
-            }
+        if let Ok(mut links) = self.p.shared.links.lock()
+            && let Some(s) = links.get_mut(&self.p.peer.name)
+        {
+            s.connected = connected;
+            s.unacked = self.p.unacked.len();
         }
     }
 
     fn set_unacked(&self, before: usize) {
         let m = &self.p.shared.metrics.unacked;
-        let after = self.unacked.len();
+        let after = self.p.unacked.len();
         if after > before {
             m.fetch_add((after - before) as u64, Ordering::Relaxed);
         } else {
@@ -79,7 +84,10 @@ impl Link {
             return;
         };
         match wire::write_frame(w, frame).await {
-            Ok(n) => Metrics::add(&self.p.shared.metrics.bytes_out, n as u64),
+            Ok(n) => {
+                self.last_write = Instant::now();
+                Metrics::add(&self.p.shared.metrics.bytes_out, n as u64);
+            }
             Err(e) => {
                 tracing::debug!(peer = %self.p.peer.name, error = %e, "write failed; reconnecting");
                 self.disconnect();
@@ -100,36 +108,51 @@ impl Link {
         let generation = self.generation;
         let (mut reader, writer) = stream.into_split();
         self.writer = Some(writer);
+        self.last_write = Instant::now();
         let tx = self.frames_tx.clone();
+        let idle = self.p.shared.limits.peer_idle_timeout;
         tokio::spawn(async move {
             loop {
-                let r = wire::read_frame(&mut reader).await;
+                // Nothing for `idle` (the peer pings after a third of it): the connection is
+                // dead or the peer is holding it open for nothing.
+                let r = match timeout(idle, wire::read_frame(&mut reader)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(WireError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("nothing received for {} ms", idle.as_millis()),
+                    ))),
+                };
                 let end = !matches!(r, Ok(Some(_)));
                 if tx.send((generation, r)).await.is_err() || end {
                     return;
                 }
             }
         });
-        if let Some(old) = self.peer_incarnation {
-            if old != incarnation {
-                let _ = self
-                    .p
-                    .events
-                    .send(Event::PeerRestarted {
-                        peer: self.p.peer.name.clone(),
-                    })
-                    .await;
-            }
+        if self.p.peer_incarnation != Some(incarnation) {
+            let restarted = self.p.peer_incarnation.is_some();
+            let _ = self
+                .p
+                .events
+                .send(Event::PeerIncarnation {
+                    peer: self.p.peer.name.clone(),
+                    incarnation,
+                    restarted,
+                })
+                .await;
         }
-        self.peer_incarnation = Some(incarnation);
+        self.p.peer_incarnation = Some(incarnation);
         tracing::info!(peer = %self.p.peer.name, "link up");
         self.set_connected(true);
         self.retransmit(false).await;
     }
 
     async fn retransmit(&mut self, count: bool) {
-        let batches: Vec<(u64, Vec<WireFact>)> =
-            self.unacked.iter().map(|(s, f)| (*s, f.clone())).collect();
+        let batches: Vec<(u64, Vec<WireFact>)> = self
+            .p
+            .unacked
+            .iter()
+            .map(|(s, f)| (*s, f.clone()))
+            .collect();
         if count && !batches.is_empty() {
             Metrics::add(&self.p.shared.metrics.retransmits, batches.len() as u64);
         }
@@ -149,24 +172,24 @@ pub(crate) async fn run(p: LinkParams) {
     let mut stop = p.stop.clone();
     let mut link = Link {
         p,
-        unacked: BTreeMap::new(),
-        next_seq: 1,
         writer: None,
         generation: 0,
-        peer_incarnation: None,
         frames_tx,
         last_send: Instant::now(),
+        last_write: Instant::now(),
     };
+    link.set_unacked(0);
+    let ping_every = link.p.shared.limits.peer_idle_timeout / 3;
     let far = || Instant::now() + Duration::from_secs(3600);
     let mut backoff = Duration::from_millis(50);
     let mut next_dial = Instant::now();
     let mut stopping: Option<Instant> = None;
     loop {
-        if let Some(deadline) = stopping {
-            if link.unacked.is_empty() || Instant::now() >= deadline {
-                link.disconnect();
-                return;
-            }
+        if let Some(deadline) = stopping
+            && (link.p.unacked.is_empty() || Instant::now() >= deadline)
+        {
+            link.disconnect();
+            return;
         }
         if link.writer.is_none() && link.p.dial && Instant::now() >= next_dial {
             match dial(&link.p).await {
@@ -175,14 +198,19 @@ pub(crate) async fn run(p: LinkParams) {
                     link.connected(stream, inc).await;
                 }
                 Err(e) => {
-                    tracing::debug!(peer = %link.p.peer.name, error = %e, "cannot connect; will retry");
+                    match e {
+                        DialError::Connect(e) => {
+                            tracing::debug!(peer = %link.p.peer.name, error = %e, "cannot connect; will retry");
+                        }
+                        DialError::Handshake(e) => e.report(&link.p.shared, &link.p.peer.name),
+                    }
                     next_dial = Instant::now() + backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
             continue;
         }
-        let retransmit_at = if link.writer.is_some() && !link.unacked.is_empty() {
+        let retransmit_at = if link.writer.is_some() && !link.p.unacked.is_empty() {
             link.last_send + RETRANSMIT_AFTER
         } else {
             far()
@@ -192,16 +220,19 @@ pub(crate) async fn run(p: LinkParams) {
         } else {
             far()
         };
+        let ping_at = if link.writer.is_some() {
+            link.last_write + ping_every
+        } else {
+            far()
+        };
         tokio::select! {
             cmd = link.p.cmds.recv() => match cmd {
                 None => return,
-                Some(LinkCmd::Send(facts)) => {
-                    let before = link.unacked.len();
-                    let seq = link.next_seq;
-                    link.next_seq += 1;
-                    link.unacked.insert(seq, facts.clone());
+                Some(LinkCmd::Send { seq, facts }) => {
+                    let before = link.p.unacked.len();
+                    link.p.unacked.insert(seq, facts.clone());
                     link.set_unacked(before);
-                    if link.unacked.len() == 1 {
+                    if link.p.unacked.len() == 1 {
                         link.last_send = Instant::now();
                     }
                     link.write(&Frame::Batch { seq, facts }).await;
@@ -228,11 +259,17 @@ pub(crate) async fn run(p: LinkParams) {
                                 }
                             }
                             Frame::Ack { seq } => {
-                                let before = link.unacked.len();
-                                link.unacked.remove(&seq);
+                                let before = link.p.unacked.len();
+                                if link.p.unacked.remove(&seq).is_some() {
+                                    // The tick loop forgets it in the store at its next commit.
+                                    if let Ok(mut a) = link.p.shared.acked.lock() {
+                                        a.push((link.p.peer.name.clone(), seq));
+                                    }
+                                }
                                 link.set_unacked(before);
                             }
-                            Frame::Hello { .. } => {
+                            Frame::Ping => {}
+                            Frame::Hello { .. } | Frame::Auth { .. } => {
                                 Metrics::add(&link.p.shared.metrics.bad_frames, 1);
                                 tracing::warn!(peer = %link.p.peer.name, "unexpected handshake frame; closing the connection");
                                 link.disconnect();
@@ -241,9 +278,16 @@ pub(crate) async fn run(p: LinkParams) {
                     }
                     Ok(None) => link.disconnect(),
                     Err(e) => {
-                        if !matches!(e, WireError::Io(_)) {
-                            Metrics::add(&link.p.shared.metrics.bad_frames, 1);
-                            tracing::warn!(peer = %link.p.peer.name, error = %e, "bad frame; closing the connection");
+                        match &e {
+                            WireError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+                                Metrics::add(&link.p.shared.metrics.closed_connections, 1);
+                                tracing::info!(peer = %link.p.peer.name, error = %e, "idle connection; closing it");
+                            }
+                            WireError::Io(_) => {}
+                            _ => {
+                                Metrics::add(&link.p.shared.metrics.bad_frames, 1);
+                                tracing::warn!(peer = %link.p.peer.name, error = %e, "bad frame; closing the connection");
+                            }
                         }
                         link.disconnect();
                     }
@@ -251,6 +295,7 @@ pub(crate) async fn run(p: LinkParams) {
             },
             _ = sleep_until(retransmit_at) => link.retransmit(true).await,
             _ = sleep_until(dial_at) => {},
+            _ = sleep_until(ping_at) => link.write(&Frame::Ping).await,
             _ = stop.changed(), if stopping.is_none() => {
                 stopping = Some(Instant::now() + Duration::from_secs(2));
             },
@@ -258,75 +303,209 @@ pub(crate) async fn run(p: LinkParams) {
     }
 }
 
-async fn handshake(
-    stream: &mut TcpStream,
-    me: &str,
-    incarnation: u64,
-    limit: Duration,
-    first: bool,
-) -> Result<(String, u64), String> {
-    let hello = Frame::Hello {
-        version: PROTOCOL_VERSION,
-        node: me.to_string(),
-        incarnation,
-    };
-    if first {
-        wire::write_frame(stream, &hello)
-            .await
-            .map_err(|e| e.to_string())?;
+/// Why a handshake failed.
+#[derive(Debug)]
+pub(crate) enum HandshakeError {
+    /// The peer did not prove it knows the cluster secret.
+    Auth(String),
+    /// Anything else: a bad frame, a wrong version or name, a timeout, a closed connection.
+    Bad(String),
+}
+
+impl std::fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandshakeError::Auth(m) | HandshakeError::Bad(m) => f.write_str(m),
+        }
     }
-    let frame = timeout(limit, wire::read_frame(stream))
-        .await
-        .map_err(|_| "handshake timed out".to_string())?
-        .map_err(|e| e.to_string())?;
-    let (node, inc) = match frame {
+}
+
+impl HandshakeError {
+    /// Counts and logs the failure.
+    fn report(&self, shared: &Shared, from: &str) {
+        match self {
+            HandshakeError::Auth(m) => {
+                Metrics::add(&shared.metrics.auth_failures, 1);
+                tracing::warn!(peer = %from, error = %m, "peer authentication failed; closing the connection");
+            }
+            HandshakeError::Bad(m) => {
+                Metrics::add(&shared.metrics.bad_frames, 1);
+                tracing::warn!(peer = %from, error = %m, "peer handshake failed; closing the connection");
+            }
+        }
+    }
+}
+
+fn bad(e: impl std::fmt::Display) -> HandshakeError {
+    HandshakeError::Bad(e.to_string())
+}
+
+/// This node's side of a handshake.
+pub(crate) struct Me<'a> {
+    pub name: &'a str,
+    pub incarnation: u64,
+    pub secret: Option<&'a Secret>,
+}
+
+async fn read_hello<S: AsyncRead + Unpin>(
+    s: &mut S,
+) -> Result<(String, u64, Vec<u8>, Vec<u8>), HandshakeError> {
+    match wire::read_frame(s).await.map_err(bad)? {
         Some((
             Frame::Hello {
                 version,
                 node,
                 incarnation,
+                nonce,
+                proof,
             },
             _,
         )) => {
             if version != PROTOCOL_VERSION {
-                return Err(format!(
+                return Err(bad(format!(
                     "protocol version {version}, expected {PROTOCOL_VERSION}"
-                ));
+                )));
             }
-            (node, incarnation)
+            if nonce.len() != NONCE_LEN {
+                return Err(bad(format!(
+                    "a nonce of {} bytes, expected {NONCE_LEN}",
+                    nonce.len()
+                )));
+            }
+            Ok((node, incarnation, nonce, proof))
         }
-        Some(_) => return Err("expected a handshake".into()),
-        None => return Err("connection closed during the handshake".into()),
-    };
-    if !first {
-        wire::write_frame(stream, &hello)
-            .await
-            .map_err(|e| e.to_string())?;
+        Some(_) => Err(bad("expected a handshake")),
+        None => Err(bad("connection closed during the handshake")),
     }
-    Ok((node, inc))
 }
 
-async fn dial(p: &LinkParams) -> Result<(TcpStream, u64), String> {
+/// The dialer's handshake with `expected`: Hello, the listener's Hello (checked: its name, and
+/// its proof if there is a secret), Auth. Returns the peer's incarnation.
+pub(crate) async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    me: &Me<'_>,
+    expected: &str,
+) -> Result<u64, HandshakeError> {
+    let nonce = auth::nonce().map_err(bad)?;
+    let hello = Frame::Hello {
+        version: PROTOCOL_VERSION,
+        node: me.name.to_string(),
+        incarnation: me.incarnation,
+        nonce: nonce.clone(),
+        proof: Vec::new(),
+    };
+    wire::write_frame(s, &hello).await.map_err(bad)?;
+    let (node, incarnation, their_nonce, proof) = read_hello(s).await?;
+    if node != expected {
+        return Err(bad(format!("expected node `{expected}`, found `{node}`")));
+    }
+    let t = Transcript {
+        dialer: me.name,
+        listener: &node,
+        dialer_incarnation: me.incarnation,
+        listener_incarnation: incarnation,
+        dialer_nonce: &nonce,
+        listener_nonce: &their_nonce,
+    };
+    let proof_out = match me.secret {
+        Some(secret) => {
+            if !t.verify(secret, Role::Listener, &proof) {
+                return Err(HandshakeError::Auth(if proof.is_empty() {
+                    "the peer sent no proof of the cluster secret (is it configured with one?)"
+                        .into()
+                } else {
+                    "the peer's proof of the cluster secret is wrong".into()
+                }));
+            }
+            t.proof(secret, Role::Dialer)
+        }
+        None => Vec::new(),
+    };
+    wire::write_frame(s, &Frame::Auth { proof: proof_out })
+        .await
+        .map_err(bad)?;
+    Ok(incarnation)
+}
+
+/// The listener's handshake: the dialer's Hello (a member's), our Hello with our proof, the
+/// dialer's Auth (checked if there is a secret). Returns the peer's name and incarnation. Nothing
+/// after the handshake is read here: batches are read only once it succeeded.
+pub(crate) async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    me: &Me<'_>,
+    is_member: impl Fn(&str) -> bool,
+) -> Result<(String, u64), HandshakeError> {
+    let (node, incarnation, their_nonce, _) = read_hello(s).await?;
+    if !is_member(&node) {
+        return Err(bad(format!("`{node}` is not a member")));
+    }
+    let nonce = auth::nonce().map_err(bad)?;
+    let t = Transcript {
+        dialer: &node,
+        listener: me.name,
+        dialer_incarnation: incarnation,
+        listener_incarnation: me.incarnation,
+        dialer_nonce: &their_nonce,
+        listener_nonce: &nonce,
+    };
+    let hello = Frame::Hello {
+        version: PROTOCOL_VERSION,
+        node: me.name.to_string(),
+        incarnation: me.incarnation,
+        nonce: nonce.clone(),
+        proof: me
+            .secret
+            .map(|secret| t.proof(secret, Role::Listener))
+            .unwrap_or_default(),
+    };
+    wire::write_frame(s, &hello).await.map_err(bad)?;
+    let proof = match wire::read_frame(s).await.map_err(bad)? {
+        Some((Frame::Auth { proof }, _)) => proof,
+        Some(_) => return Err(bad("expected the handshake's Auth")),
+        None => return Err(bad("connection closed during the handshake")),
+    };
+    if let Some(secret) = me.secret
+        && !t.verify(secret, Role::Dialer, &proof)
+    {
+        return Err(HandshakeError::Auth(if proof.is_empty() {
+            format!("`{node}` sent no proof of the cluster secret (is it configured with one?)")
+        } else {
+            format!("`{node}`'s proof of the cluster secret is wrong")
+        }));
+    }
+    Ok((node, incarnation))
+}
+
+/// Why dialing a peer failed.
+enum DialError {
+    /// No connection (the peer is down or unreachable): retried quietly.
+    Connect(String),
+    /// Connected, but the handshake failed: counted and logged.
+    Handshake(HandshakeError),
+}
+
+async fn dial(p: &LinkParams) -> Result<(TcpStream, u64), DialError> {
     let mut stream = timeout(Duration::from_secs(2), TcpStream::connect(p.peer.addr))
         .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| DialError::Connect("connect timed out".into()))?
+        .map_err(|e| DialError::Connect(e.to_string()))?;
     let _ = stream.set_nodelay(true);
-    let (node, inc) = handshake(
-        &mut stream,
-        &p.me,
-        p.incarnation,
+    let me = Me {
+        name: &p.me,
+        incarnation: p.incarnation,
+        secret: p.shared.secret.as_ref(),
+    };
+    let inc = timeout(
         p.shared.limits.handshake_timeout,
-        true,
+        dial_handshake(&mut stream, &me, &p.peer.name),
     )
-    .await?;
-    if node != p.peer.name {
-        Metrics::add(&p.shared.metrics.bad_frames, 1);
-        return Err(format!(
-            "expected node `{}` at {}, found `{node}`",
-            p.peer.name, p.peer.addr
-        ));
-    }
+    .await
+    .unwrap_or_else(|_| Err(bad("handshake timed out")))
+    .map_err(|e| match e {
+        // The connection broke (the peer is restarting, say): retried quietly, like a refusal.
+        HandshakeError::Bad(m) if m.starts_with("connection") => DialError::Connect(m),
+        e => DialError::Handshake(e),
+    })?;
     Ok((stream, inc))
 }
 
@@ -361,29 +540,165 @@ pub(crate) async fn listen(
         let (me, links, shared) = (me.clone(), links.clone(), shared.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            match handshake(
-                &mut stream,
-                &me,
+            let hs = Me {
+                name: &me,
                 incarnation,
+                secret: shared.secret.as_ref(),
+            };
+            let r = timeout(
                 shared.limits.handshake_timeout,
-                false,
+                accept_handshake(&mut stream, &hs, |n| links.contains_key(n)),
             )
             .await
-            {
-                Ok((node, inc)) => match links.get(&node) {
-                    Some(link) => {
+            .unwrap_or_else(|_| Err(bad("handshake timed out")));
+            match r {
+                Ok((node, inc)) => {
+                    if let Some(link) = links.get(&node) {
                         let _ = link.send(LinkCmd::Inbound(stream, inc)).await;
                     }
-                    None => {
-                        Metrics::add(&shared.metrics.bad_frames, 1);
-                        tracing::warn!(%addr, %node, "connection from a node that is not a member; closing");
-                    }
-                },
-                Err(e) => {
-                    Metrics::add(&shared.metrics.bad_frames, 1);
-                    tracing::warn!(%addr, error = %e, "peer handshake failed; closing");
                 }
+                Err(e) => e.report(&shared, &addr.to_string()),
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn secret() -> Secret {
+        Secret::new("correct horse battery staple").unwrap()
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Runs both sides of a handshake over an in-memory pipe.
+    fn pair(a: Option<Secret>, b: Option<Secret>) -> (Result<u64, String>, Result<String, String>) {
+        rt().block_on(async {
+            let (mut x, mut y) = tokio::io::duplex(1 << 16);
+            let dialer = Me {
+                name: "a",
+                incarnation: 1,
+                secret: a.as_ref(),
+            };
+            let listener = Me {
+                name: "b",
+                incarnation: 2,
+                secret: b.as_ref(),
+            };
+            let (d, l) = tokio::join!(
+                async {
+                    let r = dial_handshake(&mut x, &dialer, "b").await;
+                    drop(x);
+                    r
+                },
+                accept_handshake(&mut y, &listener, |n| n == "a")
+            );
+            (
+                d.map_err(|e| format!("{e:?}")),
+                l.map(|(n, _)| n).map_err(|e| format!("{e:?}")),
+            )
+        })
+    }
+
+    #[test]
+    fn handshakes_authenticate_both_sides() {
+        assert_eq!(pair(None, None), (Ok(2), Ok("a".into())));
+        assert_eq!(
+            pair(Some(secret()), Some(secret())),
+            (Ok(2), Ok("a".into()))
+        );
+        let wrong = Secret::new("another secret of some length").unwrap();
+        // The dialer refuses a listener with another secret; the listener then sees the
+        // connection close before any Auth.
+        let (d, l) = pair(Some(secret()), Some(wrong.clone()));
+        assert!(d.unwrap_err().starts_with("Auth("));
+        assert!(l.is_err());
+        // A dialer without the secret: the listener refuses its (empty) proof.
+        let (d, l) = pair(None, Some(secret()));
+        assert!(d.is_ok());
+        assert!(l.unwrap_err().contains("sent no proof"));
+        // A listener without the secret: the dialer refuses it.
+        let (d, _) = pair(Some(secret()), None);
+        assert!(d.unwrap_err().contains("sent no proof"));
+    }
+
+    /// A handshake (either side) fed these bytes by the other side.
+    fn against(bytes: Vec<u8>, dialing: bool, secret: Option<Secret>) -> Result<(), String> {
+        rt().block_on(async {
+            let (mut x, mut y) = tokio::io::duplex(1 << 20);
+            use tokio::io::AsyncWriteExt as _;
+            let feed = async move {
+                let _ = y.write_all(&bytes).await;
+                let _ = y.shutdown().await;
+                // Keep reading so the handshake's writes do not block.
+                let mut sink = Vec::new();
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut y, &mut sink).await;
+            };
+            let me = Me {
+                name: "b",
+                incarnation: 2,
+                secret: secret.as_ref(),
+            };
+            let run = async {
+                let r = if dialing {
+                    dial_handshake(&mut x, &me, "a").await.map(|_| ())
+                } else {
+                    accept_handshake(&mut x, &me, |n| n == "a")
+                        .await
+                        .map(|_| ())
+                };
+                drop(x);
+                r
+            };
+            let (r, ()) = tokio::join!(run, feed);
+            r.map_err(|e| e.to_string())
+        })
+    }
+
+    fn framed(frame: &Frame) -> Vec<u8> {
+        let payload = wire::encode(frame).unwrap();
+        let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+        out.extend(payload);
+        out
+    }
+
+    proptest! {
+        // Fuzzing the handshake: arbitrary bytes, and well-formed frames with arbitrary
+        // contents, never panic and never authenticate without the secret.
+        // PROPTEST_CASES sets the number of inputs (256 by default).
+        #[test]
+        fn arbitrary_bytes_never_complete_an_authenticated_handshake(
+            bytes in proptest::collection::vec(any::<u8>(), 0..600),
+            dialing in any::<bool>(),
+        ) {
+            prop_assert!(against(bytes, dialing, Some(secret())).is_err());
+        }
+
+        #[test]
+        fn forged_frames_never_authenticate(
+            nonce in proptest::collection::vec(any::<u8>(), 0..40),
+            proof in proptest::collection::vec(any::<u8>(), 0..40),
+            auth_proof in proptest::collection::vec(any::<u8>(), 0..40),
+            node in "[a-c]{1,2}",
+            dialing in any::<bool>(),
+        ) {
+            let mut bytes = framed(&Frame::Hello {
+                version: PROTOCOL_VERSION,
+                node,
+                incarnation: 7,
+                nonce,
+                proof,
+            });
+            bytes.extend(framed(&Frame::Auth { proof: auth_proof }));
+            prop_assert!(against(bytes, dialing, Some(secret())).is_err());
+        }
     }
 }

@@ -34,6 +34,19 @@ pub struct Metrics {
     pub undeliverable: AtomicU64,
     /// Ticks that failed with a runtime error in a rule.
     pub tick_errors: AtomicU64,
+    /// Peer connections refused because the peer failed authentication.
+    pub auth_failures: AtomicU64,
+    /// HTTP requests refused for a missing or wrong bearer token.
+    pub unauthorized_requests: AtomicU64,
+    /// Connections closed by a limit: idle peer or HTTP connections, HTTP connections over the
+    /// limit.
+    pub closed_connections: AtomicU64,
+    /// Commits to the data directory.
+    pub commits: AtomicU64,
+    /// Time spent committing (including the sync), microseconds.
+    pub commit_micros: AtomicU64,
+    /// Snapshots written to the data directory.
+    pub snapshots: AtomicU64,
 }
 
 impl Metrics {
@@ -44,7 +57,7 @@ impl Metrics {
 
     /// Renders every metric, labelled with the node's name.
     pub fn render(&self, node: &str) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 14] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 20] = [
             (
                 "calm_ticks_total",
                 "counter",
@@ -129,13 +142,49 @@ impl Metrics {
                 "Ticks failed by a runtime error.",
                 &self.tick_errors,
             ),
+            (
+                "calm_auth_failures_total",
+                "counter",
+                "Peer connections that failed authentication.",
+                &self.auth_failures,
+            ),
+            (
+                "calm_unauthorized_requests_total",
+                "counter",
+                "HTTP requests without a valid bearer token.",
+                &self.unauthorized_requests,
+            ),
+            (
+                "calm_closed_connections_total",
+                "counter",
+                "Connections closed by an idle timeout or a connection limit.",
+                &self.closed_connections,
+            ),
+            (
+                "calm_commits_total",
+                "counter",
+                "Durable commits to the data directory.",
+                &self.commits,
+            ),
+            (
+                "calm_commit_seconds_total",
+                "counter",
+                "Time spent in durable commits.",
+                &self.commit_micros,
+            ),
+            (
+                "calm_snapshots_total",
+                "counter",
+                "Snapshots written to the data directory.",
+                &self.snapshots,
+            ),
         ];
         let mut out = String::new();
         let node = node.replace('\\', "\\\\").replace('"', "\\\"");
         for (name, kind, help, value) in rows {
             let v = value.load(Ordering::Relaxed);
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            if name == "calm_tick_seconds_total" {
+            if name == "calm_tick_seconds_total" || name == "calm_commit_seconds_total" {
                 let _ = writeln!(out, "{name}{{node=\"{node}\"}} {}", v as f64 / 1e6);
             } else {
                 let _ = writeln!(out, "{name}{{node=\"{node}\"}} {v}");

@@ -1,8 +1,11 @@
 //! The tick loop: ingest an unordered batch of events, query (one engine tick), send.
 
+use crate::auth::Secret;
 use crate::core::{Input, NodeCore};
+use crate::durable::{self, Restored, SnapshotPolicy};
 use crate::link::{self, LinkCmd};
 use crate::metrics::Metrics;
+use crate::store::{Commit, PeerRecord, RedbStorage, Storage, StoreError};
 use crate::wire::WireFact;
 use calm_engine::{Engine, Program, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -35,6 +38,13 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// Events queued for the tick loop before senders wait.
     pub queue_len: usize,
+    /// An established peer connection on which nothing arrives for this long is closed (each
+    /// side sends a ping after a third of it without traffic).
+    pub peer_idle_timeout: Duration,
+    /// An HTTP connection with no traffic either way for this long is closed.
+    pub http_idle_timeout: Duration,
+    /// Simultaneous HTTP connections; more are closed at once.
+    pub max_http_connections: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +55,9 @@ impl Default for Limits {
             max_connections: 64,
             handshake_timeout: Duration::from_secs(5),
             queue_len: 1024,
+            peer_idle_timeout: Duration::from_secs(30),
+            http_idle_timeout: Duration::from_secs(60),
+            max_http_connections: 256,
         }
     }
 }
@@ -79,6 +92,33 @@ pub enum NodeError {
     /// Binding or configuration failed.
     #[error("{0}")]
     Setup(String),
+    /// The data directory failed (I/O error, damaged data): the node stops, and nothing that
+    /// was not stored is acknowledged.
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+/// Durability and authentication of a node; [`NodeOptions::default`] is neither.
+#[derive(Default)]
+pub struct NodeOptions {
+    /// Where the node keeps its state across restarts (see [`NodeOptions::data_dir`]); without
+    /// one, state lives in memory only.
+    pub storage: Option<Box<dyn Storage>>,
+    /// The cluster secret: peers must prove they know it (see [`crate::auth`]).
+    pub cluster_secret: Option<Secret>,
+    /// When to snapshot the state (with storage).
+    pub snapshot: SnapshotPolicy,
+}
+
+impl NodeOptions {
+    /// Options keeping the node's state in `dir` (created if missing; `calm.redb` in it).
+    pub fn data_dir(dir: &std::path::Path) -> Result<NodeOptions, NodeError> {
+        let store = RedbStorage::open(dir).map_err(|e| NodeError::Storage(e.to_string()))?;
+        Ok(NodeOptions {
+            storage: Some(Box::new(store)),
+            ..NodeOptions::default()
+        })
+    }
 }
 
 /// State of the link to one peer.
@@ -136,8 +176,12 @@ pub(crate) enum Event {
         seq: u64,
         facts: Vec<WireFact>,
     },
-    PeerRestarted {
+    /// A peer connected with an incarnation other than the last one known.
+    PeerIncarnation {
         peer: String,
+        incarnation: u64,
+        /// It had another before: it restarted and lost its state.
+        restarted: bool,
     },
     Timer {
         relation: String,
@@ -156,6 +200,11 @@ pub(crate) struct Shared {
     pub metrics: Metrics,
     pub links: Mutex<BTreeMap<String, PeerStatus>>,
     pub limits: Limits,
+    pub secret: Option<Secret>,
+    /// Batches peers acknowledged, for the tick loop to remove from the store.
+    pub acked: Mutex<Vec<(String, u64)>>,
+    /// Why the node stopped, if it failed.
+    pub failure: Mutex<Option<String>>,
 }
 
 /// A handle to a running node; cheap to clone.
@@ -264,6 +313,20 @@ impl NodeHandle {
         &self.shared.metrics
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The limits the node applies.
+    pub fn limits(&self) -> &Limits {
+        &self.shared.limits
+    }
+
+    /// Why the node stopped, if it stopped on a failure (a storage error).
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failure.lock().ok().and_then(|f| f.clone())
+    }
+
     /// Asks the node to stop: it finishes the current tick, gives its links a moment to deliver
     /// what is owed, and ends.
     pub fn shutdown(&self) {
@@ -291,28 +354,40 @@ pub(crate) fn check_fact(
     tuple: &[Value],
 ) -> Result<(), String> {
     for v in tuple {
-        if let Value::Symbol(s) = v {
-            if s.len() > limits.max_string_len {
-                return Err(format!(
-                    "a symbol of {} bytes in `{relation}` exceeds the limit of {}",
-                    s.len(),
-                    limits.max_string_len
-                ));
-            }
+        if let Value::Symbol(s) = v
+            && s.len() > limits.max_string_len
+        {
+            return Err(format!(
+                "a symbol of {} bytes in `{relation}` exceeds the limit of {}",
+                s.len(),
+                limits.max_string_len
+            ));
         }
     }
     program.check(relation, tuple).map_err(|e| e.to_string())
 }
 
-/// Starts a node: binds the peer listener, starts the links, the timers and the tick loop.
+/// Starts a node: binds the peer listener, starts the links, the timers and the tick loop. State
+/// lives in memory only, and peers are not authenticated: see [`start_with`].
 pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+    start_with(config, NodeOptions::default()).await
+}
+
+/// What the tick thread hands back once the node's state is loaded.
+struct Loaded {
+    incarnation: u64,
+    restored: Restored,
+}
+
+/// Starts a node with durability and authentication options: with storage, the node first comes
+/// back to the state of its last commit (an error there is [`NodeError::Storage`]).
+pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node, NodeError> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| NodeError::Setup(format!("cannot listen on {}: {e}", config.listen)))?;
     let peer_addr = listener
         .local_addr()
         .map_err(|e| NodeError::Setup(e.to_string()))?;
-    let incarnation = incarnation();
     let (tx, rx) = mpsc::channel(config.limits.queue_len);
     let (stop, stop_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -336,20 +411,116 @@ pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
                 .collect(),
         ),
         limits: config.limits.clone(),
+        secret: options.cluster_secret.clone(),
+        acked: Mutex::new(Vec::new()),
+        failure: Mutex::new(None),
     });
     let mut links = HashMap::new();
+    let mut link_rxs = Vec::new();
     for peer in &config.peers {
         let (ltx, lrx) = mpsc::channel(1024);
         links.insert(peer.name.clone(), ltx);
+        link_rxs.push((peer.clone(), lrx));
+    }
+    // The engine is synchronous and single-threaded (not `Send`): it runs on a thread of its
+    // own, which first loads the state from the store.
+    let (program, name) = (config.program.clone(), config.name.clone());
+    let limits = config.limits.clone();
+    let peer_names: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
+    let (loaded_tx, loaded_rx) = oneshot::channel::<Result<Loaded, NodeError>>();
+    let (thread_links, thread_shared, thread_stop) = (links.clone(), shared.clone(), stop.clone());
+    let thread_stop_rx = stop_rx.clone();
+    let (mut storage, policy) = (options.storage, options.snapshot);
+    let done = tokio::task::spawn_blocking(move || {
+        let mut core = NodeCore::new(&program, &name, &peer_names, limits);
+        let mut restored = Restored::default();
+        let mut incarnation = incarnation();
+        if let Some(store) = storage.as_deref_mut() {
+            let started = Instant::now();
+            let fp = durable::fingerprint(&program, &name, &peer_names);
+            match durable::recover(store, &mut core, &fp, incarnation) {
+                Ok(r) => {
+                    tracing::info!(
+                        node = %name,
+                        path = %store.location(),
+                        ticks = core.engine().ticks(),
+                        replayed = r.replayed,
+                        unacked = r.outbox.values().map(BTreeMap::len).sum::<usize>(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "state loaded from the data directory"
+                    );
+                    incarnation = r.incarnation;
+                    restored = r;
+                }
+                Err(e) => {
+                    // Release the store before the caller hears of the failure.
+                    drop(storage);
+                    let _ = loaded_tx.send(Err(NodeError::Storage(e.to_string())));
+                    return;
+                }
+            }
+        }
+        let durable = storage.map(|store| Durable {
+            store,
+            policy,
+            log_next: restored.log_next,
+            next_seq: restored
+                .peers
+                .iter()
+                .map(|(p, r)| (p.clone(), r.next_seq))
+                .collect(),
+            peer_incarnations: restored
+                .peers
+                .iter()
+                .filter_map(|(p, r)| r.incarnation.map(|i| (p.clone(), i)))
+                .collect(),
+            timers: restored.timers.clone(),
+            log_entries: restored.log_entries,
+            log_bytes: restored.log_bytes,
+            snapshot_bytes: restored.snapshot_bytes,
+        });
+        let next_seq = restored
+            .peers
+            .iter()
+            .map(|(p, r)| (p.clone(), r.next_seq))
+            .collect();
+        if loaded_tx
+            .send(Ok(Loaded {
+                incarnation,
+                restored,
+            }))
+            .is_err()
+        {
+            return;
+        }
+        let mut tl = TickLoop {
+            core,
+            links: thread_links,
+            shared: thread_shared,
+            durable,
+            next_seq,
+            stop: thread_stop,
+        };
+        tl.run(rx, thread_stop_rx);
+    });
+    let Loaded {
+        incarnation,
+        mut restored,
+    } = loaded_rx.await.map_err(|_| NodeError::Stopped)??;
+    for (peer, lrx) in link_rxs {
+        let unacked = restored.outbox.remove(&peer.name).unwrap_or_default();
+        let peer_incarnation = restored.peers.get(&peer.name).and_then(|r| r.incarnation);
         tokio::spawn(link::run(link::LinkParams {
             me: config.name.clone(),
             incarnation,
-            peer: peer.clone(),
             dial: config.name < peer.name,
+            peer,
             cmds: lrx,
             events: tx.clone(),
             shared: shared.clone(),
             stop: stop_rx.clone(),
+            unacked,
+            peer_incarnation,
         }));
     }
     tokio::spawn(link::listen(
@@ -360,21 +531,13 @@ pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         shared.clone(),
         stop_rx.clone(),
     ));
-    start_timers(&config.program, &tx, &stop_rx)?;
+    start_timers(&config.program, &tx, &stop_rx, &restored.timers)?;
     let handle = NodeHandle {
         tx,
         shared: shared.clone(),
         program: config.program.clone(),
         stop,
     };
-    // The engine is synchronous and single-threaded: it runs on a thread of its own.
-    let (program, name) = (config.program.clone(), config.name.clone());
-    let limits = config.limits.clone();
-    let peer_names: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
-    let done = tokio::task::spawn_blocking(move || {
-        let core = NodeCore::new(&program, &name, &peer_names, limits);
-        tick_loop(core, rx, links, shared, stop_rx)
-    });
     tracing::info!(node = %config.name, %peer_addr, peers = config.peers.len(), "node started");
     Ok(Node {
         handle,
@@ -383,7 +546,12 @@ pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
     })
 }
 
+/// A new incarnation: random, so that two starts never share one.
 fn incarnation() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_ok() {
+        return u64::from_le_bytes(b);
+    }
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -397,6 +565,7 @@ fn start_timers(
     program: &Program,
     tx: &mpsc::Sender<Event>,
     stop: &watch::Receiver<bool>,
+    rounds: &BTreeMap<String, i64>,
 ) -> Result<(), NodeError> {
     for rel in &program.ir().relations {
         let Some(spec) = &rel.input else { continue };
@@ -423,11 +592,13 @@ fn start_timers(
         }
         let tx = tx.clone();
         let name = rel.name.clone();
+        let first_round = rounds.get(&name).copied().unwrap_or(0);
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut round = 0i64;
+            // With a data directory, rounds go on from where they were.
+            let mut round = first_round;
             loop {
                 tokio::select! {
                     _ = interval.tick() => {}
@@ -464,161 +635,364 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 /// Most events taken into one tick.
 const MAX_EVENTS_PER_TICK: usize = 4096;
 
-fn tick_loop(
-    mut core: NodeCore,
-    mut rx: mpsc::Receiver<Event>,
+/// The tick loop's durable state: the store and what it must write next.
+struct Durable {
+    store: Box<dyn Storage>,
+    policy: SnapshotPolicy,
+    /// The key of the next log entry.
+    log_next: u64,
+    /// Per peer, the sequence number of the next batch (stored when it changes).
+    next_seq: BTreeMap<String, u64>,
+    /// Per peer, its last incarnation.
+    peer_incarnations: BTreeMap<String, u64>,
+    /// Per timer relation, its next round.
+    timers: BTreeMap<String, i64>,
+    /// Log since the last snapshot, and the snapshot's size.
+    log_entries: u64,
+    log_bytes: u64,
+    snapshot_bytes: u64,
+}
+
+impl Durable {
+    fn snapshot_due(&self) -> bool {
+        self.log_entries >= self.policy.every_ticks.max(1)
+            || self.log_bytes >= self.policy.log_bytes.max(self.snapshot_bytes)
+    }
+}
+
+struct TickLoop {
+    core: NodeCore,
     links: HashMap<String, mpsc::Sender<LinkCmd>>,
     shared: Arc<Shared>,
-    stop: watch::Receiver<bool>,
-) {
-    let metrics = &shared.metrics;
-    let mut subscribers: Vec<(String, mpsc::Sender<Update>)> = Vec::new();
-    let mut previous: HashMap<String, BTreeSet<Vec<Value>>> = HashMap::new();
-    loop {
-        let mut events = Vec::new();
-        if *stop.borrow() {
-            break;
-        }
-        if !core.busy() {
-            match rx.blocking_recv() {
-                Some(Event::Stop) | None => break,
-                Some(ev) => events.push(ev),
+    durable: Option<Durable>,
+    /// Per peer, the sequence number of the next batch.
+    next_seq: HashMap<String, u64>,
+    stop: watch::Sender<bool>,
+}
+
+impl TickLoop {
+    fn run(&mut self, mut rx: mpsc::Receiver<Event>, stop: watch::Receiver<bool>) {
+        let shared = self.shared.clone();
+        let metrics = &shared.metrics;
+        let mut subscribers: Vec<(String, mpsc::Sender<Update>)> = Vec::new();
+        let mut previous: HashMap<String, BTreeSet<Vec<Value>>> = HashMap::new();
+        let mut failed = false;
+        loop {
+            let mut events = Vec::new();
+            if *stop.borrow() {
+                break;
             }
-        }
-        while events.len() < MAX_EVENTS_PER_TICK {
-            match rx.try_recv() {
-                Ok(ev) => events.push(ev),
-                Err(_) => break,
+            if !self.core.busy() {
+                match rx.blocking_recv() {
+                    Some(Event::Stop) | None => break,
+                    Some(ev) => events.push(ev),
+                }
             }
-        }
-        metrics
-            .queue_depth
-            .store(rx.len() as u64, Ordering::Relaxed);
-        let mut inputs = Vec::new();
-        let mut replies = Vec::new();
-        for ev in events {
-            match ev {
-                Event::Insert { facts, reply } => {
-                    inputs.push(Input::Insert(facts));
-                    replies.push(reply);
+            while events.len() < MAX_EVENTS_PER_TICK {
+                match rx.try_recv() {
+                    Ok(ev) => events.push(ev),
+                    Err(_) => break,
                 }
-                Event::Peer { from, seq, facts } => inputs.push(Input::Peer { from, seq, facts }),
-                Event::PeerRestarted { peer } => {
-                    tracing::info!(%peer, "peer restarted: sending its facts again");
-                    inputs.push(Input::PeerRestarted(peer));
-                }
-                Event::Timer { relation, round } => inputs.push(Input::Timer { relation, round }),
-                Event::Stop => {}
-                Event::Query {
-                    relation,
-                    filter,
-                    reply,
-                } => {
-                    let r = core
-                        .engine()
-                        .relation(&relation)
-                        .map(|rows| {
-                            rows.into_iter()
-                                .filter(|row| filter.iter().all(|(c, v)| row.get(*c) == Some(v)))
-                                .collect()
-                        })
-                        .map_err(|e| NodeError::BadRequest(e.to_string()));
-                    let _ = reply.send(r);
-                }
-                Event::Status { reply } => {
-                    let engine = core.engine();
-                    let ir = engine.program().ir();
-                    let relations = ir
-                        .relations
-                        .iter()
-                        .filter(|r| r.builtin != Some(calm_ir::Builtin::Auxiliary))
-                        .map(|r| (r.name.clone(), engine.relation_len(&r.name).unwrap_or(0)))
-                        .collect();
-                    let peers = shared
-                        .links
-                        .lock()
-                        .map(|l| l.values().cloned().collect())
-                        .unwrap_or_default();
-                    let _ = reply.send(Status {
-                        name: shared.name.clone(),
-                        tick: engine.ticks(),
-                        peers,
-                        relations,
-                    });
-                }
-                Event::Subscribe { relation, reply } => {
-                    let r = match core.engine().relation(&relation) {
-                        Ok(rows) => {
-                            let (tx, rx) = mpsc::channel(256);
-                            previous
-                                .entry(relation.clone())
-                                .or_insert_with(|| rows.into_iter().collect());
-                            subscribers.push((relation, tx));
-                            Ok(rx)
+            }
+            metrics
+                .queue_depth
+                .store(rx.len() as u64, Ordering::Relaxed);
+            let mut inputs = Vec::new();
+            let mut replies = Vec::new();
+            let mut incarnations: Vec<(String, u64)> = Vec::new();
+            for ev in events {
+                match ev {
+                    Event::Insert { facts, reply } => {
+                        inputs.push(Input::Insert(facts));
+                        replies.push(reply);
+                    }
+                    Event::Peer { from, seq, facts } => {
+                        inputs.push(Input::Peer { from, seq, facts })
+                    }
+                    Event::PeerIncarnation {
+                        peer,
+                        incarnation,
+                        restarted,
+                    } => {
+                        if restarted {
+                            tracing::info!(%peer, "peer restarted without its state: sending its facts again");
+                            inputs.push(Input::PeerRestarted(peer.clone()));
                         }
-                        Err(e) => Err(NodeError::BadRequest(e.to_string())),
-                    };
-                    let _ = reply.send(r);
+                        incarnations.push((peer, incarnation));
+                    }
+                    Event::Timer { relation, round } => {
+                        inputs.push(Input::Timer { relation, round })
+                    }
+                    Event::Stop => {}
+                    Event::Query {
+                        relation,
+                        filter,
+                        reply,
+                    } => {
+                        let r = self
+                            .core
+                            .engine()
+                            .relation(&relation)
+                            .map(|rows| {
+                                rows.into_iter()
+                                    .filter(|row| {
+                                        filter.iter().all(|(c, v)| row.get(*c) == Some(v))
+                                    })
+                                    .collect()
+                            })
+                            .map_err(|e| NodeError::BadRequest(e.to_string()));
+                        let _ = reply.send(r);
+                    }
+                    Event::Status { reply } => {
+                        let _ = reply.send(self.status());
+                    }
+                    Event::Subscribe { relation, reply } => {
+                        let r = match self.core.engine().relation(&relation) {
+                            Ok(rows) => {
+                                let (tx, rx) = mpsc::channel(256);
+                                previous
+                                    .entry(relation.clone())
+                                    .or_insert_with(|| rows.into_iter().collect());
+                                subscribers.push((relation, tx));
+                                Ok(rx)
+                            }
+                            Err(e) => Err(NodeError::BadRequest(e.to_string())),
+                        };
+                        let _ = reply.send(r);
+                    }
                 }
             }
-        }
-        if inputs.is_empty() && !core.busy() {
-            for r in replies {
-                let _ = r.send(Ok(core.engine().ticks()));
+            if inputs.is_empty() && !self.core.busy() && incarnations.is_empty() {
+                for r in replies {
+                    let _ = r.send(Ok(self.core.engine().ticks()));
+                }
+                continue;
             }
-            continue;
+            // With a data directory: the log entry and (now and then) a snapshot of the state
+            // before this step, both prepared before the step consumes the inputs.
+            let mut log_entry = None;
+            let mut snapshot = None;
+            if let Some(d) = &self.durable {
+                let will_tick = self.core.busy()
+                    || inputs.iter().any(|i| !matches!(i, Input::PeerRestarted(_)));
+                if will_tick {
+                    log_entry = Some(durable::encode_inputs(&inputs));
+                    if d.snapshot_due() {
+                        snapshot =
+                            Some(durable::encode_snapshot(d.log_next, &self.core, &d.timers));
+                    }
+                }
+            }
+            let mut timer_inputs = BTreeMap::new();
+            if self.durable.is_some() {
+                durable::note_timers(&inputs, &mut timer_inputs);
+            }
+            let started = Instant::now();
+            let span = tracing::debug_span!("tick", node = %shared.name, tick = self.core.engine().ticks());
+            let out = span.in_scope(|| self.core.step(inputs));
+            if out.tick.is_some() {
+                Metrics::add(&metrics.ticks, 1);
+                Metrics::add(&metrics.tick_micros, started.elapsed().as_micros() as u64);
+            }
+            // Number the batches to send.
+            let mut sends = Vec::with_capacity(out.sends.len());
+            for (dest, facts) in out.sends {
+                let next = self.next_seq.entry(dest.clone()).or_insert(1);
+                let seq = (*next).max(1);
+                *next = seq + 1;
+                sends.push((dest, seq, facts));
+            }
+            if let Err(e) = self.commit(
+                &out.tick,
+                log_entry.as_deref(),
+                snapshot.as_deref(),
+                &sends,
+                incarnations,
+                timer_inputs,
+            ) {
+                // Fail-stop: nothing of this step is acknowledged, sent or answered as done.
+                failed = true;
+                let msg = e.to_string();
+                tracing::error!(path = %e.location, error = %e.message, "storage failure: stopping the node; nothing of the failed step was acknowledged");
+                if let Ok(mut f) = shared.failure.lock() {
+                    *f = Some(msg.clone());
+                }
+                for r in replies {
+                    let _ = r.send(Err(NodeError::Storage(msg.clone())));
+                }
+                let _ = self.stop.send(true);
+                break;
+            }
+            Metrics::add(&metrics.facts_inserted, out.inserted);
+            Metrics::add(&metrics.facts_in, out.received);
+            Metrics::add(&metrics.facts_out, out.sent);
+            Metrics::add(&metrics.rejected_facts, out.rejected.len() as u64);
+            for (peer, e) in &out.rejected {
+                tracing::warn!(%peer, error = %e, "fact from peer refused");
+            }
+            for (dest, n) in &out.undeliverable {
+                Metrics::add(&metrics.undeliverable, *n);
+                tracing::warn!(%dest, facts = n, "facts addressed to a node that is not a member are dropped");
+            }
+            for (dest, seq, facts) in sends {
+                if let Some(link) = self.links.get(&dest) {
+                    let _ = link.blocking_send(LinkCmd::Send { seq, facts });
+                }
+            }
+            for (peer, seq) in out.acks {
+                if let Some(link) = self.links.get(&peer) {
+                    let _ = link.blocking_send(LinkCmd::Ack(seq));
+                }
+            }
+            let result = match out.tick {
+                Some(Ok(t)) => Ok(t),
+                None => Ok(self.core.engine().ticks()),
+                Some(Err(e)) => {
+                    // The tick is abandoned and the state stays as it was before it.
+                    Metrics::add(&metrics.tick_errors, 1);
+                    tracing::error!(error = %e, "tick failed: a rule could not be evaluated on this input");
+                    Err(e)
+                }
+            };
+            for r in replies {
+                let _ = r.send(result.clone().map_err(NodeError::Runtime));
+            }
+            if let Ok(tick) = result {
+                notify_subscribers(self.core.engine(), &mut subscribers, &mut previous, tick);
+            }
+        }
+        if !failed {
+            // Give the links a moment to deliver what is owed.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while shared.metrics.unacked.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        tracing::info!(node = %shared.name, ticks = self.core.engine().ticks(), "node stopped");
+    }
+
+    fn status(&self) -> Status {
+        let engine = self.core.engine();
+        let ir = engine.program().ir();
+        let relations = ir
+            .relations
+            .iter()
+            .filter(|r| r.builtin != Some(calm_ir::Builtin::Auxiliary))
+            .map(|r| (r.name.clone(), engine.relation_len(&r.name).unwrap_or(0)))
+            .collect();
+        let peers = self
+            .shared
+            .links
+            .lock()
+            .map(|l| l.values().cloned().collect())
+            .unwrap_or_default();
+        Status {
+            name: self.shared.name.clone(),
+            tick: engine.ticks(),
+            peers,
+            relations,
+        }
+    }
+
+    /// With a data directory, stores one step atomically and durably: its log entry (if it ran a
+    /// tick), the batches it sends, the batches acknowledged since the last commit, the peers'
+    /// new sequence numbers and incarnations, and a snapshot if one was taken.
+    fn commit(
+        &mut self,
+        tick: &Option<Result<u64, String>>,
+        log_entry: Option<&[u8]>,
+        snapshot: Option<&[u8]>,
+        sends: &[(String, u64, Vec<WireFact>)],
+        incarnations: Vec<(String, u64)>,
+        timer_inputs: BTreeMap<String, i64>,
+    ) -> Result<(), StoreError> {
+        let Some(d) = self.durable.as_mut() else {
+            // Without a data directory, acknowledgements need no bookkeeping.
+            if let Ok(mut a) = self.shared.acked.lock() {
+                a.clear();
+            }
+            return Ok(());
+        };
+        let acked = self
+            .shared
+            .acked
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default();
+        let mut changed: BTreeSet<String> = BTreeSet::new();
+        for (dest, seq, _) in sends {
+            d.next_seq.insert(dest.clone(), seq + 1);
+            changed.insert(dest.clone());
+        }
+        for (peer, inc) in incarnations {
+            d.peer_incarnations.insert(peer.clone(), inc);
+            changed.insert(peer);
+        }
+        let peers: Vec<(String, PeerRecord)> = changed
+            .into_iter()
+            .map(|p| {
+                let rec = PeerRecord {
+                    next_seq: d.next_seq.get(&p).copied().unwrap_or(1),
+                    incarnation: d.peer_incarnations.get(&p).copied(),
+                };
+                (p, rec)
+            })
+            .collect();
+        let ticked = tick.is_some();
+        let key = d.log_next;
+        let mut meta = Vec::new();
+        let log = match (ticked, log_entry) {
+            (true, Some(bytes)) => {
+                meta.push(("log_next", crate::store::encode(&(key + 1))));
+                Some((key, bytes))
+            }
+            _ => None,
+        };
+        // A snapshot is stored only before a tick that succeeded: so the log after it is never
+        // empty, and the replay of its first entry fills the relations that queries read.
+        let snapshot = match (tick, snapshot) {
+            (Some(Ok(_)), Some(bytes)) if log.is_some() => Some((key, bytes)),
+            _ => None,
+        };
+        let commit = Commit {
+            meta,
+            log,
+            outbox_add: sends
+                .iter()
+                .map(|(p, s, f)| (p.as_str(), *s, f.as_slice()))
+                .collect(),
+            outbox_remove: acked,
+            peers,
+            snapshot,
+        };
+        if commit.is_empty() {
+            return Ok(());
         }
         let started = Instant::now();
-        let span = tracing::debug_span!("tick", node = %shared.name, tick = core.engine().ticks());
-        let out = span.in_scope(|| core.step(inputs));
-        if out.tick.is_some() {
-            Metrics::add(&metrics.ticks, 1);
-            Metrics::add(&metrics.tick_micros, started.elapsed().as_micros() as u64);
+        d.store.commit(&commit)?;
+        let metrics = &self.shared.metrics;
+        Metrics::add(&metrics.commits, 1);
+        Metrics::add(&metrics.commit_micros, started.elapsed().as_micros() as u64);
+        if let Some((_, bytes)) = commit.log {
+            d.log_next = key + 1;
+            d.log_entries += 1;
+            d.log_bytes += bytes.len() as u64;
         }
-        Metrics::add(&metrics.facts_inserted, out.inserted);
-        Metrics::add(&metrics.facts_in, out.received);
-        Metrics::add(&metrics.facts_out, out.sent);
-        Metrics::add(&metrics.rejected_facts, out.rejected.len() as u64);
-        for (peer, e) in &out.rejected {
-            tracing::warn!(%peer, error = %e, "fact from peer refused");
+        if let Some((_, bytes)) = commit.snapshot {
+            Metrics::add(&metrics.snapshots, 1);
+            d.snapshot_bytes = bytes.len() as u64;
+            // The entry of this step is after the snapshot.
+            d.log_entries = 1;
+            d.log_bytes = log_entry.map_or(0, |b| b.len() as u64);
         }
-        for (dest, n) in &out.undeliverable {
-            Metrics::add(&metrics.undeliverable, *n);
-            tracing::warn!(%dest, facts = n, "facts addressed to a node that is not a member are dropped");
-        }
-        for (dest, facts) in out.sends {
-            if let Some(link) = links.get(&dest) {
-                let _ = link.blocking_send(LinkCmd::Send(facts));
+        if ticked {
+            for (t, next) in timer_inputs {
+                let e = d.timers.entry(t).or_insert(0);
+                *e = (*e).max(next);
             }
         }
-        for (peer, seq) in out.acks {
-            if let Some(link) = links.get(&peer) {
-                let _ = link.blocking_send(LinkCmd::Ack(seq));
-            }
-        }
-        let result = match out.tick {
-            Some(Ok(t)) => Ok(t),
-            None => Ok(core.engine().ticks()),
-            Some(Err(e)) => {
-                // The tick is abandoned and the state stays as it was before it.
-                Metrics::add(&metrics.tick_errors, 1);
-                tracing::error!(error = %e, "tick failed: a rule could not be evaluated on this input");
-                Err(e)
-            }
-        };
-        for r in replies {
-            let _ = r.send(result.clone().map_err(NodeError::Runtime));
-        }
-        if let Ok(tick) = result {
-            notify_subscribers(core.engine(), &mut subscribers, &mut previous, tick);
-        }
+        Ok(())
     }
-    // Give the links a moment to deliver what is owed.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while shared.metrics.unacked.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    tracing::info!(node = %shared.name, ticks = core.engine().ticks(), "node stopped");
 }
 
 fn notify_subscribers(

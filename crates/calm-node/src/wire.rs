@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Protocol version, exchanged in the handshake; peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version 2 added the nonces and proofs of the authenticated handshake and [`Frame::Ping`].
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest frame accepted or sent, in bytes.
 pub const MAX_FRAME: usize = 16 << 20;
@@ -20,6 +21,10 @@ pub const MAX_FRAME: usize = 16 << 20;
 pub const MAX_FACTS_PER_BATCH: usize = 50_000;
 
 /// One message between nodes.
+///
+/// A connection opens with a three-message handshake (see `crate::auth`): the dialer's
+/// [`Frame::Hello`] (empty proof), the listener's [`Frame::Hello`] (its proof), the dialer's
+/// [`Frame::Auth`]. Only then do batches flow.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Frame {
     /// The first frame each side sends.
@@ -28,21 +33,33 @@ pub enum Frame {
         version: u32,
         /// The sender's node name.
         node: String,
-        /// Changes each time the sender starts, so a peer can tell it restarted.
+        /// Changes when the sender restarts having lost its state, so a peer can tell.
         incarnation: u64,
+        /// A fresh random challenge, [`crate::auth::NONCE_LEN`] bytes.
+        nonce: Vec<u8>,
+        /// The listener's proof that it knows the cluster secret (empty from the dialer, or
+        /// without a secret).
+        proof: Vec<u8>,
     },
     /// Facts derived by `@async` rules for the receiver.
     Batch {
-        /// Sequence number, per sender incarnation and link; acknowledged by [`Frame::Ack`].
+        /// Sequence number, per sender and link; acknowledged by [`Frame::Ack`].
         seq: u64,
         /// The facts.
         facts: Vec<WireFact>,
     },
-    /// The batch `seq` has been ingested.
+    /// The batch `seq` has been ingested (and, on a node with a data directory, stored).
     Ack {
         /// The batch's sequence number.
         seq: u64,
     },
+    /// The dialer's proof that it knows the cluster secret (the handshake's last message).
+    Auth {
+        /// The proof (empty without a secret).
+        proof: Vec<u8>,
+    },
+    /// Keeps an idle connection alive.
+    Ping,
 }
 
 /// A fact on the wire.

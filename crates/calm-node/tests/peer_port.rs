@@ -77,6 +77,8 @@ fn garbage_oversized_frames_and_bad_handshakes_are_refused() {
         version,
         node: name.into(),
         incarnation: 1,
+        nonce: vec![0; 32],
+        proof: vec![],
     };
     let mut huge_vec = vec![0, 0, 0, 11];
     // Batch, seq 0, then a vector length of 2^40.

@@ -396,10 +396,11 @@ fn extend(lit: &Lit, env: &Env, db: &Db, out: &mut Vec<Env>) {
             // The local variables: those of the atom not bound outside, in order of appearance.
             let mut locals: Vec<&String> = Vec::new();
             for arg in &atom.args {
-                if let Term::Var(v) = arg {
-                    if !env.contains_key(v) && !locals.contains(&v) {
-                        locals.push(v);
-                    }
+                if let Term::Var(v) = arg
+                    && !env.contains_key(v)
+                    && !locals.contains(&v)
+                {
+                    locals.push(v);
                 }
             }
             // Distinct assignments of the local variables.
@@ -409,10 +410,10 @@ fn extend(lit: &Lit, env: &Env, db: &Db, out: &mut Vec<Env>) {
                 let Some(e) = matches(atom, t, env) else {
                     continue;
                 };
-                if let Some((op, a, b)) = filter {
-                    if !compare(*op, value(a, &e), value(b, &e)) {
-                        continue;
-                    }
+                if let Some((op, a, b)) = filter
+                    && !compare(*op, value(a, &e), value(b, &e))
+                {
+                    continue;
                 }
                 let key: Vec<i64> = locals.iter().map(|v| e[*v]).collect();
                 if let Some(tv) = target {

@@ -634,10 +634,10 @@ impl Parser<'_> {
             });
         }
         let next = self.nth(1).kind;
-        if let Some(func) = agg_func(text) {
-            if next == Tok::Colon || starts_operand(next) {
-                return self.body_aggregate(func);
-            }
+        if let Some(func) = agg_func(text)
+            && (next == Tok::Colon || starts_operand(next))
+        {
+            return self.body_aggregate(func);
         }
         if next == Tok::LParen {
             let d = Diagnostic::error(format!("`{text}(...)` cannot be used as an expression"))

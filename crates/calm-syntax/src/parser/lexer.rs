@@ -415,10 +415,10 @@ impl<'a> Lexer<'a> {
 
     fn token(&mut self, first: char, after_trivia: bool) -> (Tok, Input<'a>) {
         let i = self.rest;
-        if is_ident_start(first) || first == '$' {
-            if let Ok((r, _)) = ident(i) {
-                return (Tok::Ident, r);
-            }
+        if (is_ident_start(first) || first == '$')
+            && let Ok((r, _)) = ident(i)
+        {
+            return (Tok::Ident, r);
         }
         if first.is_ascii_digit() {
             if let Ok((r, _)) = float(i) {
@@ -431,10 +431,11 @@ impl<'a> Lexer<'a> {
         if first == '"' {
             return self.string_token(i);
         }
-        if first == '.' && after_trivia {
-            if let Ok((r, _)) = preceded(char('.'), word).parse(i) {
-                return (Tok::Directive, r);
-            }
+        if first == '.'
+            && after_trivia
+            && let Ok((r, _)) = preceded(char('.'), word).parse(i)
+        {
+            return (Tok::Directive, r);
         }
         if let Some((kind, len)) = punct(first, i.fragment()) {
             return (kind, i.take_from(len));

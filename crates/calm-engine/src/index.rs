@@ -165,7 +165,7 @@ pub fn new_index(
 /// Sorts rows of fixed-width words: a least-significant-digit radix sort on 16-bit digits for
 /// large batches (digits that are equal in every row, such as the high half of small numbers,
 /// cost one counting pass and no move), the standard unstable sort otherwise.
-fn sort_rows<K: Cols, V: Cols>(rows: &mut [(K, V)], width: usize) {
+fn sort_rows<K: Cols, V: Cols>(rows: &mut Vec<(K, V)>, width: usize) {
     // Joins often emit in order already (a scan of a sorted index, a product of two); the
     // check stops at the first pair out of order.
     if rows.is_sorted() {
@@ -183,13 +183,17 @@ fn sort_rows<K: Cols, V: Cols>(rows: &mut [(K, V)], width: usize) {
             t.1.as_slice()[i - k.len()]
         }
     };
-    let mut scratch: Vec<(K, V)> = Vec::with_capacity(rows.len());
-    let mut counts = vec![0usize; 1 << 16];
+    // 11-bit digits: the counters fit in the L1 cache, and numbers below 2048 (common in
+    // practice) take one pass per word; passes whose digit is the same in every row are skipped.
+    const BITS: u32 = 11;
+    const MASK: Word = (1 << BITS) - 1;
+    let mut counts = [0usize; 1 << BITS];
+    let mut other: Vec<(K, V)> = Vec::new();
     for w in (0..width).rev() {
-        for shift in [0u32, 16] {
+        for shift in [0, BITS, 2 * BITS] {
             counts.iter_mut().for_each(|c| *c = 0);
             for t in rows.iter() {
-                counts[((word(t, w) >> shift) & 0xffff) as usize] += 1;
+                counts[((word(t, w) >> shift) & MASK) as usize] += 1;
             }
             if counts.contains(&rows.len()) {
                 continue;
@@ -200,15 +204,16 @@ fn sort_rows<K: Cols, V: Cols>(rows: &mut [(K, V)], width: usize) {
                 *c = sum;
                 sum += n;
             }
-            scratch.clear();
-            scratch.extend(rows.iter().cloned());
-            for t in scratch.drain(..) {
-                let d = ((word(&t, w) >> shift) & 0xffff) as usize;
-                let pos = counts[d];
-                counts[d] += 1;
-                // Every position is written exactly once in this pass.
-                rows[pos] = t;
+            if other.len() != rows.len() {
+                // Filled once; later passes write every position of it.
+                other = rows.clone();
             }
+            for t in rows.iter() {
+                let d = ((word(t, w) >> shift) & MASK) as usize;
+                other[counts[d]] = t.clone();
+                counts[d] += 1;
+            }
+            std::mem::swap(rows, &mut other);
         }
     }
 }

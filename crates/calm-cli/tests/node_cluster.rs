@@ -167,7 +167,10 @@ fn single_node(facts: &str) -> BTreeSet<String> {
         .iter()
         .map(|r| r[0].to_string())
         .collect();
-    let dir = std::env::temp_dir().join(format!("calm-node-cluster-{}", std::process::id()));
+    // Tests run in parallel in one process: each call gets its own directory.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("calm-node-cluster-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("all.dl");
     std::fs::write(&file, &text).unwrap();

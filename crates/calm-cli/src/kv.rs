@@ -17,6 +17,9 @@ pub struct KvArgs {
     /// The node's HTTP address, e.g. http://127.0.0.1:8001 (a node running programs/kvs.dl).
     #[arg(long, value_name = "URL")]
     node: String,
+    /// A file holding the node's bearer token (default: the file named by `CALM_TOKEN_FILE`).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     op: KvOp,
 }
@@ -98,9 +101,9 @@ fn tick_of(answer: &Json) -> u64 {
 }
 
 pub fn run(args: KvArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&args.node)?;
+    let client = Client::new(&args.node)?.token_file(args.token_file.as_deref())?;
     let mut out = std::io::stdout().lock();
-    exit((|| -> Result<(), ClientError> {
+    exit(hint((|| -> Result<(), ClientError> {
         match args.op {
             KvOp::Put {
                 key1,
@@ -151,5 +154,15 @@ pub fn run(args: KvArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Ok(())
-    })())
+    })()))
+}
+
+/// Says which program `calm kv` expects when the node does not know its relations.
+fn hint(r: Result<(), ClientError>) -> Result<(), ClientError> {
+    match r {
+        Err(ClientError::Refused(msg)) if msg.contains("unknown relation") => Err(
+            ClientError::Refused(format!("{msg} (is the node running programs/kvs.dl?)")),
+        ),
+        other => other,
+    }
 }

@@ -47,7 +47,7 @@ pub struct SimArgs {
     /// The first seed; seeds FIRST .. FIRST+K-1 run.
     #[arg(long, value_name = "FIRST", default_value_t = 1)]
     first_seed: u64,
-    /// The faults schedules may contain: any of partition,drop,dup,reorder,crash, or all, or
+    /// The faults schedules may contain: any of partition,drop,dup,reorder,crash,restart, or all, or
     /// none.
     #[arg(long, value_name = "LIST", default_value = "all")]
     faults: String,

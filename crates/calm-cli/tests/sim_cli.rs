@@ -51,7 +51,7 @@ fn the_bundled_deadlock_detector_is_confluent() {
     let o = calm(&["sim", "--seeds", "40"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    assert!(out.starts_with("calm sim programs/deadlock.dl: 3 nodes, faults partition,drop,dup,reorder,crash, input facts as files, seeds 1..=40\n"), "{out}");
+    assert!(out.starts_with("calm sim programs/deadlock.dl: 3 nodes, faults partition,drop,dup,reorder,crash,restart, input facts as files, seeds 1..=40\n"), "{out}");
     assert!(out.contains("\nanalyzer:  coordination-free\n"), "{out}");
     assert!(
         out.contains("\nsimulator: confluent across 40 schedules\n"),

@@ -53,6 +53,8 @@ pub struct Output {
     pub undeliverable: BTreeMap<String, u64>,
     /// New facts sent (not counting those sent again to a restarted peer).
     pub sent: u64,
+    /// Peer batches delivered again and therefore not ingested.
+    pub duplicates: u64,
 }
 
 /// A node's state between steps, as values: see [`NodeCore::snapshot`].
@@ -64,6 +66,34 @@ pub struct CoreSnapshot {
     pub history: BTreeMap<String, Vec<WireFact>>,
     /// Whether the node ticks again without input.
     pub busy: bool,
+    /// The batches processed from each peer's current incarnation: every sequence number
+    /// below the first, and the listed ones above it.
+    pub processed: BTreeMap<String, (u64, Vec<u64>)>,
+}
+
+/// The sequence numbers of the batches processed from one peer. A batch delivered again (the
+/// links deliver at least once) is acknowledged but not ingested a second time: a program that
+/// deletes (compaction, `@next` persistence with a negated condition) could otherwise bring back
+/// a fact it removed in between.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Processed {
+    /// Every sequence number below this was processed.
+    below: u64,
+    /// Processed sequence numbers at or above `below`.
+    above: BTreeSet<u64>,
+}
+
+impl Processed {
+    /// Records `seq`; `false` if it was processed before.
+    fn insert(&mut self, seq: u64) -> bool {
+        if seq < self.below || !self.above.insert(seq) {
+            return false;
+        }
+        while self.above.remove(&self.below) {
+            self.below += 1;
+        }
+        true
+    }
 }
 
 /// A node's state and logic.
@@ -75,6 +105,8 @@ pub struct NodeCore {
     history: BTreeMap<String, BTreeSet<WireFact>>,
     /// The last tick did not reach a fixpoint over time: tick again even without input.
     busy: bool,
+    /// Batches already processed, per peer (see [`Processed`]).
+    processed: BTreeMap<String, Processed>,
 }
 
 impl NodeCore {
@@ -91,6 +123,7 @@ impl NodeCore {
             history: BTreeMap::new(),
             // Tick 0 runs without waiting for input: it derives from the program's own facts.
             busy: true,
+            processed: BTreeMap::new(),
         }
     }
 
@@ -127,6 +160,11 @@ impl NodeCore {
                 .map(|(p, h)| (p.clone(), h.iter().cloned().collect()))
                 .collect(),
             busy: self.busy,
+            processed: self
+                .processed
+                .iter()
+                .map(|(p, s)| (p.clone(), (s.below, s.above.iter().copied().collect())))
+                .collect(),
         }
     }
 
@@ -140,6 +178,19 @@ impl NodeCore {
             .map(|(p, h)| (p.clone(), h.iter().cloned().collect()))
             .collect();
         self.busy = snapshot.busy;
+        self.processed = snapshot
+            .processed
+            .iter()
+            .map(|(p, (below, above))| {
+                (
+                    p.clone(),
+                    Processed {
+                        below: *below,
+                        above: above.iter().copied().collect(),
+                    },
+                )
+            })
+            .collect();
         Ok(())
     }
 
@@ -161,6 +212,12 @@ impl NodeCore {
                 }
                 Input::Peer { from, seq, facts } => {
                     out.received += facts.len() as u64;
+                    if !self.processed.entry(from.clone()).or_default().insert(seq) {
+                        // Delivered again: acknowledged, not ingested twice.
+                        out.duplicates += 1;
+                        out.acks.push((from, seq));
+                        continue;
+                    }
                     for f in facts {
                         let tuple: Vec<Value> = f.tuple.into_iter().map(Value::from).collect();
                         match self.check(&f.relation, &tuple) {
@@ -171,6 +228,8 @@ impl NodeCore {
                     out.acks.push((from, seq));
                 }
                 Input::PeerRestarted(peer) => {
+                    // Its new incarnation numbers its batches afresh.
+                    self.processed.remove(&peer);
                     if let Some(h) = self.history.get(&peer) {
                         let all: Vec<WireFact> = h.iter().cloned().collect();
                         for chunk in all.chunks(MAX_FACTS_PER_BATCH) {
@@ -238,6 +297,18 @@ impl NodeCore {
 mod tests {
     use super::*;
 
+    #[test]
+    fn processed_sequence_numbers_compact_into_a_prefix() {
+        let mut p = Processed::default();
+        assert!(p.insert(1));
+        assert!(p.insert(0));
+        assert_eq!((p.below, p.above.len()), (2, 0));
+        assert!(p.insert(5));
+        assert!(!p.insert(5));
+        assert!(!p.insert(1));
+        assert_eq!((p.below, p.above.len()), (2, 1));
+    }
+
     fn sym(s: &str) -> Value {
         Value::Symbol(s.into())
     }
@@ -280,9 +351,31 @@ mod tests {
         }
         let got = core.engine().relation("got").unwrap();
         assert_eq!(got, vec![vec![sym("x")], vec![sym("y")]]);
+        // The same batch delivered again is acknowledged, not ingested twice.
+        let again = core.step(vec![Input::Peer {
+            from: "b".into(),
+            seq: 4,
+            facts: vec![WireFact {
+                relation: "msg".into(),
+                tuple: vec![WireValue::Symbol("a".into()), WireValue::Symbol("z".into())],
+            }],
+        }]);
+        assert_eq!(again.acks, vec![("b".to_string(), 4)]);
+        assert_eq!(again.duplicates, 1);
+        while core.busy() {
+            core.step(vec![]);
+        }
+        assert_eq!(core.engine().relation("got").unwrap().len(), 2);
         // A restarted peer gets everything again.
         let out = core.step(vec![Input::PeerRestarted("b".into())]);
         assert_eq!(out.sends.len(), 1);
         assert_eq!(out.tick, None);
+        // ... and numbers its batches afresh: seq 4 of the new incarnation is new.
+        let out = core.step(vec![Input::Peer {
+            from: "b".into(),
+            seq: 4,
+            facts: vec![],
+        }]);
+        assert_eq!(out.duplicates, 0);
     }
 }

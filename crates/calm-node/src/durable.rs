@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// The store's format version.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// When a node with a data directory writes a snapshot.
 #[derive(Clone, Debug)]
@@ -164,6 +164,8 @@ struct StoredSnapshot {
     history: Vec<(String, Vec<WireFact>)>,
     busy: bool,
     timers: Vec<(String, i64)>,
+    /// Per peer: every batch below the first number was processed, and the listed ones.
+    processed: Vec<(String, (u64, Vec<u64>))>,
 }
 
 fn to_wire(rows: &[(String, Vec<Vec<Value>>)]) -> Rows {
@@ -204,6 +206,7 @@ pub fn encode_snapshot(covers: u64, core: &NodeCore, timers: &BTreeMap<String, i
         history: s.history.into_iter().collect(),
         busy: s.busy,
         timers: timers.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        processed: s.processed.into_iter().collect(),
     })
 }
 
@@ -337,6 +340,7 @@ pub fn recover(
             },
             history: s.history.into_iter().collect(),
             busy: s.busy,
+            processed: s.processed.into_iter().collect(),
         })
         .map_err(|e| corrupt("snapshot", &e))?;
         out.timers = s.timers.into_iter().collect();

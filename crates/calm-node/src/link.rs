@@ -1,7 +1,9 @@
 //! Links to peers: one TCP connection per pair of nodes (the node whose name sorts first dials),
 //! a version handshake, and at-least-once delivery: every batch is kept until the peer
-//! acknowledges it, and sent again after a reconnect or a timeout. Duplicates are harmless: a
-//! node's state is a set of facts.
+//! acknowledges it, and sent again after a reconnect or a timeout. A batch delivered twice is
+//! acknowledged again but ingested once: `NodeCore` remembers the sequence numbers it processed
+//! from each peer incarnation (a program that deletes could otherwise see a removed fact come
+//! back).
 
 use crate::auth::{self, NONCE_LEN, Role, Secret, Transcript};
 use crate::metrics::Metrics;

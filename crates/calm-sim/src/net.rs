@@ -29,11 +29,15 @@ pub struct Faults {
     pub reorder: bool,
     /// Nodes crashing (losing their state) and restarting.
     pub crash: bool,
+    /// Nodes stopping abruptly and restarting from their store, as `calm node --data-dir` does:
+    /// the state of their last step, unacknowledged batches kept, the same incarnation.
+    pub restart: bool,
 }
 
 impl Faults {
     /// The names, in the order of [`Faults::parse`].
-    pub const NAMES: [&'static str; 5] = ["partition", "drop", "dup", "reorder", "crash"];
+    pub const NAMES: [&'static str; 6] =
+        ["partition", "drop", "dup", "reorder", "crash", "restart"];
 
     /// Every fault.
     pub fn all() -> Faults {
@@ -43,6 +47,7 @@ impl Faults {
             dup: true,
             reorder: true,
             crash: true,
+            restart: true,
         }
     }
 
@@ -54,10 +59,11 @@ impl Faults {
             dup: false,
             reorder: false,
             crash: false,
+            restart: false,
         }
     }
 
-    /// `partition,drop,dup,reorder,crash` (any subset), `all` or `none`.
+    /// `partition,drop,dup,reorder,crash,restart` (any subset), `all` or `none`.
     pub fn parse(s: &str) -> Result<Faults, String> {
         let mut f = Faults::none();
         for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -69,6 +75,7 @@ impl Faults {
                 "dup" => f.dup = true,
                 "reorder" => f.reorder = true,
                 "crash" => f.crash = true,
+                "restart" => f.restart = true,
                 other => {
                     return Err(format!(
                         "unknown fault `{other}` (expected {}, `all` or `none`)",
@@ -88,6 +95,7 @@ impl Faults {
             self.dup,
             self.reorder,
             self.crash,
+            self.restart,
         ];
         Faults::NAMES
             .iter()
@@ -238,6 +246,10 @@ pub(crate) enum Ev {
     Crash { node: usize },
     /// A crashed node starts again.
     Restart { node: usize },
+    /// A node stops abruptly and will come back from its store (`restart`).
+    Stop { node: usize },
+    /// A stopped node comes back from its store.
+    Resume { node: usize },
     /// The connection between a restarted node and a peer comes back.
     Reconnect { node: usize, inc: u64, peer: usize },
     /// A partition starts.
@@ -421,7 +433,7 @@ mod tests {
         assert_eq!(f.to_string(), "drop,crash");
         assert_eq!(
             Faults::all().to_string(),
-            "partition,drop,dup,reorder,crash"
+            "partition,drop,dup,reorder,crash,restart"
         );
         assert!(
             Faults::parse("fire")

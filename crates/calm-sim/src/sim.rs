@@ -10,7 +10,7 @@ use crate::trace::{self, Trace};
 use crate::{InputMode, Setup};
 use calm_engine::Value;
 use calm_node::Limits;
-use calm_node::core::{Input, NodeCore};
+use calm_node::core::{CoreSnapshot, Input, NodeCore};
 use calm_node::wire::WireFact;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -63,9 +63,29 @@ enum Pending {
     },
 }
 
+/// What a node with a data directory has stored: a snapshot and the inputs of every step
+/// since (the runtime stores the same, see `calm_node::durable`).
+struct Journal {
+    base: CoreSnapshot,
+    log: Vec<Vec<Input>>,
+}
+
+/// Steps logged before the journal takes a new snapshot.
+const JOURNAL_STEPS: usize = 32;
+
 struct Node {
     core: Option<NodeCore>,
+    /// Changes at every restart: events and connections of an older one are void.
     inc: u64,
+    /// The incarnation peers see: changes only when the node lost its state.
+    identity: u64,
+    /// The node's store, when `restart` faults are on.
+    journal: Option<Journal>,
+    /// Client inserts that reached the node while it was stopped (the client retries them).
+    held: Vec<Vec<(String, Vec<Value>)>>,
+    /// Peers seen restarted whose news the node had not processed when it stopped: its store
+    /// still has their old incarnation, so it notices again when it is back.
+    held_restarts: Vec<usize>,
     inbox: Vec<Pending>,
     step_scheduled: bool,
     links: Vec<Link>,
@@ -128,9 +148,17 @@ pub fn run_seed(setup: &Setup, seed: u64, keep_trace: bool) -> SeedRun {
     );
     for i in 0..n {
         let core = sim.new_core(i);
+        let journal = opts.faults.restart.then(|| Journal {
+            base: core.snapshot(),
+            log: Vec::new(),
+        });
         sim.nodes.push(Node {
             core: Some(core),
             inc: 0,
+            identity: 0,
+            journal,
+            held: Vec::new(),
+            held_restarts: Vec::new(),
             inbox: Vec::new(),
             step_scheduled: false,
             links: vec![Link::default(); n],
@@ -210,7 +238,7 @@ impl Sim<'_> {
         for w in cuts.windows(2) {
             let ev = Ev::Insert {
                 node: i,
-                inc: self.nodes[i].inc,
+                inc: self.nodes[i].identity,
                 facts: facts[w[0]..w[1]].to_vec(),
             };
             self.net.after(window, ev);
@@ -269,6 +297,13 @@ impl Sim<'_> {
                 let node = rng.index(n);
                 let at = rng.below(chaos.fault_window);
                 self.net.at(at, Ev::Crash { node });
+            }
+        }
+        if faults.restart {
+            for _ in 0..rng.below(chaos.max_crashes + 1) {
+                let node = rng.index(n);
+                let at = rng.below(chaos.fault_window);
+                self.net.at(at, Ev::Stop { node });
             }
         }
         if faults.partition && n > 1 {
@@ -361,6 +396,8 @@ impl Sim<'_> {
             Ev::Retransmit { from, to, inc } => self.retransmit(from, to, inc),
             Ev::Crash { node } => self.crash(node),
             Ev::Restart { node } => self.restart(node),
+            Ev::Stop { node } => self.stop(node),
+            Ev::Resume { node } => self.resume(node),
             Ev::Reconnect { node, inc, peer } => self.reconnect(node, inc, peer),
             Ev::Cut { partition } => {
                 self.net.partitions[partition].active = true;
@@ -387,9 +424,12 @@ impl Sim<'_> {
             }
             Ev::Insert { node, inc, facts } => {
                 let n = &mut self.nodes[node];
-                if n.inc == inc && n.core.is_some() {
+                if n.identity == inc && n.core.is_some() {
                     n.inbox.push(Pending::Insert(facts));
                     self.schedule_step(node);
+                } else if n.identity == inc {
+                    // Stopped, state kept: the client retries once the node is back.
+                    n.held.push(facts);
                 }
             }
         }
@@ -493,7 +533,16 @@ impl Sim<'_> {
         }
         let node = &mut self.nodes[i];
         let core = node.core.as_mut().expect("a stepping node is up");
+        if let Some(j) = &mut node.journal {
+            j.log.push(inputs.clone());
+        }
         let out = core.step(inputs);
+        if let Some(j) = &mut node.journal
+            && j.log.len() >= JOURNAL_STEPS
+        {
+            j.base = core.snapshot();
+            j.log.clear();
+        }
         let left = node.inbox.len();
         if out.tick.is_some() {
             node.ticks += 1;
@@ -734,8 +783,16 @@ impl Sim<'_> {
         let n = self.names.len();
         let node = &mut self.nodes[i];
         node.inc += 1;
+        node.identity += 1;
         node.core = Some(core);
         node.known = vec![None; n];
+        node.held.clear();
+        node.held_restarts.clear();
+        if let Some(j) = &mut node.journal {
+            // A node that lost its state starts a new store.
+            j.base = node.core.as_ref().expect("just set").snapshot();
+            j.log.clear();
+        }
         node.rounds = vec![0; self.setup.timers.len()];
         let inc = node.inc;
         let line = format!(
@@ -749,6 +806,88 @@ impl Sim<'_> {
         self.trace.event(self.net.now, line);
         self.schedule_first_step(i);
         self.schedule_inserts(i);
+        self.schedule_timers(i);
+        self.unquiet();
+        for peer in 0..n {
+            if peer != i {
+                let ev = Ev::Reconnect { node: i, inc, peer };
+                self.net.after(self.net.chaos.reconnect_delay, ev);
+            }
+        }
+    }
+
+    /// Stops a node abruptly (`restart` faults): what is in flight to it and its queued inputs
+    /// are lost, its store (journal, unacknowledged batches, timer rounds) is kept.
+    fn stop(&mut self, i: usize) {
+        if self.nodes[i].core.is_none() || self.nodes[i].journal.is_none() {
+            return;
+        }
+        self.net.stats.crashes += 1;
+        self.unquiet();
+        let down = self
+            .net
+            .rng
+            .range(self.net.chaos.down_time.0, self.net.chaos.down_time.1);
+        let node = &mut self.nodes[i];
+        let mut queued = 0;
+        for p in node.inbox.drain(..) {
+            queued += 1;
+            match p {
+                Pending::Insert(facts) => node.held.push(facts),
+                Pending::Restarted(peer) => node.held_restarts.push(peer),
+                _ => {}
+            }
+        }
+        node.core = None;
+        node.step_scheduled = false;
+        // Connections close: events of this run of the node are void from now on.
+        node.inc += 1;
+        for l in &mut node.links {
+            l.timer_armed = false;
+        }
+        for k in 0..self.names.len() {
+            self.connected[i][k] = false;
+            self.connected[k][i] = false;
+        }
+        let line = format!(
+            "{} STOPPED: its store is kept, {} lost; restarts at t={}",
+            self.names[i],
+            trace::count(queued, "queued input"),
+            self.net.now + down
+        );
+        self.trace.event(self.net.now, line);
+        self.net.at(self.net.now + down, Ev::Resume { node: i });
+    }
+
+    /// Brings a stopped node back from its store: the snapshot, then the logged steps replayed
+    /// (their sends dropped: what is unacknowledged is still in the links), same incarnation.
+    fn resume(&mut self, i: usize) {
+        let mut core = self.new_core(i);
+        let journal = self.nodes[i]
+            .journal
+            .as_ref()
+            .expect("stopped nodes have a store");
+        core.restore(&journal.base)
+            .expect("a snapshot of the same node restores");
+        for inputs in &journal.log {
+            core.step(inputs.clone());
+        }
+        let n = self.names.len();
+        let node = &mut self.nodes[i];
+        node.core = Some(core);
+        let held = std::mem::take(&mut node.held);
+        for facts in held {
+            node.inbox.push(Pending::Insert(facts));
+        }
+        for peer in std::mem::take(&mut node.held_restarts) {
+            node.inbox.push(Pending::Restarted(peer));
+        }
+        let inc = node.inc;
+        self.trace.event(
+            self.net.now,
+            format!("{} restarted from its store", self.names[i]),
+        );
+        self.schedule_first_step(i);
         self.schedule_timers(i);
         self.unquiet();
         for peer in 0..n {
@@ -783,7 +922,7 @@ impl Sim<'_> {
             format!("{} and {} connected", self.names[i], self.names[j]),
         );
         for (a, b) in [(i, j), (j, i)] {
-            let inc_b = self.nodes[b].inc;
+            let inc_b = self.nodes[b].identity;
             if let Some(old) = self.nodes[a].known[b]
                 && old != inc_b
             {

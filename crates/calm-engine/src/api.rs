@@ -594,6 +594,49 @@ impl Engine {
         Ok(rows)
     }
 
+    /// The tuples whose columns equal the given values (column index, value), sorted. Cheaper
+    /// than filtering [`Engine::relation`]: rows are compared as stored words and only matching
+    /// ones are decoded.
+    ///
+    /// ```
+    /// use calm_engine::{Engine, Program, Value};
+    /// let p = Program::compile("p.dl", "kv(\"a\", 1). kv(\"b\", 2). kv(\"a\", 3).").unwrap();
+    /// let mut e = Engine::new(&p);
+    /// e.run().unwrap();
+    /// let a = e.relation_where("kv", &[(0, Value::Symbol("a".into()))]).unwrap();
+    /// assert_eq!(a.len(), 2);
+    /// assert!(e.relation_where("kv", &[(0, Value::Symbol("zz".into()))]).unwrap().is_empty());
+    /// ```
+    pub fn relation_where(
+        &self,
+        name: &str,
+        filter: &[(usize, Value)],
+    ) -> Result<Vec<Vec<Value>>, EngineError> {
+        let rel = self.rel(name)?;
+        let info = &self.program.inner.ir.relations[rel];
+        let mut want = Vec::with_capacity(filter.len());
+        for (c, v) in filter {
+            let w = match (v, info.types.get(*c)) {
+                (Value::Number(n), Some(Type::Number)) => self.interner.encoded(*n),
+                (Value::Symbol(s), Some(Type::Symbol)) => self.interner.lookup(s),
+                // Another type, or no such column: nothing matches.
+                _ => None,
+            };
+            match w {
+                Some(w) => want.push((*c, w)),
+                None => return Ok(Vec::new()),
+            }
+        }
+        let mut rows = Vec::new();
+        self.db.for_each_row(rel, info.arity, &mut |row| {
+            if want.iter().all(|&(c, w)| row[c] == w) {
+                rows.push(self.decode(row, &info.types));
+            }
+        });
+        rows.sort_unstable();
+        Ok(rows)
+    }
+
     /// Number of tuples in the relation after the last tick.
     pub fn relation_len(&self, name: &str) -> Result<usize, EngineError> {
         Ok(self.db.len(self.rel(name)?))

@@ -73,7 +73,7 @@ impl Db {
     }
 
     /// Calls `f` with every row of a relation, columns in relation order.
-    fn for_each_row(&self, rel: RelId, arity: usize, f: &mut dyn FnMut(&[Word])) {
+    pub fn for_each_row(&self, rel: RelId, arity: usize, f: &mut dyn FnMut(&[Word])) {
         let Some(spec) = self.by_rel.get(&rel).and_then(|v| v.first()) else {
             return;
         };

@@ -64,6 +64,20 @@ impl Interner {
         }
     }
 
+    /// The word a number already has, without interning it (`None`: no stored value has it).
+    pub fn encoded(&self, n: i64) -> Option<Word> {
+        if (INLINE_MIN..=INLINE_MAX).contains(&n) {
+            Some((n as Word) & !TAG)
+        } else {
+            self.big_ids.get(&n).copied()
+        }
+    }
+
+    /// The id of a symbol already interned.
+    pub fn lookup(&self, s: &str) -> Option<Word> {
+        self.ids.get(s).copied()
+    }
+
     /// The number a word stands for.
     #[inline]
     pub fn decode(&self, w: Word) -> i64 {

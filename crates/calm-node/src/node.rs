@@ -732,14 +732,7 @@ impl TickLoop {
                         let r = self
                             .core
                             .engine()
-                            .relation(&relation)
-                            .map(|rows| {
-                                rows.into_iter()
-                                    .filter(|row| {
-                                        filter.iter().all(|(c, v)| row.get(*c) == Some(v))
-                                    })
-                                    .collect()
-                            })
+                            .relation_where(&relation, &filter)
                             .map_err(|e| NodeError::BadRequest(e.to_string()));
                         let _ = reply.send(r);
                     }

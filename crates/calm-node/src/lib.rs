@@ -41,5 +41,5 @@ pub use durable::SnapshotPolicy;
 pub use metrics::Metrics;
 pub use node::{
     Limits, Node, NodeConfig, NodeError, NodeHandle, NodeOptions, Peer, PeerStatus, Status, Update,
-    parse_duration, start, start_with,
+    parse_duration, start, start_with, timer_inputs,
 };

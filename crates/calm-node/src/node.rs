@@ -567,31 +567,8 @@ fn start_timers(
     stop: &watch::Receiver<bool>,
     rounds: &BTreeMap<String, i64>,
 ) -> Result<(), NodeError> {
-    for rel in &program.ir().relations {
-        let Some(spec) = &rel.input else { continue };
-        if spec.params.get("io").map(String::as_str) != Some("timer") {
-            continue;
-        }
-        let period = spec.params.get("period").map_or("1s", String::as_str);
-        let period = parse_duration(period).ok_or_else(|| {
-            NodeError::Setup(format!(
-                "`.input {}`: bad period `{period}` (e.g. 500ms, 2s)",
-                rel.name
-            ))
-        })?;
-        if rel.arity > 1
-            || rel
-                .types
-                .first()
-                .is_some_and(|t| *t != calm_ir::Type::Number)
-        {
-            return Err(NodeError::Setup(format!(
-                "`.input {}(IO=timer)`: a timer relation has no column or one number column (the round)",
-                rel.name
-            )));
-        }
+    for (name, period) in timer_inputs(program).map_err(NodeError::Setup)? {
         let tx = tx.clone();
-        let name = rel.name.clone();
         let first_round = rounds.get(&name).copied().unwrap_or(0);
         let mut stop = stop.clone();
         tokio::spawn(async move {
@@ -616,6 +593,39 @@ fn start_timers(
         });
     }
     Ok(())
+}
+
+/// The program's timer inputs, `.input rel(IO=timer, period="500ms")`, with their periods:
+/// an error names a bad period or a relation of the wrong shape (a timer relation has no column,
+/// or one number column for the round).
+pub fn timer_inputs(program: &Program) -> Result<Vec<(String, Duration)>, String> {
+    let mut out = Vec::new();
+    for rel in &program.ir().relations {
+        let Some(spec) = &rel.input else { continue };
+        if spec.params.get("io").map(String::as_str) != Some("timer") {
+            continue;
+        }
+        let period = spec.params.get("period").map_or("1s", String::as_str);
+        let period = parse_duration(period).ok_or_else(|| {
+            format!(
+                "`.input {}`: bad period `{period}` (e.g. 500ms, 2s)",
+                rel.name
+            )
+        })?;
+        if rel.arity > 1
+            || rel
+                .types
+                .first()
+                .is_some_and(|t| *t != calm_ir::Type::Number)
+        {
+            return Err(format!(
+                "`.input {}(IO=timer)`: a timer relation has no column or one number column (the round)",
+                rel.name
+            ));
+        }
+        out.push((rel.name.clone(), period));
+    }
+    Ok(out)
 }
 
 /// `250ms`, `2s`, `1m`.

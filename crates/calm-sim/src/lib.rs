@@ -167,36 +167,14 @@ impl std::error::Error for SetupError {}
 
 /// The program's timer inputs, checked as `calm node` checks them.
 fn timers(program: &Program) -> Result<Vec<Timer>, SetupError> {
-    let mut out = Vec::new();
-    for rel in &program.ir().relations {
-        let Some(spec) = &rel.input else { continue };
-        if spec.params.get("io").map(String::as_str) != Some("timer") {
-            continue;
-        }
-        let period = spec.params.get("period").map_or("1s", String::as_str);
-        let d = calm_node::parse_duration(period).ok_or_else(|| {
-            SetupError::Timer(format!(
-                "`.input {}`: bad period `{period}` (e.g. 500ms, 2s)",
-                rel.name
-            ))
-        })?;
-        if rel.arity > 1
-            || rel
-                .types
-                .first()
-                .is_some_and(|t| *t != calm_ir::Type::Number)
-        {
-            return Err(SetupError::Timer(format!(
-                "`.input {}(IO=timer)`: a timer relation has no column or one number column (the round)",
-                rel.name
-            )));
-        }
-        out.push(Timer {
-            relation: rel.name.clone(),
+    let timers = calm_node::timer_inputs(program).map_err(SetupError::Timer)?;
+    Ok(timers
+        .into_iter()
+        .map(|(relation, d)| Timer {
+            relation,
             period: (d.as_millis() as u64).max(1),
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 impl Setup {

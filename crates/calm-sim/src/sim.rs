@@ -746,10 +746,9 @@ impl Sim<'_> {
         }
     }
 
-    fn crash(&mut self, i: usize) {
-        if self.nodes[i].core.is_none() {
-            return;
-        }
+    /// Takes a node down for a random time: it stops stepping and its connections close (what
+    /// is in flight on them is lost). Returns when it comes back and the inputs it had queued.
+    fn take_down(&mut self, i: usize) -> (u64, Vec<Pending>) {
         self.net.stats.crashes += 1;
         self.unquiet();
         let down = self
@@ -757,25 +756,31 @@ impl Sim<'_> {
             .rng
             .range(self.net.chaos.down_time.0, self.net.chaos.down_time.1);
         let node = &mut self.nodes[i];
-        let queued = node.inbox.len();
+        let queued = std::mem::take(&mut node.inbox);
         node.core = None;
-        node.inbox.clear();
         node.step_scheduled = false;
-        for l in &mut node.links {
-            *l = Link::default();
-        }
         for k in 0..self.names.len() {
             self.connected[i][k] = false;
             self.connected[k][i] = false;
         }
+        (self.net.now + down, queued)
+    }
+
+    fn crash(&mut self, i: usize) {
+        if self.nodes[i].core.is_none() {
+            return;
+        }
+        let (back, queued) = self.take_down(i);
+        for l in &mut self.nodes[i].links {
+            *l = Link::default();
+        }
         let line = format!(
-            "{} CRASHED: state lost, {} unprocessed; restarts at t={}",
+            "{} CRASHED: state lost, {} unprocessed; restarts at t={back}",
             self.names[i],
-            trace::count(queued, "queued input"),
-            self.net.now + down
+            trace::count(queued.len(), "queued input"),
         );
         self.trace.event(self.net.now, line);
-        self.net.at(self.net.now + down, Ev::Restart { node: i });
+        self.net.at(back, Ev::Restart { node: i });
     }
 
     fn restart(&mut self, i: usize) {
@@ -822,41 +827,28 @@ impl Sim<'_> {
         if self.nodes[i].core.is_none() || self.nodes[i].journal.is_none() {
             return;
         }
-        self.net.stats.crashes += 1;
-        self.unquiet();
-        let down = self
-            .net
-            .rng
-            .range(self.net.chaos.down_time.0, self.net.chaos.down_time.1);
+        let (back, queued) = self.take_down(i);
         let node = &mut self.nodes[i];
-        let mut queued = 0;
-        for p in node.inbox.drain(..) {
-            queued += 1;
+        let lost = queued.len();
+        for p in queued {
             match p {
                 Pending::Insert(facts) => node.held.push(facts),
                 Pending::Restarted(peer) => node.held_restarts.push(peer),
                 _ => {}
             }
         }
-        node.core = None;
-        node.step_scheduled = false;
-        // Connections close: events of this run of the node are void from now on.
+        // Events of this run of the node are void from now on; its links keep their state.
         node.inc += 1;
         for l in &mut node.links {
             l.timer_armed = false;
         }
-        for k in 0..self.names.len() {
-            self.connected[i][k] = false;
-            self.connected[k][i] = false;
-        }
         let line = format!(
-            "{} STOPPED: its store is kept, {} lost; restarts at t={}",
+            "{} STOPPED: its store is kept, {} lost; restarts at t={back}",
             self.names[i],
-            trace::count(queued, "queued input"),
-            self.net.now + down
+            trace::count(lost, "queued input"),
         );
         self.trace.event(self.net.now, line);
-        self.net.at(self.net.now + down, Ev::Resume { node: i });
+        self.net.at(back, Ev::Resume { node: i });
     }
 
     /// Brings a stopped node back from its store: the snapshot, then the logged steps replayed

@@ -104,14 +104,7 @@ fn gap_rule<'r>(rule: &'r Rule, tainted: &impl Fn(RelId) -> bool) -> Option<GapR
         }
     }
     let sealed = sealed?;
-    let vars: Vec<VarId> = sealed
-        .args
-        .iter()
-        .filter_map(|t| match t {
-            Term::Var(v) => Some(*v),
-            _ => None,
-        })
-        .collect();
+    let vars: Vec<VarId> = sealed.vars().collect();
     let mut manifest = None;
     for item in &rule.body {
         if let BodyItem::Atom(a) = item {

@@ -269,15 +269,7 @@ impl<'a> Planner<'a> {
         }
         let mut bound: HashSet<VarId> = HashSet::new();
         let mut steps = Vec::new();
-        let vars_of = |a: &Atom| -> Vec<VarId> {
-            a.args
-                .iter()
-                .filter_map(|t| match t {
-                    Term::Var(v) => Some(*v),
-                    _ => None,
-                })
-                .collect()
-        };
+        let vars_of = |a: &Atom| -> Vec<VarId> { a.vars().collect() };
         if atoms.is_empty() {
             let (ops, spans) = self.ready_ops(&mut pending, &mut bound).into_iter().unzip();
             steps.push(Step {
@@ -507,14 +499,7 @@ impl<'a> Planner<'a> {
         let [BodyItem::Atom(a)] = g.body.as_slice() else {
             return None;
         };
-        let atom_vars: HashSet<VarId> = a
-            .args
-            .iter()
-            .filter_map(|t| match t {
-                Term::Var(v) => Some(*v),
-                _ => None,
-            })
-            .collect();
+        let atom_vars: HashSet<VarId> = a.vars().collect();
         let mut target_ok = true;
         if let Some(t) = &g.target {
             t.for_each_var(&mut |v| target_ok &= atom_vars.contains(&v) && !bound.contains(&v));

@@ -186,6 +186,16 @@ pub struct Atom {
     pub span: Span,
 }
 
+impl Atom {
+    /// The variables among the arguments, in column order.
+    pub fn vars(&self) -> impl Iterator<Item = VarId> + '_ {
+        self.args.iter().filter_map(|t| match t {
+            Term::Var(v) => Some(*v),
+            _ => None,
+        })
+    }
+}
+
 /// One element of a rule body, in evaluation-ready form.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BodyItem {

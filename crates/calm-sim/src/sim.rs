@@ -592,14 +592,7 @@ impl Sim<'_> {
                 continue;
             };
             if self.connected[i][j] {
-                let p = Packet {
-                    from: i,
-                    to: j,
-                    from_inc: self.nodes[i].inc,
-                    to_inc: self.nodes[j].inc,
-                    kind: Kind::Ack { seq },
-                };
-                self.net.transmit(p, self.names, &mut self.trace);
+                self.transmit(i, j, Kind::Ack { seq });
             }
         }
         let busy = self.nodes[i].core.as_ref().is_some_and(NodeCore::busy);
@@ -629,16 +622,21 @@ impl Sim<'_> {
             link.last_send = now;
         }
         if self.connected[i][j] {
-            let p = Packet {
-                from: i,
-                to: j,
-                from_inc: self.nodes[i].inc,
-                to_inc: self.nodes[j].inc,
-                kind: Kind::Batch { seq, facts },
-            };
-            self.net.transmit(p, self.names, &mut self.trace);
+            self.transmit(i, j, Kind::Batch { seq, facts });
             self.arm(i, j);
         }
+    }
+
+    /// Puts a transmission from `i` to `j` on the connection between their current incarnations.
+    fn transmit(&mut self, i: usize, j: usize, kind: Kind) {
+        let p = Packet {
+            from: i,
+            to: j,
+            from_inc: self.nodes[i].inc,
+            to_inc: self.nodes[j].inc,
+            kind,
+        };
+        self.net.transmit(p, self.names, &mut self.trace);
     }
 
     /// Arms the retransmission timer of `i → j` if it has unacknowledged batches.
@@ -697,14 +695,7 @@ impl Sim<'_> {
         );
         self.net.stats.retransmitted += batches.len() as u64;
         for (seq, facts) in batches {
-            let p = Packet {
-                from: i,
-                to: j,
-                from_inc: self.nodes[i].inc,
-                to_inc: self.nodes[j].inc,
-                kind: Kind::Batch { seq, facts },
-            };
-            self.net.transmit(p, self.names, &mut self.trace);
+            self.transmit(i, j, Kind::Batch { seq, facts });
         }
     }
 

@@ -1,7 +1,8 @@
 //! The node's logic without I/O: a relational transducer step. Inputs (client facts, peer
 //! batches, timer rounds) go in; one engine tick runs; what to send to which peer and which
 //! batches to acknowledge come out. The tokio runtime ([`crate::start`]) and a simulator drive
-//! the same `NodeCore`, so they run the same code.
+//! the same `NodeCore`, through the same [`crate::stepper::Stepper`] (which adds durability), so
+//! they run the same code.
 
 use crate::node::{Limits, check_fact};
 use crate::wire::{MAX_FACTS_PER_BATCH, WireFact, WireValue};
@@ -99,6 +100,8 @@ impl Processed {
 /// A node's state and logic.
 pub struct NodeCore {
     engine: Engine,
+    /// This node's name.
+    name: String,
     limits: Limits,
     peers: BTreeSet<String>,
     /// Everything sent to each peer, to send again if it restarts and lost its state.
@@ -118,6 +121,7 @@ impl NodeCore {
         engine.set_node(name, &members);
         NodeCore {
             engine,
+            name: name.to_string(),
             limits,
             peers: peers.iter().cloned().collect(),
             history: BTreeMap::new(),
@@ -125,6 +129,16 @@ impl NodeCore {
             busy: true,
             processed: BTreeMap::new(),
         }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The other members, in order.
+    pub fn peers(&self) -> impl Iterator<Item = &str> {
+        self.peers.iter().map(String::as_str)
     }
 
     /// Whether the node should tick again even if nothing arrives.

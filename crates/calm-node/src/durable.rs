@@ -2,8 +2,10 @@
 //! snapshots over a [`Storage`].
 //!
 //! The engine is deterministic: a node's state after a step is a function of the program, its
-//! name and members, and the inputs of the steps before. So each step that runs a tick stores
-//! its inputs (client facts, peer batches, timer rounds) as one log entry, in the same
+//! name and members, and the inputs of the steps before. So each step that runs a tick, or
+//! learns that a peer restarted (which resets what the node remembers of that peer's batches),
+//! stores its inputs (client facts, peer batches, timer rounds, peer restarts) as one log entry,
+//! in the same
 //! transaction as the batches it sends (the outbox, until acknowledged), the removal of batches
 //! acknowledged since the last commit, and the peers' sequence numbers. Every so often the state
 //! before a step (engine carry, per-peer history, timer rounds) is stored as a snapshot in that
@@ -21,8 +23,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// The store's format version.
-const FORMAT: u32 = 2;
+/// The store's format version. Format 3 logs peer restarts; a store in format 2 (which did
+/// not) is read, and marked format 3 when opened.
+const FORMAT: u32 = 3;
+
+/// The oldest format read.
+const OLDEST_FORMAT: u32 = 2;
 
 /// When a node with a data directory writes a snapshot.
 #[derive(Clone, Debug)]
@@ -59,6 +65,7 @@ enum LoggedRef<'a> {
         relation: &'a str,
         round: i64,
     },
+    PeerRestarted(&'a str),
 }
 
 #[derive(Deserialize)]
@@ -73,6 +80,7 @@ enum Logged {
         relation: String,
         round: i64,
     },
+    PeerRestarted(String),
 }
 
 struct FactsRef<'a>(&'a [(String, Vec<Value>)]);
@@ -108,28 +116,36 @@ impl Serialize for FactsRef<'_> {
     }
 }
 
-/// Whether the input changes the node's state when a tick runs (and so is logged).
-fn logged(input: &Input) -> Option<LoggedRef<'_>> {
+/// An input as logged: every input can change the node's state. A peer restart makes sends
+/// (which go to the outbox, not the log), and resets the sequence numbers remembered of the
+/// peer's batches: replayed without it, the batches of the peer's new incarnation would be
+/// taken for batches already processed.
+fn logged(input: &Input) -> LoggedRef<'_> {
     match input {
-        Input::Insert(facts) => Some(LoggedRef::Insert(FactsRef(facts))),
-        Input::Peer { from, seq, facts } => Some(LoggedRef::Peer {
+        Input::Insert(facts) => LoggedRef::Insert(FactsRef(facts)),
+        Input::Peer { from, seq, facts } => LoggedRef::Peer {
             from,
             seq: *seq,
             facts,
-        }),
-        Input::Timer { relation, round } => Some(LoggedRef::Timer {
+        },
+        Input::Timer { relation, round } => LoggedRef::Timer {
             relation,
             round: *round,
-        }),
-        // Only makes sends, which go to the outbox.
-        Input::PeerRestarted(_) => None,
+        },
+        Input::PeerRestarted(peer) => LoggedRef::PeerRestarted(peer),
     }
 }
 
 /// Encodes the inputs of one step as a log entry.
 pub fn encode_inputs(inputs: &[Input]) -> Vec<u8> {
-    let v: Vec<LoggedRef<'_>> = inputs.iter().filter_map(logged).collect();
+    let v: Vec<LoggedRef<'_>> = inputs.iter().map(logged).collect();
     encode(&v)
+}
+
+/// Whether a step with these inputs must be logged although it runs no tick: it changes what
+/// the node remembers of a peer.
+pub fn logged_without_tick(inputs: &[Input]) -> bool {
+    inputs.iter().any(|i| matches!(i, Input::PeerRestarted(_)))
 }
 
 /// Decodes a log entry.
@@ -145,6 +161,7 @@ pub fn decode_inputs(bytes: &[u8]) -> Result<Vec<Input>, String> {
             ),
             Logged::Peer { from, seq, facts } => Input::Peer { from, seq, facts },
             Logged::Timer { relation, round } => Input::Timer { relation, round },
+            Logged::PeerRestarted(peer) => Input::PeerRestarted(peer),
         })
         .collect())
 }
@@ -305,10 +322,12 @@ pub fn recover(
             .ok_or_else(|| StoreError::corrupt(&loc, format!("metadata `{k}` is missing")))
     };
     let format: u32 = decode(meta("format")?).map_err(|e| corrupt("format", &e))?;
-    if format != FORMAT {
+    if !(OLDEST_FORMAT..=FORMAT).contains(&format) {
         return Err(StoreError::io(
             &loc,
-            format!("the data is in format {format}; this calm reads format {FORMAT}"),
+            format!(
+                "the data is in format {format}; this calm reads formats {OLDEST_FORMAT} to {FORMAT}"
+            ),
         ));
     }
     if meta("fingerprint")? != fingerprint {
@@ -319,6 +338,13 @@ pub fn recover(
         ));
     }
     let incarnation: u64 = decode(meta("incarnation")?).map_err(|e| corrupt("incarnation", &e))?;
+    if format != FORMAT {
+        // What is logged from now on may not be readable in the old format.
+        store.commit(&crate::store::Commit {
+            meta: vec![("format", encode(&FORMAT))],
+            ..Default::default()
+        })?;
+    }
     let log_next: u64 = decode(meta("log_next")?).map_err(|e| corrupt("log_next", &e))?;
     let mut out = Restored {
         incarnation,
@@ -362,9 +388,10 @@ pub fn recover(
     for (k, bytes) in &r.log {
         let inputs = decode_inputs(bytes).map_err(|e| corrupt(&format!("log entry {k}"), &e))?;
         note_timers(&inputs, &mut out.timers);
+        let without_tick = logged_without_tick(&inputs);
         // The sends are dropped: what peers have not acknowledged is in the outbox.
         let o = core.step(inputs);
-        if o.tick.is_none() {
+        if o.tick.is_none() && !without_tick {
             return Err(corrupt(
                 &format!("log entry {k}"),
                 &"it does not replay as a tick",
@@ -385,7 +412,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn log_entries_round_trip_without_peer_restarts() {
+    fn log_entries_round_trip() {
         let inputs = vec![
             Input::Insert(vec![
                 (
@@ -409,9 +436,9 @@ mod tests {
             },
         ];
         let back = decode_inputs(&encode_inputs(&inputs)).unwrap();
-        let mut want = inputs.clone();
-        want.remove(1);
-        assert_eq!(back, want);
+        assert_eq!(back, inputs);
+        assert!(logged_without_tick(&back));
+        assert!(!logged_without_tick(&back[2..]));
         let mut timers = BTreeMap::new();
         note_timers(&back, &mut timers);
         assert_eq!(timers["t"], 5);

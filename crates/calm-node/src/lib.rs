@@ -32,6 +32,7 @@ pub mod http;
 mod link;
 pub mod metrics;
 mod node;
+pub mod stepper;
 pub mod store;
 pub mod wire;
 
@@ -43,3 +44,4 @@ pub use node::{
     Limits, Node, NodeConfig, NodeError, NodeHandle, NodeOptions, Peer, PeerStatus, Status, Update,
     parse_duration, start, start_with, timer_inputs,
 };
+pub use stepper::{Step, Stepped, Stepper};

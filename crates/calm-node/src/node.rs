@@ -2,10 +2,11 @@
 
 use crate::auth::Secret;
 use crate::core::{Input, NodeCore};
-use crate::durable::{self, Restored, SnapshotPolicy};
+use crate::durable::{Restored, SnapshotPolicy};
 use crate::link::{self, LinkCmd};
 use crate::metrics::Metrics;
-use crate::store::{Commit, PeerRecord, RedbStorage, Storage, StoreError};
+use crate::stepper::{Step, Stepped, Stepper};
+use crate::store::{RedbStorage, Storage};
 use crate::wire::WireFact;
 use calm_engine::{Engine, Program, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -430,63 +431,34 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
     let (loaded_tx, loaded_rx) = oneshot::channel::<Result<Loaded, NodeError>>();
     let (thread_links, thread_shared, thread_stop) = (links.clone(), shared.clone(), stop.clone());
     let thread_stop_rx = stop_rx.clone();
-    let (mut storage, policy) = (options.storage, options.snapshot);
+    let (storage, policy) = (options.storage, options.snapshot);
     let done = tokio::task::spawn_blocking(move || {
-        let mut core = NodeCore::new(&program, &name, &peer_names, limits);
-        let mut restored = Restored::default();
-        let mut incarnation = incarnation();
-        if let Some(store) = storage.as_deref_mut() {
-            let started = Instant::now();
-            let fp = durable::fingerprint(&program, &name, &peer_names);
-            match durable::recover(store, &mut core, &fp, incarnation) {
-                Ok(r) => {
-                    tracing::info!(
-                        node = %name,
-                        path = %store.location(),
-                        ticks = core.engine().ticks(),
-                        replayed = r.replayed,
-                        unacked = r.outbox.values().map(BTreeMap::len).sum::<usize>(),
-                        ms = started.elapsed().as_millis() as u64,
-                        "state loaded from the data directory"
-                    );
-                    incarnation = r.incarnation;
-                    restored = r;
-                }
-                Err(e) => {
-                    // Release the store before the caller hears of the failure.
-                    drop(storage);
-                    let _ = loaded_tx.send(Err(NodeError::Storage(e.to_string())));
-                    return;
-                }
+        let core = NodeCore::new(&program, &name, &peer_names, limits);
+        let started = Instant::now();
+        let location = storage.as_ref().map(|s| s.location());
+        let (mut stepper, restored) = match Stepper::open(core, storage, policy, incarnation()) {
+            Ok(opened) => opened,
+            Err(e) => {
+                // The store is released (dropped by `open`) before the caller hears of it.
+                let _ = loaded_tx.send(Err(NodeError::Storage(e.to_string())));
+                return;
             }
+        };
+        stepper.set_timing(true);
+        if let Some(path) = location {
+            tracing::info!(
+                node = %name,
+                %path,
+                ticks = stepper.core().engine().ticks(),
+                replayed = restored.replayed,
+                unacked = restored.outbox.values().map(BTreeMap::len).sum::<usize>(),
+                ms = started.elapsed().as_millis() as u64,
+                "state loaded from the data directory"
+            );
         }
-        let durable = storage.map(|store| Durable {
-            store,
-            policy,
-            log_next: restored.log_next,
-            next_seq: restored
-                .peers
-                .iter()
-                .map(|(p, r)| (p.clone(), r.next_seq))
-                .collect(),
-            peer_incarnations: restored
-                .peers
-                .iter()
-                .filter_map(|(p, r)| r.incarnation.map(|i| (p.clone(), i)))
-                .collect(),
-            timers: restored.timers.clone(),
-            log_entries: restored.log_entries,
-            log_bytes: restored.log_bytes,
-            snapshot_bytes: restored.snapshot_bytes,
-        });
-        let next_seq = restored
-            .peers
-            .iter()
-            .map(|(p, r)| (p.clone(), r.next_seq))
-            .collect();
         if loaded_tx
             .send(Ok(Loaded {
-                incarnation,
+                incarnation: restored.incarnation,
                 restored,
             }))
             .is_err()
@@ -494,11 +466,9 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             return;
         }
         let mut tl = TickLoop {
-            core,
+            stepper,
             links: thread_links,
             shared: thread_shared,
-            durable,
-            next_seq,
             stop: thread_stop,
         };
         tl.run(rx, thread_stop_rx);
@@ -645,38 +615,12 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 /// Most events taken into one tick.
 const MAX_EVENTS_PER_TICK: usize = 4096;
 
-/// The tick loop's durable state: the store and what it must write next.
-struct Durable {
-    store: Box<dyn Storage>,
-    policy: SnapshotPolicy,
-    /// The key of the next log entry.
-    log_next: u64,
-    /// Per peer, the sequence number of the next batch (stored when it changes).
-    next_seq: BTreeMap<String, u64>,
-    /// Per peer, its last incarnation.
-    peer_incarnations: BTreeMap<String, u64>,
-    /// Per timer relation, its next round.
-    timers: BTreeMap<String, i64>,
-    /// Log since the last snapshot, and the snapshot's size.
-    log_entries: u64,
-    log_bytes: u64,
-    snapshot_bytes: u64,
-}
-
-impl Durable {
-    fn snapshot_due(&self) -> bool {
-        self.log_entries >= self.policy.every_ticks.max(1)
-            || self.log_bytes >= self.policy.log_bytes.max(self.snapshot_bytes)
-    }
-}
-
+/// The tick loop: events in, one [`Stepper::step`] (tick and commit), then replies, sends and
+/// acknowledgements out.
 struct TickLoop {
-    core: NodeCore,
+    stepper: Stepper,
     links: HashMap<String, mpsc::Sender<LinkCmd>>,
     shared: Arc<Shared>,
-    durable: Option<Durable>,
-    /// Per peer, the sequence number of the next batch.
-    next_seq: HashMap<String, u64>,
     stop: watch::Sender<bool>,
 }
 
@@ -692,7 +636,7 @@ impl TickLoop {
             if *stop.borrow() {
                 break;
             }
-            if !self.core.busy() {
+            if !self.stepper.core().busy() {
                 match rx.blocking_recv() {
                     Some(Event::Stop) | None => break,
                     Some(ev) => events.push(ev),
@@ -740,7 +684,8 @@ impl TickLoop {
                         reply,
                     } => {
                         let r = self
-                            .core
+                            .stepper
+                            .core()
                             .engine()
                             .relation_where(&relation, &filter)
                             .map_err(|e| NodeError::BadRequest(e.to_string()));
@@ -750,7 +695,7 @@ impl TickLoop {
                         let _ = reply.send(self.status());
                     }
                     Event::Subscribe { relation, reply } => {
-                        let r = match self.core.engine().relation(&relation) {
+                        let r = match self.stepper.core().engine().relation(&relation) {
                             Ok(rows) => {
                                 let (tx, rx) = mpsc::channel(256);
                                 previous
@@ -765,66 +710,63 @@ impl TickLoop {
                     }
                 }
             }
-            if inputs.is_empty() && !self.core.busy() && incarnations.is_empty() {
+            if inputs.is_empty() && !self.stepper.core().busy() && incarnations.is_empty() {
                 for r in replies {
-                    let _ = r.send(Ok(self.core.engine().ticks()));
+                    let _ = r.send(Ok(self.stepper.core().engine().ticks()));
                 }
                 continue;
             }
-            // With a data directory: the log entry and (now and then) a snapshot of the state
-            // before this step, both prepared before the step consumes the inputs.
-            let mut log_entry = None;
-            let mut snapshot = None;
-            if let Some(d) = &self.durable {
-                let will_tick = self.core.busy()
-                    || inputs.iter().any(|i| !matches!(i, Input::PeerRestarted(_)));
-                if will_tick {
-                    log_entry = Some(durable::encode_inputs(&inputs));
-                    if d.snapshot_due() {
-                        snapshot =
-                            Some(durable::encode_snapshot(d.log_next, &self.core, &d.timers));
+            // Batches the links saw acknowledged: they leave the store's outbox in this commit.
+            let acked = shared
+                .acked
+                .lock()
+                .map(|mut a| std::mem::take(&mut *a))
+                .unwrap_or_default();
+            let span = tracing::debug_span!("tick", node = %shared.name, tick = self.stepper.core().engine().ticks());
+            let step = Step {
+                inputs,
+                incarnations,
+                acked,
+            };
+            let stepped = match span.in_scope(|| self.stepper.step(step)) {
+                Ok(s) => s,
+                Err(e) => {
+                    // Fail-stop: nothing of this step is acknowledged, sent or answered as done.
+                    failed = true;
+                    let msg = e.to_string();
+                    tracing::error!(path = %e.location, error = %e.message, "storage failure: stopping the node; nothing of the failed step was acknowledged");
+                    if let Ok(mut f) = shared.failure.lock() {
+                        *f = Some(msg.clone());
                     }
+                    for r in replies {
+                        let _ = r.send(Err(NodeError::Storage(msg.clone())));
+                    }
+                    let _ = self.stop.send(true);
+                    break;
                 }
-            }
-            let mut timer_inputs = BTreeMap::new();
-            if self.durable.is_some() {
-                durable::note_timers(&inputs, &mut timer_inputs);
-            }
-            let started = Instant::now();
-            let span = tracing::debug_span!("tick", node = %shared.name, tick = self.core.engine().ticks());
-            let out = span.in_scope(|| self.core.step(inputs));
+            };
+            let Stepped {
+                output: out,
+                sends,
+                committed,
+                tick_time,
+            } = stepped;
             if out.tick.is_some() {
                 Metrics::add(&metrics.ticks, 1);
-                Metrics::add(&metrics.tick_micros, started.elapsed().as_micros() as u64);
+                Metrics::add(
+                    &metrics.tick_micros,
+                    tick_time.map_or(0, |d| d.as_micros() as u64),
+                );
             }
-            // Number the batches to send.
-            let mut sends = Vec::with_capacity(out.sends.len());
-            for (dest, facts) in out.sends {
-                let next = self.next_seq.entry(dest.clone()).or_insert(1);
-                let seq = (*next).max(1);
-                *next = seq + 1;
-                sends.push((dest, seq, facts));
-            }
-            if let Err(e) = self.commit(
-                &out.tick,
-                log_entry.as_deref(),
-                snapshot.as_deref(),
-                &sends,
-                incarnations,
-                timer_inputs,
-            ) {
-                // Fail-stop: nothing of this step is acknowledged, sent or answered as done.
-                failed = true;
-                let msg = e.to_string();
-                tracing::error!(path = %e.location, error = %e.message, "storage failure: stopping the node; nothing of the failed step was acknowledged");
-                if let Ok(mut f) = shared.failure.lock() {
-                    *f = Some(msg.clone());
+            if let Some(c) = committed {
+                Metrics::add(&metrics.commits, 1);
+                Metrics::add(
+                    &metrics.commit_micros,
+                    c.time.map_or(0, |d| d.as_micros() as u64),
+                );
+                if c.snapshot_bytes.is_some() {
+                    Metrics::add(&metrics.snapshots, 1);
                 }
-                for r in replies {
-                    let _ = r.send(Err(NodeError::Storage(msg.clone())));
-                }
-                let _ = self.stop.send(true);
-                break;
             }
             Metrics::add(&metrics.facts_inserted, out.inserted);
             Metrics::add(&metrics.facts_in, out.received);
@@ -849,7 +791,7 @@ impl TickLoop {
             }
             let result = match out.tick {
                 Some(Ok(t)) => Ok(t),
-                None => Ok(self.core.engine().ticks()),
+                None => Ok(self.stepper.core().engine().ticks()),
                 Some(Err(e)) => {
                     // The tick is abandoned and the state stays as it was before it.
                     Metrics::add(&metrics.tick_errors, 1);
@@ -861,7 +803,12 @@ impl TickLoop {
                 let _ = r.send(result.clone().map_err(NodeError::Runtime));
             }
             if let Ok(tick) = result {
-                notify_subscribers(self.core.engine(), &mut subscribers, &mut previous, tick);
+                notify_subscribers(
+                    self.stepper.core().engine(),
+                    &mut subscribers,
+                    &mut previous,
+                    tick,
+                );
             }
         }
         if !failed {
@@ -871,11 +818,11 @@ impl TickLoop {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        tracing::info!(node = %shared.name, ticks = self.core.engine().ticks(), "node stopped");
+        tracing::info!(node = %shared.name, ticks = self.stepper.core().engine().ticks(), "node stopped");
     }
 
     fn status(&self) -> Status {
-        let engine = self.core.engine();
+        let engine = self.stepper.core().engine();
         let ir = engine.program().ir();
         let relations = ir
             .relations
@@ -895,106 +842,6 @@ impl TickLoop {
             peers,
             relations,
         }
-    }
-
-    /// With a data directory, stores one step atomically and durably: its log entry (if it ran a
-    /// tick), the batches it sends, the batches acknowledged since the last commit, the peers'
-    /// new sequence numbers and incarnations, and a snapshot if one was taken.
-    fn commit(
-        &mut self,
-        tick: &Option<Result<u64, String>>,
-        log_entry: Option<&[u8]>,
-        snapshot: Option<&[u8]>,
-        sends: &[(String, u64, Vec<WireFact>)],
-        incarnations: Vec<(String, u64)>,
-        timer_inputs: BTreeMap<String, i64>,
-    ) -> Result<(), StoreError> {
-        let Some(d) = self.durable.as_mut() else {
-            // Without a data directory, acknowledgements need no bookkeeping.
-            if let Ok(mut a) = self.shared.acked.lock() {
-                a.clear();
-            }
-            return Ok(());
-        };
-        let acked = self
-            .shared
-            .acked
-            .lock()
-            .map(|mut a| std::mem::take(&mut *a))
-            .unwrap_or_default();
-        let mut changed: BTreeSet<String> = BTreeSet::new();
-        for (dest, seq, _) in sends {
-            d.next_seq.insert(dest.clone(), seq + 1);
-            changed.insert(dest.clone());
-        }
-        for (peer, inc) in incarnations {
-            d.peer_incarnations.insert(peer.clone(), inc);
-            changed.insert(peer);
-        }
-        let peers: Vec<(String, PeerRecord)> = changed
-            .into_iter()
-            .map(|p| {
-                let rec = PeerRecord {
-                    next_seq: d.next_seq.get(&p).copied().unwrap_or(1),
-                    incarnation: d.peer_incarnations.get(&p).copied(),
-                };
-                (p, rec)
-            })
-            .collect();
-        let ticked = tick.is_some();
-        let key = d.log_next;
-        let mut meta = Vec::new();
-        let log = match (ticked, log_entry) {
-            (true, Some(bytes)) => {
-                meta.push(("log_next", crate::store::encode(&(key + 1))));
-                Some((key, bytes))
-            }
-            _ => None,
-        };
-        // A snapshot is stored only before a tick that succeeded: so the log after it is never
-        // empty, and the replay of its first entry fills the relations that queries read.
-        let snapshot = match (tick, snapshot) {
-            (Some(Ok(_)), Some(bytes)) if log.is_some() => Some((key, bytes)),
-            _ => None,
-        };
-        let commit = Commit {
-            meta,
-            log,
-            outbox_add: sends
-                .iter()
-                .map(|(p, s, f)| (p.as_str(), *s, f.as_slice()))
-                .collect(),
-            outbox_remove: acked,
-            peers,
-            snapshot,
-        };
-        if commit.is_empty() {
-            return Ok(());
-        }
-        let started = Instant::now();
-        d.store.commit(&commit)?;
-        let metrics = &self.shared.metrics;
-        Metrics::add(&metrics.commits, 1);
-        Metrics::add(&metrics.commit_micros, started.elapsed().as_micros() as u64);
-        if let Some((_, bytes)) = commit.log {
-            d.log_next = key + 1;
-            d.log_entries += 1;
-            d.log_bytes += bytes.len() as u64;
-        }
-        if let Some((_, bytes)) = commit.snapshot {
-            Metrics::add(&metrics.snapshots, 1);
-            d.snapshot_bytes = bytes.len() as u64;
-            // The entry of this step is after the snapshot.
-            d.log_entries = 1;
-            d.log_bytes = log_entry.map_or(0, |b| b.len() as u64);
-        }
-        if ticked {
-            for (t, next) in timer_inputs {
-                let e = d.timers.entry(t).or_insert(0);
-                *e = (*e).max(next);
-            }
-        }
-        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Durable storage of a node's state: a [`Storage`] trait, its implementation on
-//! [redb](https://docs.rs/redb) ([`RedbStorage`], the file `calm.redb` in `--data-dir`), and
-//! fault-injecting wrappers for tests ([`FaultyStorage`], [`FaultyBackend`]).
+//! [redb](https://docs.rs/redb) ([`RedbStorage`], the file `calm.redb` in `--data-dir`), a redb
+//! file in memory that outlives the database that wrote it ([`MemoryDisk`], for the simulator),
+//! and fault-injecting wrappers for tests ([`FaultyStorage`], [`FaultyBackend`]).
 //!
 //! The node stores its state as events plus snapshots (see `crate::durable` for what goes in):
 //!
@@ -24,8 +25,8 @@ use redb::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("log");
@@ -325,6 +326,36 @@ impl RedbStorage {
         })
     }
 
+    /// Opens (or creates) the store on the redb file of a [`MemoryDisk`], checking the whole file
+    /// as [`RedbStorage::open`] does; `location` names it in messages. The store becomes the
+    /// disk's only writer (see [`MemoryDisk::backend`]). An empty disk gets a new store; bytes
+    /// that are not a redb file, or a damaged one, are refused.
+    pub fn open_memory(disk: &MemoryDisk, location: &str) -> Result<RedbStorage, StoreError> {
+        let rolled_back = Arc::new(AtomicBool::new(false));
+        let fresh = disk.is_empty();
+        let db = catch(location, || {
+            // `create_with_backend` opens an existing file and initialises only an empty one.
+            builder(location, &rolled_back)
+                .create_with_backend(disk.backend())
+                .map_err(|e| db_error(location, e))
+        })?;
+        if fresh {
+            mark_created(&db).map_err(|e| StoreError::io(location, e))?;
+        }
+        let rolled_back = rolled_back.load(Ordering::SeqCst);
+        if rolled_back {
+            tracing::error!(
+                path = %location,
+                "the data file's last commit failed its checksums and was discarded"
+            );
+        }
+        Ok(RedbStorage {
+            db,
+            path: PathBuf::from(location),
+            rolled_back,
+        })
+    }
+
     /// Whether opening found the last commit damaged and fell back to the one before (logged
     /// as an error).
     pub fn rolled_back(&self) -> bool {
@@ -491,6 +522,231 @@ impl Storage for RedbStorage {
 
     fn location(&self) -> String {
         self.loc()
+    }
+}
+
+/// A disk in memory holding one redb file: bytes that outlive the database that wrote them, so
+/// that a store can be closed abruptly and opened again ([`RedbStorage::open_memory`]), as after
+/// a crash of the process that held it. Clones share the bytes. The simulator keeps the store of
+/// a node with a data directory on one.
+///
+/// Only the backend opened last writes: opening another ([`MemoryDisk::backend`]) or
+/// [`MemoryDisk::cut_power`] cuts off the one before, whose writes, syncs and length changes
+/// are then ignored, so that a database dropped after its "crash" cannot touch the file (redb
+/// writes its allocator state and a clean-shutdown flag when a database is dropped; a process
+/// that dies does not). What the disk holds is then exactly what the last commit left.
+///
+/// The file is sparse: pages never written read as zeros and take no memory (a new redb file
+/// is a megabyte long, mostly never written).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryDisk {
+    inner: Arc<Mutex<DiskState>>,
+}
+
+/// Bytes in a page of a [`MemoryDisk`].
+const DISK_PAGE: usize = 4096;
+
+#[derive(Default)]
+struct DiskState {
+    /// The file's length.
+    len: usize,
+    /// Its pages (`DISK_PAGE` bytes each; `None`: all zeros).
+    pages: Vec<Option<Box<[u8]>>>,
+    /// The backend allowed to write; older ones are cut off.
+    writer: u64,
+}
+
+impl std::fmt::Debug for DiskState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the bytes: a megabyte at least.
+        f.debug_struct("DiskState")
+            .field("len", &self.len)
+            .field("writer", &self.writer)
+            .finish()
+    }
+}
+
+impl DiskState {
+    /// The pieces of `offset..offset + n`: (page, offset in it, offset in the range, length).
+    fn pieces(
+        &self,
+        offset: u64,
+        n: usize,
+    ) -> std::io::Result<impl Iterator<Item = (usize, usize, usize, usize)> + use<>> {
+        let start = usize::try_from(offset).map_err(|_| MemoryBackend::out_of_range())?;
+        let end = start
+            .checked_add(n)
+            .filter(|&e| e <= self.len)
+            .ok_or_else(MemoryBackend::out_of_range)?;
+        let mut pos = start;
+        Ok(std::iter::from_fn(move || {
+            if pos >= end {
+                return None;
+            }
+            let (page, within) = (pos / DISK_PAGE, pos % DISK_PAGE);
+            let len = (DISK_PAGE - within).min(end - pos);
+            let piece = (page, within, pos - start, len);
+            pos += len;
+            Some(piece)
+        }))
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        for (page, within, at, len) in self.pieces(offset, out.len())? {
+            let dst = &mut out[at..at + len];
+            match self.pages.get(page).and_then(Option::as_ref) {
+                Some(p) => dst.copy_from_slice(&p[within..within + len]),
+                None => dst.fill(0),
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        for (page, within, at, len) in self.pieces(offset, data.len())? {
+            let slot = self
+                .pages
+                .get_mut(page)
+                .ok_or_else(MemoryBackend::out_of_range)?;
+            let p = slot.get_or_insert_with(|| vec![0; DISK_PAGE].into_boxed_slice());
+            p[within..within + len].copy_from_slice(&data[at..at + len]);
+        }
+        Ok(())
+    }
+
+    fn set_len(&mut self, len: usize) {
+        if len < self.len {
+            // What is cut off reads as zeros if the file grows again.
+            let (page, within) = (len / DISK_PAGE, len % DISK_PAGE);
+            if let Some(Some(p)) = self.pages.get_mut(page) {
+                p[within..].fill(0);
+            }
+        }
+        self.pages.resize(len.div_ceil(DISK_PAGE), None);
+        self.len = len;
+    }
+}
+
+impl MemoryDisk {
+    /// An empty disk (a new store is created on it when first opened).
+    pub fn new() -> MemoryDisk {
+        MemoryDisk::default()
+    }
+
+    fn lock(&self) -> std::io::Result<MutexGuard<'_, DiskState>> {
+        self.inner
+            .lock()
+            .map_err(|_| std::io::Error::other("the memory disk's lock is poisoned"))
+    }
+
+    /// A redb backend on this disk, which becomes its only writer: every backend opened before
+    /// is cut off.
+    pub fn backend(&self) -> MemoryBackend {
+        let writer = match self.lock() {
+            Ok(mut d) => {
+                d.writer += 1;
+                d.writer
+            }
+            // A poisoned disk: a backend that can do nothing but fail.
+            Err(_) => 0,
+        };
+        MemoryBackend {
+            disk: self.clone(),
+            writer,
+        }
+    }
+
+    /// Cuts off the current writer, as a crash of the process holding the file would: nothing
+    /// it does from now on reaches the disk.
+    pub fn cut_power(&self) {
+        if let Ok(mut d) = self.lock() {
+            d.writer += 1;
+        }
+    }
+
+    /// The file's length in bytes.
+    pub fn len(&self) -> usize {
+        self.lock().map_or(0, |d| d.len)
+    }
+
+    /// Whether the file is empty (no store was ever created on it).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of the file.
+    pub fn bytes(&self) -> Vec<u8> {
+        let Ok(d) = self.lock() else {
+            return Vec::new();
+        };
+        let mut out = vec![0; d.len];
+        // Within the length by construction.
+        let _ = d.read(0, &mut out);
+        out
+    }
+
+    /// Replaces the file (to damage a store in tests); cuts off the current writer.
+    pub fn set_bytes(&self, bytes: &[u8]) {
+        if let Ok(mut d) = self.lock() {
+            d.pages.clear();
+            d.set_len(bytes.len());
+            let _ = d.write(0, bytes);
+            d.writer += 1;
+        }
+    }
+}
+
+/// A redb [`StorageBackend`] on a [`MemoryDisk`]; see there.
+#[derive(Debug)]
+pub struct MemoryBackend {
+    disk: MemoryDisk,
+    /// Its number as a writer of the disk.
+    writer: u64,
+}
+
+impl MemoryBackend {
+    /// Changes the disk if this backend is still its writer (otherwise the change is lost, and
+    /// reported as done: the process that made it is gone).
+    fn change(&self, f: impl FnOnce(&mut DiskState) -> std::io::Result<()>) -> std::io::Result<()> {
+        let mut d = self.disk.lock()?;
+        if d.writer != self.writer {
+            return Ok(());
+        }
+        f(&mut d)
+    }
+
+    fn out_of_range() -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "read or write past the end of the memory disk",
+        )
+    }
+}
+
+impl StorageBackend for MemoryBackend {
+    fn len(&self) -> std::io::Result<u64> {
+        Ok(self.disk.lock()?.len as u64)
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.disk.lock()?.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        let len = usize::try_from(len).map_err(|_| Self::out_of_range())?;
+        self.change(|d| {
+            d.set_len(len);
+            Ok(())
+        })
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        // Every write is on the "disk" as soon as it is made.
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.change(|d| d.write(offset, data))
     }
 }
 
@@ -673,6 +929,82 @@ mod tests {
         // A second process cannot open it while this one has it.
         let e = RedbStorage::open(dir.path()).err().unwrap();
         assert!(e.message.contains("in use"), "{e}");
+    }
+
+    #[test]
+    fn a_memory_disk_keeps_its_store_across_a_crash_and_reopen() {
+        let disk = MemoryDisk::new();
+        assert!(disk.is_empty());
+        let batch = [fact(1)];
+        {
+            let mut s = RedbStorage::open_memory(&disk, "mem").unwrap();
+            assert_eq!(s.recover().unwrap().meta.len(), 1, "the creation marker");
+            let e = encode(&5u64);
+            s.commit(&Commit {
+                meta: vec![("log_next", encode(&1u64))],
+                log: Some((0, &e)),
+                outbox_add: vec![("p", 1, &batch)],
+                ..Commit::default()
+            })
+            .unwrap();
+            assert!(!disk.is_empty());
+            // The process dies: the database is dropped without a clean shutdown.
+            disk.cut_power();
+        }
+        // A clone shares the bytes.
+        let again = disk.clone();
+        let mut s = RedbStorage::open_memory(&again, "mem").unwrap();
+        assert!(!s.rolled_back());
+        let r = s.recover().unwrap();
+        assert_eq!(decode::<u64>(&r.meta["log_next"]).unwrap(), 1);
+        assert_eq!(r.log.len(), 1);
+        assert_eq!(r.outbox, vec![("p".to_string(), 1, batch.to_vec())]);
+        assert_eq!(s.location(), "mem");
+        // Opening the disk again cuts the first writer off: its commits no longer reach it.
+        let before = disk.bytes();
+        let _other = RedbStorage::open_memory(&disk, "mem").unwrap();
+        let after_open = disk.bytes();
+        let _ = s.commit(&Commit {
+            outbox_remove: vec![("p".into(), 1)],
+            ..Commit::default()
+        });
+        assert_eq!(disk.bytes(), after_open);
+        assert_eq!(before.len(), after_open.len());
+        assert!(format!("{disk:?}").len() < 200, "the bytes are not printed");
+    }
+
+    #[test]
+    fn a_memory_disk_is_a_sparse_file() {
+        let disk = MemoryDisk::new();
+        let b = disk.backend();
+        b.set_len(3 * DISK_PAGE as u64).unwrap();
+        assert_eq!(disk.len(), 3 * DISK_PAGE);
+        // A write across two pages, read back across three.
+        let data: Vec<u8> = (0..DISK_PAGE + 10).map(|i| (i % 251) as u8 + 1).collect();
+        b.write(DISK_PAGE as u64 - 5, &data).unwrap();
+        let mut out = vec![7; 3 * DISK_PAGE];
+        b.read(0, &mut out).unwrap();
+        assert!(out[..DISK_PAGE - 5].iter().all(|&x| x == 0));
+        assert_eq!(&out[DISK_PAGE - 5..2 * DISK_PAGE + 5], &data[..]);
+        assert!(out[2 * DISK_PAGE + 5..].iter().all(|&x| x == 0));
+        assert_eq!(disk.bytes(), out);
+        // Past the end: an error, not a panic.
+        assert!(b.read(3 * DISK_PAGE as u64 - 1, &mut [0; 2]).is_err());
+        assert!(b.write(u64::MAX, &[1]).is_err());
+        // Shrunk, then grown: what was cut off reads as zeros.
+        b.set_len(DISK_PAGE as u64 + 3).unwrap();
+        b.set_len(2 * DISK_PAGE as u64).unwrap();
+        let mut out = vec![9; 2 * DISK_PAGE];
+        b.read(0, &mut out).unwrap();
+        assert_eq!(&out[DISK_PAGE - 5..DISK_PAGE + 3], &data[..8]);
+        assert!(out[DISK_PAGE + 3..].iter().all(|&x| x == 0));
+        // A backend opened later cuts this one off.
+        let later = disk.backend();
+        b.write(0, &[1, 2, 3]).unwrap();
+        b.set_len(0).unwrap();
+        assert_eq!(disk.bytes(), out);
+        later.write(0, &[1, 2, 3]).unwrap();
+        assert_eq!(disk.bytes()[..4], [1, 2, 3, 0]);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! `calm sim`: deterministic simulation that tests the CALM theorem on the real node code.
 //!
 //! The analyzer says which programs are monotone; the simulator shows what that means. It runs
-//! N instances of the node's logic ([`calm_node::core::NodeCore`], the same code `calm node`
-//! runs between its sockets) in one thread, on a simulated network driven by a seed, through
-//! message delays and reordering, lost and duplicated messages (recovered by the links'
-//! retransmission), ticks that cut the stream of arrivals at different places, partitions and
-//! crash-restarts. It runs each seed to quiescence and compares every node's outputs across
+//! N instances of the node ([`calm_node::Stepper`] around a [`calm_node::core::NodeCore`], the
+//! same code `calm node` runs between its sockets, with the node's own redb store on an
+//! in-memory file for nodes that restart from it) in one thread, on a simulated network driven
+//! by a seed, through message delays and reordering, lost and duplicated messages (recovered by
+//! the links' retransmission), ticks that cut the stream of arrivals at different places,
+//! partitions, crashes and restarts from the store. It runs each seed to quiescence and compares every node's outputs across
 //! seeds, and with `calm run` of all the facts at one node. A monotone program reaches the same
 //! outcome under every schedule; a non-monotone one can be caught disagreeing.
 //!

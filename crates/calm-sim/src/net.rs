@@ -148,6 +148,9 @@ pub struct Chaos {
     /// Delay before a restarted node's connections come back (and between attempts across a
     /// partition).
     pub reconnect_delay: (u64, u64),
+    /// A node with a store (`restart`) stores a snapshot every this many ticks (the node's
+    /// `SnapshotPolicy`; `calm node` uses 1000), so that restarts replay a snapshot and a log.
+    pub snapshot_every: u64,
 }
 
 impl Default for Chaos {
@@ -166,6 +169,7 @@ impl Default for Chaos {
             max_partitions: 2,
             partition_time: (10, 150),
             reconnect_delay: (1, 20),
+            snapshot_every: 8,
         }
     }
 }
@@ -191,6 +195,12 @@ pub struct Stats {
     pub crashes: u64,
     /// Partitions.
     pub partitions: u64,
+    /// Commits of nodes' stores (`restart`: one per step that changed anything).
+    pub commits: u64,
+    /// Nodes restarted from their store.
+    pub recoveries: u64,
+    /// Log entries (steps) replayed by those restarts.
+    pub replayed: u64,
     /// Events processed.
     pub events: u64,
     /// Simulated time at the end.
@@ -209,6 +219,9 @@ impl Stats {
         self.lost += o.lost;
         self.crashes += o.crashes;
         self.partitions += o.partitions;
+        self.commits += o.commits;
+        self.recoveries += o.recoveries;
+        self.replayed += o.replayed;
         self.events += o.events;
         self.time += o.time;
     }
@@ -266,25 +279,14 @@ pub(crate) enum Ev {
     },
 }
 
-/// One direction of a connection, at the sending node.
-#[derive(Clone, Debug)]
+/// One direction of a connection, at the sending node. The node numbers its batches (see
+/// `calm_node::Stepper`); the link keeps those not yet acknowledged.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Link {
-    pub next_seq: u64,
     pub unacked: BTreeMap<u64, Rc<Vec<WireFact>>>,
     /// When the oldest unacknowledged batch was (re)sent.
     pub last_send: u64,
     pub timer_armed: bool,
-}
-
-impl Default for Link {
-    fn default() -> Self {
-        Link {
-            next_seq: 1,
-            unacked: BTreeMap::new(),
-            last_send: 0,
-            timer_armed: false,
-        }
-    }
 }
 
 /// A partition: `side[n]` says which group node `n` is in.

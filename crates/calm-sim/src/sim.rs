@@ -1,5 +1,7 @@
-//! One schedule: N `NodeCore`s, the real node logic, driven by a single-threaded discrete-event
-//! loop over the simulated network of [`crate::net`], until quiescence.
+//! One schedule: N nodes, each the real node logic (a `calm_node::Stepper` around a `NodeCore`,
+//! as `calm node` runs it, and with `restart` faults the node's own redb store on an in-memory
+//! file), driven by a single-threaded discrete-event loop over the simulated network of
+//! [`crate::net`], until quiescence.
 //!
 //! Everything random is drawn from the seed's generators, in an order fixed by the event queue
 //! (ordered by simulated time, then by the order events were scheduled), so a seed names one run.
@@ -9,9 +11,11 @@ use crate::rng::Rng;
 use crate::trace::{self, Trace};
 use crate::{InputMode, Setup};
 use calm_engine::Value;
-use calm_node::Limits;
-use calm_node::core::{CoreSnapshot, Input, NodeCore};
+use calm_node::core::{Input, NodeCore};
+use calm_node::durable::Restored;
+use calm_node::store::{MemoryDisk, RedbStorage, Storage};
 use calm_node::wire::WireFact;
+use calm_node::{Limits, SnapshotPolicy, Step, Stepper};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -55,7 +59,11 @@ enum Pending {
         seq: u64,
         facts: Rc<Vec<WireFact>>,
     },
-    Restarted(usize),
+    /// A peer restarted without its state (a new incarnation, stored with the step).
+    Restarted {
+        peer: usize,
+        identity: u64,
+    },
     Insert(Vec<(String, Vec<Value>)>),
     Timer {
         timer: usize,
@@ -63,34 +71,30 @@ enum Pending {
     },
 }
 
-/// What a node with a data directory has stored: a snapshot and the inputs of every step
-/// since (the runtime stores the same, see `calm_node::durable`).
-struct Journal {
-    base: CoreSnapshot,
-    log: Vec<Vec<Input>>,
-}
-
-/// Steps logged before the journal takes a new snapshot.
-const JOURNAL_STEPS: usize = 32;
-
 struct Node {
-    core: Option<NodeCore>,
+    /// The node's logic and store, as `calm node` runs them; `None` while the node is down.
+    stepper: Option<Stepper>,
     /// Changes at every restart: events and connections of an older one are void.
     inc: u64,
     /// The incarnation peers see: changes only when the node lost its state.
     identity: u64,
-    /// The node's store, when `restart` faults are on.
-    journal: Option<Journal>,
+    /// The file of the node's redb store (`calm node --data-dir`), when `restart` faults are on:
+    /// it outlives the node's stops.
+    disk: Option<MemoryDisk>,
     /// Client inserts that reached the node while it was stopped (the client retries them).
     held: Vec<Vec<(String, Vec<Value>)>>,
-    /// Peers seen restarted whose news the node had not processed when it stopped: its store
-    /// still has their old incarnation, so it notices again when it is back.
-    held_restarts: Vec<usize>,
+    /// Incarnations of peers the links learned on a first connection since the node (re)started,
+    /// stored by its next step (as `calm node` stores a `PeerIncarnation` event). A peer seen
+    /// with another incarnation than the known one is a [`Pending::Restarted`] instead.
+    learned: Vec<(usize, u64)>,
+    /// This node's batches that peers acknowledged since its last step: they leave its store's
+    /// outbox with the next commit (until then, a restart sends them again).
+    acked: Vec<(usize, u64)>,
     inbox: Vec<Pending>,
     step_scheduled: bool,
     links: Vec<Link>,
     /// The incarnation of each peer this node last connected to (`None`: never, as after a
-    /// restart).
+    /// crash; after a restart from the store, what the store says).
     known: Vec<Option<u64>>,
     ticks: u64,
     /// The next round of each timer.
@@ -109,10 +113,18 @@ struct Sim<'a> {
     connected: Vec<Vec<bool>>,
     net: Net,
     trace: Trace,
+    /// A storage failure that ends the run (a bug in calm or in the simulator).
+    failure: Option<String>,
+    /// Tests: damage the store of every node that stops.
+    damage_stores: bool,
 }
 
 /// Runs the schedule of `seed`; keeps the trace's lines when `keep_trace`.
 pub fn run_seed(setup: &Setup, seed: u64, keep_trace: bool) -> SeedRun {
+    simulate(setup, seed, keep_trace, false)
+}
+
+fn simulate(setup: &Setup, seed: u64, keep_trace: bool, damage_stores: bool) -> SeedRun {
     let names = &setup.names[..];
     let n = names.len();
     let opts = &setup.options;
@@ -129,6 +141,8 @@ pub fn run_seed(setup: &Setup, seed: u64, keep_trace: bool) -> SeedRun {
         connected: vec![vec![true; n]; n],
         net,
         trace: Trace::new(keep_trace),
+        failure: None,
+        damage_stores,
     };
     let counts = setup.placement.counts();
     let placed: Vec<String> = names
@@ -146,19 +160,28 @@ pub fn run_seed(setup: &Setup, seed: u64, keep_trace: bool) -> SeedRun {
             placed.join(", ")
         ),
     );
+    let faults = sim.plan_faults(seed);
     for i in 0..n {
-        let core = sim.new_core(i);
-        let journal = opts.faults.restart.then(|| Journal {
-            base: core.snapshot(),
-            log: Vec::new(),
-        });
+        // The nodes the plan stops keep a store (a node that never restarts from its store
+        // does the same with or without one).
+        let stops = faults
+            .iter()
+            .any(|(_, ev)| matches!(ev, Ev::Stop { node } if *node == i));
+        let disk = stops.then(MemoryDisk::new);
+        // Every node starts connected to every other, knowing its incarnation (0); a node with
+        // a store stores them with its first step.
+        let learned = match disk {
+            Some(_) => (0..n).filter(|&k| k != i).map(|k| (k, 0)).collect(),
+            None => Vec::new(),
+        };
         sim.nodes.push(Node {
-            core: Some(core),
+            stepper: None,
             inc: 0,
             identity: 0,
-            journal,
+            disk,
             held: Vec::new(),
-            held_restarts: Vec::new(),
+            learned,
+            acked: Vec::new(),
             inbox: Vec::new(),
             step_scheduled: false,
             links: vec![Link::default(); n],
@@ -170,11 +193,14 @@ pub fn run_seed(setup: &Setup, seed: u64, keep_trace: bool) -> SeedRun {
         });
     }
     for i in 0..n {
+        sim.open(i);
+    }
+    for i in 0..n {
         sim.schedule_first_step(i);
         sim.schedule_inserts(i);
         sim.schedule_timers(i);
     }
-    sim.plan_faults(seed);
+    sim.schedule_faults(faults);
     let outcome = sim.run();
     let mut stats = sim.net.stats;
     stats.time = sim.net.now;
@@ -211,6 +237,56 @@ impl Sim<'_> {
             }
         }
         core
+    }
+
+    /// Starts node `i`: a new core (its input facts loaded), and with a disk the node's own
+    /// recovery from its store (a new store on an empty disk, otherwise the state of the last
+    /// commit: snapshot plus log replayed). `None` if the store failed (the run ends).
+    fn open(&mut self, i: usize) -> Option<Restored> {
+        let core = self.new_core(i);
+        let node = &self.nodes[i];
+        let location = format!("{}/calm.redb", self.names[i]);
+        let storage: Option<Box<dyn Storage>> = match &node.disk {
+            None => None,
+            Some(disk) => match RedbStorage::open_memory(disk, &location) {
+                Ok(store) => Some(Box::new(store)),
+                Err(e) => {
+                    self.fail(i, &e.to_string());
+                    return None;
+                }
+            },
+        };
+        let policy = SnapshotPolicy {
+            every_ticks: self.net.chaos.snapshot_every,
+            ..SnapshotPolicy::default()
+        };
+        match Stepper::open(core, storage, policy, node.identity) {
+            Ok((stepper, restored)) => {
+                self.nodes[i].stepper = Some(stepper);
+                Some(restored)
+            }
+            Err(e) => {
+                self.fail(i, &e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Ends the run: node `i`'s store failed.
+    fn fail(&mut self, i: usize, error: &str) {
+        let why = format!("{}'s store failed: {error}", self.names[i]);
+        self.trace.event(self.net.now, why.clone());
+        self.failure.get_or_insert(why);
+    }
+
+    /// Node `i`'s core, if it is up.
+    fn core(&self, i: usize) -> Option<&NodeCore> {
+        self.nodes[i].stepper.as_ref().map(Stepper::core)
+    }
+
+    /// Whether node `i` is up and busy.
+    fn busy(&self, i: usize) -> bool {
+        self.core(i).is_some_and(NodeCore::busy)
     }
 
     /// In `--inputs inserts` mode, the node's facts arrive as one to three client inserts at
@@ -272,7 +348,7 @@ impl Sim<'_> {
     /// A hash of every relation of node `i`.
     fn fingerprint(&self, i: usize) -> u64 {
         let mut h = crate::trace::Fnv::default();
-        let Some(core) = &self.nodes[i].core else {
+        let Some(core) = self.core(i) else {
             return 0;
         };
         let engine = core.engine();
@@ -287,7 +363,10 @@ impl Sim<'_> {
         h.finish()
     }
 
-    fn plan_faults(&mut self, seed: u64) {
+    /// The seed's crashes, stops and partitions (the partitions are registered with the
+    /// network), to schedule with [`Sim::schedule_faults`].
+    fn plan_faults(&mut self, seed: u64) -> Vec<(u64, Ev)> {
+        let mut plan = Vec::new();
         let mut rng = Rng::new(seed, FAULT_STREAM);
         let n = self.names.len();
         let chaos = self.net.chaos.clone();
@@ -296,14 +375,14 @@ impl Sim<'_> {
             for _ in 0..rng.below(chaos.max_crashes + 1) {
                 let node = rng.index(n);
                 let at = rng.below(chaos.fault_window);
-                self.net.at(at, Ev::Crash { node });
+                plan.push((at, Ev::Crash { node }));
             }
         }
         if faults.restart {
             for _ in 0..rng.below(chaos.max_crashes + 1) {
                 let node = rng.index(n);
                 let at = rng.below(chaos.fault_window);
-                self.net.at(at, Ev::Stop { node });
+                plan.push((at, Ev::Stop { node }));
             }
         }
         if faults.partition && n > 1 {
@@ -320,9 +399,16 @@ impl Sim<'_> {
                     side,
                     active: false,
                 });
-                self.net.at(at, Ev::Cut { partition });
-                self.net.at(at + len, Ev::Heal { partition });
+                plan.push((at, Ev::Cut { partition }));
+                plan.push((at + len, Ev::Heal { partition }));
             }
+        }
+        plan
+    }
+
+    fn schedule_faults(&mut self, plan: Vec<(u64, Ev)>) {
+        for (at, ev) in plan {
+            self.net.at(at, ev);
         }
     }
 
@@ -341,6 +427,9 @@ impl Sim<'_> {
                 return Outcome::NoQuiescence(why);
             }
             self.handle(ev);
+            if let Some(why) = self.failure.take() {
+                return Outcome::NoQuiescence(why);
+            }
             // With timers, the queue never empties: stop once only timers are left and a timer
             // round at every node has changed nothing.
             if timers && self.net.only_timers() && self.nodes.iter().all(|n| n.quiet) {
@@ -350,7 +439,7 @@ impl Sim<'_> {
         // Nothing but timers can happen any more. Check that this is quiescence.
         for (i, node) in self.nodes.iter().enumerate() {
             let name = &self.names[i];
-            let stuck = match &node.core {
+            let stuck = match node.stepper.as_ref().map(Stepper::core) {
                 None => Some(format!("{name} is down")),
                 Some(c) if c.busy() => Some(format!("{name} is busy")),
                 Some(_) if !node.inbox.is_empty() => Some(format!("{name} has queued input")),
@@ -373,7 +462,12 @@ impl Sim<'_> {
             .nodes
             .iter()
             .map(|node| {
-                let engine = node.core.as_ref().expect("every node is up").engine();
+                let engine = node
+                    .stepper
+                    .as_ref()
+                    .expect("every node is up")
+                    .core()
+                    .engine();
                 self.setup
                     .relations
                     .iter()
@@ -388,7 +482,7 @@ impl Sim<'_> {
         match ev {
             Ev::Arrive(p) => self.arrive(p),
             Ev::Step { node, inc } => {
-                if self.nodes[node].inc == inc && self.nodes[node].core.is_some() {
+                if self.nodes[node].inc == inc && self.nodes[node].stepper.is_some() {
                     self.nodes[node].step_scheduled = false;
                     self.step(node);
                 }
@@ -413,7 +507,7 @@ impl Sim<'_> {
             }
             Ev::Timer { node, inc, timer } => {
                 let n = &mut self.nodes[node];
-                if n.inc == inc && n.core.is_some() {
+                if n.inc == inc && n.stepper.is_some() {
                     let round = n.rounds[timer];
                     n.rounds[timer] += 1;
                     n.inbox.push(Pending::Timer { timer, round });
@@ -424,7 +518,7 @@ impl Sim<'_> {
             }
             Ev::Insert { node, inc, facts } => {
                 let n = &mut self.nodes[node];
-                if n.identity == inc && n.core.is_some() {
+                if n.identity == inc && n.stepper.is_some() {
                     n.inbox.push(Pending::Insert(facts));
                     self.schedule_step(node);
                 } else if n.identity == inc {
@@ -446,7 +540,7 @@ impl Sim<'_> {
 
     fn schedule_step_after(&mut self, i: usize, delay: (u64, u64)) {
         let node = &mut self.nodes[i];
-        if node.step_scheduled || node.core.is_none() {
+        if node.step_scheduled || node.stepper.is_none() {
             return;
         }
         node.step_scheduled = true;
@@ -487,8 +581,9 @@ impl Sim<'_> {
     }
 
     fn step(&mut self, i: usize) {
-        let busy = self.nodes[i].core.as_ref().is_some_and(NodeCore::busy);
-        if self.nodes[i].inbox.is_empty() && !busy {
+        let busy = self.busy(i);
+        let node = &self.nodes[i];
+        if node.inbox.is_empty() && !busy && node.learned.is_empty() {
             return;
         }
         let taken = self.cut_batch(i);
@@ -498,6 +593,12 @@ impl Sim<'_> {
         }
         let mut inputs = Vec::with_capacity(taken.len());
         let mut took: Vec<String> = Vec::new();
+        // Incarnations learned on first connections, then those of restarted peers.
+        let learned = std::mem::take(&mut self.nodes[i].learned);
+        let mut incarnations: Vec<(String, u64)> = learned
+            .iter()
+            .map(|&(k, inc)| (self.names[k].clone(), inc))
+            .collect();
         for p in taken {
             match p {
                 Pending::Batch { from, seq, facts } => {
@@ -514,9 +615,10 @@ impl Sim<'_> {
                         facts: (*facts).clone(),
                     });
                 }
-                Pending::Restarted(peer) => {
+                Pending::Restarted { peer, identity } => {
                     took.push(format!("{} restarted", self.names[peer]));
                     inputs.push(Input::PeerRestarted(self.names[peer].clone()));
+                    incarnations.push((self.names[peer].clone(), identity));
                 }
                 Pending::Insert(facts) => {
                     let shown: Vec<String> =
@@ -531,31 +633,52 @@ impl Sim<'_> {
                 }
             }
         }
+        let acked: Vec<(String, u64)> = std::mem::take(&mut self.nodes[i].acked)
+            .into_iter()
+            .map(|(k, seq)| (self.names[k].clone(), seq))
+            .collect();
+        let step = Step {
+            inputs,
+            incarnations,
+            acked,
+        };
         let node = &mut self.nodes[i];
-        let core = node.core.as_mut().expect("a stepping node is up");
-        if let Some(j) = &mut node.journal {
-            j.log.push(inputs.clone());
-        }
-        let out = core.step(inputs);
-        if let Some(j) = &mut node.journal
-            && j.log.len() >= JOURNAL_STEPS
-        {
-            j.base = core.snapshot();
-            j.log.clear();
-        }
+        let Some(stepper) = node.stepper.as_mut() else {
+            return;
+        };
+        let stepped = match stepper.step(step) {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail(i, &e.to_string());
+                return;
+            }
+        };
+        let out = stepped.output;
         let left = node.inbox.len();
         if out.tick.is_some() {
             node.ticks += 1;
+        }
+        if stepped.committed.is_some() {
+            self.net.stats.commits += 1;
         }
         let mut line = match &out.tick {
             Some(Ok(t)) => format!("{} tick {t}", self.names[i]),
             Some(Err(e)) => format!("{} tick FAILED ({e})", self.names[i]),
             None => format!("{} step without a tick", self.names[i]),
         };
-        if took.is_empty() {
-            line.push_str(": no input");
-        } else {
+        if !took.is_empty() {
             line.push_str(&format!(": took {}", took.join("; ")));
+        } else if out.tick.is_none() && !learned.is_empty() {
+            let peers: Vec<&str> = learned
+                .iter()
+                .map(|&(k, _)| self.names[k].as_str())
+                .collect();
+            line.push_str(&format!(
+                ": stored the incarnations of {}",
+                peers.join(", ")
+            ));
+        } else {
+            line.push_str(": no input");
         }
         if left > 0 {
             line.push_str(&format!(" ({left} left queued)"));
@@ -570,22 +693,21 @@ impl Sim<'_> {
             ));
         }
         let mut sends = Vec::new();
-        for (dest, facts) in out.sends {
+        for (dest, seq, facts) in stepped.sends {
             let Some(j) = self.names.iter().position(|n| *n == dest) else {
                 continue;
             };
-            let seq = self.nodes[i].links[j].next_seq;
             line.push_str(&format!(
                 "; sent {}",
                 crate::net::batch(&self.names[i], &dest, seq, &facts)
             ));
             self.trace.hash_facts(&facts);
-            sends.push((j, facts));
+            sends.push((j, seq, facts));
         }
         self.trace.event(self.net.now, line);
         let sent_any = !sends.is_empty();
-        for (j, facts) in sends {
-            self.send(i, j, facts);
+        for (j, seq, facts) in sends {
+            self.send(i, j, seq, facts);
         }
         for (peer, seq) in out.acks {
             let Some(j) = self.names.iter().position(|n| *n == peer) else {
@@ -595,7 +717,7 @@ impl Sim<'_> {
                 self.transmit(i, j, Kind::Ack { seq });
             }
         }
-        let busy = self.nodes[i].core.as_ref().is_some_and(NodeCore::busy);
+        let busy = self.busy(i);
         if !self.setup.timers.is_empty() {
             if !only_timers || sent_any {
                 self.unquiet();
@@ -608,14 +730,12 @@ impl Sim<'_> {
         }
     }
 
-    /// A new batch on the link `i → j`.
-    fn send(&mut self, i: usize, j: usize, facts: Vec<WireFact>) {
+    /// A new batch on the link `i → j`, numbered `seq` by the node.
+    fn send(&mut self, i: usize, j: usize, seq: u64, facts: Vec<WireFact>) {
         self.net.stats.batches += 1;
         self.net.stats.facts += facts.len() as u64;
         let now = self.net.now;
         let link = &mut self.nodes[i].links[j];
-        let seq = link.next_seq;
-        link.next_seq += 1;
         let facts = Rc::new(facts);
         link.unacked.insert(seq, facts.clone());
         if link.unacked.len() == 1 {
@@ -660,7 +780,7 @@ impl Sim<'_> {
     }
 
     fn retransmit(&mut self, i: usize, j: usize, inc: u64) {
-        if self.nodes[i].inc != inc || self.nodes[i].core.is_none() {
+        if self.nodes[i].inc != inc || self.nodes[i].stepper.is_none() {
             return;
         }
         self.nodes[i].links[j].timer_armed = false;
@@ -706,7 +826,7 @@ impl Sim<'_> {
             Kind::Ack { seq } => format!("ack {}→{} #{seq}", self.names[i], self.names[j]),
         };
         let stale = !self.connected[i][j]
-            || self.nodes[j].core.is_none()
+            || self.nodes[j].stepper.is_none()
             || self.nodes[i].inc != p.from_inc
             || self.nodes[j].inc != p.to_inc;
         if stale {
@@ -731,14 +851,20 @@ impl Sim<'_> {
                 self.schedule_step(j);
             }
             Kind::Ack { seq } => {
-                // The acknowledgement of `j → i`'s batch `seq`.
-                self.nodes[j].links[i].unacked.remove(&seq);
+                // The acknowledgement of `j → i`'s batch `seq`; with a store, the batch leaves
+                // the outbox at the next commit.
+                let node = &mut self.nodes[j];
+                if node.links[i].unacked.remove(&seq).is_some() && node.disk.is_some() {
+                    node.acked.push((i, seq));
+                }
             }
         }
     }
 
-    /// Takes a node down for a random time: it stops stepping and its connections close (what
-    /// is in flight on them is lost). Returns when it comes back and the inputs it had queued.
+    /// Takes a node down for a random time: it stops stepping, its connections close (what is
+    /// in flight on them is lost) and everything it held in memory is gone: its stepper is
+    /// dropped after its disk cut it off (a process that dies writes nothing more), its links'
+    /// state, what it knew of its peers. Returns when it comes back and the inputs it had queued.
     fn take_down(&mut self, i: usize) -> (u64, Vec<Pending>) {
         self.net.stats.crashes += 1;
         self.unquiet();
@@ -746,11 +872,19 @@ impl Sim<'_> {
             .net
             .rng
             .range(self.net.chaos.down_time.0, self.net.chaos.down_time.1);
+        let n = self.names.len();
         let node = &mut self.nodes[i];
         let queued = std::mem::take(&mut node.inbox);
-        node.core = None;
+        if let Some(disk) = &node.disk {
+            disk.cut_power();
+        }
+        node.stepper = None;
         node.step_scheduled = false;
-        for k in 0..self.names.len() {
+        node.links = vec![Link::default(); n];
+        node.known = vec![None; n];
+        node.learned.clear();
+        node.acked.clear();
+        for k in 0..n {
             self.connected[i][k] = false;
             self.connected[k][i] = false;
         }
@@ -758,13 +892,10 @@ impl Sim<'_> {
     }
 
     fn crash(&mut self, i: usize) {
-        if self.nodes[i].core.is_none() {
+        if self.nodes[i].stepper.is_none() {
             return;
         }
         let (back, queued) = self.take_down(i);
-        for l in &mut self.nodes[i].links {
-            *l = Link::default();
-        }
         let line = format!(
             "{} CRASHED: state lost, {} unprocessed; restarts at t={back}",
             self.names[i],
@@ -774,23 +905,22 @@ impl Sim<'_> {
         self.net.at(back, Ev::Restart { node: i });
     }
 
+    /// A crashed node starts again with nothing: a new incarnation and, with `restart` faults,
+    /// a new store (the old one went with the state).
     fn restart(&mut self, i: usize) {
-        let core = self.new_core(i);
         let n = self.names.len();
         let node = &mut self.nodes[i];
         node.inc += 1;
         node.identity += 1;
-        node.core = Some(core);
-        node.known = vec![None; n];
         node.held.clear();
-        node.held_restarts.clear();
-        if let Some(j) = &mut node.journal {
-            // A node that lost its state starts a new store.
-            j.base = node.core.as_ref().expect("just set").snapshot();
-            j.log.clear();
+        if node.disk.is_some() {
+            node.disk = Some(MemoryDisk::new());
         }
         node.rounds = vec![0; self.setup.timers.len()];
         let inc = node.inc;
+        if self.open(i).is_none() {
+            return;
+        }
         let line = format!(
             "{} restarted (incarnation {inc}), its input facts {}",
             self.names[i],
@@ -812,26 +942,30 @@ impl Sim<'_> {
         }
     }
 
-    /// Stops a node abruptly (`restart` faults): what is in flight to it and its queued inputs
-    /// are lost, its store (journal, unacknowledged batches, timer rounds) is kept.
+    /// Stops a node abruptly (`restart` faults): what is in flight to it, its queued inputs and
+    /// everything in its memory are lost; its store (the disk) is kept.
     fn stop(&mut self, i: usize) {
-        if self.nodes[i].core.is_none() || self.nodes[i].journal.is_none() {
+        if self.nodes[i].stepper.is_none() || self.nodes[i].disk.is_none() {
             return;
         }
         let (back, queued) = self.take_down(i);
         let node = &mut self.nodes[i];
         let lost = queued.len();
         for p in queued {
-            match p {
-                Pending::Insert(facts) => node.held.push(facts),
-                Pending::Restarted(peer) => node.held_restarts.push(peer),
-                _ => {}
+            if let Pending::Insert(facts) = p {
+                node.held.push(facts);
             }
         }
-        // Events of this run of the node are void from now on; its links keep their state.
+        // Events of this run of the node are void from now on.
         node.inc += 1;
-        for l in &mut node.links {
-            l.timer_armed = false;
+        if self.damage_stores
+            && let Some(disk) = &node.disk
+        {
+            let mut bytes = disk.bytes();
+            for b in bytes.iter_mut().skip(4096) {
+                *b ^= 0x5A;
+            }
+            disk.set_bytes(&bytes);
         }
         let line = format!(
             "{} STOPPED: its store is kept, {} lost; restarts at t={back}",
@@ -842,33 +976,52 @@ impl Sim<'_> {
         self.net.at(back, Ev::Resume { node: i });
     }
 
-    /// Brings a stopped node back from its store: the snapshot, then the logged steps replayed
-    /// (their sends dropped: what is unacknowledged is still in the links), same incarnation.
+    /// Brings a stopped node back from its store, through the node's own recovery: the
+    /// snapshot, then the logged steps replayed (their sends dropped), the same incarnation;
+    /// its links resume with the batches the store holds as unacknowledged, and know the peers'
+    /// incarnations the store recorded; its timers go on from the stored rounds.
     fn resume(&mut self, i: usize) {
-        let mut core = self.new_core(i);
-        let journal = self.nodes[i]
-            .journal
-            .as_ref()
-            .expect("stopped nodes have a store");
-        core.restore(&journal.base)
-            .expect("a snapshot of the same node restores");
-        for inputs in &journal.log {
-            core.step(inputs.clone());
-        }
+        let Some(restored) = self.open(i) else {
+            return;
+        };
+        self.net.stats.recoveries += 1;
+        self.net.stats.replayed += restored.replayed;
         let n = self.names.len();
+        let names = self.names;
+        let timers = &self.setup.timers;
         let node = &mut self.nodes[i];
-        node.core = Some(core);
+        node.identity = restored.incarnation;
+        let mut owed = 0;
+        for (j, link) in node.links.iter_mut().enumerate() {
+            if let Some(batches) = restored.outbox.get(&names[j]) {
+                owed += batches.len();
+                link.unacked = batches
+                    .iter()
+                    .map(|(seq, facts)| (*seq, Rc::new(facts.clone())))
+                    .collect();
+            }
+        }
+        node.known = names
+            .iter()
+            .map(|p| restored.peers.get(p).and_then(|r| r.incarnation))
+            .collect();
+        node.rounds = timers
+            .iter()
+            .map(|t| restored.timers.get(&t.relation).copied().unwrap_or(0))
+            .collect();
         let held = std::mem::take(&mut node.held);
         for facts in held {
             node.inbox.push(Pending::Insert(facts));
         }
-        for peer in std::mem::take(&mut node.held_restarts) {
-            node.inbox.push(Pending::Restarted(peer));
-        }
         let inc = node.inc;
         self.trace.event(
             self.net.now,
-            format!("{} restarted from its store", self.names[i]),
+            format!(
+                "{} restarted from its store: {} replayed, {owed} unacknowledged {}",
+                self.names[i],
+                trace::count(restored.replayed as usize, "step"),
+                if owed == 1 { "batch" } else { "batches" },
+            ),
         );
         self.schedule_first_step(i);
         self.schedule_timers(i);
@@ -883,8 +1036,8 @@ impl Sim<'_> {
 
     fn reconnect(&mut self, i: usize, inc: u64, j: usize) {
         if self.nodes[i].inc != inc
-            || self.nodes[i].core.is_none()
-            || self.nodes[j].core.is_none()
+            || self.nodes[i].stepper.is_none()
+            || self.nodes[j].stepper.is_none()
             || self.connected[i][j]
         {
             return;
@@ -905,16 +1058,75 @@ impl Sim<'_> {
             format!("{} and {} connected", self.names[i], self.names[j]),
         );
         for (a, b) in [(i, j), (j, i)] {
+            // As `calm node`'s links: a peer seen with another incarnation than the one known
+            // restarted without its state; one seen for the first time is only stored.
             let inc_b = self.nodes[b].identity;
-            if let Some(old) = self.nodes[a].known[b]
-                && old != inc_b
-            {
-                self.nodes[a].inbox.push(Pending::Restarted(b));
-                self.schedule_step(a);
+            match self.nodes[a].known[b] {
+                Some(old) if old == inc_b => {}
+                Some(_) => {
+                    let restarted = Pending::Restarted {
+                        peer: b,
+                        identity: inc_b,
+                    };
+                    self.nodes[a].inbox.push(restarted);
+                    self.schedule_step(a);
+                }
+                None if self.nodes[a].disk.is_some() => {
+                    self.nodes[a].learned.push((b, inc_b));
+                    self.schedule_step(a);
+                }
+                None => {}
             }
             self.nodes[a].known[b] = Some(inc_b);
             self.resend_all(a, b, "reconnected");
             self.arm(a, b);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Faults, Options};
+
+    fn gset(faults: Faults) -> Setup {
+        let program = calm_engine::Program::compile(
+            "gset.dl",
+            ".decl add(x: number)\n.decl set(at: symbol, x: number)\n.persist set\n.output set\n\
+             set(@n, x)@async :- add(x), $member(n).\nadd(1). add(2). add(3).\n",
+        )
+        .unwrap();
+        let options = Options {
+            faults,
+            ..Options::default()
+        };
+        Setup::new("gset.dl", program, Default::default(), None, options).unwrap()
+    }
+
+    /// A stopped node comes back through redb: damage the bytes of its store while it is down
+    /// and its restart fails, with the store's error.
+    #[test]
+    fn a_restart_reads_the_stored_bytes() {
+        let setup = gset(Faults::parse("restart").unwrap());
+        let mut failed = 0;
+        for seed in 1..=12 {
+            let good = simulate(&setup, seed, false, false);
+            let bad = simulate(&setup, seed, true, true);
+            if good.stats.recoveries == 0 {
+                assert_eq!(bad.outcome, good.outcome);
+                continue;
+            }
+            assert!(good.stats.commits > 0);
+            assert!(matches!(good.outcome, Outcome::Quiesced(_)));
+            let Outcome::NoQuiescence(why) = &bad.outcome else {
+                panic!("seed {seed}: a damaged store restarted: {:?}", bad.outcome);
+            };
+            assert!(why.contains("'s store failed: n"), "{why}");
+            assert!(why.contains("/calm.redb: the data is damaged"), "{why}");
+            let last = bad.trace.last().unwrap();
+            assert!(last.contains("store failed"), "{last}");
+            failed += 1;
+        }
+        assert!(failed >= 3, "{failed}");
     }
 }

@@ -493,9 +493,19 @@ impl Report {
             Reference::NotCompared => writeln!(s, "calm run:  not compared (no schedule quiesced)"),
         };
         let st = &self.stats;
+        let stores = if st.commits > 0 || st.recoveries > 0 {
+            format!(
+                "; {} commits to stores, {} restarts from a store ({} steps replayed)",
+                thousands(st.commits),
+                thousands(st.recoveries),
+                thousands(st.replayed)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             s,
-            "{} seeds in {:.2} s: {:.0} seeds/s; {} ticks, {} batches ({} dropped, {} duplicated, {} resent, {} lost), {} crashes, {} partitions",
+            "{} seeds in {:.2} s: {:.0} seeds/s; {} ticks, {} batches ({} dropped, {} duplicated, {} resent, {} lost), {} crashes, {} partitions{stores}",
             thousands(self.seeds),
             self.elapsed.as_secs_f64(),
             self.seeds_per_second(),
@@ -634,6 +644,9 @@ impl Report {
                 "lost": st.lost,
                 "crashes": st.crashes,
                 "partitions": st.partitions,
+                "commits": st.commits,
+                "recoveries": st.recoveries,
+                "replayed": st.replayed,
                 "events": st.events,
             },
         })

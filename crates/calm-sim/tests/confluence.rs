@@ -31,6 +31,7 @@ fn the_bundled_deadlock_detector_is_confluent_over_1000_seeds() {
     assert_eq!(report.reference, Reference::EveryNode);
     assert!(report.stats.crashes > 0 && report.stats.partitions > 0);
     assert!(report.stats.dropped > 0 && report.stats.duplicated > 0);
+    assert!(report.stats.recoveries > 0 && report.stats.commits > 0);
     let deadlocked = &report.outcomes[0].outputs[0]["deadlocked"];
     // t1..t5 are on cycles; t6 only waits for one.
     assert_eq!(deadlocked.len(), 5);
@@ -178,9 +179,10 @@ fn a_timer_driven_gossip_is_confluent_and_quiesces() {
 /// compaction timer, under every fault but the loss of a node's state. This diverged (seed 12)
 /// until nodes ingested each peer batch once: a retransmitted copy of a batch whose
 /// acknowledgement was lost arrived after its version had been compacted and brought it back.
-/// Nodes restart from their store (`restart`); a node that loses what it acknowledged (`crash`)
-/// breaks the premise of compaction (every member holds the tombstone), which is why the
-/// runtime stores every tick before acknowledging (`calm node --data-dir`).
+/// Nodes restart from their store (`restart`: the node's redb store, on an in-memory file); a
+/// node that loses what it acknowledged (`crash`) breaks the premise of compaction (every member
+/// holds the tombstone), which is why the runtime stores every tick before acknowledging
+/// (`calm node --data-dir`).
 #[test]
 fn kv_store_is_confluent() {
     if !common::root().join("programs/kvs.dl").exists() {
@@ -200,4 +202,41 @@ fn kv_store_is_confluent() {
     let n = seeds(100, 1000);
     let report = run(&s, n);
     assert!(report.confluent(), "{}", report.render());
+    assert_eq!(report.schedules() as u64, n);
+    assert!(report.stats.recoveries > 0 && report.stats.replayed > 0);
+}
+
+/// `restart` faults run the node's own storage code: every step of a node that the fault plan
+/// stops is committed to its redb store (on an in-memory file), and a restart recovers the node
+/// from it (snapshot plus log replayed), with the unacknowledged batches it resends.
+#[test]
+fn restarts_go_through_the_nodes_store() {
+    let options = Options {
+        faults: Faults::parse("restart").unwrap(),
+        ..Options::default()
+    };
+    let s = setup("programs/deadlock.dl", None, None, options);
+    let n = seeds(60, 500);
+    let report = run(&s, n);
+    assert_confluent(&report, n);
+    let st = report.stats;
+    assert!(st.commits > st.recoveries && st.recoveries > 0, "{st:?}");
+    assert!(st.replayed > 0, "{st:?}");
+    assert!(report.render().contains(" restarts from a store ("));
+    let restarted = (1..=n)
+        .map(|seed| calm_sim::run_seed(&s, seed, true))
+        .find(|r| r.stats.recoveries > 0)
+        .unwrap();
+    let trace = restarted.trace.join("\n");
+    assert!(trace.contains("STOPPED: its store is kept"), "{trace}");
+    assert!(trace.contains("restarted from its store: "), "{trace}");
+    // Without `restart`, no node has a store.
+    let options = Options {
+        faults: Faults::parse("partition,drop,dup,reorder,crash").unwrap(),
+        ..Options::default()
+    };
+    let s = setup("programs/deadlock.dl", None, None, options);
+    let report = run(&s, 20);
+    assert_eq!((report.stats.commits, report.stats.recoveries), (0, 0));
+    assert!(!report.render().contains("restarts from a store"));
 }

@@ -6,6 +6,7 @@
 //! monomorphised join loops compare and copy plain arrays.
 
 use crate::emit::Emitter;
+use crate::seen::Seen;
 use datafrog::{Iteration, Relation, Variable};
 use std::any::Any;
 use std::cell::{Ref, RefCell};
@@ -108,7 +109,48 @@ pub struct Idx<K: Cols, V: Cols> {
     vw: usize,
     /// Not part of an iteration: inserted rows go straight to `stable`.
     fixed: bool,
-    pending: RefCell<Vec<(K, V)>>,
+    pending: RefCell<Pending<K, V>>,
+}
+
+/// Rows pushed since the last flush, and the duplicate filter once it is on.
+struct Pending<K: Cols, V: Cols> {
+    rows: Vec<(K, V)>,
+    /// How many of `rows` have been through the filter (the others are checked a chunk at a
+    /// time: a tight loop of independent probes lets the CPU wait for several cache misses at
+    /// once, where one probe per pushed row would wait for each in turn).
+    checked: usize,
+    /// Every row this index has been given since the filter came on, and the rows it held
+    /// then: a pushed row found here is already known and is dropped on the spot, instead of
+    /// being buffered, sorted and only then removed. Turned on by [`Idx::flush`] for a variable
+    /// of an iteration when a batch turns out to be mostly duplicates (rules such as
+    /// Andersen's derive each fact hundreds of times).
+    seen: Option<Seen<K, V>>,
+    /// The rows' words were found too large for a bitmap (not tried again).
+    no_bitmap: bool,
+}
+
+/// A batch this large (rows pushed between two flushes) with duplicates in it turns the
+/// duplicate filter on when it can be a bitmap, ...
+const FILTER_MIN_BATCH: usize = 1 << 16;
+/// ... or, as a hash table, when the batch holds this many rows per distinct row.
+const HASH_MIN_RATIO: usize = 4;
+/// Rows pushed between two passes of the filter.
+const FILTER_CHUNK: usize = 2048;
+
+impl<K: Cols, V: Cols> Pending<K, V> {
+    /// Runs the rows pushed since the last pass through the filter, keeping the new ones.
+    fn filter(&mut self) {
+        let Some(seen) = &mut self.seen else { return };
+        let mut keep = self.checked;
+        for i in self.checked..self.rows.len() {
+            if seen.insert(&self.rows[i]) {
+                self.rows.swap(keep, i);
+                keep += 1;
+            }
+        }
+        self.rows.truncate(keep);
+        self.checked = keep;
+    }
 }
 
 impl<K: Cols, V: Cols> Idx<K, V> {
@@ -150,7 +192,12 @@ pub fn new_index(
             kw,
             vw,
             fixed,
-            pending: RefCell::new(Vec::new()),
+            pending: RefCell::new(Pending {
+                rows: Vec::new(),
+                checked: 0,
+                seen: None,
+                no_bitmap: false,
+            }),
         })
     }
     match kw {
@@ -263,6 +310,20 @@ pub(crate) fn gallop<T>(mut s: &[T], mut less: impl FnMut(&T) -> bool) -> &[T] {
 }
 
 impl<K: Cols, V: Cols> Idx<K, V> {
+    /// Turns the duplicate filter on, seeded with the rows held now and `batch`, if it can be
+    /// a bitmap or `hash` allows a hash table.
+    fn start_filter(&self, batch: &[(K, V)], hash: bool) {
+        let stable = self.stable();
+        let recent = self.recent();
+        let rows = stable
+            .iter()
+            .flat_map(|b| b.iter())
+            .chain(recent.iter())
+            .chain(batch);
+        let mut p = self.pending.borrow_mut();
+        p.seen = Seen::new(rows, hash, &mut p.no_bitmap);
+    }
+
     fn join_typed<V2: Cols>(
         &self,
         other: &Idx<K, V2>,
@@ -315,8 +376,12 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
             if !data.is_empty() {
                 self.push(&[]);
             }
+        } else if self.pending.borrow().seen.is_some() {
+            for r in data.chunks_exact(w) {
+                self.push(r);
+            }
         } else {
-            self.pending.borrow_mut().extend(
+            self.pending.borrow_mut().rows.extend(
                 data.chunks_exact(w)
                     .map(|r| (K::from_slice(&r[..self.kw]), V::from_slice(&r[self.kw..]))),
             );
@@ -326,20 +391,34 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
 
     #[inline]
     fn push(&self, row: &[Word]) {
-        self.pending.borrow_mut().push((
+        let t = (
             K::from_slice(&row[..self.kw]),
             V::from_slice(&row[self.kw..]),
-        ));
+        );
+        let mut p = self.pending.borrow_mut();
+        p.rows.push(t);
+        if p.seen.is_some() && p.rows.len() - p.checked >= FILTER_CHUNK {
+            p.filter();
+        }
     }
 
     fn flush(&self) {
-        let mut rows = std::mem::take(&mut *self.pending.borrow_mut());
+        let (mut rows, filtering) = {
+            let mut p = self.pending.borrow_mut();
+            p.filter();
+            p.checked = 0;
+            (std::mem::take(&mut p.rows), p.seen.is_some())
+        };
         if rows.is_empty() {
             return;
         }
+        let pushed = rows.len();
         sort_rows(&mut rows, self.kw + self.vw);
         // `from_vec` sorts again (a single sorted run: linear) and deduplicates.
         let relation = Relation::from_vec(rows);
+        if !self.fixed && !filtering && pushed >= FILTER_MIN_BATCH && pushed > relation.len() {
+            self.start_filter(&relation, pushed >= HASH_MIN_RATIO * relation.len());
+        }
         if self.fixed {
             self.var.stable.borrow_mut().push(relation);
         } else {
@@ -383,6 +462,7 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
     }
 
     fn finish(&self) {
+        self.pending.borrow_mut().seen = None;
         let mut stable = self.var.stable.borrow_mut();
         let mut recent = self.var.recent.borrow_mut();
         let mut merged: Relation<(K, V)> = Vec::new().into();

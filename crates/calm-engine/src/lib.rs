@@ -24,6 +24,7 @@ mod eval;
 mod index;
 pub mod io;
 mod plan;
+mod seen;
 mod value;
 
 pub use api::{

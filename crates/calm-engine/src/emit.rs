@@ -196,6 +196,9 @@ pub(crate) struct Sink {
     pub perms: Vec<Vec<usize>>,
 }
 
+/// Words of buffered rows after which an emitter pushes them into their index.
+const PUSH_BATCH: usize = 4096;
+
 /// Binds, checks and emits. One per step execution; the buffers are taken afterwards.
 pub struct Emitter<'a> {
     regs: Vec<Word>,
@@ -212,8 +215,13 @@ pub struct Emitter<'a> {
     /// Per destination: an index to push rows into, or `None` to collect them in `out`.
     dests: Vec<Option<&'a dyn Index>>,
     row: Vec<Word>,
-    /// The row being written to one destination.
-    line: Vec<Word>,
+    /// When the step has no operations and writes only to indexes: per destination, where
+    /// each word of its row comes from (0 the key, 1 the first value, 2 the second, and the
+    /// position there), so that rows are copied without going through the registers.
+    fast: Option<Vec<Vec<(u8, usize)>>>,
+    /// Per destination index: rows written but not yet pushed, flat (pushed a batch at a time,
+    /// one dynamic call per batch instead of one per row).
+    bufs: Vec<Vec<Word>>,
     /// Scratch space for lookup keys.
     key: Vec<Word>,
     /// Per operation: where its last negation lookup ended.
@@ -249,7 +257,27 @@ impl<'a> Emitter<'a> {
                     .map(|p| p.iter().map(|&c| regs[c]).collect())
                     .collect()
             });
+        // Without operations, each output word is a word of the input tuple: where it comes from.
+        let fast = direct
+            .as_ref()
+            .filter(|d: &&Vec<Vec<usize>>| {
+                ops.is_empty()
+                    && dests.iter().all(Option::is_some)
+                    && d.iter().all(|cols| !cols.is_empty())
+            })
+            .and_then(|d| {
+                let mut src = vec![None; nregs];
+                for (part, map) in [maps.0, maps.1, maps.2].into_iter().enumerate() {
+                    for (i, &r) in map.iter().enumerate() {
+                        src[r] = Some((part as u8, i));
+                    }
+                }
+                d.iter()
+                    .map(|cols| cols.iter().map(|&r| src[r]).collect::<Option<Vec<_>>>())
+                    .collect::<Option<Vec<_>>>()
+            });
         Emitter {
+            fast,
             regs: vec![0; nregs],
             kmap: maps.0,
             amap: maps.1,
@@ -262,7 +290,7 @@ impl<'a> Emitter<'a> {
             direct,
             dests,
             row: vec![0; sink.exprs.len()],
-            line: Vec::new(),
+            bufs: vec![Vec::new(); sink.perms.len()],
             key: Vec::new(),
             hints: vec![0; ops.len()],
             out: vec![Vec::new(); sink.perms.len()],
@@ -281,6 +309,23 @@ impl<'a> Emitter<'a> {
     /// Handles one input tuple.
     #[inline]
     pub fn emit(&mut self, k: &[Word], a: &[Word], b: &[Word]) {
+        if let Some(fast) = &self.fast {
+            for (i, cols) in fast.iter().enumerate() {
+                let buf = &mut self.bufs[i];
+                buf.extend(cols.iter().map(|&(part, j)| match part {
+                    0 => k[j],
+                    1 => a[j],
+                    _ => b[j],
+                }));
+                if buf.len() >= PUSH_BATCH
+                    && let Some(index) = self.dests[i]
+                {
+                    index.push_flat(buf);
+                    buf.clear();
+                }
+            }
+            return;
+        }
         for (&r, &w) in self.kmap.iter().zip(k) {
             self.regs[r] = w;
         }
@@ -330,22 +375,37 @@ impl<'a> Emitter<'a> {
             }
         }
         for i in 0..self.dests.len() {
-            self.line.clear();
+            let buf = match self.dests[i] {
+                Some(_) => &mut self.bufs[i],
+                None => &mut self.out[i],
+            };
+            let start = buf.len();
             match &self.direct {
-                Some(direct) => self.line.extend(direct[i].iter().map(|&r| self.regs[r])),
-                None => self
-                    .line
-                    .extend(self.sink.perms[i].iter().map(|&c| self.row[c])),
+                Some(direct) => buf.extend(direct[i].iter().map(|&r| self.regs[r])),
+                None => buf.extend(self.sink.perms[i].iter().map(|&c| self.row[c])),
             }
             match self.dests[i] {
-                Some(index) => index.push(&self.line),
-                None => {
-                    if self.line.is_empty() {
-                        // A zero-width row is recorded as one marker word.
-                        self.out[i].push(0);
-                    }
-                    self.out[i].extend_from_slice(&self.line);
+                Some(index) if buf.len() == start => index.push(&[]),
+                Some(index) if buf.len() >= PUSH_BATCH => {
+                    index.push_flat(buf);
+                    buf.clear();
                 }
+                Some(_) => {}
+                // A zero-width row is recorded as one marker word.
+                None if buf.len() == start => buf.push(0),
+                None => {}
+            }
+        }
+    }
+
+    /// Pushes the rows still buffered into their indexes. Call when the step is done.
+    pub(crate) fn drain(&mut self) {
+        for (buf, dest) in self.bufs.iter_mut().zip(&self.dests) {
+            if let Some(index) = dest
+                && !buf.is_empty()
+            {
+                index.push_flat(buf);
+                buf.clear();
             }
         }
     }

@@ -376,7 +376,8 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn finish(e: Emitter<'_>, rule: RuleId) -> Result<Vec<Vec<Word>>, RuleError> {
+fn finish(mut e: Emitter<'_>, rule: RuleId) -> Result<Vec<Vec<Word>>, RuleError> {
+    e.drain();
     match e.error {
         Some(message) => Err(RuleError {
             rule,

@@ -76,6 +76,9 @@ pub trait Index {
     fn insert_flat(&self, data: &[Word]);
     /// Buffers one row (`key_width + val_width` words) until [`Index::flush`].
     fn push(&self, row: &[Word]);
+    /// Buffers rows given as flat words (`key_width + val_width` per row, at least one word)
+    /// until [`Index::flush`].
+    fn push_flat(&self, data: &[Word]);
     /// Adds the buffered rows.
     fn flush(&self);
     /// Calls the emitter with `(key, val, [])` for each tuple (`Full`: all, `Delta`: recent).
@@ -397,6 +400,18 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
         );
         let mut p = self.pending.borrow_mut();
         p.rows.push(t);
+        if p.seen.is_some() && p.rows.len() - p.checked >= FILTER_CHUNK {
+            p.filter();
+        }
+    }
+
+    fn push_flat(&self, data: &[Word]) {
+        let w = self.kw + self.vw;
+        let mut p = self.pending.borrow_mut();
+        p.rows.extend(
+            data.chunks_exact(w)
+                .map(|r| (K::from_slice(&r[..self.kw]), V::from_slice(&r[self.kw..]))),
+        );
         if p.seen.is_some() && p.rows.len() - p.checked >= FILTER_CHUNK {
             p.filter();
         }

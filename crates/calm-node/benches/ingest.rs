@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo bench -p calm-node --bench ingest            # defaults: 200000 facts, batches of 1000
 //! cargo bench -p calm-node --bench ingest -- 50000 500
+//! INGEST_SAMPLES=500 cargo bench -p calm-node --bench ingest
 //! ```
 //!
 //! Scenarios:
@@ -11,11 +12,22 @@
 //! 2. the same with 4 concurrent clients (requests arriving together share a tick);
 //! 3. the same through the HTTP API (JSON bodies);
 //! 4. one node, persisted facts (the state grows with every batch);
-//! 5. three nodes: batches inserted at n1, broadcast by `@async` to every member; the time
-//!    until all three hold every fact.
+//! 5. three nodes on loopback TCP: batches inserted at n1, broadcast by `@async` to every
+//!    member; the time until all three hold every fact, and the time of each tick on each node
+//!    (p50/p99/max of the tick loop's `tick` span, wall clock and the thread's CPU time);
+//! 6. three nodes, one fact at a time (`INGEST_SAMPLES`, default 200): the time from the insert
+//!    at n1 until a query at n3 returns the fact, and each node's tick times.
+//!
+//! `cargo bench -p calm-node --bench ingest --bench kv` runs this and the key-value store
+//! benchmark (`kv.rs`). Without `--bench` (`cargo test -p calm-node --benches`) it checks every
+//! scenario at small sizes (4,000 facts, 20 samples) instead of measuring. Every scenario checks
+//! its result (every fact accepted, held or delivered), so a broken run fails.
 
-use calm_engine::{Program, Value};
-use calm_node::{Limits, NodeConfig, NodeHandle, Peer};
+mod common;
+
+use calm_engine::Value;
+use calm_node::NodeHandle;
+use common::{Cluster, dist, tick_counters, ticks_from_now};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -53,24 +65,8 @@ fn batch(from: usize, n: usize) -> Vec<(String, Vec<Value>)> {
         .collect()
 }
 
-fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
-}
-
-async fn start(src: &str, name: &str, port: u16, peers: Vec<Peer>) -> NodeHandle {
-    let node = calm_node::start(NodeConfig {
-        name: name.into(),
-        listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        peers,
-        program: Program::compile("bench.dl", src).unwrap(),
-        limits: Limits::default(),
-    })
-    .await
-    .unwrap();
-    node.handle
+async fn start(src: &str) -> NodeHandle {
+    common::start(src, "n1", 0, vec![]).await.handle
 }
 
 struct Stats {
@@ -79,19 +75,14 @@ struct Stats {
     latencies: Vec<Duration>,
     ticks: u64,
     tick_micros: u64,
+    /// Printed after the figures.
+    detail: String,
 }
 
 impl Stats {
     fn print(&mut self, title: &str) {
         self.latencies.sort();
-        let pct = |p: f64| {
-            let l = &self.latencies;
-            if l.is_empty() {
-                Duration::ZERO
-            } else {
-                l[((l.len() - 1) as f64 * p) as usize]
-            }
-        };
+        let pct = |q: f64| common::pct(&self.latencies, q);
         let per_tick = if self.ticks == 0 {
             0.0
         } else {
@@ -106,19 +97,27 @@ impl Stats {
             self.ticks,
             per_tick,
         );
+        print!("{}", self.detail);
     }
 }
 
-fn tick_counters(h: &NodeHandle) -> (u64, u64) {
-    let m = h.metrics();
-    (
-        m.ticks.load(Ordering::Relaxed),
-        m.tick_micros.load(Ordering::Relaxed),
-    )
+/// Checks that the node took every fact: `facts` accepted, and with `.persist` all in `seen`.
+async fn check_ingested(h: &NodeHandle, facts: usize) {
+    let inserted = h.metrics().facts_inserted.load(Ordering::Relaxed);
+    assert_eq!(inserted, facts as u64, "facts accepted");
+    if h.program()
+        .ir()
+        .relations
+        .iter()
+        .any(|r| r.name == "ev" && r.persist)
+    {
+        let seen = h.status().await.unwrap().relations.get("seen").copied();
+        assert_eq!(seen, Some(facts), "facts held");
+    }
 }
 
 async fn via_handle(src: &str, total: usize, size: usize, clients: usize) -> Stats {
-    let h = start(src, "n1", 0, vec![]).await;
+    let h = start(src).await;
     let (t0, m0) = tick_counters(&h);
     let started = Instant::now();
     let per_client = total / clients;
@@ -144,26 +143,22 @@ async fn via_handle(src: &str, total: usize, size: usize, clients: usize) -> Sta
     }
     let elapsed = started.elapsed();
     let (t1, m1) = tick_counters(&h);
+    let facts = per_client * clients;
+    check_ingested(&h, facts).await;
     h.shutdown();
     Stats {
-        facts: per_client * clients,
+        facts,
         elapsed,
         latencies,
         ticks: t1 - t0,
         tick_micros: m1 - m0,
+        detail: String::new(),
     }
 }
 
 async fn via_http(total: usize, size: usize) -> Stats {
-    let h = start(EVENTS, "n1", 0, vec![]).await;
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1/relations/ev", l.local_addr().unwrap());
-    tokio::spawn(calm_node::http::serve(
-        l,
-        h.clone(),
-        64 << 20,
-        std::future::pending(),
-    ));
+    let h = start(EVENTS).await;
+    let url = format!("{}/v1/relations/ev", common::serve_http(&h).await);
     let (t0, m0) = tick_counters(&h);
     let started = Instant::now();
     let latencies = tokio::task::spawn_blocking(move || {
@@ -191,6 +186,7 @@ async fn via_http(total: usize, size: usize) -> Stats {
     .unwrap();
     let elapsed = started.elapsed();
     let (t1, m1) = tick_counters(&h);
+    check_ingested(&h, total).await;
     h.shutdown();
     Stats {
         facts: total,
@@ -198,24 +194,15 @@ async fn via_http(total: usize, size: usize) -> Stats {
         latencies,
         ticks: t1 - t0,
         tick_micros: m1 - m0,
+        detail: String::new(),
     }
 }
 
 async fn cluster(total: usize, size: usize) -> Stats {
-    let names = ["n1", "n2", "n3"];
-    let ports = free_ports(3);
-    let mut handles = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        let peers = (0..3)
-            .filter(|&j| j != i)
-            .map(|j| Peer {
-                name: names[j].into(),
-                addr: format!("127.0.0.1:{}", ports[j]).parse().unwrap(),
-            })
-            .collect();
-        handles.push(start(BROADCAST, name, ports[i], peers).await);
-    }
+    let c = Cluster::start(BROADCAST).await;
+    let handles = &c.handles;
     let (t0, m0) = tick_counters(&handles[0]);
+    let before = ticks_from_now(handles);
     let started = Instant::now();
     let mut latencies = Vec::new();
     let mut i = 0;
@@ -227,7 +214,7 @@ async fn cluster(total: usize, size: usize) -> Stats {
         i += n;
     }
     // Until every node holds every fact.
-    for h in &handles {
+    for h in handles {
         loop {
             let s = h.status().await.unwrap();
             if s.relations.get("got").copied() == Some(total) {
@@ -242,16 +229,54 @@ async fn cluster(total: usize, size: usize) -> Stats {
     }
     let elapsed = started.elapsed();
     let (t1, m1) = tick_counters(&handles[0]);
-    for h in &handles {
-        h.shutdown();
-    }
+    let detail = common::tick_report(handles, &before);
+    c.stop().await;
     Stats {
         facts: total,
         elapsed,
         latencies,
         ticks: t1 - t0,
         tick_micros: m1 - m0,
+        detail,
     }
+}
+
+/// One fact at a time inserted at n1 (`samples` of them, 2 ms apart): the time until n1
+/// acknowledges it (its tick is complete), and until a query at n3 returns it.
+async fn cluster_latency(samples: usize) {
+    let c = Cluster::start(BROADCAST).await;
+    let before = ticks_from_now(&c.handles);
+    let (n1, n3) = (c.handles[0].clone(), c.handles[2].clone());
+    let rt = tokio::runtime::Handle::current();
+    let (mut acked, mut visible) = tokio::task::spawn_blocking(move || {
+        let (mut acked, mut visible) = (Vec::new(), Vec::new());
+        for i in 0..samples {
+            let t = Instant::now();
+            rt.block_on(n1.insert(batch(i, 1))).unwrap();
+            acked.push(t.elapsed());
+            let filter = [(1, Value::Number(i as i64))];
+            let seen = common::wait_for_rows(&rt, t, &[&n3], "got", &filter);
+            let (after, rows) = &seen[0];
+            visible.push(*after);
+            assert_eq!(
+                rows,
+                &vec![vec![Value::Symbol("n3".into()), Value::Number(i as i64)]]
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        (acked, visible)
+    })
+    .await
+    .unwrap();
+    println!(
+        "3 nodes, one fact at a time inserted at n1 ({samples} samples, 2 ms apart):\n    \
+         until n1 acknowledges it:          {}\n    \
+         until a query at n3 returns it:    {}",
+        dist(&mut acked),
+        dist(&mut visible),
+    );
+    print!("{}", common::tick_report(&c.handles, &before));
+    c.stop().await;
 }
 
 fn main() {
@@ -259,13 +284,25 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let total = args.first().copied().unwrap_or(200_000);
+    let total = args
+        .first()
+        .copied()
+        .unwrap_or(if common::measuring() { 200_000 } else { 4_000 });
     let size = args.get(1).copied().unwrap_or(1000).max(1);
+    let samples = common::size("INGEST_SAMPLES", 200, 20).max(1);
+    common::record_ticks();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    println!("calm-node ingest: {total} facts, batches of {size}");
+    println!(
+        "calm-node ingest: {total} facts, batches of {size}{}",
+        if common::measuring() {
+            ""
+        } else {
+            " (a check, not a measurement: run it with cargo bench)"
+        }
+    );
     rt.block_on(async {
         via_handle(EVENTS, total, size, 1)
             .await
@@ -282,5 +319,6 @@ fn main() {
         cluster(total / 4, size)
             .await
             .print("3 nodes, broadcast to all (1/4 of the facts)");
+        cluster_latency(samples).await;
     });
 }

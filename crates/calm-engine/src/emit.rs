@@ -307,16 +307,21 @@ impl<'a> Emitter<'a> {
     }
 
     /// Handles one input tuple.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&mut self, k: &[Word], a: &[Word], b: &[Word]) {
         if let Some(fast) = &self.fast {
             for (i, cols) in fast.iter().enumerate() {
                 let buf = &mut self.bufs[i];
-                buf.extend(cols.iter().map(|&(part, j)| match part {
-                    0 => k[j],
-                    1 => a[j],
-                    _ => b[j],
-                }));
+                // Pushed word by word: `extend` through an iterator is sometimes left out of
+                // line in this, the hottest loop.
+                buf.reserve(cols.len());
+                for &(part, j) in cols {
+                    buf.push(match part {
+                        0 => k[j],
+                        1 => a[j],
+                        _ => b[j],
+                    });
+                }
                 if buf.len() >= PUSH_BATCH
                     && let Some(index) = self.dests[i]
                 {
@@ -326,6 +331,12 @@ impl<'a> Emitter<'a> {
             }
             return;
         }
+        self.emit_slow(k, a, b);
+    }
+
+    /// [`Emitter::emit`] through the registers and the operations.
+    #[inline(never)]
+    fn emit_slow(&mut self, k: &[Word], a: &[Word], b: &[Word]) {
         for (&r, &w) in self.kmap.iter().zip(k) {
             self.regs[r] = w;
         }

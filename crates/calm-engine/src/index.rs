@@ -480,13 +480,19 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
         self.pending.borrow_mut().seen = None;
         let mut stable = self.var.stable.borrow_mut();
         let mut recent = self.var.recent.borrow_mut();
-        let mut merged: Relation<(K, V)> = Vec::new().into();
-        for batch in stable.drain(..) {
-            merged = merged.merge(batch);
+        let mut batches: Vec<Relation<(K, V)>> = stable.drain(..).collect();
+        batches.push(std::mem::replace(&mut *recent, Vec::new().into()));
+        batches.retain(|b| !b.is_empty());
+        // Always the two smallest first, so that each tuple is copied about log(batches)
+        // times, not once per batch after its own.
+        while batches.len() > 1 {
+            batches.sort_unstable_by_key(|b| std::cmp::Reverse(b.len()));
+            let (a, b) = (batches.pop(), batches.pop());
+            if let (Some(a), Some(b)) = (a, b) {
+                batches.push(a.merge(b));
+            }
         }
-        let r = std::mem::replace(&mut *recent, Vec::new().into());
-        merged = merged.merge(r);
-        stable.push(merged);
+        stable.push(batches.pop().unwrap_or_else(|| Vec::new().into()));
     }
 
     fn len(&self) -> usize {

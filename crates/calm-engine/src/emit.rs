@@ -199,6 +199,10 @@ pub(crate) struct Sink {
 /// Words of buffered rows after which an emitter pushes them into their index.
 const PUSH_BATCH: usize = 4096;
 
+/// Where a word of a row comes from: part 0 (the key), 1 (the first value) or 2 (the second
+/// value) of the input tuple, and the position there.
+type Src = (u8, usize);
+
 /// Binds, checks and emits. One per step execution; the buffers are taken afterwards.
 pub struct Emitter<'a> {
     regs: Vec<Word>,
@@ -218,7 +222,10 @@ pub struct Emitter<'a> {
     /// When the step has no operations and writes only to indexes: per destination, where
     /// each word of its row comes from (0 the key, 1 the first value, 2 the second, and the
     /// position there), so that rows are copied without going through the registers.
-    fast: Option<Vec<Vec<(u8, usize)>>>,
+    fast: Option<Vec<Vec<Src>>>,
+    /// With `fast`: the step's negations, each the index looked up and where the words of its
+    /// key come from (a one-word key: the same word twice).
+    fast_negs: Vec<(usize, Src, Src)>,
     /// Per destination index: rows written but not yet pushed, flat (pushed a batch at a time,
     /// one dynamic call per batch instead of one per row).
     bufs: Vec<Vec<Word>>,
@@ -257,27 +264,44 @@ impl<'a> Emitter<'a> {
                     .map(|p| p.iter().map(|&c| regs[c]).collect())
                     .collect()
             });
-        // Without operations, each output word is a word of the input tuple: where it comes from.
+        // Without operations other than negations on keys of one or two words, each output and
+        // key word is a word of the input tuple: where it comes from.
+        let mut src = vec![None; nregs];
+        for (part, map) in [maps.0, maps.1, maps.2].into_iter().enumerate() {
+            for (i, &r) in map.iter().enumerate() {
+                src[r] = Some((part as u8, i));
+            }
+        }
+        let negs = ops
+            .iter()
+            .map(|op| match op {
+                Op::NotExists { index, key } => match key.as_slice() {
+                    [CTerm::Reg(a)] => Some((*index, src[*a]?, src[*a]?)),
+                    [CTerm::Reg(a), CTerm::Reg(b)] => Some((*index, src[*a]?, src[*b]?)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>();
         let fast = direct
             .as_ref()
             .filter(|d: &&Vec<Vec<usize>>| {
-                ops.is_empty()
-                    && dests.iter().all(Option::is_some)
-                    && d.iter().all(|cols| !cols.is_empty())
+                dests.iter().all(Option::is_some) && d.iter().all(|cols| !cols.is_empty())
             })
             .and_then(|d| {
-                let mut src = vec![None; nregs];
-                for (part, map) in [maps.0, maps.1, maps.2].into_iter().enumerate() {
-                    for (i, &r) in map.iter().enumerate() {
-                        src[r] = Some((part as u8, i));
-                    }
-                }
-                d.iter()
+                let rows = d
+                    .iter()
                     .map(|cols| cols.iter().map(|&r| src[r]).collect::<Option<Vec<_>>>())
-                    .collect::<Option<Vec<_>>>()
+                    .collect::<Option<Vec<_>>>()?;
+                Some((negs?, rows))
             });
+        let (fast_negs, fast) = match fast {
+            Some((negs, rows)) => (negs, Some(rows)),
+            None => (Vec::new(), None),
+        };
         Emitter {
             fast,
+            fast_negs,
             regs: vec![0; nregs],
             kmap: maps.0,
             amap: maps.1,
@@ -310,6 +334,16 @@ impl<'a> Emitter<'a> {
     #[inline(always)]
     pub fn emit(&mut self, k: &[Word], a: &[Word], b: &[Word]) {
         if let Some(fast) = &self.fast {
+            let pick = |(part, j): (u8, usize)| match part {
+                0 => k[j],
+                1 => a[j],
+                _ => b[j],
+            };
+            for (i, &(index, k0, k1)) in self.fast_negs.iter().enumerate() {
+                if self.lookups[index].contains_key2(pick(k0), pick(k1), &mut self.hints[i]) {
+                    return;
+                }
+            }
             for (i, cols) in fast.iter().enumerate() {
                 let buf = &mut self.bufs[i];
                 // Pushed word by word: `extend` through an iterator is sometimes left out of

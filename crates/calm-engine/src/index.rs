@@ -101,6 +101,9 @@ pub trait Index {
     /// previous call) so that keys asked in ascending order cost a gallop, not a binary search.
     /// Requires `finish` to have been called.
     fn contains_key(&self, key: &[Word], hint: &mut usize) -> bool;
+    /// [`Index::contains_key`] for a key of at most two words, given as values: `[k0]` or
+    /// `[k0, k1]` (so the caller need not store the key just to have it loaded back).
+    fn contains_key2(&self, k0: Word, k1: Word, hint: &mut usize) -> bool;
     /// Calls `f(key, val)` for every tuple.
     fn for_each(&self, f: &mut dyn FnMut(&[Word], &[Word]));
 }
@@ -313,6 +316,30 @@ pub(crate) fn gallop<T>(mut s: &[T], mut less: impl FnMut(&T) -> bool) -> &[T] {
 }
 
 impl<K: Cols, V: Cols> Idx<K, V> {
+    /// Whether some tuple has key `k`; see [`Index::contains_key`].
+    #[inline]
+    fn contains(&self, k: K, hint: &mut usize) -> bool {
+        let stable = self.stable();
+        let [batch] = stable.as_slice() else {
+            let mut found = false;
+            self.lookup(k.as_slice(), &mut |_| {
+                found = true;
+                false
+            });
+            return found;
+        };
+        let n = batch.len();
+        let h = (*hint).min(n);
+        let pos = if h == 0 || batch[h - 1].0 < k {
+            // Everything before the hint is smaller: gallop forward from it.
+            n - gallop(&batch[h..], |t| t.0 < k).len()
+        } else {
+            batch.partition_point(|t| t.0 < k)
+        };
+        *hint = pos;
+        pos < batch.len() && batch[pos].0 == k
+    }
+
     /// Turns the duplicate filter on, seeded with the rows held now and `batch`, if it can be
     /// a bitmap or `hash` allows a hash table.
     fn start_filter(&self, batch: &[(K, V)], hash: bool) {
@@ -515,26 +542,12 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
     }
 
     fn contains_key(&self, key: &[Word], hint: &mut usize) -> bool {
-        let k = K::from_slice(key);
-        let stable = self.stable();
-        let [batch] = stable.as_slice() else {
-            let mut found = false;
-            self.lookup(key, &mut |_| {
-                found = true;
-                false
-            });
-            return found;
-        };
-        let n = batch.len();
-        let h = (*hint).min(n);
-        let pos = if h == 0 || batch[h - 1].0 < k {
-            // Everything before the hint is smaller: gallop forward from it.
-            n - gallop(&batch[h..], |t| t.0 < k).len()
-        } else {
-            batch.partition_point(|t| t.0 < k)
-        };
-        *hint = pos;
-        pos < batch.len() && batch[pos].0 == k
+        self.contains(K::from_slice(key), hint)
+    }
+
+    fn contains_key2(&self, k0: Word, k1: Word, hint: &mut usize) -> bool {
+        let key = [k0, k1];
+        self.contains(K::from_slice(&key[..self.kw.min(2)]), hint)
     }
 
     fn for_each(&self, f: &mut dyn FnMut(&[Word], &[Word])) {

@@ -456,8 +456,10 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
         }
         let pushed = rows.len();
         sort_rows(&mut rows, self.kw + self.vw);
-        // `from_vec` sorts again (a single sorted run: linear) and deduplicates.
-        let relation = Relation::from_vec(rows);
+        rows.dedup();
+        // Sorted and without repeats, as a relation's elements must be (`Relation::from_vec`
+        // would check the order again).
+        let relation = Relation { elements: rows };
         if !self.fixed && !filtering && pushed >= FILTER_MIN_BATCH && pushed > relation.len() {
             self.start_filter(&relation, pushed >= HASH_MIN_RATIO * relation.len());
         }

@@ -23,6 +23,17 @@ pub trait Cols: Ord + Clone + 'static {
     fn as_slice(&self) -> &[Word];
     /// Builds from exactly the right number of words.
     fn from_slice(s: &[Word]) -> Self;
+    /// Whether `self` sorts before `other` (as `<`, but for one or two words a single integer
+    /// comparison instead of the standard library's word-by-word comparison of arrays).
+    #[inline(always)]
+    fn before(&self, other: &Self) -> bool {
+        self < other
+    }
+    /// `Ord::cmp`, with the same shortcut as [`Cols::before`].
+    #[inline(always)]
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        self.cmp(other)
+    }
 }
 
 macro_rules! array_cols {
@@ -39,10 +50,30 @@ macro_rules! array_cols {
                 a.copy_from_slice(&s[..$n]);
                 a
             }
+            #[inline(always)]
+            fn before(&self, other: &Self) -> bool {
+                match $n {
+                    0..=2 => packed(self) < packed(other),
+                    _ => self < other,
+                }
+            }
+            #[inline(always)]
+            fn order(&self, other: &Self) -> std::cmp::Ordering {
+                match $n {
+                    0..=2 => packed(self).cmp(&packed(other)),
+                    _ => self.cmp(other),
+                }
+            }
         }
     )*};
 }
 array_cols!(0, 1, 2, 3);
+
+/// Up to two words as one number that orders as the words do.
+#[inline(always)]
+fn packed(words: &[Word]) -> u64 {
+    words.iter().fold(0, |acc, &w| (acc << 32) | u64::from(w))
+}
 
 /// Columns wider than the fixed-width cases.
 pub type Wide = Box<[Word]>;
@@ -273,12 +304,12 @@ fn sort_rows<K: Cols, V: Cols>(rows: &mut Vec<(K, V)>, width: usize) {
 
 /// Sort-merge join of two sorted slices, datafrog style (galloping over non-matching keys).
 #[inline]
-fn join_sorted<K: Ord, A, B>(mut x: &[(K, A)], mut y: &[(K, B)], mut f: impl FnMut(&K, &A, &B)) {
+fn join_sorted<K: Cols, A, B>(mut x: &[(K, A)], mut y: &[(K, B)], mut f: impl FnMut(&K, &A, &B)) {
     use std::cmp::Ordering;
     while let (Some(a), Some(b)) = (x.first(), y.first()) {
-        match a.0.cmp(&b.0) {
-            Ordering::Less => x = gallop(x, |t| t.0 < b.0),
-            Ordering::Greater => y = gallop(y, |t| t.0 < a.0),
+        match a.0.order(&b.0) {
+            Ordering::Less => x = gallop(x, |t| t.0.before(&b.0)),
+            Ordering::Greater => y = gallop(y, |t| t.0.before(&a.0)),
             Ordering::Equal => {
                 let nx = x.iter().take_while(|t| t.0 == a.0).count();
                 let ny = y.iter().take_while(|t| t.0 == a.0).count();
@@ -330,11 +361,11 @@ impl<K: Cols, V: Cols> Idx<K, V> {
         };
         let n = batch.len();
         let h = (*hint).min(n);
-        let pos = if h == 0 || batch[h - 1].0 < k {
+        let pos = if h == 0 || batch[h - 1].0.before(&k) {
             // Everything before the hint is smaller: gallop forward from it.
-            n - gallop(&batch[h..], |t| t.0 < k).len()
+            n - gallop(&batch[h..], |t| t.0.before(&k)).len()
         } else {
-            batch.partition_point(|t| t.0 < k)
+            batch.partition_point(|t| t.0.before(&k))
         };
         *hint = pos;
         pos < batch.len() && batch[pos].0 == k

@@ -465,6 +465,13 @@ impl<K: Cols, V: Cols> Index for Idx<K, V> {
 
     fn push_flat(&self, data: &[Word]) {
         let w = self.kw + self.vw;
+        if w == 0 {
+            // Zero-width rows have no words to count them by; one row stands for any.
+            if !data.is_empty() {
+                self.push(&[]);
+            }
+            return;
+        }
         let mut p = self.pending.borrow_mut();
         p.rows.extend(
             data.chunks_exact(w)

@@ -348,7 +348,7 @@ pub(crate) fn gallop<T>(mut s: &[T], mut less: impl FnMut(&T) -> bool) -> &[T] {
 
 impl<K: Cols, V: Cols> Idx<K, V> {
     /// Whether some tuple has key `k`; see [`Index::contains_key`].
-    #[inline]
+    #[inline(always)]
     fn contains(&self, k: K, hint: &mut usize) -> bool {
         let stable = self.stable();
         let [batch] = stable.as_slice() else {

@@ -219,9 +219,9 @@ pub struct Emitter<'a> {
     /// Per destination: an index to push rows into, or `None` to collect them in `out`.
     dests: Vec<Option<&'a dyn Index>>,
     row: Vec<Word>,
-    /// When the step has no operations and writes only to indexes: per destination, where
-    /// each word of its row comes from (0 the key, 1 the first value, 2 the second, and the
-    /// position there), so that rows are copied without going through the registers.
+    /// When the step has no operations other than negations on keys of one or two words and
+    /// writes only to indexes: per destination, where each word of its row comes from, so that
+    /// rows are copied without going through the registers.
     fast: Option<Vec<Vec<Src>>>,
     /// With `fast`: the step's negations, each the index looked up and where the words of its
     /// key come from (a one-word key: the same word twice).
@@ -349,12 +349,8 @@ impl<'a> Emitter<'a> {
                 // Pushed word by word: `extend` through an iterator is sometimes left out of
                 // line in this, the hottest loop.
                 buf.reserve(cols.len());
-                for &(part, j) in cols {
-                    buf.push(match part {
-                        0 => k[j],
-                        1 => a[j],
-                        _ => b[j],
-                    });
+                for &c in cols {
+                    buf.push(pick(c));
                 }
                 if buf.len() >= PUSH_BATCH
                     && let Some(index) = self.dests[i]

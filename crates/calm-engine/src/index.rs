@@ -159,8 +159,8 @@ struct Pending<K: Cols, V: Cols> {
     /// Every row this index has been given since the filter came on, and the rows it held
     /// then: a pushed row found here is already known and is dropped on the spot, instead of
     /// being buffered, sorted and only then removed. Turned on by [`Idx::flush`] for a variable
-    /// of an iteration when a batch turns out to be mostly duplicates (rules such as
-    /// Andersen's derive each fact hundreds of times).
+    /// of an iteration when a large batch turns out to hold duplicates (see
+    /// [`FILTER_MIN_BATCH`]; rules such as Andersen's derive each fact hundreds of times).
     seen: Option<Seen<K, V>>,
     /// The rows' words were found too large for a bitmap (not tried again).
     no_bitmap: bool,

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-const CALM: &str = env!("CARGO_BIN_EXE_calm");
+mod common;
+use common::{CALM, agent};
 
 const PROGRAM: &str = ".decl item(x: number)\n.persist item\ntotal(n) :- n = count : item(_).\n";
 
@@ -111,14 +112,6 @@ fn spawn_named(program: &Path, data: &Path, name: &str, extra: &[&str]) -> Resul
         .unwrap()
         .to_string();
     Ok(Proc { child, url })
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
 }
 
 fn items(url: &str) -> (Vec<i64>, i64) {

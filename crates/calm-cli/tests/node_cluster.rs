@@ -4,39 +4,17 @@
 
 use serde_json::{Value as Json, json};
 use std::collections::BTreeSet;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CALM: &str = env!("CARGO_BIN_EXE_calm");
+mod common;
+use common::{CALM, NodeProc, agent, free_ports, start_node};
+
 const DEADLINE: Duration = Duration::from_secs(20);
 
 fn program() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../programs/deadlock.dl")
-}
-
-/// Free ports on 127.0.0.1, all distinct.
-fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
-}
-
-struct NodeProc {
-    name: String,
-    child: Child,
-    http: String,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts `calm node NAME` listening on `ports[index]`, with the others as peers, and waits for
@@ -49,53 +27,21 @@ fn spawn(names: &[&str], ports: &[u16], index: usize) -> NodeProc {
         .args(["--listen", &format!("127.0.0.1:{}", ports[index])])
         .args(["--http", "127.0.0.1:0"])
         .env("CALM_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (i, n) in names.iter().enumerate() {
         if i != index {
             cmd.arg("--peer").arg(format!("{n}=127.0.0.1:{}", ports[i]));
         }
     }
-    let mut child = cmd.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        let mut line = String::new();
-        let _ = r.read_line(&mut line);
-        let _ = tx.send((line, r));
-    });
-    let (line, reader) = rx.recv_timeout(DEADLINE).expect("no ready line");
-    // ready name=n1 peer=127.0.0.1:7001 http=http://127.0.0.1:8001
+    let node = start_node(cmd, DEADLINE);
+    assert_eq!(node.name, names[index], "{}", node.ready);
     assert!(
-        line.starts_with("ready "),
-        "unexpected first line: {line:?}"
+        node.ready
+            .contains(&format!("peer=127.0.0.1:{}", ports[index])),
+        "{}",
+        node.ready
     );
-    assert!(line.contains(&format!("name={}", names[index])), "{line}");
-    assert!(
-        line.contains(&format!("peer=127.0.0.1:{}", ports[index])),
-        "{line}"
-    );
-    let http = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("http="))
-        .unwrap()
-        .to_string();
-    NodeProc {
-        name: names[index].to_string(),
-        child,
-        http,
-        _stdout: reader,
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
+    node
 }
 
 fn get(node: &NodeProc, path: &str) -> Json {

@@ -11,29 +11,22 @@
 
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead as _, BufReader};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const CALM: &str = env!("CARGO_BIN_EXE_calm");
+mod common;
+use common::{CALM, NodeProc, agent, free_ports, start_node};
+
 const DEADLINE: Duration = Duration::from_secs(20);
 
 fn program(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../programs")
         .join(name)
-}
-
-/// Free ports on 127.0.0.1, all distinct.
-fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<_> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
 // ---- A TCP proxy that can cut a link ----
@@ -113,19 +106,6 @@ impl Drop for Proxy {
 
 // ---- Node processes ----
 
-struct NodeProc {
-    child: Child,
-    http: String,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Drop for NodeProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A cluster of `calm node` processes named n1, n2, ...; connections to the nodes in `proxied`
 /// go through a proxy.
 struct Cluster {
@@ -169,8 +149,6 @@ impl Cluster {
             .args(["--listen", &format!("127.0.0.1:{}", self.ports[i])])
             .args(["--http", "127.0.0.1:0"])
             .env("CALM_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for j in 0..self.names.len() {
             if j == i {
@@ -184,30 +162,7 @@ impl Cluster {
             cmd.arg("--peer")
                 .arg(format!("{}=127.0.0.1:{port}", self.names[j]));
         }
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send((line, r));
-        });
-        let (line, reader) = rx.recv_timeout(DEADLINE).expect("no ready line");
-        assert!(
-            line.starts_with("ready "),
-            "unexpected first line: {line:?}"
-        );
-        let http = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http="))
-            .unwrap()
-            .to_string();
-        self.nodes[i] = Some(NodeProc {
-            child,
-            http,
-            _stdout: reader,
-        });
+        self.nodes[i] = Some(start_node(cmd, DEADLINE));
     }
 
     fn http(&self, i: usize) -> &str {
@@ -234,14 +189,6 @@ impl Cluster {
 }
 
 // ---- HTTP and CLI helpers ----
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
-}
 
 fn get_json(url: &str) -> Json {
     let mut r = agent().get(url).call().unwrap();

@@ -1,6 +1,7 @@
 //! The public API: [`Program`] (compiled once) and [`Engine`] (a database plus the tick loop).
 
 use crate::eval::{Db, RuleError, eval_stratum, eval_temporal};
+use crate::incr::{FullTick, Incr, Row, builtin_rows};
 use crate::index::Word;
 use crate::plan::{StratumPlan, plan_stratum, plan_temporal};
 use crate::value::{Interner, Value};
@@ -283,6 +284,44 @@ pub struct Engine {
     /// first tick).
     carry: Option<Vec<Vec<Word>>>,
     ticks: u64,
+    /// The state between incremental ticks (from the second tick after a start or restore on).
+    incr: Option<Incr>,
+    /// What the last fully evaluated tick needs kept to start incremental ticks from it.
+    last_full: Option<LastFull>,
+    /// Evaluate every tick in full (for differential tests).
+    full_ticks: bool,
+}
+
+/// The parts of a fully evaluated tick's input and output that its database does not hold.
+struct LastFull {
+    /// Facts that were input for that tick only (carried in, arrived), flat per relation.
+    once: Vec<Vec<Word>>,
+    /// The temporal rules' head rows.
+    produced: Vec<(calm_ir::RuleId, Vec<Word>)>,
+}
+
+/// Splits flat rows of a relation of `arity` columns into rows (a zero-column row is empty).
+fn split_rows(flat: &[Word], arity: usize) -> Vec<Row> {
+    if arity == 0 {
+        return if flat.is_empty() {
+            Vec::new()
+        } else {
+            vec![Row::default()]
+        };
+    }
+    flat.chunks_exact(arity).map(Row::from).collect()
+}
+
+/// Joins rows into flat rows (one marker word for a zero-column row).
+fn join_rows(rows: &[Row], arity: usize) -> Vec<Word> {
+    if arity == 0 {
+        return if rows.is_empty() { Vec::new() } else { vec![0] };
+    }
+    let mut out = Vec::with_capacity(rows.len() * arity);
+    for r in rows {
+        out.extend_from_slice(r);
+    }
+    out
 }
 
 /// A fact addressed to another node by an `@async` rule.
@@ -319,11 +358,26 @@ impl Engine {
             db: Db::default(),
             carry: None,
             ticks: 0,
+            incr: None,
+            last_full: None,
+            full_ticks: false,
         }
+    }
+
+    /// Evaluates every tick from scratch instead of incrementally (the reference that
+    /// incremental ticks are tested against; results are the same either way).
+    #[doc(hidden)]
+    pub fn set_full_ticks(&mut self, full: bool) {
+        self.full_ticks = full;
     }
 
     /// Sets this node's name and the cluster's members (the contents of `$self` and `$member`).
     pub fn set_node(&mut self, name: &str, members: &[String]) {
+        if let Some(incr) = self.incr.take() {
+            // The built-ins change: the next tick evaluates everything again from the carry.
+            self.carry = Some(self.flat_carry(&incr));
+        }
+        self.last_full = None;
         self.node = name.to_string();
         self.members = members.to_vec();
         if !self.members.iter().any(|m| m == name) {
@@ -356,6 +410,18 @@ impl Engine {
         for t in &tuples {
             self.encode(rel, t, &mut words)?;
         }
+        self.ensure_incr();
+        if let Some(incr) = &mut self.incr {
+            let arity = self.program.inner.ir.relations[rel].arity;
+            let rows = split_rows(&words, arity);
+            if self.program.inner.stateful[rel] {
+                incr.insert_state(rel, rows);
+            } else {
+                incr.give(rel, rows);
+                self.base[rel].extend(words);
+            }
+            return Ok(());
+        }
         if let (Some(carry), true) = (&mut self.carry, self.program.inner.stateful[rel]) {
             // Ticks have started: the facts join the relation's state from the next tick on.
             let w = width(self.program.inner.ir.relations[rel].arity);
@@ -377,8 +443,20 @@ impl Engine {
             let out = self.tick(&[])?;
             report.ticks += 1;
             let mut away: BTreeMap<(String, String), usize> = BTreeMap::new();
-            for m in out.sent {
-                *away.entry((m.dest, m.relation)).or_default() += 1;
+            match &self.incr {
+                // Incremental ticks report what is new; count everything addressed away.
+                Some(incr) => {
+                    for ((rel, dest), n) in incr.away_counts() {
+                        let name = self.program.ir().relations[rel].name.clone();
+                        let dest = self.interner.resolve(dest).to_string();
+                        *away.entry((dest, name)).or_default() += n;
+                    }
+                }
+                None => {
+                    for m in out.sent {
+                        *away.entry((m.dest, m.relation)).or_default() += 1;
+                    }
+                }
             }
             for (k, n) in away {
                 let e = report.undeliverable.entry(k).or_default();
@@ -454,6 +532,14 @@ impl Engine {
             self.encode(rel, tuple, &mut words)?;
             arrived.push((rel, words));
         }
+        self.ensure_incr();
+        if self.incr.is_some() {
+            return self.tick_incr(arrived, arrivals.is_empty());
+        }
+        let once_in: Vec<Vec<Word>> = match &self.carry {
+            Some(c) => c.clone(),
+            None => Vec::new(),
+        };
         if self.carry.is_none() {
             // The first tick: given facts of stateful relations are their initial state.
             let mut carry: Vec<Vec<Word>> = vec![Vec::new(); nrel];
@@ -476,6 +562,7 @@ impl Engine {
                 }
             })
             .collect();
+        let arrived_copy = arrived.clone();
         for (rel, words) in arrived {
             base[rel].extend(words);
         }
@@ -499,6 +586,16 @@ impl Engine {
         }
         let produced = eval_temporal(ir, &prog.inner.temporal, &mut db, &mut self.interner)
             .map_err(|e| self.runtime_error(e))?;
+        let mut once = if once_in.is_empty() {
+            self.carry.clone().unwrap_or_default()
+        } else {
+            once_in
+        };
+        once.resize(nrel, Vec::new());
+        for (rel, words) in &arrived_copy {
+            once[*rel].extend_from_slice(words);
+        }
+        let kept_produced = produced.clone();
         let mut next: Vec<Vec<Word>> = vec![Vec::new(); nrel];
         for (rel, info) in ir.relations.iter().enumerate() {
             if info.persist {
@@ -549,7 +646,147 @@ impl Engine {
         self.ticks += 1;
         let quiescent = arrivals.is_empty() && self.carry.as_ref() == Some(&next);
         self.carry = Some(next);
+        self.last_full = Some(LastFull {
+            once,
+            produced: kept_produced,
+        });
         Ok(TickOutput { sent, quiescent })
+    }
+
+    /// Starts incremental ticks from the last fully evaluated one, if there is one.
+    fn ensure_incr(&mut self) {
+        if self.incr.is_some() || self.full_ticks {
+            return;
+        }
+        let Some(last) = self.last_full.take() else {
+            return;
+        };
+        let prog = self.program.clone();
+        let ir = prog.ir();
+        let nrel = ir.relations.len();
+        let db = std::mem::take(&mut self.db);
+        let relations: Vec<Vec<Row>> = (0..nrel)
+            .map(|rel| {
+                let arity = ir.relations[rel].arity;
+                let mut rows = Vec::with_capacity(db.len(rel));
+                db.for_each_row(rel, arity, &mut |r| rows.push(Row::from(r)));
+                if arity == 0 && db.len(rel) > 0 {
+                    rows = vec![Row::default()];
+                }
+                rows
+            })
+            .collect();
+        drop(db);
+        let stateful = &prog.inner.stateful;
+        let given: Vec<Vec<Row>> = (0..nrel)
+            .map(|rel| {
+                if stateful[rel] {
+                    Vec::new()
+                } else {
+                    split_rows(&self.base[rel], ir.relations[rel].arity)
+                }
+            })
+            .collect();
+        let once: Vec<Vec<Row>> = (0..nrel)
+            .map(|rel| split_rows(&last.once[rel], ir.relations[rel].arity))
+            .collect();
+        let produced: Vec<(calm_ir::RuleId, Row)> = last
+            .produced
+            .iter()
+            .flat_map(|(rule, flat)| {
+                let arity = ir.relations[ir.rules[*rule].head].arity;
+                split_rows(flat, arity).into_iter().map(move |r| (*rule, r))
+            })
+            .collect();
+        let self_id = self.interner.intern(&self.node);
+        let members: Vec<Word> = self
+            .members
+            .clone()
+            .iter()
+            .map(|m| self.interner.intern(m))
+            .collect();
+        let builtins = builtin_rows(ir, self_id, &members);
+        let incr = Incr::build(
+            ir,
+            FullTick {
+                relations,
+                given,
+                once,
+                produced,
+            },
+            self_id,
+            &builtins,
+            &mut self.interner,
+        );
+        self.carry = None;
+        self.incr = Some(incr);
+    }
+
+    /// The facts an incremental engine carries into the next tick, flat per relation.
+    fn flat_carry(&self, incr: &Incr) -> Vec<Vec<Word>> {
+        let ir = self.program.ir();
+        incr.carry()
+            .iter()
+            .enumerate()
+            .map(|(rel, rows)| join_rows(rows, ir.relations[rel].arity))
+            .collect()
+    }
+
+    /// One incremental tick.
+    fn tick_incr(
+        &mut self,
+        arrived: Vec<(usize, Vec<Word>)>,
+        none_arrived: bool,
+    ) -> Result<TickOutput, EngineError> {
+        let prog = self.program.clone();
+        let ir = prog.ir();
+        let rows: Vec<(usize, Row)> = arrived
+            .into_iter()
+            .flat_map(|(rel, words)| {
+                split_rows(&words, ir.relations[rel].arity)
+                    .into_iter()
+                    .map(move |r| (rel, r))
+            })
+            .collect();
+        let incr = self.incr.as_mut().expect("incremental");
+        let ticked = match incr.tick(rows, &mut self.interner) {
+            Ok(t) => t,
+            Err(f) => {
+                return Err(self.runtime_error(RuleError {
+                    rule: f.rule,
+                    message: f.message.to_string(),
+                    span: f.span,
+                }));
+            }
+        };
+        let mut away = ticked.sent;
+        away.sort_unstable();
+        away.dedup();
+        let sent = away
+            .into_iter()
+            .map(|(rel, row)| {
+                let info = &ir.relations[rel];
+                let tuple = self.decode(&row, &info.types);
+                let location = ir
+                    .rules
+                    .iter()
+                    .find_map(|r| match r.time {
+                        Time::Async { location } if r.head == rel => Some(location),
+                        _ => None,
+                    })
+                    .unwrap_or(0);
+                Message {
+                    dest: tuple[location].to_string(),
+                    relation: info.name.clone(),
+                    tuple,
+                }
+            })
+            .collect();
+        self.ticks += 1;
+        Ok(TickOutput {
+            sent,
+            quiescent: none_arrived && ticked.carry_same,
+        })
     }
 
     /// Ticks executed so far.
@@ -584,12 +821,18 @@ impl Engine {
     pub fn relation(&self, name: &str) -> Result<Vec<Vec<Value>>, EngineError> {
         let rel = self.rel(name)?;
         let info = &self.program.inner.ir.relations[rel];
-        let mut rows: Vec<Vec<Value>> = self
-            .db
-            .rows(rel, info.arity)
-            .into_iter()
-            .map(|row| self.decode(&row, &info.types))
-            .collect();
+        let mut rows: Vec<Vec<Value>> = match &self.incr {
+            Some(incr) => incr
+                .rows(rel)
+                .map(|row| self.decode(row, &info.types))
+                .collect(),
+            None => self
+                .db
+                .rows(rel, info.arity)
+                .into_iter()
+                .map(|row| self.decode(&row, &info.types))
+                .collect(),
+        };
         rows.sort_unstable();
         Ok(rows)
     }
@@ -628,18 +871,62 @@ impl Engine {
             }
         }
         let mut rows = Vec::new();
-        self.db.for_each_row(rel, info.arity, &mut |row| {
-            if want.iter().all(|&(c, w)| row[c] == w) {
+        match &self.incr {
+            Some(incr) => incr.rows_where(rel, &want, &mut |row| {
                 rows.push(self.decode(row, &info.types));
-            }
-        });
+            }),
+            None => self.db.for_each_row(rel, info.arity, &mut |row| {
+                if want.iter().all(|&(c, w)| row[c] == w) {
+                    rows.push(self.decode(row, &info.types));
+                }
+            }),
+        }
         rows.sort_unstable();
         Ok(rows)
     }
 
     /// Number of tuples in the relation after the last tick.
     pub fn relation_len(&self, name: &str) -> Result<usize, EngineError> {
-        Ok(self.db.len(self.rel(name)?))
+        let rel = self.rel(name)?;
+        Ok(match &self.incr {
+            Some(incr) => incr.len(rel),
+            None => self.db.len(rel),
+        })
+    }
+
+    /// Keeps an index of relation `name` on the columns `cols` from now on, so that
+    /// [`Engine::relation_where`] with equality filters on (at least) those columns is a lookup
+    /// rather than a scan. Takes effect once incremental ticks have started (from the second
+    /// tick); before, filtered reads scan.
+    pub fn index_on(&mut self, name: &str, cols: &[usize]) -> Result<(), EngineError> {
+        let rel = self.rel(name)?;
+        let arity = self.program.inner.ir.relations[rel].arity;
+        if cols.is_empty() || cols.iter().any(|&c| c >= arity) {
+            return Ok(());
+        }
+        self.ensure_incr();
+        if let Some(incr) = &mut self.incr {
+            incr.ensure_index(rel, cols);
+        }
+        Ok(())
+    }
+
+    /// The change the last tick made to relation `name`: the tuples it added and those it
+    /// removed, each sorted. `None` when the last tick was evaluated in full (the first tick, or
+    /// the first after [`Engine::restore`]); then compare with [`Engine::relation`].
+    pub fn last_changes(&self, name: &str) -> Result<Option<Changes>, EngineError> {
+        let rel = self.rel(name)?;
+        let Some(incr) = &self.incr else {
+            return Ok(None);
+        };
+        let info = &self.program.inner.ir.relations[rel];
+        let (plus, minus) = incr.changes(rel);
+        let mut added: Vec<Vec<Value>> = plus.iter().map(|r| self.decode(r, &info.types)).collect();
+        let mut removed: Vec<Vec<Value>> =
+            minus.iter().map(|r| self.decode(r, &info.types)).collect();
+        added.sort_unstable();
+        removed.sort_unstable();
+        Ok(Some(Changes { added, removed }))
     }
 
     /// The program.
@@ -679,6 +966,15 @@ impl Engine {
                 .map(|(rel, flat)| (ir.relations[rel].name.clone(), self.decode_rows(rel, flat)))
                 .collect()
         };
+        if let Some(incr) = &self.incr {
+            let carry = self.flat_carry(incr);
+            return EngineSnapshot {
+                ticks: self.ticks,
+                started: true,
+                carry: per_rel(&carry),
+                given: per_rel(&self.base),
+            };
+        }
         EngineSnapshot {
             ticks: self.ticks,
             started: self.carry.is_some(),
@@ -722,8 +1018,19 @@ impl Engine {
         self.carry = carry;
         self.ticks = snapshot.ticks;
         self.db = Db::default();
+        self.incr = None;
+        self.last_full = None;
         Ok(())
     }
+}
+
+/// What a tick changed in a relation: see [`Engine::last_changes`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Tuples the tick added, sorted.
+    pub added: Vec<Vec<Value>>,
+    /// Tuples the tick removed, sorted.
+    pub removed: Vec<Vec<Value>>,
 }
 
 /// What an engine carries between ticks, as values: see [`Engine::snapshot`].
@@ -828,6 +1135,76 @@ named(s) :- tag(s).
             snap.carry,
             vec![("live".to_string(), vec![vec![Value::Number(2)]])]
         );
+    }
+
+    fn kv_ops(t: u64) -> Vec<(String, Vec<Value>)> {
+        let n = Value::Number;
+        let key = |i: u64| sym(&format!("k{}", i % 5));
+        let mut a = Vec::new();
+        if t % 3 != 2 {
+            a.push((
+                "put".to_string(),
+                vec![
+                    sym("c"),
+                    n(t as i64),
+                    key(t),
+                    sym("x"),
+                    sym(&format!("v{t}")),
+                ],
+            ));
+        }
+        if t % 4 == 3 {
+            a.push(("del".to_string(), vec![key(t + 1), sym("x")]));
+        }
+        if t % 5 == 4 {
+            a.push(("compact".to_string(), vec![n(t as i64)]));
+        }
+        a
+    }
+
+    #[test]
+    fn incremental_ticks_equal_full_ticks_on_the_kv_store() {
+        let p = Program::compile("kvs.dl", include_str!("../../../programs/kvs.dl")).unwrap();
+        let mut inc = Engine::new(&p);
+        let mut full = Engine::new(&p);
+        full.set_full_ticks(true);
+        for e in [&mut inc, &mut full] {
+            e.set_node("n1", &["n1".to_string()]);
+        }
+        let rels = [
+            "kv", "tomb", "visible", "replaces", "unacked", "settled", "kv_in",
+        ];
+        for t in 0..40 {
+            let a = kv_ops(t);
+            let oi = inc.tick(&a).unwrap();
+            let of = full.tick(&a).unwrap();
+            assert_eq!(oi.quiescent, of.quiescent, "tick {t}");
+            for r in rels {
+                assert_eq!(
+                    inc.relation(r).unwrap(),
+                    full.relation(r).unwrap(),
+                    "{r} at tick {t}"
+                );
+            }
+            assert_eq!(inc.snapshot(), full.snapshot(), "tick {t}");
+        }
+        assert!(!inc.relation("visible").unwrap().is_empty());
+        assert!(inc.incr.is_some() && full.incr.is_none());
+    }
+
+    #[test]
+    fn incremental_ticks_equal_full_ticks() {
+        let p = Program::compile("t.dl", PROGRAM).unwrap();
+        let mut inc = engine(&p);
+        let mut full = engine(&p);
+        full.set_full_ticks(true);
+        for t in 0..12 {
+            let oi = inc.tick(&arrivals(t)).unwrap();
+            let of = full.tick(&arrivals(t)).unwrap();
+            assert_eq!(oi.quiescent, of.quiescent, "tick {t}");
+            assert_eq!(state(&inc), state(&full), "tick {t}");
+            assert_eq!(inc.snapshot(), full.snapshot(), "tick {t}");
+        }
     }
 
     #[test]

@@ -18,13 +18,13 @@ pub(crate) enum CExpr {
 
 impl CExpr {
     /// A register or a constant: its word can be used without decoding.
-    fn is_word(&self) -> bool {
+    pub(crate) fn is_word(&self) -> bool {
         matches!(self, CExpr::Reg(_) | CExpr::Const(..))
     }
 
     /// The value as a word (symbols and numbers).
     #[inline]
-    fn word(&self, regs: &[Word], it: &mut Interner) -> Result<Word, &'static str> {
+    pub(crate) fn word(&self, regs: &[Word], it: &mut Interner) -> Result<Word, &'static str> {
         match self {
             CExpr::Reg(r) => Ok(regs[*r]),
             CExpr::Const(w, _) => Ok(*w),
@@ -34,7 +34,7 @@ impl CExpr {
 
     /// The value as a number.
     #[inline]
-    fn num(&self, regs: &[Word], it: &Interner) -> Result<i64, &'static str> {
+    pub(crate) fn num(&self, regs: &[Word], it: &Interner) -> Result<i64, &'static str> {
         match self {
             CExpr::Reg(r) => Ok(it.decode(regs[*r])),
             CExpr::Const(_, n) => Ok(*n),
@@ -54,6 +54,32 @@ impl CExpr {
             }
         }
     }
+}
+
+/// Whether `lhs op rhs` holds over the registers (orderings compare numbers; equality compares
+/// words when both sides are registers or constants).
+#[inline]
+pub(crate) fn compare(
+    op: CmpOp,
+    lhs: &CExpr,
+    rhs: &CExpr,
+    regs: &[Word],
+    it: &mut Interner,
+) -> Result<bool, &'static str> {
+    if lhs.is_word() && rhs.is_word() && matches!(op, CmpOp::Eq | CmpOp::Ne) {
+        // Words are canonical: equal values have equal words.
+        let (x, y) = (lhs.word(regs, it)?, rhs.word(regs, it)?);
+        return Ok((x == y) == (op == CmpOp::Eq));
+    }
+    let (x, y) = (lhs.num(regs, it)?, rhs.num(regs, it)?);
+    Ok(match op {
+        CmpOp::Eq => x == y,
+        CmpOp::Ne => x != y,
+        CmpOp::Lt => x < y,
+        CmpOp::Le => x <= y,
+        CmpOp::Gt => x > y,
+        CmpOp::Ge => x >= y,
+    })
 }
 
 /// A key part of a lookup: a register or a constant.
@@ -453,28 +479,7 @@ impl<'a> Emitter<'a> {
 
     fn op(&mut self, op: &Op) -> Result<bool, &'static str> {
         Ok(match op {
-            Op::Filter { op, lhs, rhs } => {
-                if lhs.is_word() && rhs.is_word() && matches!(op, CmpOp::Eq | CmpOp::Ne) {
-                    // Words are canonical: equal values have equal words.
-                    let (x, y) = (
-                        lhs.word(&self.regs, self.interner)?,
-                        rhs.word(&self.regs, self.interner)?,
-                    );
-                    return Ok((x == y) == (*op == CmpOp::Eq));
-                }
-                let (x, y) = (
-                    lhs.num(&self.regs, self.interner)?,
-                    rhs.num(&self.regs, self.interner)?,
-                );
-                match op {
-                    CmpOp::Eq => x == y,
-                    CmpOp::Ne => x != y,
-                    CmpOp::Lt => x < y,
-                    CmpOp::Le => x <= y,
-                    CmpOp::Gt => x > y,
-                    CmpOp::Ge => x >= y,
-                }
-            }
+            Op::Filter { op, lhs, rhs } => compare(*op, lhs, rhs, &self.regs, self.interner)?,
             Op::Assign { reg, expr } => {
                 self.regs[*reg] = expr.word(&self.regs, self.interner)?;
                 true
@@ -566,11 +571,11 @@ pub(crate) struct Acc {
     func: AggFunc,
     count: i64,
     value: Option<i64>,
-    error: Option<&'static str>,
+    pub(crate) error: Option<&'static str>,
 }
 
 impl Acc {
-    fn new(func: AggFunc) -> Self {
+    pub(crate) fn new(func: AggFunc) -> Self {
         Acc {
             func,
             count: 0,
@@ -579,7 +584,7 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, v: Option<i64>) {
+    pub(crate) fn add(&mut self, v: Option<i64>) {
         self.count += 1;
         let Some(v) = v else { return };
         self.value = Some(match (self.func, self.value) {
@@ -597,7 +602,7 @@ impl Acc {
         });
     }
 
-    fn result(&self) -> Option<i64> {
+    pub(crate) fn result(&self) -> Option<i64> {
         match self.func {
             AggFunc::Count => Some(self.count),
             AggFunc::Sum => Some(self.value.unwrap_or(0)),

@@ -21,6 +21,7 @@
 mod api;
 mod emit;
 mod eval;
+mod incr;
 mod index;
 pub mod io;
 mod plan;
@@ -28,6 +29,7 @@ mod seen;
 mod value;
 
 pub use api::{
-    CompileError, Engine, EngineError, EngineSnapshot, Message, Program, RunReport, TickOutput,
+    Changes, CompileError, Engine, EngineError, EngineSnapshot, Message, Program, RunReport,
+    TickOutput,
 };
 pub use value::Value;

@@ -1,0 +1,801 @@
+//! Incremental ticks: the state of a node lives across ticks, and a tick only does work for
+//! what changed.
+//!
+//! Every relation is a [`Table`] (a hash set of rows with hash indexes) that stays built from one
+//! tick to the next. A relation's *input* — facts given to the engine, facts carried from the
+//! previous tick (`.persist`, `@next`, `@async` to this node), facts that arrived this tick,
+//! and the built-ins — is kept per row as a set of source bits, so the change of a tick's input
+//! is known row by row. Each stratum, in order, turns the changes of what it reads into the
+//! changes of what it holds, by DRed (delete and re-derive):
+//!
+//! 1. *over-delete*: every derivation that held before the tick and used a removed row (or a
+//!    row now present under a negation, or any changed row under an aggregate) is searched in
+//!    the tables as they were before the tick; the heads it finds are candidates, and in a
+//!    recursive stratum they are followed through the stratum's own rules;
+//! 2. the candidates are removed;
+//! 3. *re-derive*: a candidate that is still an input, or that some rule still derives from
+//!    the tables as they are now (a search with the head's variables bound), goes back in;
+//! 4. *insert*: every derivation that uses an added row (or a row gone from under a negation,
+//!    or a changed aggregate) is searched in the tables as they are now, and new heads are
+//!    added and followed through the stratum's own rules (semi-naive).
+//!
+//! The `@next`/`@async` rules are one more stratum whose heads are the facts carried to the
+//! next tick and those sent to other nodes; the change of the former is the change of the next
+//! tick's input, the rows added to the latter are what the tick sends. A search is seeded by
+//! one changed row, so a tick costs what the changed rows join with, not the size of the state.
+//!
+//! A rule that fails at run time (division by zero, overflow) undoes the tick: every change
+//! made to the tables and inputs is journalled and rolled back.
+
+mod rules;
+mod table;
+
+use crate::index::Word;
+use crate::value::Interner;
+use calm_ir::{Builtin, RelId, RuleId, Time};
+use rules::{Reader, Rule, Search, Seed, SeedKind, View, Wants};
+use std::collections::BTreeMap;
+pub(crate) use table::Row;
+use table::{Delta, Map, Set, Table};
+
+/// A row's input sources.
+const GIVEN: u8 = 1;
+const CARRIED: u8 = 2;
+const PERSISTED: u8 = 4;
+const ARRIVED: u8 = 8;
+const BUILTIN: u8 = 16;
+const INSERTED: u8 = 32;
+const SOURCES: u8 = GIVEN | CARRIED | PERSISTED | ARRIVED | BUILTIN | INSERTED;
+/// The row was an input when the last tick was evaluated.
+const EVALUATED: u8 = 128;
+
+/// A runtime failure inside a rule, as the engine reports it.
+pub(crate) struct RuleFailure {
+    pub rule: RuleId,
+    pub message: &'static str,
+    pub span: Option<calm_syntax::Span>,
+}
+
+struct Stratum {
+    /// The tables it computes.
+    tables: Vec<usize>,
+    rules: Vec<RuleId>,
+    recursive: bool,
+}
+
+enum Undo {
+    Inserted(usize, Row),
+    Removed(usize, Row),
+    Bits(RelId, Row, u8),
+}
+
+/// What the full evaluation of a tick leaves behind to start incremental ticks from.
+pub(crate) struct FullTick {
+    /// Every relation's rows after the tick, in column order.
+    pub relations: Vec<Vec<Row>>,
+    /// Given facts that hold at every tick (relations without state over time).
+    pub given: Vec<Vec<Row>>,
+    /// Facts that were input for that tick only (carried in, arrived).
+    pub once: Vec<Vec<Row>>,
+    /// The temporal rules' head rows: rule and row.
+    pub produced: Vec<(RuleId, Row)>,
+}
+
+/// What an incremental tick produced.
+pub(crate) struct Ticked {
+    /// Rows newly addressed to other nodes: relation and row.
+    pub sent: Vec<(RelId, Row)>,
+    /// Whether the facts carried into the next tick equal those carried into this one.
+    pub carry_same: bool,
+}
+
+/// The state of an engine between incremental ticks.
+pub(crate) struct Incr {
+    nrel: usize,
+    /// Compiled rules, by rule id (`None` for none).
+    rules: Vec<Option<Rule>>,
+    strata: Vec<Stratum>,
+    temporal: Stratum,
+    /// Tables: `0..nrel` the relations, `nrel..2 nrel` what each carries to the next tick (its
+    /// `@next` and own `@async` heads), `2 nrel..3 nrel` what it sends to other nodes.
+    tables: Vec<Table>,
+    deltas: Vec<Delta>,
+    inputs: Vec<Map<Row, u8>>,
+    /// Rows whose input bits changed since the last evaluation.
+    touched: Vec<Set>,
+    /// Rows that were input for the last tick only.
+    arrived: Vec<(RelId, Row)>,
+    /// Facts inserted into relations with state, for the next tick only.
+    pending: Vec<(RelId, Row)>,
+    persist: Vec<bool>,
+    /// The location column of each relation that is sent with `@async`.
+    location: Vec<Option<usize>>,
+    times: Vec<Time>,
+    self_id: Word,
+    journal: Vec<Undo>,
+}
+
+fn stratum_of(prog: &calm_ir::Program, s: &calm_ir::Stratum) -> Stratum {
+    let _ = prog;
+    Stratum {
+        tables: s.relations.clone(),
+        rules: s.rules.clone(),
+        recursive: s.recursive,
+    }
+}
+
+impl Incr {
+    /// Builds the state after a fully evaluated tick.
+    pub fn build(
+        prog: &calm_ir::Program,
+        full: FullTick,
+        self_id: Word,
+        builtins: &[(RelId, Row)],
+        it: &mut Interner,
+    ) -> Incr {
+        let nrel = prog.relations.len();
+        let mut wants: Wants = Vec::new();
+        let mut rules: Vec<Option<Rule>> = Vec::with_capacity(prog.rules.len());
+        for r in 0..prog.rules.len() {
+            rules.push(Some(Rule::compile(prog, r, it, &mut wants)));
+        }
+        let mut tables: Vec<Table> = (0..3 * nrel).map(|_| Table::new()).collect();
+        for (rel, rows) in full.relations.into_iter().enumerate() {
+            let t = &mut tables[rel];
+            t.rows.reserve(rows.len());
+            for row in rows {
+                t.rows.insert(row);
+            }
+        }
+        let pos: Vec<usize> = wants
+            .iter()
+            .map(|(rel, cols)| tables[*rel].ensure_index(cols))
+            .collect();
+        for r in rules.iter_mut().flatten() {
+            r.resolve(&pos);
+        }
+        let mut location = vec![None; nrel];
+        let mut times = Vec::with_capacity(prog.rules.len());
+        for r in &prog.rules {
+            if let Time::Async { location: l } = r.time {
+                location[r.head] = Some(l);
+            }
+            times.push(r.time);
+        }
+        let persist: Vec<bool> = prog.relations.iter().map(|r| r.persist).collect();
+        let mut inc = Incr {
+            nrel,
+            rules,
+            strata: prog.strata.iter().map(|s| stratum_of(prog, s)).collect(),
+            temporal: Stratum {
+                tables: Vec::new(),
+                rules: prog.temporal_rules.clone(),
+                recursive: false,
+            },
+            tables,
+            deltas: (0..3 * nrel).map(|_| Delta::default()).collect(),
+            inputs: (0..nrel).map(|_| Map::default()).collect(),
+            touched: (0..nrel).map(|_| Set::default()).collect(),
+            arrived: Vec::new(),
+            pending: Vec::new(),
+            persist,
+            location,
+            times,
+            self_id,
+            journal: Vec::new(),
+        };
+        // What the tick's input was.
+        for (rel, rows) in full.given.into_iter().enumerate() {
+            for row in rows {
+                *inc.inputs[rel].entry(row).or_default() |= GIVEN | EVALUATED;
+            }
+        }
+        for &(rel, ref row) in builtins {
+            *inc.inputs[rel].entry(row.clone()).or_default() |= BUILTIN | EVALUATED;
+        }
+        for (rel, rows) in full.once.into_iter().enumerate() {
+            for row in rows {
+                let bits = inc.inputs[rel].entry(row.clone()).or_default();
+                *bits |= ARRIVED | EVALUATED;
+                inc.arrived.push((rel, row));
+            }
+        }
+        // What it carries into the next.
+        for (rule, row) in full.produced {
+            let tid = inc.route(rule, &row);
+            inc.tables[tid].insert(&row);
+        }
+        for rel in 0..nrel {
+            let carried: Vec<Row> = inc.tables[nrel + rel].rows.iter().cloned().collect();
+            for row in carried {
+                inc.set_bits(rel, &row, CARRIED, true, false);
+            }
+            if inc.persist[rel] {
+                let rows: Vec<Row> = inc.tables[rel].rows.iter().cloned().collect();
+                for row in rows {
+                    inc.set_bits(rel, &row, PERSISTED, true, false);
+                }
+            }
+        }
+        inc
+    }
+
+    /// The table a temporal rule's head row goes to.
+    fn route(&self, rule: RuleId, row: &[Word]) -> usize {
+        let head = self.rules[rule].as_ref().expect("compiled").head;
+        match self.times[rule] {
+            Time::Async { location } if row[location] != self.self_id => 2 * self.nrel + head,
+            Time::Now => head,
+            _ => self.nrel + head,
+        }
+    }
+
+    fn set_bits(&mut self, rel: RelId, row: &[Word], bit: u8, on: bool, journal: bool) {
+        let old = self.inputs[rel].get(row).copied();
+        let was = old.unwrap_or(0);
+        let now = if on { was | bit } else { was & !bit };
+        if now == was {
+            return;
+        }
+        if journal {
+            self.journal.push(Undo::Bits(rel, row.into(), was));
+        }
+        if now == 0 {
+            self.inputs[rel].remove(row);
+        } else if let Some(b) = self.inputs[rel].get_mut(row) {
+            *b = now;
+        } else {
+            self.inputs[rel].insert(row.into(), now);
+        }
+        if (now & SOURCES != 0) != (was & SOURCES != 0)
+            || (now & SOURCES != 0) != (now & EVALUATED != 0)
+        {
+            self.touched[rel].insert(row.into());
+        }
+    }
+
+    /// Adds given facts that hold at every tick from now on.
+    pub fn give(&mut self, rel: RelId, rows: Vec<Row>) {
+        for row in rows {
+            self.set_bits(rel, &row, GIVEN, true, false);
+        }
+    }
+
+    /// Adds facts to a relation with state over time: they are its input at the next tick.
+    pub fn insert_state(&mut self, rel: RelId, rows: Vec<Row>) {
+        self.pending.extend(rows.into_iter().map(|r| (rel, r)));
+    }
+
+    /// The facts carried into the next tick, per relation.
+    pub fn carry(&self) -> Vec<Vec<Row>> {
+        let mut out: Vec<Vec<Row>> = vec![Vec::new(); self.nrel];
+        for (rel, m) in self.inputs.iter().enumerate() {
+            for (row, &bits) in m {
+                if bits & (CARRIED | PERSISTED) != 0 {
+                    out[rel].push(row.clone());
+                }
+            }
+        }
+        for (rel, row) in &self.pending {
+            out[*rel].push(row.clone());
+        }
+        for rows in &mut out {
+            rows.sort_unstable();
+            rows.dedup();
+        }
+        out
+    }
+
+    /// The rows of a relation (unordered).
+    pub fn rows(&self, rel: RelId) -> impl Iterator<Item = &Row> {
+        self.tables[rel].rows.iter()
+    }
+
+    pub fn len(&self, rel: RelId) -> usize {
+        self.tables[rel].len()
+    }
+
+    /// Calls `f` with the rows whose columns `cols` equal `key`, through an index if one of
+    /// the relation's indexes is keyed by some of those columns.
+    pub fn rows_where(&self, rel: RelId, filter: &[(usize, Word)], f: &mut dyn FnMut(&Row)) {
+        let t = &self.tables[rel];
+        let best = t
+            .indexes
+            .iter()
+            .enumerate()
+            .filter(|(_, ix)| ix.cols.iter().all(|c| filter.iter().any(|f| f.0 == *c)))
+            .max_by_key(|(_, ix)| ix.cols.len());
+        let ok = |row: &Row| filter.iter().all(|&(c, w)| row[c] == w);
+        match best {
+            Some((_, ix)) => {
+                let key: Vec<Word> = ix
+                    .cols
+                    .iter()
+                    .map(|c| filter.iter().find(|f| f.0 == *c).expect("covered").1)
+                    .collect();
+                for row in ix.get(&key) {
+                    if ok(row) {
+                        f(row);
+                    }
+                }
+            }
+            None => {
+                for row in &t.rows {
+                    if ok(row) {
+                        f(row);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes lookups of `rel` by the columns `cols` use an index from now on.
+    pub fn ensure_index(&mut self, rel: RelId, cols: &[usize]) {
+        self.tables[rel].ensure_index(cols);
+    }
+
+    /// The rows now addressed to other nodes: per (relation, destination word), how many.
+    pub fn away_counts(&self) -> BTreeMap<(RelId, Word), usize> {
+        let mut out = BTreeMap::new();
+        for rel in 0..self.nrel {
+            let Some(l) = self.location[rel] else {
+                continue;
+            };
+            for row in &self.tables[2 * self.nrel + rel].rows {
+                *out.entry((rel, row[l])).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// The change of a relation at the last tick: rows added and rows removed.
+    pub fn changes(&self, rel: RelId) -> (&Set, &Set) {
+        let d = &self.deltas[rel];
+        (&d.plus, &d.minus)
+    }
+
+    /// Runs one tick with `arrivals` (facts that hold for this tick only).
+    pub fn tick(
+        &mut self,
+        arrivals: Vec<(RelId, Row)>,
+        it: &mut Interner,
+    ) -> Result<Ticked, RuleFailure> {
+        self.journal.clear();
+        for d in &mut self.deltas {
+            d.clear();
+        }
+        let saved_arrived = self.arrived.clone();
+        let saved_pending = self.pending.clone();
+        let saved_touched: Vec<Set> = self.touched.clone();
+        match self.tick_inner(arrivals, it) {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                // Undo everything the tick changed.
+                while let Some(u) = self.journal.pop() {
+                    match u {
+                        Undo::Inserted(t, row) => {
+                            self.tables[t].remove(&row);
+                        }
+                        Undo::Removed(t, row) => {
+                            self.tables[t].insert(&row);
+                        }
+                        Undo::Bits(rel, row, bits) => {
+                            if bits == 0 {
+                                self.inputs[rel].remove(&row);
+                            } else {
+                                self.inputs[rel].insert(row, bits);
+                            }
+                        }
+                    }
+                }
+                for d in &mut self.deltas {
+                    d.clear();
+                }
+                self.arrived = saved_arrived;
+                self.pending = saved_pending;
+                self.touched = saved_touched;
+                Err(e)
+            }
+        }
+    }
+
+    fn tick_inner(
+        &mut self,
+        arrivals: Vec<(RelId, Row)>,
+        it: &mut Interner,
+    ) -> Result<Ticked, RuleFailure> {
+        let nrel = self.nrel;
+        // This tick's input: last tick's one-tick facts go, this tick's come.
+        for (rel, row) in std::mem::take(&mut self.arrived) {
+            self.set_bits(rel, &row, ARRIVED | INSERTED, false, true);
+        }
+        let inserted = std::mem::take(&mut self.pending);
+        for (rel, row) in &inserted {
+            self.set_bits(*rel, row, INSERTED, true, true);
+        }
+        for (rel, row) in arrivals {
+            self.set_bits(rel, &row, ARRIVED, true, true);
+            self.arrived.push((rel, row));
+        }
+        self.arrived.extend(inserted.iter().cloned());
+        let mut in_plus: Vec<Vec<Row>> = vec![Vec::new(); nrel];
+        let mut in_minus: Vec<Vec<Row>> = vec![Vec::new(); nrel];
+        for rel in 0..nrel {
+            if self.touched[rel].is_empty() {
+                continue;
+            }
+            let touched = std::mem::take(&mut self.touched[rel]);
+            for row in touched {
+                let bits = self.inputs[rel].get(&row).copied().unwrap_or(0);
+                let now = bits & SOURCES != 0;
+                let before = bits & EVALUATED != 0;
+                if now != before {
+                    self.journal.push(Undo::Bits(rel, row.clone(), bits));
+                    if now {
+                        self.inputs[rel].insert(row.clone(), bits | EVALUATED);
+                        in_plus[rel].push(row);
+                    } else {
+                        self.inputs[rel].remove(&row);
+                        in_minus[rel].push(row);
+                    }
+                }
+            }
+        }
+        for s in 0..self.strata.len() {
+            let tables = self.strata[s].tables.clone();
+            let changed = tables
+                .iter()
+                .any(|&t| !in_plus[t].is_empty() || !in_minus[t].is_empty())
+                || self.strata[s].rules.iter().any(|&r| self.reads_change(r));
+            if changed {
+                self.stratum(s, &in_plus, &in_minus, it)?;
+            }
+            for t in tables {
+                let (table, delta) = (&self.tables[t], &mut self.deltas[t]);
+                delta.seal(table);
+            }
+        }
+        let temporal_changed = self.temporal.rules.iter().any(|&r| self.reads_change(r));
+        if temporal_changed {
+            self.stratum(usize::MAX, &in_plus, &in_minus, it)?;
+        }
+        // The next tick's carry.
+        let mut carry_same = true;
+        let mut flips: Vec<(RelId, Row, u8, bool)> = Vec::new();
+        for rel in 0..nrel {
+            let d = &self.deltas[nrel + rel];
+            flips.extend(d.plus.iter().map(|r| (rel, r.clone(), CARRIED, true)));
+            flips.extend(d.minus.iter().map(|r| (rel, r.clone(), CARRIED, false)));
+            if self.persist[rel] {
+                let d = &self.deltas[rel];
+                flips.extend(d.plus.iter().map(|r| (rel, r.clone(), PERSISTED, true)));
+                flips.extend(d.minus.iter().map(|r| (rel, r.clone(), PERSISTED, false)));
+            }
+        }
+        for (rel, row, bit, on) in flips {
+            let carried = |b: u8| b & (CARRIED | PERSISTED | INSERTED) != 0;
+            let before = carried(self.inputs[rel].get(&row).copied().unwrap_or(0));
+            self.set_bits(rel, &row, bit, on, true);
+            let after = self.inputs[rel].get(&row).copied().unwrap_or(0) & (CARRIED | PERSISTED);
+            if before != (after != 0) {
+                carry_same = false;
+            }
+        }
+        for (rel, row) in &inserted {
+            let bits = self.inputs[rel.to_owned()].get(row).copied().unwrap_or(0);
+            if bits & (CARRIED | PERSISTED) == 0 {
+                carry_same = false;
+            }
+        }
+        let mut sent = Vec::new();
+        for rel in 0..nrel {
+            for row in &self.deltas[2 * nrel + rel].plus {
+                sent.push((rel, row.clone()));
+            }
+        }
+        Ok(Ticked { sent, carry_same })
+    }
+
+    /// Whether a relation that rule `r` reads changed at this tick (so far).
+    fn reads_change(&self, r: RuleId) -> bool {
+        let rule = self.rules[r].as_ref().expect("compiled");
+        rule.seeds.iter().any(|s| !self.deltas[s.rel].is_empty())
+    }
+
+    fn insert(&mut self, t: usize, row: &[Word]) -> bool {
+        if !self.tables[t].insert(row) {
+            return false;
+        }
+        self.deltas[t].added(row);
+        self.journal.push(Undo::Inserted(t, row.into()));
+        true
+    }
+
+    fn remove(&mut self, t: usize, row: &[Word]) -> bool {
+        if !self.tables[t].remove(row) {
+            return false;
+        }
+        self.deltas[t].removed(row);
+        self.journal.push(Undo::Removed(t, row.into()));
+        true
+    }
+
+    fn is_input(&self, t: usize, row: &[Word]) -> bool {
+        t < self.nrel && self.inputs[t].get(row).is_some_and(|b| b & SOURCES != 0)
+    }
+
+    /// Searches rule `r` from seed `seed` (index into its seeds, or the re-derivation when
+    /// `None`) bound to `row`; calls `out` with each head row and its table until it returns
+    /// false.
+    fn search(
+        &self,
+        r: RuleId,
+        seed: Option<usize>,
+        row: &[Word],
+        view: View,
+        it: &mut Interner,
+        out: &mut dyn FnMut(usize, Row) -> bool,
+    ) -> Result<(), RuleFailure> {
+        let rule = self.rules[r].as_ref().expect("compiled");
+        let s: &Seed = match seed {
+            Some(i) => &rule.seeds[i],
+            None => &rule.rederive,
+        };
+        if s.consts.iter().any(|&(c, w)| row[c] != w)
+            || s.same.iter().any(|&(a, b)| row[a] != row[b])
+        {
+            return Ok(());
+        }
+        let mut env = vec![0; rule.nvars.max(1)];
+        for &(c, v) in &s.bind {
+            env[v] = row[c];
+        }
+        let mut search = Search {
+            r: Reader {
+                tables: &self.tables,
+                deltas: &self.deltas,
+                view,
+            },
+            it,
+        };
+        let temporal = !matches!(self.times[r], Time::Now);
+        let res = search.run(
+            &rule.items,
+            &rule.negs,
+            &rule.spans,
+            &s.steps,
+            &mut env,
+            &mut |env, it| {
+                let mut head = Vec::with_capacity(rule.head_args.len());
+                for e in &rule.head_args {
+                    head.push(e.word(env, it).map_err(|message| rules::Fail {
+                        message,
+                        span: None,
+                    })?);
+                }
+                let tid = if temporal {
+                    self.route(r, &head)
+                } else {
+                    rule.head
+                };
+                Ok(out(tid, head.into()))
+            },
+        );
+        res.map(|_| ()).map_err(|f| RuleFailure {
+            rule: r,
+            message: f.message,
+            span: f.span,
+        })
+    }
+
+    /// Whether some rule derives `row` into table `t` from the tables as they are now.
+    fn rederives(
+        &self,
+        rules: &[RuleId],
+        t: usize,
+        row: &[Word],
+        it: &mut Interner,
+    ) -> Result<bool, RuleFailure> {
+        let head = t % self.nrel;
+        for &r in rules {
+            let rule = self.rules[r].as_ref().expect("compiled");
+            if rule.head != head {
+                continue;
+            }
+            let mut found = false;
+            self.search(r, None, row, View::New, it, &mut |tid, h| {
+                if tid == t && *h == *row {
+                    found = true;
+                    return false;
+                }
+                true
+            })?;
+            if found {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Updates one stratum (`usize::MAX`: the temporal rules) for the changes below it.
+    fn stratum(
+        &mut self,
+        s: usize,
+        in_plus: &[Vec<Row>],
+        in_minus: &[Vec<Row>],
+        it: &mut Interner,
+    ) -> Result<(), RuleFailure> {
+        let (own, rules, recursive): (Vec<usize>, Vec<RuleId>, bool) = if s == usize::MAX {
+            (Vec::new(), self.temporal.rules.clone(), false)
+        } else {
+            let st = &self.strata[s];
+            (st.tables.clone(), st.rules.clone(), st.recursive)
+        };
+        let is_own = |rel: RelId| own.contains(&rel);
+        // Seeds on relations below the stratum, by how their changes act.
+        let mut lower: Vec<(RuleId, usize)> = Vec::new();
+        let mut inner: Vec<(RuleId, usize, RelId)> = Vec::new();
+        for &r in &rules {
+            let rule = self.rules[r].as_ref().expect("compiled");
+            for (i, seed) in rule.seeds.iter().enumerate() {
+                if is_own(seed.rel) {
+                    if seed.kind == SeedKind::Pos {
+                        inner.push((r, i, seed.rel));
+                    }
+                } else if !self.deltas[seed.rel].is_empty() {
+                    lower.push((r, i));
+                }
+            }
+        }
+        // 1. Over-delete.
+        let mut dead: Vec<(usize, Row)> = Vec::new();
+        let mut dead_set: Map<(usize, Row), ()> = Map::default();
+        for &t in &own {
+            for row in &in_minus[t] {
+                if self.tables[t].contains(row) && dead_set.insert((t, row.clone()), ()).is_none() {
+                    dead.push((t, row.clone()));
+                }
+            }
+        }
+        for &(r, i) in &lower {
+            let seed = &self.rules[r].as_ref().expect("compiled").seeds[i];
+            let d = &self.deltas[seed.rel];
+            let rows: Vec<Row> = match seed.kind {
+                SeedKind::Pos => d.minus.iter().cloned().collect(),
+                SeedKind::Neg => d.plus.iter().cloned().collect(),
+                _ => d.plus.iter().chain(d.minus.iter()).cloned().collect(),
+            };
+            let bind = seed.bind.clone();
+            for row in distinct(rows, &bind, seed.kind) {
+                self.search(r, Some(i), &row, View::Old, it, &mut |t, h| {
+                    if self.tables[t].contains(&h) && dead_set.insert((t, h.clone()), ()).is_none()
+                    {
+                        dead.push((t, h));
+                    }
+                    true
+                })?;
+            }
+        }
+        if recursive {
+            let mut k = 0;
+            while k < dead.len() {
+                let (t, row) = dead[k].clone();
+                k += 1;
+                for &(r, i, rel) in &inner {
+                    if rel != t {
+                        continue;
+                    }
+                    self.search(r, Some(i), &row, View::Old, it, &mut |t, h| {
+                        if self.tables[t].contains(&h)
+                            && dead_set.insert((t, h.clone()), ()).is_none()
+                        {
+                            dead.push((t, h));
+                        }
+                        true
+                    })?;
+                }
+            }
+        }
+        // 2. Remove the candidates.
+        for (t, row) in &dead {
+            self.remove(*t, row);
+        }
+        // 3. Derive again what still has a derivation.
+        let mut queue: Vec<(usize, Row)> = Vec::new();
+        for (t, row) in dead {
+            if self.is_input(t, &row) || self.rederives(&rules, t, &row, it)? {
+                self.insert(t, &row);
+                queue.push((t, row));
+            }
+        }
+        // 4. Insert.
+        for &t in &own {
+            for row in &in_plus[t] {
+                if self.insert(t, row) {
+                    queue.push((t, row.clone()));
+                }
+            }
+        }
+        for &(r, i) in &lower {
+            let seed = &self.rules[r].as_ref().expect("compiled").seeds[i];
+            let d = &self.deltas[seed.rel];
+            let rows: Vec<Row> = match seed.kind {
+                SeedKind::Pos => d.plus.iter().cloned().collect(),
+                SeedKind::Neg => d.minus.iter().cloned().collect(),
+                _ => d.plus.iter().chain(d.minus.iter()).cloned().collect(),
+            };
+            let bind = seed.bind.clone();
+            let mut found: Vec<(usize, Row)> = Vec::new();
+            for row in distinct(rows, &bind, seed.kind) {
+                self.search(r, Some(i), &row, View::New, it, &mut |t, h| {
+                    if !self.tables[t].contains(&h) {
+                        found.push((t, h));
+                    }
+                    true
+                })?;
+            }
+            for (t, h) in found {
+                if self.insert(t, &h) {
+                    queue.push((t, h));
+                }
+            }
+        }
+        if recursive {
+            while let Some((t, row)) = queue.pop() {
+                let mut found: Vec<(usize, Row)> = Vec::new();
+                for &(r, i, rel) in &inner {
+                    if rel != t {
+                        continue;
+                    }
+                    self.search(r, Some(i), &row, View::New, it, &mut |t, h| {
+                        if !self.tables[t].contains(&h) {
+                            found.push((t, h));
+                        }
+                        true
+                    })?;
+                }
+                for (t, h) in found {
+                    if self.insert(t, &h) {
+                        queue.push((t, h));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The seed rows that give distinct bindings (a seed inside an aggregate binds only the
+/// grouping columns, so many changed rows may start the same search).
+fn distinct(rows: Vec<Row>, bind: &[(usize, usize)], kind: SeedKind) -> Vec<Row> {
+    if kind != SeedKind::Agg {
+        return rows;
+    }
+    let mut seen: Set = Set::default();
+    let mut out = Vec::new();
+    for row in rows {
+        let key: Row = bind.iter().map(|&(c, _)| row[c]).collect();
+        if seen.insert(key) {
+            out.push(row);
+        }
+    }
+    out
+}
+
+/// The built-in relations' rows for a node.
+pub(crate) fn builtin_rows(
+    prog: &calm_ir::Program,
+    self_id: Word,
+    members: &[Word],
+) -> Vec<(RelId, Row)> {
+    let mut out = Vec::new();
+    if let Some(r) = prog.builtin(Builtin::SelfName) {
+        out.push((r, vec![self_id].into()));
+    }
+    if let Some(r) = prog.builtin(Builtin::Member) {
+        for &m in members {
+            out.push((r, vec![m].into()));
+        }
+    }
+    out
+}

@@ -2,15 +2,17 @@
 //!
 //! Random stratified Dedalus programs (persisted relations, `@next` rules among which the
 //! persistence-with-deletion shape `p(x)@next :- p(x), !d(x).`, negation in the same tick and in
-//! `@next` rules, aggregates, recursion, `@async` to `$self`) are driven through a random
-//! sequence of ticks: each tick gets random arrivals (facts that hold for that tick only), and
-//! between ticks there are sometimes `Engine::insert`s and a snapshot restored into a new engine.
-//! After every tick, every relation of the engine must equal what the naive evaluator
+//! `@next` rules, aggregates, recursion, `@async` to `$self`, and sometimes `@next` rules that
+//! feed derived facts back into earlier relations) are driven through a random sequence of
+//! ticks: each tick gets random arrivals (facts that hold for that tick only), and between ticks
+//! there are sometimes `Engine::insert`s and a snapshot restored into a new engine. After every
+//! tick, every relation of the engine must equal what the naive evaluator
 //! (`support::naive::tick`, which knows nothing of the previous tick but its carry) computes for
-//! that tick. At the end, `Engine::run` must reach the same quiescent state as the naive
-//! evaluator stepped until quiescence.
+//! that tick, and `TickOutput` must agree (nothing sent; `quiescent` as the reference says). At
+//! the end, `Engine::run` must reach the same quiescent state as the naive evaluator stepped
+//! until quiescence (or both must not quiesce within the budget).
 //!
-//! `PROPTEST_CASES=n` changes the number of random cases (default 512).
+//! `PROPTEST_CASES=n` changes the number of random cases (default 768).
 
 #[allow(dead_code)]
 mod support;
@@ -30,8 +32,9 @@ const DOMAIN: i64 = 6;
 /// The node the engine runs as.
 const NODE: &str = "n1";
 
-/// Tick budget of the final `Engine::run` (generated programs quiesce much sooner).
-const RUN_TICKS: u64 = 100;
+/// Tick budget of the final `Engine::run` (most generated programs quiesce much sooner; those
+/// with feedback may oscillate forever).
+const RUN_TICKS: u64 = 40;
 
 fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -82,8 +85,12 @@ enum RawBlock {
     /// Transitive closure `H(x, z) :- H(x, y), A(y, z).`, or for a unary `A`, a bounded chain
     /// `H(y) :- H(x), y = x + 2, y < 6.`
     Closure { src: u8, rotate: u8 },
-    /// `.persist H  H(xs) :- A(xs)[, x0 op c].`
-    Persist { src: u8, filter: Option<(u8, i64)> },
+    /// `.persist H  H(xs)[@next] :- A(xs)[, x0 op c].`
+    Persist {
+        src: u8,
+        next: bool,
+        filter: Option<(u8, i64)>,
+    },
     /// `H(xs)@next :- H(xs), !D(..).` and `H(xs)[@next] :- A(xs).`
     StateDel {
         add: u8,
@@ -97,6 +104,17 @@ enum RawBlock {
     Shift { src: u8, by: i64, next: bool },
     /// `M(@me, xs)@async :- A(xs)[, !B(..)], $self(me).  H(xs) :- M(_, xs).`
     Async { src: u8, neg: Option<(u8, u8)> },
+}
+
+/// An `@next` rule from any relation into any relation, added after the blocks, so that state
+/// can depend on what is derived from it (time breaks the cycle):
+/// `T(..)@next :- S(xs)[, !N(..)], x0 < 6, ...` (the comparisons keep fed-back values small).
+#[derive(Clone, Debug)]
+struct RawFeedback {
+    target: u8,
+    src: u8,
+    shift: u8,
+    neg: Option<(u8, u8)>,
 }
 
 /// A fact: a relation (among the inputs, or with `any` among all relations) and values.
@@ -118,6 +136,7 @@ struct RawTick {
 struct RawCase {
     inputs: Vec<u8>,
     blocks: Vec<RawBlock>,
+    feedback: Vec<RawFeedback>,
     text_facts: Vec<RawFact>,
     given: Vec<RawFact>,
     ticks: Vec<RawTick>,
@@ -155,7 +174,11 @@ fn raw_block() -> impl Strategy<Value = RawBlock> {
             shift
         }),
         1 => (small(), 0u8..2).prop_map(|(src, rotate)| RawBlock::Closure { src, rotate }),
-        1 => (small(), filter()).prop_map(|(src, filter)| RawBlock::Persist { src, filter }),
+        1 => (small(), any::<bool>(), filter()).prop_map(|(src, next, filter)| RawBlock::Persist {
+            src,
+            next,
+            filter
+        }),
         3 => (small(), small(), 0u8..2, any::<bool>(), 0u8..2).prop_map(
             |(add, del, shift, same_tick, rotate)| RawBlock::StateDel {
                 add,
@@ -197,21 +220,40 @@ fn raw_tick() -> impl Strategy<Value = RawTick> {
         })
 }
 
+fn raw_feedback() -> impl Strategy<Value = RawFeedback> {
+    (
+        small(),
+        small(),
+        0u8..2,
+        proptest::option::weighted(0.5, (small(), 0u8..2)),
+    )
+        .prop_map(|(target, src, shift, neg)| RawFeedback {
+            target,
+            src,
+            shift,
+            neg,
+        })
+}
+
 fn raw_case() -> impl Strategy<Value = RawCase> {
     (
         vec(1u8..=2, 1..=3),
         vec(raw_block(), 1..=8),
+        proptest::option::weighted(0.3, vec(raw_feedback(), 1..=2)),
         vec(raw_fact(), 0..=3),
         vec(raw_fact(), 0..=4),
         vec(raw_tick(), 3..=12),
     )
-        .prop_map(|(inputs, blocks, text_facts, given, ticks)| RawCase {
-            inputs,
-            blocks,
-            text_facts,
-            given,
-            ticks,
-        })
+        .prop_map(
+            |(inputs, blocks, feedback, text_facts, given, ticks)| RawCase {
+                inputs,
+                blocks,
+                feedback: feedback.unwrap_or_default(),
+                text_facts,
+                given,
+                ticks,
+            },
+        )
 }
 
 /// One tick of a case: facts inserted before it, facts arriving for it, and whether the engine
@@ -446,7 +488,11 @@ impl Builder {
                     self.rule(h, vec![var("y")], Time::Now, shift_body(h, 2), rotate);
                 }
             }
-            RawBlock::Persist { src, filter } => {
+            RawBlock::Persist {
+                src,
+                next: n,
+                filter,
+            } => {
                 let a = self.pick(src);
                 let ar = self.arities[a];
                 let h = self.relation(name, ar, true, true);
@@ -454,7 +500,7 @@ impl Builder {
                 if let Some((op, c)) = filter {
                     body.push(Lit::Cmp(cmp_op(op), var("x0"), Term::Const(c)));
                 }
-                self.rule(h, xs(ar), Time::Now, body, 0);
+                self.rule(h, xs(ar), next(n), body, 0);
             }
             RawBlock::StateDel {
                 add,
@@ -505,6 +551,25 @@ impl Builder {
     }
 }
 
+impl Builder {
+    fn feedback(&mut self, f: &RawFeedback) {
+        let (t, src) = (self.pick(f.target), self.pick(f.src));
+        let (tr, sr) = (self.arities[t], self.arities[src]);
+        let head: Vec<Term> = (0..tr)
+            .map(|j| var(&format!("x{}", (j + usize::from(f.shift)) % sr)))
+            .collect();
+        let mut body = vec![pos(src, xs(sr))];
+        if let Some((b, shift)) = f.neg {
+            let b = self.pick(b);
+            body.push(neg(b, fit(sr, self.arities[b], shift)));
+        }
+        for x in xs(sr) {
+            body.push(Lit::Cmp(CmpOp::Lt, x, Term::Const(DOMAIN)));
+        }
+        self.rule(t, head, Time::Next, body, f.shift);
+    }
+}
+
 /// `rel(x0), y = x0 + by, y < DOMAIN` (over the first column of `rel`).
 fn shift_body(rel: usize, by: i64) -> Vec<Lit> {
     vec![
@@ -525,6 +590,9 @@ fn build(raw: &RawCase) -> Case {
     }
     for (i, block) in raw.blocks.iter().enumerate() {
         b.block(i, block);
+    }
+    for f in &raw.feedback {
+        b.feedback(f);
     }
     let program_facts = raw.text_facts.iter().map(|f| b.fact(f)).collect();
     let inserted = raw.given.iter().map(|f| b.fact(f)).collect();
@@ -800,7 +868,7 @@ fn run_case(case: &Case) -> Result<Ran, String> {
 }
 
 proptest! {
-    #![proptest_config(config(cases(512)))]
+    #![proptest_config(config(cases(768)))]
 
     #[test]
     fn every_tick_equals_a_from_scratch_evaluation(case in random_case()) {

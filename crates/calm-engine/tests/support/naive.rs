@@ -1,4 +1,5 @@
-//! A deliberately simple reference evaluator for the small programs of `gen`.
+//! A deliberately simple reference evaluator for the small programs of `gen` (and of the
+//! incremental tests, which step it one tick at a time with [`tick`]).
 //!
 //! Nested loops over `BTreeSet`s, a binding map, naive iteration to a fixpoint, stratum by
 //! stratum; Dedalus ticks are simulated literally. Nothing here is shared with the engine.
@@ -109,6 +110,13 @@ pub enum Time {
     Now,
     /// At the next tick (`@next`).
     Next,
+    /// Sent by `@async` to this node (`$self`), so holding at the next tick, like `@next`; but
+    /// the head relation does not carry state (its given facts would hold at every tick). The
+    /// rendered head relation has a leading location column `at: symbol` that the naive
+    /// evaluator leaves out: the head is rendered `name(@me, args)@async` with `$self(me)`
+    /// added to the body, and every body atom over it as `name(_, args)`. Such a relation gets
+    /// no facts (they would need a symbol).
+    Async,
 }
 
 /// A rule (a fact is given separately).
@@ -180,14 +188,11 @@ impl Work {
 /// (program text or inserted) are its initial state, present at tick 0 only. The given facts of
 /// every other relation hold at every tick (a fact is a rule with an empty body; for a program
 /// without time this is plain Souffle). Each tick's input is those facts plus what the previous
-/// tick carried over: the persisted relations' content and the `@next` heads. The deductive rules
-/// run to a fixpoint, stratum by stratum. The run stops at the first tick whose successor would
-/// get the same input; the result is that tick's relations.
+/// tick carried over: the persisted relations' content and the `@next` (and `@async`) heads. The
+/// deductive rules run to a fixpoint, stratum by stratum (see [`tick`]). The run stops at the
+/// first tick whose successor would get the same input; the result is that tick's relations.
 pub fn evaluate(prog: &Program, max_ticks: usize) -> Outcome {
-    let mut stateful = prog.persist.clone();
-    for rule in prog.rules.iter().filter(|r| r.time == Time::Next) {
-        stateful[rule.head.rel] = true;
-    }
+    let stateful = stateful(prog);
     let mut input = empty_db(prog);
     for (rel, t) in prog.program_facts.iter().chain(&prog.inserted) {
         input[*rel].insert(t.clone());
@@ -199,21 +204,12 @@ pub fn evaluate(prog: &Program, max_ticks: usize) -> Outcome {
         .collect();
     let mut work = Work(0);
     for _tick in 0..max_ticks {
-        let mut db = input.clone();
-        if fixpoint(prog, &mut db, &mut work).is_err() {
+        let Ok((db, carried)) = step(prog, &input, &mut work) else {
             return Outcome::TooBig;
-        }
+        };
         let mut next = always.clone();
-        for (r, rel) in db.iter().enumerate() {
-            if prog.persist[r] {
-                next[r].extend(rel.iter().cloned());
-            }
-        }
-        for rule in prog.rules.iter().filter(|r| r.time == Time::Next) {
-            match fire(rule, &db, &mut work) {
-                Ok(ts) => next[rule.head.rel].extend(ts),
-                Err(TooBig) => return Outcome::TooBig,
-            }
+        for (r, rel) in carried.into_iter().enumerate() {
+            next[r].extend(rel);
         }
         if next == input {
             return Outcome::Ok(db);
@@ -221,6 +217,47 @@ pub fn evaluate(prog: &Program, max_ticks: usize) -> Outcome {
         input = next;
     }
     Outcome::TooManyTicks
+}
+
+/// The relations with state over time: `.persist`ed ones and heads of `@next` rules. Their given
+/// facts are their state at tick 0; the given facts of every other relation hold at every tick.
+pub fn stateful(prog: &Program) -> Vec<bool> {
+    let mut stateful = prog.persist.clone();
+    for rule in prog.rules.iter().filter(|r| r.time == Time::Next) {
+        stateful[rule.head.rel] = true;
+    }
+    stateful
+}
+
+/// Evaluates one tick from scratch. `input` is everything that holds at this tick: what the
+/// previous tick carried over (or, at the first tick, the given facts of stateful relations),
+/// the facts that arrived for this tick only, and the given facts that hold at every tick.
+///
+/// Returns the tick's relations (the deductive rules run to a fixpoint over `input`, stratum by
+/// stratum) and what it carries into the next tick: the contents of the persisted relations and
+/// the heads of the `@next` and `@async` rules. `None` if the tick is too expensive for the
+/// naive evaluator (more than [`WORK_LIMIT`] matches).
+#[allow(
+    dead_code,
+    reason = "used by tests/incremental.rs, not by tests/differential.rs"
+)]
+pub fn tick(prog: &Program, input: &Db) -> Option<(Db, Db)> {
+    step(prog, input, &mut Work(0)).ok()
+}
+
+fn step(prog: &Program, input: &Db, work: &mut Work) -> Result<(Db, Db), TooBig> {
+    let mut db = input.clone();
+    fixpoint(prog, &mut db, work)?;
+    let mut next = empty_db(prog);
+    for (r, rel) in db.iter().enumerate() {
+        if prog.persist[r] {
+            next[r].extend(rel.iter().cloned());
+        }
+    }
+    for rule in prog.rules.iter().filter(|r| r.time != Time::Now) {
+        next[rule.head.rel].extend(fire(rule, &db, work)?);
+    }
+    Ok((db, next))
 }
 
 fn empty_db(prog: &Program) -> Db {
@@ -491,10 +528,20 @@ impl AggFunc {
 }
 
 impl Program {
-    /// `name(a, b)`.
+    /// `name(a, b)` (`name(_, a, b)` for the head relation of an `@async` rule).
     pub fn atom(&self, a: &Atom) -> String {
-        let args: Vec<String> = a.args.iter().map(|t| t.to_string()).collect();
+        let mut args: Vec<String> = a.args.iter().map(|t| t.to_string()).collect();
+        if self.is_mailbox(a.rel) {
+            args.insert(0, "_".into());
+        }
         format!("{}({})", self.names[a.rel], args.join(", "))
+    }
+
+    /// Whether the relation is the head of an `@async` rule (and so has a location column).
+    pub fn is_mailbox(&self, rel: usize) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.time == Time::Async && r.head.rel == rel)
     }
 
     fn lit(&self, l: &Lit) -> String {
@@ -529,7 +576,10 @@ impl Program {
     pub fn render(&self) -> String {
         let mut s = String::new();
         for (i, &arity) in self.arities.iter().enumerate() {
-            let cols: Vec<String> = (0..arity).map(|c| format!("c{c}: number")).collect();
+            let mut cols: Vec<String> = (0..arity).map(|c| format!("c{c}: number")).collect();
+            if self.is_mailbox(i) {
+                cols.insert(0, "at: symbol".into());
+            }
             s += &format!(".decl {}({})\n", self.names[i], cols.join(", "));
         }
         for (i, &p) in self.persist.iter().enumerate() {
@@ -547,8 +597,20 @@ impl Program {
                 let k = rule.rotate % body.len();
                 body.rotate_left(k);
             }
-            let time = if rule.time == Time::Next { "@next" } else { "" };
-            s += &format!("{}{time} :- {}.\n", self.atom(&rule.head), body.join(", "));
+            let head = match rule.time {
+                Time::Now => self.atom(&rule.head),
+                Time::Next => format!("{}@next", self.atom(&rule.head)),
+                Time::Async => {
+                    body.push("$self(me)".into());
+                    let args: Vec<String> = rule.head.args.iter().map(|t| t.to_string()).collect();
+                    format!(
+                        "{}(@me, {})@async",
+                        self.names[rule.head.rel],
+                        args.join(", ")
+                    )
+                }
+            };
+            s += &format!("{head} :- {}.\n", body.join(", "));
         }
         s
     }

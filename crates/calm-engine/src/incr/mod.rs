@@ -472,12 +472,21 @@ impl Incr {
                 flips.extend(d.minus.iter().map(|r| (rel, r.clone(), PERSISTED, false)));
             }
         }
+        // Whether each flipped row was carried into this tick, before any flip.
+        let carried = |b: Option<&u8>| b.is_some_and(|b| b & (CARRIED | PERSISTED | INSERTED) != 0);
+        let mut before: Map<(RelId, Row), bool> = Map::default();
+        for (rel, row, _, _) in &flips {
+            let was = carried(self.inputs[*rel].get(row));
+            before.entry((*rel, row.clone())).or_insert(was);
+        }
         for (rel, row, bit, on) in flips {
-            let carried = |b: u8| b & (CARRIED | PERSISTED | INSERTED) != 0;
-            let before = carried(self.inputs[rel].get(&row).copied().unwrap_or(0));
             self.set_bits(rel, &row, bit, on, true);
-            let after = self.inputs[rel].get(&row).copied().unwrap_or(0) & (CARRIED | PERSISTED);
-            if before != (after != 0) {
+        }
+        for ((rel, row), was) in before {
+            let now = self.inputs[rel]
+                .get(&row)
+                .is_some_and(|b| b & (CARRIED | PERSISTED) != 0);
+            if was != now {
                 carry_same = false;
             }
         }

@@ -72,6 +72,9 @@ pub(crate) enum Step {
     Member { rel: RelId, vars: Vec<VarId> },
     /// An item other than a positive atom (by position in the item list).
     Op(usize),
+    /// An assignment or aggregate whose variable is already bound (by the seed): its value
+    /// must equal the bound one.
+    Check(usize),
 }
 
 /// Where a negated atom's key comes from.
@@ -261,6 +264,14 @@ fn needs(item: &Item) -> (Vec<VarId>, Option<VarId>) {
     (v, None)
 }
 
+/// The step for operation `i`, which binds `binds`: a check when that is bound already.
+fn op_step(i: usize, binds: Option<VarId>, bound: &HashSet<VarId>) -> Step {
+    match binds {
+        Some(v) if bound.contains(&v) => Step::Check(i),
+        _ => Step::Op(i),
+    }
+}
+
 /// Plans a search of `items` with the variables `bound` given: operations in source order as
 /// soon as their variables are bound (a later one never runs before an earlier one that can,
 /// so a guard written before a division still guards it), and positive atoms, the one with
@@ -285,7 +296,7 @@ fn plan(
             if !need.iter().all(|v| bound.contains(v)) {
                 break;
             }
-            steps.push(Step::Op(i));
+            steps.push(op_step(i, binds, &bound));
             bound.extend(binds);
             ops.remove(0);
         }
@@ -304,8 +315,9 @@ fn plan(
                 return steps;
             };
             let i = ops.remove(p);
-            bound.extend(needs(&items[i]).1);
-            steps.push(Step::Op(i));
+            let binds = needs(&items[i]).1;
+            steps.push(op_step(i, binds, &bound));
+            bound.extend(binds);
             continue;
         }
         let score = |i: usize| match &items[i] {
@@ -687,7 +699,8 @@ impl Search<'_> {
                     self.run(items, negs, spans, rest, env, out)
                 })
             }
-            Step::Op(i) => {
+            Step::Op(i) | Step::Check(i) => {
+                let check = matches!(first, Step::Check(_));
                 let fail = |message| Fail {
                     message,
                     span: spans.get(*i).copied().flatten(),
@@ -698,8 +711,13 @@ impl Search<'_> {
                         compare(*op, lhs, rhs, env, self.it).map_err(fail)?
                     }
                     Item::Assign { var, expr } => {
-                        env[*var] = expr.word(env, self.it).map_err(fail)?;
-                        true
+                        let w = expr.word(env, self.it).map_err(fail)?;
+                        if check {
+                            env[*var] == w
+                        } else {
+                            env[*var] = w;
+                            true
+                        }
                     }
                     Item::Neg { rel, args } => {
                         let how = negs[*i].as_ref().expect("negations are planned");
@@ -729,8 +747,13 @@ impl Search<'_> {
                         }
                         match acc.result() {
                             Some(v) => {
-                                env[g.var] = self.it.encode(v);
-                                true
+                                let w = self.it.encode(v);
+                                if check {
+                                    env[g.var] == w
+                                } else {
+                                    env[g.var] = w;
+                                    true
+                                }
                             }
                             None => false,
                         }

@@ -63,11 +63,8 @@ struct Stratum {
     recursive: bool,
 }
 
-enum Undo {
-    Inserted(usize, Row),
-    Removed(usize, Row),
-    Bits(RelId, Row, u8),
-}
+/// An input-bit change to undo (table changes are undone from the tick's deltas).
+struct Undo(RelId, Row, u8);
 
 /// What the full evaluation of a tick leaves behind to start incremental ticks from.
 pub(crate) struct FullTick {
@@ -238,7 +235,7 @@ impl Incr {
             return;
         }
         if journal {
-            self.journal.push(Undo::Bits(rel, row.into(), was));
+            self.journal.push(Undo(rel, row.into(), was));
         }
         if now == 0 {
             self.inputs[rel].remove(row);
@@ -370,26 +367,23 @@ impl Incr {
         match self.tick_inner(arrivals, it) {
             Ok(t) => Ok(t),
             Err(e) => {
-                // Undo everything the tick changed.
-                while let Some(u) = self.journal.pop() {
-                    match u {
-                        Undo::Inserted(t, row) => {
-                            self.tables[t].remove(&row);
-                        }
-                        Undo::Removed(t, row) => {
-                            self.tables[t].insert(&row);
-                        }
-                        Undo::Bits(rel, row, bits) => {
-                            if bits == 0 {
-                                self.inputs[rel].remove(&row);
-                            } else {
-                                self.inputs[rel].insert(row, bits);
-                            }
-                        }
+                // Undo everything the tick changed: the tables by their deltas (each is the
+                // net change of its table), the input bits by the journal.
+                for (table, d) in self.tables.iter_mut().zip(&mut self.deltas) {
+                    for row in &d.plus {
+                        table.remove(row);
                     }
-                }
-                for d in &mut self.deltas {
+                    for row in &d.minus {
+                        table.insert(row);
+                    }
                     d.clear();
+                }
+                while let Some(Undo(rel, row, bits)) = self.journal.pop() {
+                    if bits == 0 {
+                        self.inputs[rel].remove(&row);
+                    } else {
+                        self.inputs[rel].insert(row, bits);
+                    }
                 }
                 self.arrived = saved_arrived;
                 self.pending = saved_pending;
@@ -430,7 +424,7 @@ impl Incr {
                 let now = bits & SOURCES != 0;
                 let before = bits & EVALUATED != 0;
                 if now != before {
-                    self.journal.push(Undo::Bits(rel, row.clone(), bits));
+                    self.journal.push(Undo(rel, row.clone(), bits));
                     if now {
                         self.inputs[rel].insert(row.clone(), bits | EVALUATED);
                         in_plus[rel].push(row);
@@ -516,7 +510,6 @@ impl Incr {
             return false;
         }
         self.deltas[t].added(row);
-        self.journal.push(Undo::Inserted(t, row.into()));
         true
     }
 
@@ -525,7 +518,6 @@ impl Incr {
             return false;
         }
         self.deltas[t].removed(row);
-        self.journal.push(Undo::Removed(t, row.into()));
         true
     }
 
@@ -669,14 +661,13 @@ impl Incr {
         for &(r, i) in &lower {
             let seed = &self.rules[r].as_ref().expect("compiled").seeds[i];
             let d = &self.deltas[seed.rel];
-            let rows: Vec<Row> = match seed.kind {
-                SeedKind::Pos => d.minus.iter().cloned().collect(),
-                SeedKind::Neg => d.plus.iter().cloned().collect(),
-                _ => d.plus.iter().chain(d.minus.iter()).cloned().collect(),
+            let rows: Vec<&Row> = match seed.kind {
+                SeedKind::Pos => d.minus.iter().collect(),
+                SeedKind::Neg => d.plus.iter().collect(),
+                _ => distinct(d.plus.iter().chain(d.minus.iter()), &seed.bind),
             };
-            let bind = seed.bind.clone();
-            for row in distinct(rows, &bind, seed.kind) {
-                self.search(r, Some(i), &row, View::Old, it, &mut |t, h| {
+            for row in rows {
+                self.search(r, Some(i), row, View::Old, it, &mut |t, h| {
                     if self.tables[t].contains(&h) && dead_set.insert((t, h.clone()), ()).is_none()
                     {
                         dead.push((t, h));
@@ -705,16 +696,26 @@ impl Incr {
                 }
             }
         }
-        // 2. Remove the candidates.
-        for (t, row) in &dead {
-            self.remove(*t, row);
-        }
-        // 3. Derive again what still has a derivation.
         let mut queue: Vec<(usize, Row)> = Vec::new();
-        for (t, row) in dead {
-            if self.is_input(t, &row) || self.rederives(&rules, t, &row, it)? {
-                self.insert(t, &row);
-                queue.push((t, row));
+        if recursive {
+            // 2. Remove the candidates.
+            for (t, row) in &dead {
+                self.remove(*t, row);
+            }
+            // 3. Derive again what still has a derivation.
+            for (t, row) in dead {
+                if self.is_input(t, &row) || self.rederives(&rules, t, &row, it)? {
+                    self.insert(t, &row);
+                    queue.push((t, row));
+                }
+            }
+        } else {
+            // The rules read nothing of their own stratum: what the tables say now is final
+            // for every candidate, so only those without a derivation go.
+            for (t, row) in dead {
+                if !(self.is_input(t, &row) || self.rederives(&rules, t, &row, it)?) {
+                    self.remove(t, &row);
+                }
             }
         }
         // 4. Insert.
@@ -728,15 +729,14 @@ impl Incr {
         for &(r, i) in &lower {
             let seed = &self.rules[r].as_ref().expect("compiled").seeds[i];
             let d = &self.deltas[seed.rel];
-            let rows: Vec<Row> = match seed.kind {
-                SeedKind::Pos => d.plus.iter().cloned().collect(),
-                SeedKind::Neg => d.minus.iter().cloned().collect(),
-                _ => d.plus.iter().chain(d.minus.iter()).cloned().collect(),
+            let rows: Vec<&Row> = match seed.kind {
+                SeedKind::Pos => d.plus.iter().collect(),
+                SeedKind::Neg => d.minus.iter().collect(),
+                _ => distinct(d.plus.iter().chain(d.minus.iter()), &seed.bind),
             };
-            let bind = seed.bind.clone();
             let mut found: Vec<(usize, Row)> = Vec::new();
-            for row in distinct(rows, &bind, seed.kind) {
-                self.search(r, Some(i), &row, View::New, it, &mut |t, h| {
+            for row in rows {
+                self.search(r, Some(i), row, View::New, it, &mut |t, h| {
                     if !self.tables[t].contains(&h) {
                         found.push((t, h));
                     }
@@ -776,10 +776,7 @@ impl Incr {
 
 /// The seed rows that give distinct bindings (a seed inside an aggregate binds only the
 /// grouping columns, so many changed rows may start the same search).
-fn distinct(rows: Vec<Row>, bind: &[(usize, usize)], kind: SeedKind) -> Vec<Row> {
-    if kind != SeedKind::Agg {
-        return rows;
-    }
+fn distinct<'a>(rows: impl Iterator<Item = &'a Row>, bind: &[(usize, usize)]) -> Vec<&'a Row> {
     let mut seen: Set = Set::default();
     let mut out = Vec::new();
     for row in rows {

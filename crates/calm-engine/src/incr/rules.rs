@@ -3,7 +3,7 @@
 //! again), by index lookups in the order a greedy planner chose for that seed, reading every
 //! relation either as it is now or as it was before the tick (a [`View`]).
 
-use super::table::{Delta, Row, Table};
+use super::table::{Delta, KeyBuf, Row, Table};
 use crate::emit::{Acc, CExpr, compare};
 use crate::index::Word;
 use crate::value::Interner;
@@ -646,17 +646,19 @@ impl Reader<'_> {
         };
         match how {
             NegLookup::Row => {
-                let row: Vec<Word> = args.iter().map(value).collect();
-                Ok(self.contains(rel, &row))
+                let mut buf = KeyBuf::new();
+                let row = buf.fill(args.iter().map(value), args.len());
+                Ok(self.contains(rel, row))
             }
             NegLookup::Index(ix) => {
-                let key: Vec<Word> = args
-                    .iter()
-                    .filter(|a| !matches!(a, Arg::Wild))
-                    .map(value)
-                    .collect();
+                let n = args.iter().filter(|a| !matches!(a, Arg::Wild)).count();
+                let mut buf = KeyBuf::new();
+                let key = buf.fill(
+                    args.iter().filter(|a| !matches!(a, Arg::Wild)).map(value),
+                    n,
+                );
                 let mut found = false;
-                self.each(rel, *ix, &key, &mut |_| {
+                self.each(rel, *ix, key, &mut |_| {
                     found = true;
                     Ok(false)
                 })?;
@@ -683,16 +685,18 @@ impl Search<'_> {
         };
         match first {
             Step::Member { rel, vars } => {
-                let row: Vec<Word> = vars.iter().map(|&v| env[v]).collect();
-                if self.r.contains(*rel, &row) {
+                let mut buf = KeyBuf::new();
+                let row = buf.fill(vars.iter().map(|&v| env[v]), vars.len());
+                if self.r.contains(*rel, row) {
                     return self.run(items, negs, spans, rest, env, out);
                 }
                 Ok(true)
             }
             Step::Lookup { rel, ix, key, bind } => {
-                let key: Vec<Word> = key.iter().map(|&v| env[v]).collect();
+                let mut buf = KeyBuf::new();
+                let key = buf.fill(key.iter().map(|&v| env[v]), key.len());
                 let r = self.r;
-                r.each(*rel, *ix, &key, &mut |row| {
+                r.each(*rel, *ix, key, &mut |row| {
                     for &(c, v) in bind {
                         env[v] = row[c];
                     }

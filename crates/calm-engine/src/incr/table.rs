@@ -12,6 +12,40 @@ type Hasher = BuildHasherDefault<WordHasher>;
 pub(crate) type Set = hashbrown::HashSet<Row, Hasher>;
 pub(crate) type Map<K, V> = hashbrown::HashMap<K, V, Hasher>;
 
+/// A key built on the stack when it is short.
+pub(crate) struct KeyBuf {
+    small: [Word; 8],
+    big: Vec<Word>,
+}
+
+impl KeyBuf {
+    pub fn new() -> KeyBuf {
+        KeyBuf {
+            small: [0; 8],
+            big: Vec::new(),
+        }
+    }
+
+    /// The columns `cols` of `row`.
+    pub fn key(&mut self, cols: &[usize], row: &[Word]) -> &[Word] {
+        self.fill(cols.iter().map(|&c| row[c]), cols.len())
+    }
+
+    /// The `n` words of `words`.
+    pub fn fill(&mut self, words: impl Iterator<Item = Word>, n: usize) -> &[Word] {
+        if n <= self.small.len() {
+            for (slot, w) in self.small.iter_mut().zip(words) {
+                *slot = w;
+            }
+            &self.small[..n]
+        } else {
+            self.big.clear();
+            self.big.extend(words);
+            &self.big
+        }
+    }
+}
+
 /// Rows grouped by the values of some columns.
 #[derive(Default)]
 pub(crate) struct Index {
@@ -21,23 +55,26 @@ pub(crate) struct Index {
 }
 
 impl Index {
-    fn key(&self, row: &[Word]) -> Row {
-        self.cols.iter().map(|&c| row[c]).collect()
-    }
-
     fn insert(&mut self, row: &[Word]) {
-        let key = self.key(row);
-        self.map.entry(key).or_default().push(row.into());
+        let mut buf = KeyBuf::new();
+        let key = buf.key(&self.cols, row);
+        match self.map.get_mut(key) {
+            Some(bucket) => bucket.push(row.into()),
+            None => {
+                self.map.insert(key.into(), vec![row.into()]);
+            }
+        }
     }
 
     fn remove(&mut self, row: &[Word]) {
-        let key = self.key(row);
-        if let Some(bucket) = self.map.get_mut(&key) {
+        let mut buf = KeyBuf::new();
+        let key = buf.key(&self.cols, row);
+        if let Some(bucket) = self.map.get_mut(key) {
             if let Some(i) = bucket.iter().position(|r| **r == *row) {
                 bucket.swap_remove(i);
             }
             if bucket.is_empty() {
-                self.map.remove(&key);
+                self.map.remove(key);
             }
         }
     }

@@ -290,17 +290,27 @@ mod tests {
 
     #[test]
     fn drive_counts_and_stops_at_the_first_error() {
-        let r = drive(4, 100, Duration::from_secs(60), Duration::from_secs(1), |_, _| {
-            Ok(())
-        });
+        let r = drive(
+            4,
+            100,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            |_, _| Ok(()),
+        );
         assert_eq!(r.ops, 100);
         assert!(!r.cut && r.error.is_none());
-        let r = drive(2, 100, Duration::from_secs(60), Duration::from_secs(1), |_, i| {
-            if i == 10 {
-                bail!("boom")
-            }
-            Ok(())
-        });
+        let r = drive(
+            2,
+            100,
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            |_, i| {
+                if i == 10 {
+                    bail!("boom")
+                }
+                Ok(())
+            },
+        );
         assert!(r.ops < 100);
         assert_eq!(r.error.as_deref(), Some("boom"));
     }

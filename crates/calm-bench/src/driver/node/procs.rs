@@ -73,8 +73,8 @@ pub struct NodeSpec<'a> {
 impl CalmNode {
     /// Starts the node and waits for its ready line.
     pub fn start(spec: &NodeSpec<'_>) -> Result<CalmNode> {
-        let log = File::create(&spec.log)
-            .with_context(|| format!("creating {}", spec.log.display()))?;
+        let log =
+            File::create(&spec.log).with_context(|| format!("creating {}", spec.log.display()))?;
         let mut cmd = Command::new(spec.calm);
         cmd.arg("node")
             .arg(spec.program)

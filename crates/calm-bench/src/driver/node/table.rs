@@ -50,13 +50,7 @@ impl Line {
 /// Renders `lines` as a markdown table.
 pub fn render(lines: &[Line]) -> String {
     let header = [
-        "scenario",
-        "measure",
-        "calm",
-        "Redis",
-        "ratio",
-        "target",
-        "met",
+        "scenario", "measure", "calm", "Redis", "ratio", "target", "met",
     ];
     let rows: Vec<[String; 7]> = lines
         .iter()
@@ -66,7 +60,8 @@ pub fn render(lines: &[Line]) -> String {
                 l.measure.clone(),
                 l.calm.clone(),
                 or_dash(&l.redis),
-                l.ratio.map_or_else(|| "—".to_owned(), |r| format!("{r:.3}")),
+                l.ratio
+                    .map_or_else(|| "—".to_owned(), |r| format!("{r:.3}")),
                 or_dash(&l.target),
                 match l.met {
                     Some(true) => "met".to_owned(),
@@ -208,9 +203,18 @@ mod tests {
         assert_eq!(rows.len(), 5, "{text}");
         assert!(rows[0].starts_with("| scenario"), "{text}");
         assert!(rows[1].contains("-:|"), "{text}");
-        assert!(rows[2].contains("0.100") && rows[2].contains("**not met**"), "{text}");
-        assert!(rows[3].contains("0.800") && rows[3].contains("| met"), "{text}");
-        assert!(rows[4].ends_with("| —   |") || rows[4].contains("| — "), "{text}");
+        assert!(
+            rows[2].contains("0.100") && rows[2].contains("**not met**"),
+            "{text}"
+        );
+        assert!(
+            rows[3].contains("0.800") && rows[3].contains("| met"),
+            "{text}"
+        );
+        assert!(
+            rows[4].ends_with("| —   |") || rows[4].contains("| — "),
+            "{text}"
+        );
         // Every row has the same number of cells.
         let bars = |r: &str| r.matches('|').count();
         assert!(rows.iter().all(|r| bars(r) == 8), "{text}");

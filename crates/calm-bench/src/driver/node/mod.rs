@@ -263,22 +263,22 @@ pub fn run(options: &NodeOptions) -> Result<bool> {
         redis: redis.as_ref(),
     };
 
-    if s.runs("graph") {
-        if let Err(e) = graph(&ctx, &mut report) {
-            report.failure("1 (graph)", &e);
-        }
+    if s.runs("graph")
+        && let Err(e) = graph(&ctx, &mut report)
+    {
+        report.failure("1 (graph)", &e);
     }
     // Redis SET at the first size: the base of the durable and cluster targets.
     let mut redis_first: Option<RedisRun> = None;
-    if s.runs("kv") {
-        if let Err(e) = kv(&ctx, &mut report, &mut redis_first) {
-            report.failure("2 (kv)", &e);
-        }
+    if s.runs("kv")
+        && let Err(e) = kv(&ctx, &mut report, &mut redis_first)
+    {
+        report.failure("2 (kv)", &e);
     }
-    if s.runs("durable") {
-        if let Err(e) = durable(&ctx, &mut report) {
-            report.failure("3 (durable)", &e);
-        }
+    if s.runs("durable")
+        && let Err(e) = durable(&ctx, &mut report)
+    {
+        report.failure("3 (durable)", &e);
     }
     if s.runs("cluster") {
         if redis_first.is_none()

@@ -251,6 +251,7 @@ pub fn run(options: &NodeOptions) -> Result<bool> {
         .tempdir()
         .context("creating a temporary directory")?;
     let mut report = Report::default();
+    let load_before = load_average();
     let redis = RedisTools::find();
     if redis.is_none() {
         report.note(format!("{NO_REDIS}; the Redis columns are empty"));
@@ -294,6 +295,11 @@ pub fn run(options: &NodeOptions) -> Result<bool> {
         }
     }
 
+    report.notes.push(format!(
+        "load average (1, 5, 15 min) at the start: {load_before}; at the end: {}; the \
+         clients, redis-benchmark and the servers share the machine's cores",
+        load_average()
+    ));
     let text = render(&s, &calm, &root, &report);
     println!("{text}");
     if let Some(path) = &options.markdown_out {
@@ -926,6 +932,14 @@ fn cluster(ctx: &Ctx<'_>, report: &mut Report, redis: Option<&RedisRun>) -> Resu
 }
 
 // ---- Output ----
+
+/// The first three fields of `/proc/loadavg`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
 
 fn render(s: &Settings, calm: &Path, root: &Path, report: &Report) -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());

@@ -14,6 +14,7 @@ pub mod check;
 pub mod data;
 pub mod engines;
 pub mod measure;
+pub mod node;
 pub mod report;
 pub mod workloads;
 
@@ -30,7 +31,8 @@ const WORKSPACE_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 #[command(
     name = "calm-bench",
     about = "Runs the benchmark workloads with calm and the datafrog and Ascent baselines",
-    after_help = "Build first: cargo build --release -p calm-cli -p calm-bench"
+    after_help = "Build first: cargo build --release -p calm-cli -p calm-bench\n\
+                  `calm-bench node --help`: the node benchmark (calm node processes beside Redis)"
 )]
 pub struct Options {
     /// Workloads to run (tc, sg, agg, neg, andersen); all by default.
@@ -72,6 +74,11 @@ pub struct Options {
 pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
     if args.get(1).is_some_and(|a| a == MEASURE_ARG) {
         return measure::wrapper_main(&args[2..]);
+    }
+    if args.get(1).is_some_and(|a| a == "node") {
+        let mut rest = vec![OsString::from("calm-bench node")];
+        rest.extend(args.into_iter().skip(2));
+        return node::main_with_args(rest);
     }
     let options = match Options::try_parse_from(args) {
         Ok(options) => options,
@@ -270,9 +277,15 @@ fn shared_dir(options: &Options, root: &Path) -> Result<PathBuf> {
 }
 
 fn bin_dir(options: &Options) -> Result<PathBuf> {
-    if let Some(dir) = &options.bin_dir {
-        return Ok(dir.clone());
+    match &options.bin_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => default_bin_dir(),
     }
+}
+
+/// The directory of this executable (e.g. target/release), or its parent for bench and test
+/// executables in target/<profile>/deps.
+fn default_bin_dir() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the current executable")?;
     let mut dir = exe.parent().context("executable has no directory")?;
     // bench and test executables live in target/<profile>/deps

@@ -45,6 +45,14 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
+/// The process's resident set size now, from /proc (Linux), in MiB.
+fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 fn kvs(n: usize) {
     let program = Program::compile("kvs.dl", KVS).expect("kvs.dl compiles");
     let mut e = Engine::new(&program);
@@ -89,7 +97,7 @@ fn kvs(n: usize) {
     }
     let gets_s = gets as f64 / t2.elapsed().as_secs_f64();
     println!(
-        "kvs {n:>9} versions: load {:>8.2} s; put tick p50 {} p99 {}; {:>9.0} puts/s (1 per tick); {:>9.0} gets/s",
+        "kvs {n:>9} versions: load {:>8.2} s, RSS {rss}; put tick p50 {} p99 {}; {:>9.0} puts/s (1 per tick); {:>9.0} gets/s",
         load.as_secs_f64(),
         ms(pct(ticks.clone(), 0.5)),
         ms(pct(ticks, 0.99)),

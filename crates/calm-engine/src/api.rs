@@ -901,12 +901,15 @@ impl Engine {
     pub fn index_on(&mut self, name: &str, cols: &[usize]) -> Result<(), EngineError> {
         let rel = self.rel(name)?;
         let arity = self.program.inner.ir.relations[rel].arity;
+        let mut cols = cols.to_vec();
+        cols.sort_unstable();
+        cols.dedup();
         if cols.is_empty() || cols.iter().any(|&c| c >= arity) {
             return Ok(());
         }
         self.ensure_incr();
         if let Some(incr) = &mut self.incr {
-            incr.ensure_index(rel, cols);
+            incr.ensure_index(rel, &cols);
         }
         Ok(())
     }

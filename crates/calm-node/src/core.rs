@@ -151,6 +151,12 @@ impl NodeCore {
         &self.engine
     }
 
+    /// Keeps an index of `relation` on the columns `cols`, so that reads with equality filters
+    /// on them are lookups (see [`Engine::index_on`]); changes nothing the node computes.
+    pub fn index_on(&mut self, relation: &str, cols: &[usize]) {
+        let _ = self.engine.index_on(relation, cols);
+    }
+
     /// Adds facts as the node's own input, as `.input` files are read by `calm run` (see
     /// [`Engine::insert`]): before the first tick they hold at every tick, or are the initial
     /// state of a relation with state over time. The simulator places input facts this way.

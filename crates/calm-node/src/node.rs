@@ -683,6 +683,10 @@ impl TickLoop {
                         filter,
                         reply,
                     } => {
+                        if !filter.is_empty() {
+                            let cols: Vec<usize> = filter.iter().map(|f| f.0).collect();
+                            self.stepper.index_on(&relation, &cols);
+                        }
                         let r = self
                             .stepper
                             .core()
@@ -855,13 +859,23 @@ fn notify_subscribers(
     let wanted: BTreeSet<String> = subscribers.iter().map(|(r, _)| r.clone()).collect();
     previous.retain(|r, _| wanted.contains(r));
     for rel in wanted {
-        let Ok(rows) = engine.relation(&rel) else {
-            continue;
+        let added: Vec<Vec<Value>> = match engine.last_changes(&rel) {
+            // An incremental tick says what it added.
+            Ok(Some(changes)) => {
+                previous.remove(&rel);
+                changes.added
+            }
+            _ => {
+                let Ok(rows) = engine.relation(&rel) else {
+                    continue;
+                };
+                let now: BTreeSet<Vec<Value>> = rows.into_iter().collect();
+                let before = previous.entry(rel.clone()).or_default();
+                let added = now.difference(before).cloned().collect();
+                *before = now;
+                added
+            }
         };
-        let now: BTreeSet<Vec<Value>> = rows.into_iter().collect();
-        let before = previous.entry(rel.clone()).or_default();
-        let added: Vec<Vec<Value>> = now.difference(before).cloned().collect();
-        *before = now;
         if added.is_empty() {
             continue;
         }

@@ -174,6 +174,11 @@ impl Stepper {
         &self.core
     }
 
+    /// See [`NodeCore::index_on`].
+    pub fn index_on(&mut self, relation: &str, cols: &[usize]) {
+        self.core.index_on(relation, cols);
+    }
+
     /// Whether the node ticks again even without input.
     pub fn busy(&self) -> bool {
         self.core.busy()

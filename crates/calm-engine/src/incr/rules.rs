@@ -66,6 +66,8 @@ pub(crate) enum Step {
         rel: RelId,
         ix: Option<usize>,
         key: Vec<VarId>,
+        /// Bound columns the index does not cover: the row must hold these values.
+        check: Vec<(usize, VarId)>,
         bind: Vec<(usize, VarId)>,
     },
     /// All columns of a positive atom bound: the row must be there.
@@ -341,19 +343,33 @@ fn plan(
             });
             continue;
         }
-        let ix = if key_cols.is_empty() {
-            None
-        } else {
-            Some(want(wants, *rel, key_cols.clone()))
+        // An index already asked for on some of the bound columns serves (the others are
+        // checked): fewer indexes, less memory, and the keys are selective enough in practice.
+        let reuse = wants
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.0 == *rel && w.1.iter().all(|c| key_cols.contains(c)))
+            .max_by_key(|(_, w)| w.1.len())
+            .map(|(i, w)| (i, w.1.clone()));
+        let (ix, ix_cols) = match reuse {
+            Some((i, cols)) => (Some(i), cols),
+            None if key_cols.is_empty() => (None, Vec::new()),
+            None => (Some(want(wants, *rel, key_cols.clone())), key_cols.clone()),
         };
         let bind = (0..vars.len())
             .filter(|c| !key_cols.contains(c))
             .map(|c| (c, vars[c]))
             .collect();
+        let check = key_cols
+            .iter()
+            .filter(|c| !ix_cols.contains(c))
+            .map(|&c| (c, vars[c]))
+            .collect();
         steps.push(Step::Lookup {
             rel: *rel,
             ix,
-            key: key_cols.iter().map(|&c| vars[c]).collect(),
+            key: ix_cols.iter().map(|&c| vars[c]).collect(),
+            check,
             bind,
         });
         bound.extend(vars.iter().copied());
@@ -692,11 +708,20 @@ impl Search<'_> {
                 }
                 Ok(true)
             }
-            Step::Lookup { rel, ix, key, bind } => {
+            Step::Lookup {
+                rel,
+                ix,
+                key,
+                check,
+                bind,
+            } => {
                 let mut buf = KeyBuf::new();
                 let key = buf.fill(key.iter().map(|&v| env[v]), key.len());
                 let r = self.r;
                 r.each(*rel, *ix, key, &mut |row| {
+                    if check.iter().any(|&(c, v)| row[c] != env[v]) {
+                        return Ok(true);
+                    }
                     for &(c, v) in bind {
                         env[v] = row[c];
                     }

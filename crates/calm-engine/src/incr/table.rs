@@ -51,7 +51,22 @@ impl KeyBuf {
 pub(crate) struct Index {
     /// The key columns, in key order.
     pub cols: Vec<usize>,
-    map: Map<Row, Vec<Row>>,
+    map: Map<Row, Bucket>,
+}
+
+/// The rows of one key: most keys have one.
+enum Bucket {
+    One(Row),
+    Many(Vec<Row>),
+}
+
+impl Bucket {
+    fn rows(&self) -> &[Row] {
+        match self {
+            Bucket::One(r) => std::slice::from_ref(r),
+            Bucket::Many(v) => v,
+        }
+    }
 }
 
 impl Index {
@@ -59,9 +74,15 @@ impl Index {
         let mut buf = KeyBuf::new();
         let key = buf.key(&self.cols, row);
         match self.map.get_mut(key) {
-            Some(bucket) => bucket.push(row.into()),
+            Some(b) => match b {
+                Bucket::One(first) => {
+                    let first = std::mem::take(first);
+                    *b = Bucket::Many(vec![first, row.into()]);
+                }
+                Bucket::Many(v) => v.push(row.into()),
+            },
             None => {
-                self.map.insert(key.into(), vec![row.into()]);
+                self.map.insert(key.into(), Bucket::One(row.into()));
             }
         }
     }
@@ -69,20 +90,33 @@ impl Index {
     fn remove(&mut self, row: &[Word]) {
         let mut buf = KeyBuf::new();
         let key = buf.key(&self.cols, row);
-        if let Some(bucket) = self.map.get_mut(key) {
-            if let Some(i) = bucket.iter().position(|r| **r == *row) {
-                bucket.swap_remove(i);
+        let gone = match self.map.get_mut(key) {
+            Some(Bucket::One(r)) => **r == *row,
+            Some(Bucket::Many(v)) => {
+                if let Some(i) = v.iter().position(|r| **r == *row) {
+                    v.swap_remove(i);
+                }
+                if v.len() == 1 {
+                    let last = v.pop().expect("one row");
+                    self.map.insert(key.into(), Bucket::One(last));
+                }
+                v_is_empty(self.map.get(key))
             }
-            if bucket.is_empty() {
-                self.map.remove(key);
-            }
+            None => false,
+        };
+        if gone {
+            self.map.remove(key);
         }
     }
 
     /// The rows whose key columns equal `key`.
     pub fn get(&self, key: &[Word]) -> &[Row] {
-        self.map.get(key).map_or(&[], Vec::as_slice)
+        self.map.get(key).map_or(&[], Bucket::rows)
     }
+}
+
+fn v_is_empty(b: Option<&Bucket>) -> bool {
+    matches!(b, Some(Bucket::Many(v)) if v.is_empty())
 }
 
 /// A relation's current rows and their indexes.

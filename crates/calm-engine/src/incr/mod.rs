@@ -227,7 +227,7 @@ impl Incr {
         }
     }
 
-    fn set_bits(&mut self, rel: RelId, row: &[Word], bit: u8, on: bool, journal: bool) {
+    fn set_bits(&mut self, rel: RelId, row: &Row, bit: u8, on: bool, journal: bool) {
         let old = self.inputs[rel].get(row).copied();
         let was = old.unwrap_or(0);
         let now = if on { was | bit } else { was & !bit };
@@ -235,19 +235,19 @@ impl Incr {
             return;
         }
         if journal {
-            self.journal.push(Undo(rel, row.into(), was));
+            self.journal.push(Undo(rel, row.clone(), was));
         }
         if now == 0 {
             self.inputs[rel].remove(row);
         } else if let Some(b) = self.inputs[rel].get_mut(row) {
             *b = now;
         } else {
-            self.inputs[rel].insert(row.into(), now);
+            self.inputs[rel].insert(row.clone(), now);
         }
         if (now & SOURCES != 0) != (was & SOURCES != 0)
             || (now & SOURCES != 0) != (now & EVALUATED != 0)
         {
-            self.touched[rel].insert(row.into());
+            self.touched[rel].insert(row.clone());
         }
     }
 
@@ -343,6 +343,25 @@ impl Incr {
             }
         }
         out
+    }
+
+    /// Per table (relation, carried, sent): rows, indexes, input rows.
+    pub fn stats(&self) -> Vec<(usize, usize, usize, usize)> {
+        (0..self.tables.len())
+            .map(|t| {
+                let inputs = if t < self.nrel {
+                    self.inputs[t].len()
+                } else {
+                    0
+                };
+                (
+                    t,
+                    self.tables[t].len(),
+                    self.tables[t].indexes.len(),
+                    inputs,
+                )
+            })
+            .collect()
     }
 
     /// The change of a relation at the last tick: rows added and rows removed.
@@ -505,7 +524,7 @@ impl Incr {
         rule.seeds.iter().any(|s| !self.deltas[s.rel].is_empty())
     }
 
-    fn insert(&mut self, t: usize, row: &[Word]) -> bool {
+    fn insert(&mut self, t: usize, row: &Row) -> bool {
         if !self.tables[t].insert(row) {
             return false;
         }
@@ -513,7 +532,7 @@ impl Incr {
         true
     }
 
-    fn remove(&mut self, t: usize, row: &[Word]) -> bool {
+    fn remove(&mut self, t: usize, row: &Row) -> bool {
         if !self.tables[t].remove(row) {
             return false;
         }

@@ -208,6 +208,19 @@ impl NodeCore {
         Ok(())
     }
 
+    /// Everything ever sent to `peer`, in batches of at most [`MAX_FACTS_PER_BATCH`] facts: what
+    /// a peer that restarted without its state is sent again, and what the runtime sends again
+    /// to a peer whose backlog went over its budget (see `Limits::peer_outbox_bytes`).
+    pub fn history_batches(&self, peer: &str) -> Vec<Vec<WireFact>> {
+        let Some(h) = self.history.get(peer) else {
+            return Vec::new();
+        };
+        let all: Vec<WireFact> = h.iter().cloned().collect();
+        all.chunks(MAX_FACTS_PER_BATCH)
+            .map(<[WireFact]>::to_vec)
+            .collect()
+    }
+
     /// Checks a client fact against the program and the limits.
     pub fn check(&self, relation: &str, tuple: &[Value]) -> Result<(), String> {
         check_fact(self.engine.program(), &self.limits, relation, tuple)
@@ -244,11 +257,8 @@ impl NodeCore {
                 Input::PeerRestarted(peer) => {
                     // Its new incarnation numbers its batches afresh.
                     self.processed.remove(&peer);
-                    if let Some(h) = self.history.get(&peer) {
-                        let all: Vec<WireFact> = h.iter().cloned().collect();
-                        for chunk in all.chunks(MAX_FACTS_PER_BATCH) {
-                            out.sends.push((peer.clone(), chunk.to_vec()));
-                        }
+                    for batch in self.history_batches(&peer) {
+                        out.sends.push((peer.clone(), batch));
                     }
                 }
                 Input::Timer { relation, round } => {

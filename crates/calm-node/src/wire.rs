@@ -104,8 +104,9 @@ pub enum WireError {
     /// The connection failed or closed.
     #[error("connection: {0}")]
     Io(#[from] std::io::Error),
-    /// A frame announced more than [`MAX_FRAME`] bytes.
-    #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME}")]
+    /// A frame announced more bytes than allowed ([`MAX_FRAME`], or
+    /// [`MAX_HANDSHAKE_FRAME`] during the handshake).
+    #[error("frame of {0} bytes exceeds the limit")]
     TooLarge(usize),
     /// The bytes are not a valid frame.
     #[error("malformed frame: {0}")]
@@ -149,22 +150,43 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
     Ok(frame)
 }
 
+/// Largest handshake frame accepted ([`Frame::Hello`], [`Frame::Auth`]): a peer that has not
+/// authenticated yet can make a node read no more than this.
+pub const MAX_HANDSHAKE_FRAME: usize = 4 << 10;
+
+/// One frame as it goes on the wire: the 4-byte length, then the payload.
+pub fn frame_bytes(frame: &Frame) -> Result<Vec<u8>, WireError> {
+    let payload = encode(frame)?;
+    let len = u32::try_from(payload.len()).map_err(|_| WireError::TooLarge(payload.len()))?;
+    let mut out = Vec::with_capacity(payload.len() + 4);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
 /// Writes one frame.
 pub async fn write_frame<W: AsyncWrite + Unpin>(
     w: &mut W,
     frame: &Frame,
 ) -> Result<usize, WireError> {
-    let bytes = encode(frame)?;
-    let len = u32::try_from(bytes.len()).map_err(|_| WireError::TooLarge(bytes.len()))?;
-    w.write_all(&len.to_be_bytes()).await?;
+    let bytes = frame_bytes(frame)?;
     w.write_all(&bytes).await?;
     w.flush().await?;
-    Ok(bytes.len() + 4)
+    Ok(bytes.len())
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
+) -> Result<Option<(Frame, usize)>, WireError> {
+    read_frame_max(r, MAX_FRAME).await
+}
+
+/// Reads one frame of at most `max` bytes (and at most [`MAX_FRAME`]); `Ok(None)` at a clean
+/// end of stream.
+pub async fn read_frame_max<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
 ) -> Result<Option<(Frame, usize)>, WireError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
@@ -173,7 +195,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         Err(e) => return Err(e.into()),
     }
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
+    if len > max.min(MAX_FRAME) {
         return Err(WireError::TooLarge(len));
     }
     let mut buf = vec![0u8; len];

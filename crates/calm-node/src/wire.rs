@@ -20,6 +20,39 @@ pub const MAX_FRAME: usize = 16 << 20;
 /// Most facts put in one batch frame; larger sends are split.
 pub const MAX_FACTS_PER_BATCH: usize = 50_000;
 
+/// Most bytes (estimated) put in one batch frame; larger sends are split, so a batch stays well
+/// under [`MAX_FRAME`] however large its facts.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// Splits facts into batches of at most [`MAX_FACTS_PER_BATCH`] facts and about
+/// [`MAX_BATCH_BYTES`] bytes (a fact larger than that is a batch of its own), in order.
+pub fn split_batches(facts: &[WireFact]) -> Vec<Vec<WireFact>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<WireFact> = Vec::new();
+    let mut bytes = 0;
+    for f in facts {
+        let n = f.relation.len()
+            + 8
+            + f.tuple
+                .iter()
+                .map(|v| match v {
+                    WireValue::Number(_) => 10,
+                    WireValue::Symbol(s) => s.len() + 10,
+                })
+                .sum::<usize>();
+        if !cur.is_empty() && (cur.len() >= MAX_FACTS_PER_BATCH || bytes + n > MAX_BATCH_BYTES) {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        cur.push(f.clone());
+        bytes += n;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 /// One message between nodes.
 ///
 /// A connection opens with a three-message handshake (see `crate::auth`): the dialer's
@@ -225,6 +258,28 @@ mod tests {
         // Variant 1 (Batch), seq 0, then a varint length of 2^40 facts.
         let bytes = [1u8, 0, 253, 0, 0, 0, 0, 0, 1, 0, 0];
         assert!(matches!(decode(&bytes), Err(WireError::Decode(_))));
+    }
+
+    #[test]
+    fn batches_are_split_by_count_and_by_bytes() {
+        let fact = |n: usize| WireFact {
+            relation: "r".into(),
+            tuple: vec![WireValue::Symbol("x".repeat(n))],
+        };
+        let big: Vec<WireFact> = (0..10).map(|_| fact(1 << 20)).collect();
+        let b = split_batches(&big);
+        assert!(b.len() >= 3, "{}", b.len());
+        assert_eq!(b.iter().map(Vec::len).sum::<usize>(), 10);
+        for batch in &b {
+            let frame = Frame::Batch {
+                seq: 1,
+                facts: batch.clone(),
+            };
+            assert!(encode(&frame).unwrap().len() <= MAX_BATCH_BYTES + (1 << 20));
+        }
+        let many: Vec<WireFact> = (0..MAX_FACTS_PER_BATCH + 1).map(|_| fact(1)).collect();
+        assert_eq!(split_batches(&many).len(), 2);
+        assert!(split_batches(&[]).is_empty());
     }
 
     #[test]

@@ -69,6 +69,9 @@ fn kvs(n: usize) {
     e.tick(&[]).expect("tick");
     let load = t0.elapsed();
     if std::env::var("TICKS_BENCH_SIZES").is_ok() {
+        for s in e.index_shapes() {
+            println!("  index {s:?}");
+        }
         for s in e.state_sizes() {
             if s.1 + s.3 + s.4 + s.5 > 0 {
                 println!("  {s:?}");

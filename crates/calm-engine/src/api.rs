@@ -917,6 +917,24 @@ impl Engine {
             .collect()
     }
 
+    /// The shapes of the incremental state's indexes: relation, key columns, keys, largest
+    /// bucket (for diagnosing lookups that are not selective).
+    #[doc(hidden)]
+    pub fn index_shapes(&self) -> Vec<(String, Vec<usize>, usize, usize)> {
+        let Some(incr) = &self.incr else {
+            return Vec::new();
+        };
+        let ir = self.program.ir();
+        let nrel = ir.relations.len();
+        let mut out = Vec::new();
+        for (t, ixs) in incr.index_shapes() {
+            for (cols, keys, max) in ixs {
+                out.push((ir.relations[t % nrel].name.clone(), cols, keys, max));
+            }
+        }
+        out
+    }
+
     /// Keeps an index of relation `name` on the columns `cols` from now on, so that
     /// [`Engine::relation_where`] with equality filters on (at least) those columns is a lookup
     /// rather than a scan. Takes effect once incremental ticks have started (from the second

@@ -138,9 +138,17 @@ impl std::hash::Hasher for WordHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(4) {
+        // Whole words without a copy (slices of words arrive here as their bytes).
+        let mut words = bytes.chunks_exact(4);
+        for w in &mut words {
+            self.write_u32(u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
             let mut b = [0u8; 4];
-            b[..chunk.len()].copy_from_slice(chunk);
+            for (d, s) in b.iter_mut().zip(rest) {
+                *d = *s;
+            }
             self.write_u32(u32::from_le_bytes(b));
         }
     }

@@ -368,6 +368,24 @@ impl Incr {
             .collect()
     }
 
+    /// Per table, its indexes: key columns, keys, largest bucket.
+    pub fn index_shapes(&self) -> Vec<(usize, Vec<(Vec<usize>, usize, usize)>)> {
+        (0..self.tables.len())
+            .filter(|&t| !self.tables[t].indexes.is_empty())
+            .map(|t| {
+                let ixs = self.tables[t]
+                    .indexes
+                    .iter()
+                    .map(|ix| {
+                        let (k, m) = ix.shape();
+                        (ix.cols.clone(), k, m)
+                    })
+                    .collect();
+                (t, ixs)
+            })
+            .collect()
+    }
+
     /// The change of a relation at the last tick: rows added and rows removed.
     pub fn changes(&self, rel: RelId) -> (&Set, &Set) {
         let d = &self.deltas[rel];

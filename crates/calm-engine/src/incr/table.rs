@@ -145,6 +145,12 @@ impl Index {
         }
     }
 
+    /// The number of keys and the largest bucket.
+    pub fn shape(&self) -> (usize, usize) {
+        let max = self.table.iter().map(|b| b.rows().len()).max().unwrap_or(0);
+        (self.table.len(), max)
+    }
+
     /// The rows whose key columns equal `key`.
     pub fn get(&self, key: &[Word]) -> &[Row] {
         let h = hash_words(key.iter().copied());

@@ -49,6 +49,9 @@ const SOURCES: u8 = GIVEN | CARRIED | PERSISTED | ARRIVED | BUILTIN | INSERTED;
 /// The row was an input when the last tick was evaluated.
 const EVALUATED: u8 = 128;
 
+/// An index's key columns, number of keys and largest bucket.
+pub(crate) type IndexShape = (Vec<usize>, usize, usize);
+
 /// A runtime failure inside a rule, as the engine reports it.
 pub(crate) struct RuleFailure {
     pub rule: RuleId,
@@ -369,7 +372,7 @@ impl Incr {
     }
 
     /// Per table, its indexes: key columns, keys, largest bucket.
-    pub fn index_shapes(&self) -> Vec<(usize, Vec<(Vec<usize>, usize, usize)>)> {
+    pub fn index_shapes(&self) -> Vec<(usize, Vec<IndexShape>)> {
         (0..self.tables.len())
             .filter(|&t| !self.tables[t].indexes.is_empty())
             .map(|t| {

@@ -338,7 +338,10 @@ pub struct Message {
 /// What one tick produced.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TickOutput {
-    /// Facts for other nodes, sorted and without duplicates.
+    /// Facts for other nodes that this tick derives and the previous tick did not (all of them
+    /// at a tick evaluated in full: the first, or the first after a restore), sorted and without
+    /// duplicates. A fact derived at every tick is therefore sent once; a node that must send
+    /// a peer everything again (it restarted) keeps its own history of what it sent.
     pub sent: Vec<Message>,
     /// Nothing arrived and the next tick would start from the same facts as this one.
     pub quiescent: bool,
@@ -513,7 +516,8 @@ impl Engine {
 
     /// Runs one tick: this tick's facts are the engine's facts, what earlier ticks carried over,
     /// and `arrivals` (facts received from peers or clients, which hold for this tick only).
-    /// Returns the `@async` facts addressed to other nodes. Those addressed to this node, `@next`
+    /// Returns the `@async` facts newly addressed to other nodes (see [`TickOutput::sent`]).
+    /// Those addressed to this node, `@next`
     /// facts and persisted relations are carried to the next tick.
     pub fn tick(&mut self, arrivals: &[(String, Vec<Value>)]) -> Result<TickOutput, EngineError> {
         let prog = self.program.clone();

@@ -5,7 +5,7 @@
 //! | `POST /v1/relations/{rel}` | insert tuples: a JSON array of arrays, `[[1, "a"], [2, "b"]]` |
 //! | `POST /v1/facts` | insert facts of several relations: calm syntax (`waits("a", "b").`), or with `Content-Type: application/json` an object `{"rel": [[...]], ...}` |
 //! | `GET /v1/relations/{rel}?col=value` | a relation's tuples; optional equality filters by column name or `c0`, `c1`, ... |
-//! | `GET /v1/status` | name, tick, peers and their links, relation sizes |
+//! | `GET /v1/status` | name, tick, peers and their links, relation sizes, warnings |
 //! | `GET /v1/subscribe/{rel}` | server-sent events: the new tuples of a relation after each tick |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /health` | `{"status": "ok", ...}` while the tick loop answers |
@@ -16,9 +16,13 @@
 //! `{"error": "..."}`; no request can stop the node.
 //!
 //! With a token ([`HttpOptions::token`]), every request but `GET /health` needs
-//! `Authorization: Bearer TOKEN` (401 otherwise). Connections are limited in number
-//! ([`Limits::max_http_connections`](crate::Limits)) and closed after
-//! [`Limits::http_idle_timeout`](crate::Limits) without traffic.
+//! `Authorization: Bearer TOKEN` (401 otherwise). Connections are limited in number, in all
+//! ([`Limits::max_http_connections`](crate::Limits)) and per IP address
+//! ([`Limits::max_http_connections_per_ip`](crate::Limits)); each is closed after
+//! [`Limits::http_idle_timeout`](crate::Limits) without traffic, or when a request's head has not
+//! arrived whole within [`Limits::http_header_timeout`](crate::Limits). A `Content-Length` over
+//! the body limit is refused (413) before the body is read, and query strings are decoded strictly
+//! ([`parse_query`]).
 
 use crate::auth::Secret;
 use crate::node::{NodeError, NodeHandle, Shared};

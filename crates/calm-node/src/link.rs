@@ -758,11 +758,13 @@ mod tests {
                 secret: b.as_ref(),
                 members: &[],
             };
-            let (d, l) = tokio::join!(
+            let ((d, _open), l) = tokio::join!(
                 async {
                     let r = dial_handshake(&mut x, &dialer, "b").await;
-                    drop(x);
-                    r
+                    // A failed dialer closes the connection (the listener then sees it end); a
+                    // successful one keeps it open, as a link does, for the listener's Members.
+                    let open = r.is_ok().then_some(x);
+                    (r, open)
                 },
                 accept_handshake(&mut y, &listener, |n| n == "a")
             );

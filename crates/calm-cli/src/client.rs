@@ -31,7 +31,8 @@ pub struct Client {
 
 /// Reads a bearer token from `path`.
 fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
-    let secret = calm_node::Secret::from_file("--token-file", path).map_err(anyhow::Error::msg)?;
+    let secret =
+        calm_node::Secret::token_from_file("--token-file", path).map_err(anyhow::Error::msg)?;
     let token = std::str::from_utf8(secret.bytes())
         .ok()
         .filter(|t| t.bytes().all(|b| b.is_ascii_graphic()))

@@ -2,7 +2,9 @@
 
 use anyhow::Context as _;
 use calm_engine::Program;
-use calm_node::config::{FileConfig, Overrides, Settings, check_exposure, resolve};
+use calm_node::config::{
+    FileConfig, Overrides, Settings, check_exposure, exposure_warnings, resolve,
+};
 use calm_node::{NodeConfig, NodeError, NodeOptions, Secret, http};
 use calm_syntax::render_all;
 use std::path::{Path, PathBuf};
@@ -151,7 +153,12 @@ struct Auth {
 
 fn read_secret(what: &str, path: Option<&Path>) -> anyhow::Result<Option<Secret>> {
     let Some(path) = path else { return Ok(None) };
-    let secret = Secret::from_file(what, path).map_err(anyhow::Error::msg)?;
+    let secret = if what == "--token-file" {
+        Secret::token_from_file(what, path)
+    } else {
+        Secret::from_file(what, path)
+    }
+    .map_err(anyhow::Error::msg)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -224,6 +231,10 @@ async fn serve(
         Err(e) => return Err(e.into()),
     };
     let handle = node.handle.clone();
+    // What --insecure let through: logged at WARN and in the status's warnings.
+    for w in exposure_warnings(&settings) {
+        handle.add_warning(w);
+    }
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve_with(
         listener,

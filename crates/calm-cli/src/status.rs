@@ -58,6 +58,18 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        // What the node says is wrong (nothing printed when nothing is).
+        let warnings = s
+            .get("warnings")
+            .and_then(Json::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !warnings.is_empty() {
+            let _ = writeln!(out, "warnings:");
+            for w in &warnings {
+                let _ = writeln!(out, "  - {}", w.as_str().unwrap_or("?"));
+            }
+        }
         let _ = writeln!(out, "relations:");
         if let Some(rels) = s.get("relations").and_then(Json::as_object) {
             for (name, n) in rels {

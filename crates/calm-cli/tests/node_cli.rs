@@ -172,6 +172,39 @@ fn non_loopback_addresses_are_refused_without_insecure() {
 }
 
 #[test]
+fn a_token_that_is_not_printable_ascii_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("calm-node-token-ascii-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token = dir.join("token");
+    let t = token.to_str().unwrap();
+    for (bytes, what) in [
+        (&b"client-token\x07-0123456789\n"[..], "control character"),
+        ("client-token-é-0123456789\n".as_bytes(), "not ASCII"),
+        (&b"client token 0123456789\n"[..], "space"),
+    ] {
+        std::fs::write(&token, bytes).unwrap();
+        // Spawned, not run to its end: a node that accepted the token would run on.
+        let mut node = Killed(
+            Command::new(CALM)
+                .args(["node", "--token-file", t])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let code = wait_exit(&mut node.0).code();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut node.0.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains("--token-file") && err.contains("printable ASCII") && err.contains(what),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_node_with_a_token_needs_it_from_every_client_command() {
     let dir = std::env::temp_dir().join(format!("calm-node-token-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

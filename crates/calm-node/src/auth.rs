@@ -75,6 +75,35 @@ impl Secret {
         Secret::new(trimmed.to_vec()).map_err(|e| format!("{what} `{}`: {e}", path.display()))
     }
 
+    /// Reads a client token from a file, as [`Secret::from_file`] does; a token is printable
+    /// ASCII without spaces (it travels in an HTTP header, and clients refuse anything else), so
+    /// a control character or a non-ASCII byte is an error that names its position (never the
+    /// token).
+    pub fn token_from_file(what: &str, path: &Path) -> Result<Secret, String> {
+        let secret = Secret::from_file(what, path)?;
+        if let Some((i, b)) = secret
+            .0
+            .iter()
+            .enumerate()
+            .find(|(_, b)| !b.is_ascii_graphic())
+        {
+            let kind = if b.is_ascii_control() {
+                "a control character"
+            } else if *b == b' ' {
+                "a space"
+            } else {
+                "not ASCII"
+            };
+            return Err(format!(
+                "{what} `{}`: a token is printable ASCII without spaces (it is sent in an HTTP \
+                 header), but byte {} of it (0x{b:02x}) is {kind}",
+                path.display(),
+                i + 1
+            ));
+        }
+        Ok(secret)
+    }
+
     /// The secret's bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.0
@@ -225,5 +254,28 @@ mod tests {
         );
         let e = Secret::from_file("--token-file", &dir.path().join("none")).unwrap_err();
         assert!(e.contains("--token-file"), "{e}");
+    }
+
+    #[test]
+    fn tokens_are_printable_ascii() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t");
+        std::fs::write(&p, "0123456789abcdef~!\n").unwrap();
+        let t = Secret::token_from_file("--token-file", &p).unwrap();
+        assert!(t.matches(b"0123456789abcdef~!"));
+        for (bad, what) in [
+            (&b"0123456789\x07abcdef"[..], "control character"),
+            (&b"0123456789\x1babcdef"[..], "control character"),
+            ("0123456789abcdéf".as_bytes(), "not ASCII"),
+            (&b"0123456789 abcdef"[..], "space"),
+            (&b"01234567\xff89abcdef"[..], "not ASCII"),
+        ] {
+            std::fs::write(&p, bad).unwrap();
+            let e = Secret::token_from_file("--token-file", &p).unwrap_err();
+            assert!(e.contains("printable ASCII") && e.contains(what), "{e}");
+            assert!(!e.contains("abcdef"), "the token is not repeated: {e}");
+            // The cluster secret is bytes: anything goes.
+            Secret::from_file("--cluster-secret-file", &p).unwrap();
+        }
     }
 }

@@ -123,6 +123,12 @@ pub struct LimitsConfig {
     /// Bytes owed to one peer (queued, unacknowledged) before new batches for it are not
     /// queued and its history is sent again once it caught up.
     pub peer_outbox_bytes: Option<usize>,
+    /// Time an HTTP connection has to send a request's head, e.g. `"10s"`.
+    pub http_header_timeout: Option<String>,
+    /// Simultaneous HTTP connections from one IP address.
+    pub max_http_connections_per_ip: Option<usize>,
+    /// Time after the start after which a peer that never connected is reported, e.g. `"30s"`.
+    pub peer_connect_grace: Option<String>,
 }
 
 impl FileConfig {
@@ -338,6 +344,20 @@ pub fn resolve(
             d.peer_write_timeout,
         )?,
         peer_outbox_bytes: l.peer_outbox_bytes.unwrap_or(d.peer_outbox_bytes).max(1),
+        http_header_timeout: duration(
+            "http_header_timeout",
+            &l.http_header_timeout,
+            d.http_header_timeout,
+        )?,
+        max_http_connections_per_ip: l
+            .max_http_connections_per_ip
+            .unwrap_or(d.max_http_connections_per_ip)
+            .max(1),
+        peer_connect_grace: duration(
+            "peer_connect_grace",
+            &l.peer_connect_grace,
+            d.peer_connect_grace,
+        )?,
     };
     Ok(Settings {
         name,
@@ -387,6 +407,31 @@ pub fn check_exposure(settings: &Settings) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// What `--insecure` lets through: one warning for each non-loopback address bound without the
+/// authentication it would need (empty without `insecure`, since [`check_exposure`] refuses
+/// those). The node logs them at WARN and lists them in its status.
+pub fn exposure_warnings(settings: &Settings) -> Vec<String> {
+    if !settings.insecure {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if !settings.listen.ip().is_loopback() && settings.cluster_secret_file.is_none() {
+        out.push(format!(
+            "--insecure: the peer port {} is not a loopback address and has no cluster secret \
+             (--cluster-secret-file): anyone who can reach it can pose as a member",
+            settings.listen
+        ));
+    }
+    if !settings.http.ip().is_loopback() && settings.token_file.is_none() {
+        out.push(format!(
+            "--insecure: the client API {} is not a loopback address and has no token \
+             (--token-file): anyone who can reach it can insert facts",
+            settings.http
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -524,8 +569,18 @@ mod tests {
             msg.contains("--listen") && msg.contains("--cluster-secret-file"),
             "{msg}"
         );
+        assert!(exposure_warnings(&s).is_empty());
         s.insecure = true;
         check_exposure(&s).unwrap();
+        // What --insecure let through is said: the peer port without a secret.
+        let w = exposure_warnings(&s);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("peer port 0.0.0.0:0"), "{w:?}");
+        s.token_file = None;
+        assert_eq!(exposure_warnings(&s).len(), 2);
+        s.listen = "127.0.0.1:0".parse().unwrap();
+        s.http = "127.0.0.1:0".parse().unwrap();
+        assert!(exposure_warnings(&s).is_empty());
     }
 
     #[test]
@@ -537,7 +592,9 @@ mod tests {
             &path,
             "data_dir = \"data\"\ncluster_secret_file = \"/etc/calm/secret\"\n\
              token_file = \"token\"\n[limits]\npeer_idle_timeout = \"2s\"\n\
-             http_idle_timeout = \"500ms\"\nmax_http_connections = 3\n",
+             http_idle_timeout = \"500ms\"\nmax_http_connections = 3\n\
+             http_header_timeout = \"2s\"\nmax_http_connections_per_ip = 5\n\
+             peer_connect_grace = \"1m\"\n",
         )
         .unwrap();
         let f = FileConfig::load(&path).unwrap();
@@ -551,6 +608,13 @@ mod tests {
         assert_eq!(s.limits.peer_idle_timeout.as_secs(), 2);
         assert_eq!(s.limits.http_idle_timeout.as_millis(), 500);
         assert_eq!(s.limits.max_http_connections, 3);
+        assert_eq!(s.limits.http_header_timeout.as_secs(), 2);
+        assert_eq!(s.limits.max_http_connections_per_ip, 5);
+        assert_eq!(s.limits.peer_connect_grace.as_secs(), 60);
+        let d = Limits::default();
+        let s = resolve(None, None, o()).unwrap();
+        assert_eq!(s.limits.http_header_timeout, d.http_header_timeout);
+        assert_eq!(s.limits.max_http_connections_per_ip, 64);
         let _ = std::fs::remove_dir_all(&dir);
         let e = resolve(
             Some(FileConfig::parse("[limits]\npeer_idle_timeout = \"soon\"\n").unwrap()),

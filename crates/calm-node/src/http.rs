@@ -5,7 +5,7 @@
 //! | `POST /v1/relations/{rel}` | insert tuples: a JSON array of arrays, `[[1, "a"], [2, "b"]]` |
 //! | `POST /v1/facts` | insert facts of several relations: calm syntax (`waits("a", "b").`), or with `Content-Type: application/json` an object `{"rel": [[...]], ...}` |
 //! | `GET /v1/relations/{rel}?col=value` | a relation's tuples; optional equality filters by column name or `c0`, `c1`, ... |
-//! | `GET /v1/status` | name, tick, peers and their links, relation sizes |
+//! | `GET /v1/status` | name, tick, peers and their links, relation sizes, warnings |
 //! | `GET /v1/subscribe/{rel}` | server-sent events: the new tuples of a relation after each tick |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /health` | `{"status": "ok", ...}` while the tick loop answers |
@@ -16,16 +16,20 @@
 //! `{"error": "..."}`; no request can stop the node.
 //!
 //! With a token ([`HttpOptions::token`]), every request but `GET /health` needs
-//! `Authorization: Bearer TOKEN` (401 otherwise). Connections are limited in number
-//! ([`Limits::max_http_connections`](crate::Limits)) and closed after
-//! [`Limits::http_idle_timeout`](crate::Limits) without traffic.
+//! `Authorization: Bearer TOKEN` (401 otherwise). Connections are limited in number, in all
+//! ([`Limits::max_http_connections`](crate::Limits)) and per IP address
+//! ([`Limits::max_http_connections_per_ip`](crate::Limits)); each is closed after
+//! [`Limits::http_idle_timeout`](crate::Limits) without traffic, or when a request's head has not
+//! arrived whole within [`Limits::http_header_timeout`](crate::Limits). A `Content-Length` over
+//! the body limit is refused (413) before the body is read, and query strings are decoded strictly
+//! ([`parse_query`]).
 
 use crate::auth::Secret;
 use crate::node::{NodeError, NodeHandle, Shared};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -35,17 +39,20 @@ use calm_engine::Value;
 use calm_ir::{Builtin, Relation, Type};
 use calm_syntax::ast::{Expr, Item};
 use calm_syntax::{SourceMap, parse_facts, render_all};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde_json::{Map, Value as Json, json};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 pub use crate::config::DEFAULT_MAX_BODY;
 
@@ -168,7 +175,41 @@ pub fn router_with(handle: NodeHandle, options: HttpOptions) -> Router {
             (handle.clone(), token),
             require_token,
         ))
+        .layer(middleware::from_fn_with_state(
+            options.max_body,
+            refuse_large_bodies,
+        ))
         .with_state(handle)
+}
+
+/// Refuses a request whose `Content-Length` exceeds the body limit with 413 before anything of
+/// the body is read (and closes the connection, whose unread body cannot be skipped cheaply). A
+/// body without a length (chunked) is cut off at the limit as it is read.
+async fn refuse_large_bodies(State(max): State<usize>, request: Request, next: Next) -> Response {
+    // hyper has already refused a malformed Content-Length with 400.
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match length {
+        Some(n) if n > max as u64 => {
+            let mut r = ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the request body ({n} bytes) exceeds the node's limit of {max} bytes \
+                     (max_body_bytes)"
+                ),
+            )
+            .into_response();
+            r.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            r
+        }
+        _ => next.run(request).await,
+    }
 }
 
 /// Lets a request through if no token is configured, it is `GET /health`, or it carries
@@ -228,36 +269,121 @@ pub async fn serve(
 }
 
 /// Serves the API with `options` on `listener` until `shutdown` resolves, within the node's
-/// connection limit and idle timeout.
+/// connection limits (in all and per IP address), header timeout and idle timeout. Once
+/// `shutdown` resolves, no connection is accepted, idle ones are closed, and the call returns when
+/// the requests in progress have been answered.
 pub async fn serve_with(
     listener: TcpListener,
     handle: NodeHandle,
     options: HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = handle.limits();
-    let limited = LimitedListener {
+    let limits = handle.limits().clone();
+    let mut limited = LimitedListener {
         slots: Arc::new(Semaphore::new(limits.max_http_connections.max(1))),
+        per_ip: Arc::new(Mutex::new(HashMap::new())),
+        max_per_ip: limits.max_http_connections_per_ip.max(1),
         idle: limits.http_idle_timeout,
         shared: handle.shared().clone(),
         inner: listener,
     };
-    axum::serve(limited, router_with(handle, options))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let shared = handle.shared().clone();
+    let app = router_with(handle, options);
+    // Tells the connections to finish (graceful shutdown); each holds a `done` sender, so that
+    // the receiver ends once all have.
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, addr) = tokio::select! {
+            c = limited.accept() => c,
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let mut closing = closing_rx.clone();
+        let done = done_tx.clone();
+        let shared = shared.clone();
+        let header_timeout = limits.http_header_timeout;
+        tokio::spawn(async move {
+            let _done = done;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            // Without a timer hyper applies no header timeout at all.
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(io), service));
+            let closed = async {
+                let _ = closing.wait_for(|c| *c).await;
+            };
+            let r = tokio::select! {
+                r = conn.as_mut() => r,
+                () = closed => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.as_mut().await
+                }
+            };
+            if let Err(e) = r
+                && e.is_timeout()
+            {
+                crate::Metrics::add(&shared.metrics.http_header_timeouts, 1);
+                crate::Metrics::add(&shared.metrics.closed_connections, 1);
+                tracing::debug!(%addr, ms = header_timeout.as_millis() as u64, "HTTP request head not received within the header timeout; connection closed");
+            }
+        });
+    }
+    let _ = closing_tx.send(true);
+    drop(done_tx);
+    let _ = done_rx.recv().await;
+    Ok(())
 }
 
-/// A listener that closes connections over the limit at once.
+/// Open HTTP connections per IP address.
+type PerIp = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// A listener that closes connections over the limits at once: in all
+/// ([`Limits::max_http_connections`](crate::Limits)) and from one IP address
+/// ([`Limits::max_http_connections_per_ip`](crate::Limits)).
 struct LimitedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
+    per_ip: PerIp,
+    max_per_ip: usize,
     idle: Duration,
     shared: Arc<Shared>,
 }
 
-impl axum::serve::Listener for LimitedListener {
-    type Io = IdleIo;
-    type Addr = SocketAddr;
+/// One connection counted against its IP address's limit, until dropped.
+struct IpSlot {
+    per_ip: PerIp,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl LimitedListener {
+    /// A slot for one more connection from `ip`, if it has fewer than the limit open.
+    fn ip_slot(&self, ip: IpAddr) -> Option<IpSlot> {
+        let mut m = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= self.max_per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            per_ip: self.per_ip.clone(),
+            ip,
+        })
+    }
 
     async fn accept(&mut self) -> (IdleIo, SocketAddr) {
         loop {
@@ -269,6 +395,13 @@ impl axum::serve::Listener for LimitedListener {
                     continue;
                 }
             };
+            let metrics = &self.shared.metrics;
+            let Some(ip_slot) = self.ip_slot(addr.ip()) else {
+                crate::Metrics::add(&metrics.closed_connections, 1);
+                crate::Metrics::add(&metrics.http_per_ip_rejections, 1);
+                tracing::warn!(%addr, limit = self.max_per_ip, "too many HTTP connections from this address; closing this one");
+                continue;
+            };
             match self.slots.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let _ = stream.set_nodelay(true);
@@ -276,6 +409,7 @@ impl axum::serve::Listener for LimitedListener {
                         IdleIo {
                             inner: stream,
                             _permit: permit,
+                            _ip_slot: ip_slot,
                             idle: self.idle,
                             deadline: Box::pin(tokio::time::sleep(self.idle)),
                             shared: self.shared.clone(),
@@ -284,15 +418,11 @@ impl axum::serve::Listener for LimitedListener {
                     );
                 }
                 Err(_) => {
-                    crate::Metrics::add(&self.shared.metrics.closed_connections, 1);
+                    crate::Metrics::add(&metrics.closed_connections, 1);
                     tracing::warn!(%addr, "too many HTTP connections; closing this one");
                 }
             }
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.inner.local_addr()
     }
 }
 
@@ -300,6 +430,7 @@ impl axum::serve::Listener for LimitedListener {
 struct IdleIo {
     inner: TcpStream,
     _permit: OwnedSemaphorePermit,
+    _ip_slot: IpSlot,
     idle: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
     shared: Arc<Shared>,
@@ -559,6 +690,54 @@ pub fn facts_from_text(name: &str, text: &str) -> Result<Vec<(String, Vec<Value>
     Ok(facts)
 }
 
+/// Decodes a query string (`a=1&b=x%20y`) strictly: `+` is a space, `%` must start an escape of
+/// two hexadecimal digits, and what the escapes give must be UTF-8. Empty pairs (`a=1&&b=2`) are
+/// skipped; a pair without `=` has the empty value.
+pub fn parse_query(query: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.push((decode_component(k)?, decode_component(v)?));
+    }
+    Ok(out)
+}
+
+fn decode_component(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                let byte = match (b.get(i + 1).copied(), b.get(i + 2).copied()) {
+                    (Some(h), Some(l)) => hex(h).zip(hex(l)).map(|(h, l)| (h * 16 + l) as u8),
+                    _ => None,
+                };
+                let Some(byte) = byte else {
+                    let escape: String = s[i..].chars().take(3).collect();
+                    return Err(format!(
+                        "the query `{}` has an invalid percent-escape `{escape}`: `%` must be \
+                         followed by two hexadecimal digits (write `%25` for `%` itself)",
+                        s.chars().take(200).collect::<String>()
+                    ));
+                };
+                out.push(byte);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| {
+        format!(
+            "the query `{}` does not decode to UTF-8 text (its percent-escapes give other bytes)",
+            s.chars().take(200).collect::<String>()
+        )
+    })
+}
+
 fn column_index(rel: &Relation, key: &str) -> Option<usize> {
     if let Some(i) = rel.columns.iter().position(|c| c == key) {
         return Some(i);
@@ -571,11 +750,11 @@ fn column_index(rel: &Relation, key: &str) -> Option<usize> {
 async fn query(
     State(handle): State<NodeHandle>,
     rel: Result<Path<String>, PathRejection>,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> ApiResult<axum::Json<Json>> {
     let rel = path_param(rel)?;
     let info = relation(&handle, &rel)?;
-    let Query(params) = params.map_err(|r| ApiError::bad(r.body_text()))?;
+    let params = parse_query(query.as_deref().unwrap_or("")).map_err(ApiError::bad)?;
     let mut filter = Vec::new();
     for (k, v) in params {
         let Some(c) = column_index(info, &k) else {
@@ -705,6 +884,30 @@ mod tests {
         );
         let e = facts_from_text("t", "p(x) :- q(x).").unwrap_err();
         assert!(e.contains("expected a fact"), "{e}");
+    }
+
+    #[test]
+    fn query_strings_are_decoded_strictly() {
+        let q = |s: &str| parse_query(s);
+        assert_eq!(
+            q("a=1&b=x%20y+z&&c").unwrap(),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "x y z".into()),
+                ("c".into(), String::new())
+            ]
+        );
+        assert_eq!(q("k=%C3%A9%2b").unwrap(), vec![("k".into(), "é+".into())]);
+        assert!(q("").unwrap().is_empty());
+        for bad in ["a=%zz", "a=%4", "a=%", "a%g1=1", "a=%e9"] {
+            let e = q(bad).unwrap_err();
+            assert!(
+                e.contains("percent-escape") || e.contains("UTF-8"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(q("a=%zz").unwrap_err().contains("`%zz`"));
+        assert!(q("a=%e9").unwrap_err().contains("UTF-8"));
     }
 
     #[test]

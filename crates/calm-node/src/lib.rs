@@ -35,6 +35,7 @@ mod node;
 mod outbox;
 pub mod stepper;
 pub mod store;
+mod warnings;
 pub mod wire;
 
 pub use auth::Secret;

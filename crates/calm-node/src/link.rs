@@ -15,6 +15,7 @@ use crate::auth::{self, NONCE_LEN, Role, Secret, Transcript};
 use crate::metrics::Metrics;
 use crate::node::{Event, Peer, Shared};
 use crate::outbox::{LinkState, Next};
+use crate::warnings::{OUTSIDER, quote};
 use crate::wire::{self, Frame, MAX_HANDSHAKE_FRAME, PROTOCOL_VERSION, WireError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -154,6 +155,10 @@ impl Link {
                 restarted: self.p.peer_incarnation.is_some(),
             });
         self.p.peer_incarnation = Some(incarnation);
+        self.p
+            .shared
+            .warnings
+            .clear(&format!("wrong-node:{}", self.p.peer.name));
         self.reader = Some(tokio::spawn(read_loop(
             reader,
             self.generation,
@@ -252,12 +257,52 @@ async fn read_loop(
                 }
             }
             Frame::Ping => {}
+            Frame::Members { names } => check_members(&shared, &peer, names),
             Frame::Hello { .. } | Frame::Auth { .. } => {
                 break Err(WireError::Decode("unexpected handshake frame".into()));
             }
         }
     };
     let _ = ended.send((generation, why)).await;
+}
+
+/// Compares a peer's member list with this node's: a difference is logged and kept in the
+/// status's warnings until the lists agree again.
+fn check_members(shared: &Shared, peer: &str, mut names: Vec<String>) {
+    names.sort();
+    names.dedup();
+    let key = format!("members:{peer}");
+    if names == shared.members {
+        shared.warnings.clear(&key);
+        return;
+    }
+    let list = |v: Vec<&String>| -> String {
+        if v.is_empty() {
+            return "none".into();
+        }
+        let mut s: Vec<String> = v.iter().take(5).map(|n| quote(n)).collect();
+        if v.len() > 5 {
+            s.push(format!("and {} more", v.len() - 5));
+        }
+        s.join(", ")
+    };
+    let theirs: Vec<&String> = names
+        .iter()
+        .filter(|n| shared.members.binary_search(n).is_err())
+        .collect();
+    let ours: Vec<&String> = shared
+        .members
+        .iter()
+        .filter(|n| names.binary_search(n).is_err())
+        .collect();
+    let message = format!(
+        "peer `{peer}` has another member list than this node: members only it lists: {};          members only this node lists: {}. The two evaluate with different `$member`s, so          they can diverge: give every node the same peer list",
+        list(theirs),
+        list(ours)
+    );
+    if shared.warnings.set(&key, message.clone()) {
+        tracing::warn!(node = %shared.name, %peer, "{message}");
+    }
 }
 
 /// Runs the link to one peer until the node stops.
@@ -304,6 +349,19 @@ pub(crate) async fn run(p: LinkParams) {
                     match e {
                         DialError::Connect(e) => {
                             tracing::debug!(peer = %link.p.peer.name, error = %e, "cannot connect; will retry");
+                        }
+                        DialError::Handshake(HandshakeError::WrongNode(found)) => {
+                            Metrics::add(&link.p.shared.metrics.bad_frames, 1);
+                            let message = format!(
+                                "peer `{}` at {} answers as node {}: the address in the peer list is another node's",
+                                link.p.peer.name,
+                                link.p.peer.addr,
+                                quote(&found)
+                            );
+                            let key = format!("wrong-node:{}", link.p.peer.name);
+                            if link.p.shared.warnings.set(&key, message.clone()) {
+                                tracing::warn!(peer = %link.p.peer.name, "{message}");
+                            }
                         }
                         DialError::Handshake(e) => e.report(&link.p.shared, &link.p.peer.name),
                     }
@@ -374,7 +432,11 @@ pub(crate) async fn run(p: LinkParams) {
 pub(crate) enum HandshakeError {
     /// The peer did not prove it knows the cluster secret.
     Auth(String),
-    /// Anything else: a bad frame, a wrong version or name, a timeout, a closed connection.
+    /// The dialer is not in this node's peer list (its name).
+    NotMember(String),
+    /// The listener is another node than the one dialed (its name).
+    WrongNode(String),
+    /// Anything else: a bad frame, a wrong version, a timeout, a closed connection.
     Bad(String),
 }
 
@@ -382,6 +444,8 @@ impl std::fmt::Display for HandshakeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HandshakeError::Auth(m) | HandshakeError::Bad(m) => f.write_str(m),
+            HandshakeError::NotMember(n) => write!(f, "{} is not a member", quote(n)),
+            HandshakeError::WrongNode(n) => write!(f, "the node answering is {}", quote(n)),
         }
     }
 }
@@ -394,9 +458,21 @@ impl HandshakeError {
                 Metrics::add(&shared.metrics.auth_failures, 1);
                 tracing::warn!(peer = %from, error = %m, "peer authentication failed; closing the connection");
             }
-            HandshakeError::Bad(m) => {
+            HandshakeError::Bad(_) | HandshakeError::WrongNode(_) => {
                 Metrics::add(&shared.metrics.bad_frames, 1);
-                tracing::warn!(peer = %from, error = %m, "peer handshake failed; closing the connection");
+                tracing::warn!(peer = %from, error = %self, "peer handshake failed; closing the connection");
+            }
+            HandshakeError::NotMember(name) => {
+                Metrics::add(&shared.metrics.bad_frames, 1);
+                let message = format!(
+                    "node {} connected from {from} but is not in this node's peer list: refused. \
+                     If it is a member, every node needs the same peer list",
+                    quote(name)
+                );
+                tracing::warn!(node = %shared.name, name = %quote(name), addr = %from, "a node that is not in this node's peer list connected; refusing it");
+                shared
+                    .warnings
+                    .set(&format!("{OUTSIDER}{}", quote(name)), message);
             }
         }
     }
@@ -411,6 +487,8 @@ pub(crate) struct Me<'a> {
     pub name: &'a str,
     pub incarnation: u64,
     pub secret: Option<&'a Secret>,
+    /// Every member's name, sorted (sent after the handshake).
+    pub members: &'a [String],
 }
 
 async fn read_hello<S: AsyncRead + Unpin>(
@@ -466,7 +544,7 @@ pub(crate) async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     wire::write_frame(s, &hello).await.map_err(bad)?;
     let (node, incarnation, their_nonce, proof) = read_hello(s).await?;
     if node != expected {
-        return Err(bad(format!("expected node `{expected}`, found `{node}`")));
+        return Err(HandshakeError::WrongNode(node));
     }
     let t = Transcript {
         dialer: me.name,
@@ -493,6 +571,7 @@ pub(crate) async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     wire::write_frame(s, &Frame::Auth { proof: proof_out })
         .await
         .map_err(bad)?;
+    send_members(s, me).await?;
     Ok(incarnation)
 }
 
@@ -506,7 +585,7 @@ pub(crate) async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(String, u64), HandshakeError> {
     let (node, incarnation, their_nonce, _) = read_hello(s).await?;
     if !is_member(&node) {
-        return Err(bad(format!("`{node}` is not a member")));
+        return Err(HandshakeError::NotMember(node));
     }
     let nonce = auth::nonce().map_err(bad)?;
     let t = Transcript {
@@ -545,7 +624,17 @@ pub(crate) async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             format!("`{node}`'s proof of the cluster secret is wrong")
         }));
     }
+    send_members(s, me).await?;
     Ok((node, incarnation))
+}
+
+/// Sends this node's member list, once the handshake succeeded.
+async fn send_members<S: AsyncWrite + Unpin>(s: &mut S, me: &Me<'_>) -> Result<(), HandshakeError> {
+    let frame = Frame::Members {
+        names: me.members.to_vec(),
+    };
+    wire::write_frame(s, &frame).await.map_err(bad)?;
+    Ok(())
 }
 
 /// Why dialing a peer failed.
@@ -566,6 +655,7 @@ async fn dial(p: &LinkParams) -> Result<(TcpStream, u64), DialError> {
         name: &p.me,
         incarnation: p.incarnation,
         secret: p.shared.secret.as_ref(),
+        members: &p.shared.members,
     };
     let inc = timeout(
         p.shared.limits.handshake_timeout,
@@ -616,6 +706,7 @@ pub(crate) async fn listen(
                 name: &me,
                 incarnation,
                 secret: shared.secret.as_ref(),
+                members: &shared.members,
             };
             let r = timeout(
                 shared.limits.handshake_timeout,
@@ -659,17 +750,21 @@ mod tests {
                 name: "a",
                 incarnation: 1,
                 secret: a.as_ref(),
+                members: &[],
             };
             let listener = Me {
                 name: "b",
                 incarnation: 2,
                 secret: b.as_ref(),
+                members: &[],
             };
-            let (d, l) = tokio::join!(
+            let ((d, _open), l) = tokio::join!(
                 async {
                     let r = dial_handshake(&mut x, &dialer, "b").await;
-                    drop(x);
-                    r
+                    // A failed dialer closes the connection (the listener then sees it end); a
+                    // successful one keeps it open, as a link does, for the listener's Members.
+                    let open = r.is_ok().then_some(x);
+                    (r, open)
                 },
                 accept_handshake(&mut y, &listener, |n| n == "a")
             );
@@ -718,6 +813,7 @@ mod tests {
                 name: "b",
                 incarnation: 2,
                 secret: secret.as_ref(),
+                members: &[],
             };
             let run = async {
                 let r = if dialing {

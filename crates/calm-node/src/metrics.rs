@@ -56,6 +56,13 @@ pub struct Metrics {
     pub stalled_writes: AtomicU64,
     /// Client requests refused because the input queue was full (HTTP 503).
     pub busy_rejections: AtomicU64,
+    /// HTTP connections closed at once because their IP address had
+    /// [`crate::Limits::max_http_connections_per_ip`] open already (also counted in
+    /// `closed_connections`).
+    pub http_per_ip_rejections: AtomicU64,
+    /// HTTP connections closed because a request's head did not arrive within
+    /// [`crate::Limits::http_header_timeout`] (also counted in `closed_connections`).
+    pub http_header_timeouts: AtomicU64,
 }
 
 impl Metrics {
@@ -66,7 +73,7 @@ impl Metrics {
 
     /// Renders every metric, labelled with the node's name.
     pub fn render(&self, node: &str) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 24] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 26] = [
             (
                 "calm_ticks_total",
                 "counter",
@@ -210,6 +217,18 @@ impl Metrics {
                 "counter",
                 "Client requests refused because the input queue was full.",
                 &self.busy_rejections,
+            ),
+            (
+                "calm_http_per_ip_rejections_total",
+                "counter",
+                "HTTP connections closed at once: too many from the same IP address.",
+                &self.http_per_ip_rejections,
+            ),
+            (
+                "calm_http_header_timeouts_total",
+                "counter",
+                "HTTP connections closed: a request head did not arrive in time.",
+                &self.http_header_timeouts,
             ),
         ];
         let mut out = String::new();

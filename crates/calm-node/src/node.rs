@@ -8,6 +8,7 @@ use crate::metrics::Metrics;
 use crate::outbox::LinkState;
 use crate::stepper::{Step, Stepped, Stepper};
 use crate::store::{RedbStorage, Storage};
+use crate::warnings::Warnings;
 use crate::wire::WireFact;
 use calm_engine::{Engine, Program, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -56,6 +57,16 @@ pub struct Limits {
     /// data directory). Over it, no new batch is queued for that peer until it caught up; then
     /// it is sent its whole history again (see `docs/node.md`).
     pub peer_outbox_bytes: usize,
+    /// An HTTP connection must send a request's whole head (request line and headers) within
+    /// this, from its start or the end of the previous request; otherwise it is closed (a
+    /// client sending one header line now and then cannot hold a connection).
+    pub http_header_timeout: Duration,
+    /// Simultaneous HTTP connections from one IP address; more are closed at once (on top of
+    /// [`Limits::max_http_connections`]).
+    pub max_http_connections_per_ip: usize,
+    /// A peer that has not connected this long after the node started is reported (a WARN line,
+    /// and a warning in the status until it connects).
+    pub peer_connect_grace: Duration,
 }
 
 impl Default for Limits {
@@ -71,6 +82,9 @@ impl Default for Limits {
             max_http_connections: 256,
             peer_write_timeout: Duration::from_secs(10),
             peer_outbox_bytes: 64 << 20,
+            http_header_timeout: Duration::from_secs(10),
+            max_http_connections_per_ip: 64,
+            peer_connect_grace: Duration::from_secs(30),
         }
     }
 }
@@ -171,6 +185,11 @@ pub struct Status {
     pub peers: Vec<PeerStatus>,
     /// Each relation's size after the last tick.
     pub relations: BTreeMap<String, usize>,
+    /// What is wrong with the node's setup or its cluster, in words (empty: nothing known):
+    /// peers that never connected, peers with another member list, nodes not in the peer list
+    /// that tried to connect, an unauthenticated non-loopback address. Each was also logged at
+    /// WARN.
+    pub warnings: Vec<String>,
 }
 
 /// New facts of a relation after a tick, for subscribers.
@@ -234,6 +253,12 @@ pub(crate) struct Shared {
     pub acked: Mutex<Vec<(String, u64)>>,
     /// Why the node stopped, if it failed.
     pub failure: Mutex<Option<String>>,
+    /// When the node started.
+    pub started: Instant,
+    /// What is wrong, for the status.
+    pub warnings: Warnings,
+    /// Every member's name (this node's and its peers'), sorted: what `$member` holds.
+    pub members: Vec<String>,
 }
 
 /// A handle to a running node; cheap to clone.
@@ -359,6 +384,20 @@ impl NodeHandle {
         &self.shared.limits
     }
 
+    /// Reports a problem with the node's setup: logged at WARN and listed in the status's
+    /// `warnings` for as long as the node runs (e.g. an unauthenticated non-loopback address).
+    pub fn add_warning(&self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::warn!(node = %self.shared.name, "{message}");
+        let key = format!("setup:{message}");
+        self.shared.warnings.set(&key, message);
+    }
+
+    /// The status's `warnings`, read without the tick loop.
+    pub fn warnings(&self) -> Vec<String> {
+        warnings(&self.shared)
+    }
+
     /// Why the node stopped, if it stopped on a failure (a storage error).
     pub fn failure(&self) -> Option<String> {
         self.shared.failure.lock().ok().and_then(|f| f.clone())
@@ -448,6 +487,15 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
         secret: options.cluster_secret.clone(),
         acked: Mutex::new(Vec::new()),
         failure: Mutex::new(None),
+        started: Instant::now(),
+        warnings: Warnings::default(),
+        members: {
+            let mut m: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
+            m.push(config.name.clone());
+            m.sort();
+            m.dedup();
+            m
+        },
     });
     let mut links = HashMap::new();
     let mut link_rxs = Vec::new();
@@ -542,6 +590,7 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
         stop_rx.clone(),
     ));
     start_timers(&config.program, &tx, &stop_rx, &restored.timers)?;
+    tokio::spawn(watch_connections(shared.clone(), stop_rx.clone()));
     let handle = NodeHandle {
         tx,
         shared: shared.clone(),
@@ -554,6 +603,50 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
         peer_addr,
         done,
     })
+}
+
+/// After [`Limits::peer_connect_grace`], logs every peer that has not connected yet (the status
+/// lists them as long as they have not: see [`warnings`]).
+async fn watch_connections(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let grace = shared.limits.peer_connect_grace;
+    tokio::select! {
+        _ = tokio::time::sleep(grace) => {}
+        _ = stop.changed() => return,
+    }
+    for link in shared.links.values() {
+        if !link.ever_connected() {
+            let s = link.status();
+            tracing::warn!(
+                node = %shared.name,
+                peer = %s.name,
+                addr = %s.addr,
+                secs = grace.as_secs_f64(),
+                "the peer has not connected since this node started: is it running, is the address right, and does it list this node as a peer?"
+            );
+        }
+    }
+}
+
+/// The warnings of a node: those recorded, and the peers that have not connected within
+/// [`Limits::peer_connect_grace`] of the start.
+fn warnings(shared: &Shared) -> Vec<String> {
+    let mut out = Vec::new();
+    let up = shared.started.elapsed();
+    if up >= shared.limits.peer_connect_grace {
+        for link in shared.links.values() {
+            if !link.ever_connected() {
+                let s = link.status();
+                out.push(format!(
+                    "peer `{}` ({}) has not connected in the {} s since this node started",
+                    s.name,
+                    s.addr,
+                    up.as_secs()
+                ));
+            }
+        }
+    }
+    out.extend(shared.warnings.list());
+    out
 }
 
 /// A new incarnation: random, so that two starts never share one.
@@ -915,6 +1008,7 @@ impl TickLoop {
             tick: engine.ticks(),
             peers,
             relations,
+            warnings: warnings(&self.shared),
         }
     }
 }

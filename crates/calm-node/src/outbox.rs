@@ -49,6 +49,8 @@ struct Inner {
     dropped: Vec<u64>,
     /// The link is up (handshake done, connection open).
     connected: bool,
+    /// The link has been up at least once since the node started.
+    ever_connected: bool,
     /// Since when the current write waits.
     writing_since: Option<Instant>,
     /// When the last frame arrived from the peer.
@@ -193,9 +195,15 @@ impl LinkState {
     pub fn set_connected(&self, connected: bool) {
         let mut g = self.lock();
         g.connected = connected;
+        g.ever_connected |= connected;
         if !connected {
             g.writing_since = None;
         }
+    }
+
+    /// Whether the link has been up at least once since the node started.
+    pub fn ever_connected(&self) -> bool {
+        self.lock().ever_connected
     }
 
     pub fn set_writing(&self, since: Option<Instant>) {

@@ -11,8 +11,11 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Protocol version, exchanged in the handshake; peers with another version are refused.
-/// Version 2 added the nonces and proofs of the authenticated handshake and [`Frame::Ping`].
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version 2 added the nonces and proofs of the authenticated handshake and [`Frame::Ping`];
+/// version 3 [`Frame::Members`], which each side sends once the handshake succeeded. (The
+/// [`Frame::Hello`] is unchanged, so a node of another version is refused with a message naming
+/// both versions.)
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest frame accepted or sent, in bytes.
 pub const MAX_FRAME: usize = 16 << 20;
@@ -57,7 +60,7 @@ pub fn split_batches(facts: &[WireFact]) -> Vec<Vec<WireFact>> {
 ///
 /// A connection opens with a three-message handshake (see `crate::auth`): the dialer's
 /// [`Frame::Hello`] (empty proof), the listener's [`Frame::Hello`] (its proof), the dialer's
-/// [`Frame::Auth`]. Only then do batches flow.
+/// [`Frame::Auth`]. Then each side sends [`Frame::Members`], and batches flow.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Frame {
     /// The first frame each side sends.
@@ -93,6 +96,13 @@ pub enum Frame {
     },
     /// Keeps an idle connection alive.
     Ping,
+    /// The sender's member list (its own name and its peers', sorted), sent once after the
+    /// handshake: a receiver whose list differs warns (the two compute with different
+    /// `$member`s).
+    Members {
+        /// The names.
+        names: Vec<String>,
+    },
 }
 
 /// A fact on the wire.

@@ -681,7 +681,10 @@ struct KvRun {
     puts: Throughput,
     gets: Option<Throughput>,
     put_tick: Option<(f64, u64)>,
+    /// Peak RSS before the puts (the store at `reached` versions, as Redis's), KiB.
     peak_kib: Option<u64>,
+    /// Peak RSS after the puts, KiB.
+    peak_after_kib: Option<u64>,
 }
 
 /// Redis's figures at one size.
@@ -853,6 +856,8 @@ fn kv_at(ctx: &Ctx<'_>, report: &mut Report, size: usize) -> Result<KvRun> {
             None
         }
     };
+    // The memory figure is taken before the puts: the store then holds what Redis holds.
+    let peak_kib = procs::peak_rss_kib(node.pid());
     let a = agent(REQUEST_TIMEOUT);
     let before = TickCounters::read(&a, &node.http);
     let (puts, after_puts) = put_phase(ctx, &what, &node.http, reached)?;
@@ -866,7 +871,8 @@ fn kv_at(ctx: &Ctx<'_>, report: &mut Report, size: usize) -> Result<KvRun> {
         puts,
         gets,
         put_tick,
-        peak_kib: procs::peak_rss_kib(node.pid()),
+        peak_kib,
+        peak_after_kib: procs::peak_rss_kib(node.pid()),
     })
 }
 
@@ -978,7 +984,7 @@ fn kv(ctx: &Ctx<'_>, report: &mut Report, redis_first: &mut Option<RedisRun>) ->
         let judged = Some(run.size) == largest;
         report.lines.push(Line {
             scenario: format!("5. memory, {} versions", thousands(run.reached as f64)),
-            measure: "node peak RSS (VmHWM) / Redis used_memory".into(),
+            measure: "node peak RSS (VmHWM, before the puts) / Redis used_memory".into(),
             calm: rss.map_or_else(|| "—".into(), mib),
             redis: used.map(mib).unwrap_or_default(),
             ratio,
@@ -989,6 +995,18 @@ fn kv(ctx: &Ctx<'_>, report: &mut Report, redis_first: &mut Option<RedisRun>) ->
             },
             met: ratio.filter(|_| judged).map(|r| r <= 3.0),
         });
+        if let Some(kib) = run.peak_after_kib {
+            report.note(format!(
+                "kv {}: node peak RSS {} before the puts ({} versions), {} after them ({} \
+                 versions)",
+                run.size,
+                run.peak_kib
+                    .map_or_else(|| "—".into(), |k| mib(k as f64 * 1024.0)),
+                thousands(run.reached as f64),
+                mib(kib as f64 * 1024.0),
+                thousands(run.after_puts as f64)
+            ));
+        }
     }
     if let (Some((small, _)), Some((large, _))) = (runs.first(), runs.last())
         && runs.len() > 1

@@ -68,6 +68,14 @@ fn kvs(n: usize) {
     e.tick(&[]).expect("tick");
     e.tick(&[]).expect("tick");
     let load = t0.elapsed();
+    if std::env::var("TICKS_BENCH_SIZES").is_ok() {
+        for s in e.state_sizes() {
+            if s.1 + s.3 + s.4 + s.5 > 0 {
+                println!("  {s:?}");
+            }
+        }
+    }
+    let rss = rss_mib().map_or("?".to_string(), |m| format!("{m:.0} MiB"));
     assert_eq!(
         e.relation_len("visible").unwrap(),
         n,

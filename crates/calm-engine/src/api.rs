@@ -894,6 +894,29 @@ impl Engine {
         })
     }
 
+    /// Sizes of the incremental state, per relation: name, rows, indexes, input rows, rows
+    /// carried to the next tick, rows sent away. Empty before incremental ticks start.
+    pub fn state_sizes(&self) -> Vec<(String, usize, usize, usize, usize, usize)> {
+        let Some(incr) = &self.incr else {
+            return Vec::new();
+        };
+        let ir = self.program.ir();
+        let nrel = ir.relations.len();
+        let st = incr.stats();
+        (0..nrel)
+            .map(|r| {
+                (
+                    ir.relations[r].name.clone(),
+                    st[r].1,
+                    st[r].2,
+                    st[r].3,
+                    st[nrel + r].1,
+                    st[2 * nrel + r].1,
+                )
+            })
+            .collect()
+    }
+
     /// Keeps an index of relation `name` on the columns `cols` from now on, so that
     /// [`Engine::relation_where`] with equality filters on (at least) those columns is a lookup
     /// rather than a scan. Takes effect once incremental ticks have started (from the second

@@ -2,6 +2,7 @@
 use crate::index::Word;
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
 
 /// A value in a tuple: a 64-bit signed number or a symbol (string).
 ///
@@ -35,12 +36,26 @@ impl fmt::Display for Value {
 /// Words are 32 bits. A number in the 31-bit signed range is stored inline (top bit clear);
 /// any other 64-bit number is interned and stored as its index with the top bit set. The
 /// encoding is canonical, so equal values have equal words, and joins compare words directly.
+///
+/// Symbols are stored once, end to end in one string (a symbol is its end offset and the
+/// previous one's); the table from text to id holds ids only and hashes with a per-process
+/// random key (symbols come from clients).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Interner {
-    names: Vec<Box<str>>,
-    ids: HashMap<Box<str>, Word>,
+    text: String,
+    ends: Vec<usize>,
+    ids: hashbrown::HashTable<Word>,
+    hasher: std::hash::RandomState,
     big: Vec<i64>,
     big_ids: HashMap<i64, Word>,
+}
+
+/// Symbol `w` of the text `text` whose symbols end at `ends`.
+fn symbol<'a>(text: &'a str, ends: &[usize], w: Word) -> Option<&'a str> {
+    let i = w as usize;
+    let end = *ends.get(i)?;
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    text.get(start..end)
 }
 
 const TAG: Word = 1 << 31;
@@ -75,7 +90,10 @@ impl Interner {
 
     /// The id of a symbol already interned.
     pub fn lookup(&self, s: &str) -> Option<Word> {
-        self.ids.get(s).copied()
+        let h = self.hasher.hash_one(s);
+        self.ids
+            .find(h, |&w| symbol(&self.text, &self.ends, w) == Some(s))
+            .copied()
     }
 
     /// The number a word stands for.
@@ -89,17 +107,21 @@ impl Interner {
     }
 
     pub fn intern(&mut self, s: &str) -> Word {
-        if let Some(&id) = self.ids.get(s) {
+        if let Some(id) = self.lookup(s) {
             return id;
         }
-        let id = self.names.len() as Word;
-        self.names.push(s.into());
-        self.ids.insert(s.into(), id);
+        let id = self.ends.len() as Word;
+        self.text.push_str(s);
+        self.ends.push(self.text.len());
+        let (text, ends, hasher) = (&self.text, &self.ends, &self.hasher);
+        self.ids.insert_unique(hasher.hash_one(s), id, |&w| {
+            hasher.hash_one(symbol(text, ends, w).unwrap_or_default())
+        });
         id
     }
 
     pub fn resolve(&self, w: Word) -> &str {
-        self.names.get(w as usize).map_or("<unknown symbol>", |s| s)
+        symbol(&self.text, &self.ends, w).unwrap_or("<unknown symbol>")
     }
 }
 

@@ -6,6 +6,7 @@
 //!
 //! `PROPTEST_CASES=n` changes the number of random cases (default 96).
 
+#[allow(dead_code)]
 mod support;
 
 use calm_engine::{Engine, Program as Compiled, Value};

@@ -118,6 +118,11 @@ pub struct LimitsConfig {
     pub http_idle_timeout: Option<String>,
     /// Simultaneous HTTP connections.
     pub max_http_connections: Option<usize>,
+    /// Time a write to a peer may take before the connection is closed, e.g. `"10s"`.
+    pub peer_write_timeout: Option<String>,
+    /// Bytes owed to one peer (queued, unacknowledged) before new batches for it are not
+    /// queued and its history is sent again once it caught up.
+    pub peer_outbox_bytes: Option<usize>,
 }
 
 impl FileConfig {
@@ -327,6 +332,12 @@ pub fn resolve(
             .max_http_connections
             .unwrap_or(d.max_http_connections)
             .max(1),
+        peer_write_timeout: duration(
+            "peer_write_timeout",
+            &l.peer_write_timeout,
+            d.peer_write_timeout,
+        )?,
+        peer_outbox_bytes: l.peer_outbox_bytes.unwrap_or(d.peer_outbox_bytes).max(1),
     };
     Ok(Settings {
         name,

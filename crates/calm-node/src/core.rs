@@ -5,7 +5,7 @@
 //! they run the same code.
 
 use crate::node::{Limits, check_fact};
-use crate::wire::{MAX_FACTS_PER_BATCH, WireFact, WireValue};
+use crate::wire::{WireFact, WireValue, split_batches};
 use calm_engine::{Engine, Program, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -214,6 +214,17 @@ impl NodeCore {
         Ok(())
     }
 
+    /// Everything ever sent to `peer`, in batches (`crate::wire::split_batches`): what
+    /// a peer that restarted without its state is sent again, and what the runtime sends again
+    /// to a peer whose backlog went over its budget (see `Limits::peer_outbox_bytes`).
+    pub fn history_batches(&self, peer: &str) -> Vec<Vec<WireFact>> {
+        let Some(h) = self.history.get(peer) else {
+            return Vec::new();
+        };
+        let all: Vec<WireFact> = h.iter().cloned().collect();
+        split_batches(&all)
+    }
+
     /// Checks a client fact against the program and the limits.
     pub fn check(&self, relation: &str, tuple: &[Value]) -> Result<(), String> {
         check_fact(self.engine.program(), &self.limits, relation, tuple)
@@ -250,11 +261,8 @@ impl NodeCore {
                 Input::PeerRestarted(peer) => {
                     // Its new incarnation numbers its batches afresh.
                     self.processed.remove(&peer);
-                    if let Some(h) = self.history.get(&peer) {
-                        let all: Vec<WireFact> = h.iter().cloned().collect();
-                        for chunk in all.chunks(MAX_FACTS_PER_BATCH) {
-                            out.sends.push((peer.clone(), chunk.to_vec()));
-                        }
+                    for batch in self.history_batches(&peer) {
+                        out.sends.push((peer.clone(), batch));
                     }
                 }
                 Input::Timer { relation, round } => {
@@ -304,8 +312,8 @@ impl NodeCore {
         }
         for (dest, facts) in per_dest {
             out.sent += facts.len() as u64;
-            for chunk in facts.chunks(MAX_FACTS_PER_BATCH) {
-                out.sends.push((dest.clone(), chunk.to_vec()));
+            for batch in split_batches(&facts) {
+                out.sends.push((dest.clone(), batch));
             }
         }
         out.tick = Some(Ok(self.engine.ticks()));

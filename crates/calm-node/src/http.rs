@@ -56,6 +56,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// The message.
     pub message: String,
+    /// Seconds after which to retry (a `Retry-After` header), for a busy node.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -63,6 +65,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -73,7 +76,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({ "error": self.message }))).into_response()
+        let mut r = (self.status, axum::Json(json!({ "error": self.message }))).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+        }
+        r
     }
 }
 
@@ -85,8 +93,13 @@ impl From<NodeError> for ApiError {
             NodeError::Runtime(_) => StatusCode::UNPROCESSABLE_ENTITY,
             NodeError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
             NodeError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            NodeError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         };
-        ApiError::new(status, e.to_string())
+        let mut a = ApiError::new(status, e.to_string());
+        if matches!(e, NodeError::Busy) {
+            a.retry_after = Some(1);
+        }
+        a
     }
 }
 

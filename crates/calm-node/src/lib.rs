@@ -32,6 +32,7 @@ pub mod http;
 mod link;
 pub mod metrics;
 mod node;
+mod outbox;
 pub mod stepper;
 pub mod store;
 pub mod wire;

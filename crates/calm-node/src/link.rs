@@ -1,35 +1,40 @@
 //! Links to peers: one TCP connection per pair of nodes (the node whose name sorts first dials),
 //! a version handshake, and at-least-once delivery: every batch is kept until the peer
-//! acknowledges it, and sent again after a reconnect or a timeout. A batch delivered twice is
-//! acknowledged again but ingested once: `NodeCore` remembers the sequence numbers it processed
-//! from each peer incarnation (a program that deletes could otherwise see a removed fact come
-//! back).
+//! acknowledges it, and sent again after a reconnect or when acknowledgements stop coming. A
+//! batch delivered twice is acknowledged again but ingested once: `NodeCore` remembers the
+//! sequence numbers it processed from each peer incarnation (a program that deletes could
+//! otherwise see a removed fact come back).
+//!
+//! Liveness: the link drains its peer's outbox ([`LinkState`]), which the tick loop fills
+//! without waiting; every write has a timeout ([`crate::Limits::peer_write_timeout`]) after
+//! which the connection is closed; and only the task reading a connection waits for room in the
+//! tick loop's queue (which the tick loop always drains, since it never waits on a link), so a
+//! slow or stuck peer slows its own link only.
 
 use crate::auth::{self, NONCE_LEN, Role, Secret, Transcript};
 use crate::metrics::Metrics;
 use crate::node::{Event, Peer, Shared};
-use crate::wire::{self, Frame, PROTOCOL_VERSION, WireError, WireFact};
-use std::collections::{BTreeMap, HashMap};
+use crate::outbox::{LinkState, Next};
+use crate::wire::{self, Frame, MAX_HANDSHAKE_FRAME, PROTOCOL_VERSION, WireError};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
 
-/// How long an unacknowledged batch waits before it is sent again.
-const RETRANSMIT_AFTER: Duration = Duration::from_secs(1);
+/// How long the link waits for an acknowledgement, everything written, before it writes the
+/// unacknowledged batches again on the same connection.
+const RETRANSMIT_AFTER: Duration = Duration::from_secs(2);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Frames written in one go before the link looks at its other duties.
+const WRITES_PER_TURN: usize = 256;
 
 pub(crate) enum LinkCmd {
-    /// Send this batch (reliably); its sequence number was assigned, and the batch stored, by
-    /// the tick loop.
-    Send { seq: u64, facts: Vec<WireFact> },
-    /// Acknowledge the peer's batch.
-    Ack(u64),
     /// The listener accepted a connection from this peer and completed the handshake.
     Inbound(TcpStream, u64),
 }
@@ -42,145 +47,233 @@ pub(crate) struct LinkParams {
     pub cmds: mpsc::Receiver<LinkCmd>,
     pub events: mpsc::Sender<Event>,
     pub shared: Arc<Shared>,
+    /// The peer's outbox (batches owed, acknowledgements to write) and link state.
+    pub state: Arc<LinkState>,
     pub stop: watch::Receiver<bool>,
-    /// Batches sent before a restart and not acknowledged.
-    pub unacked: BTreeMap<u64, Vec<WireFact>>,
     /// The peer's incarnation when last connected (from the data directory).
     pub peer_incarnation: Option<u64>,
 }
 
-type FrameResult = (u64, Result<Option<(Frame, usize)>, WireError>);
+/// Why a connection's reader ended.
+type Ended = (u64, Result<(), WireError>);
 
 struct Link {
     p: LinkParams,
     writer: Option<OwnedWriteHalf>,
+    reader: Option<JoinHandle<()>>,
     generation: u64,
-    frames_tx: mpsc::Sender<FrameResult>,
-    last_send: Instant,
+    ended_tx: mpsc::Sender<Ended>,
+    /// Batches up to this sequence number were written on this connection.
+    cursor: u64,
+    /// When the link last wrote all unacknowledged batches from the first (connection or
+    /// retransmission).
+    rewound: Instant,
     last_write: Instant,
 }
 
 impl Link {
-    fn set_connected(&self, connected: bool) {
-        if let Ok(mut links) = self.p.shared.links.lock()
-            && let Some(s) = links.get_mut(&self.p.peer.name)
-        {
-            s.connected = connected;
-            s.unacked = self.p.unacked.len();
-        }
-    }
-
-    fn set_unacked(&self, before: usize) {
-        let m = &self.p.shared.metrics.unacked;
-        let after = self.p.unacked.len();
-        if after > before {
-            m.fetch_add((after - before) as u64, Ordering::Relaxed);
-        } else {
-            m.fetch_sub((before - after) as u64, Ordering::Relaxed);
-        }
-        self.set_connected(self.writer.is_some());
-    }
-
-    async fn write(&mut self, frame: &Frame) {
+    /// Writes bytes within the write timeout; on failure or timeout the connection is closed.
+    async fn write(&mut self, bytes: &[u8]) -> bool {
         let Some(w) = self.writer.as_mut() else {
-            return;
+            return false;
         };
-        match wire::write_frame(w, frame).await {
-            Ok(n) => {
+        let limit = self.p.shared.limits.peer_write_timeout;
+        self.p.state.set_writing(Some(std::time::Instant::now()));
+        let r = timeout(limit, async {
+            w.write_all(bytes).await?;
+            w.flush().await
+        })
+        .await;
+        self.p.state.set_writing(None);
+        match r {
+            Ok(Ok(())) => {
                 self.last_write = Instant::now();
-                Metrics::add(&self.p.shared.metrics.bytes_out, n as u64);
+                Metrics::add(&self.p.shared.metrics.bytes_out, bytes.len() as u64);
+                true
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::debug!(peer = %self.p.peer.name, error = %e, "write failed; reconnecting");
                 self.disconnect();
+                false
+            }
+            Err(_) => {
+                Metrics::add(&self.p.shared.metrics.stalled_writes, 1);
+                tracing::warn!(peer = %self.p.peer.name, ms = limit.as_millis() as u64, "the peer has not taken a frame within the write timeout; closing the connection");
+                self.disconnect();
+                false
             }
         }
+    }
+
+    /// Writes what the outbox holds, a bounded number of frames; `true` if there is more.
+    async fn flush(&mut self) -> bool {
+        for _ in 0..WRITES_PER_TURN {
+            if self.writer.is_none() {
+                return false;
+            }
+            match self.p.state.next(self.cursor) {
+                None => return false,
+                Some(Next::Acks(bytes)) => {
+                    self.write(&bytes).await;
+                }
+                Some(Next::Batch(seq, frame)) => {
+                    if self.write(&frame).await {
+                        self.cursor = seq;
+                    }
+                }
+            }
+        }
+        true
     }
 
     fn disconnect(&mut self) {
+        if let Some(r) = self.reader.take() {
+            r.abort();
+        }
         if self.writer.take().is_some() {
             self.generation += 1;
             tracing::info!(peer = %self.p.peer.name, "link down");
         }
-        self.set_connected(false);
+        self.p.state.set_connected(false);
     }
 
-    async fn connected(&mut self, stream: TcpStream, incarnation: u64) {
+    fn connected(&mut self, stream: TcpStream, incarnation: u64) {
+        self.disconnect();
         self.generation += 1;
-        let generation = self.generation;
-        let (mut reader, writer) = stream.into_split();
+        let (reader, writer) = stream.into_split();
         self.writer = Some(writer);
         self.last_write = Instant::now();
-        let tx = self.frames_tx.clone();
-        let idle = self.p.shared.limits.peer_idle_timeout;
-        tokio::spawn(async move {
-            loop {
-                // Nothing for `idle` (the peer pings after a third of it): the connection is
-                // dead or the peer is holding it open for nothing.
-                let r = match timeout(idle, wire::read_frame(&mut reader)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(WireError::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("nothing received for {} ms", idle.as_millis()),
-                    ))),
+        self.cursor = 0;
+        self.rewound = Instant::now();
+        // A new incarnation is announced to the tick loop before any batch of this connection:
+        // the same task sends both, in order.
+        let first =
+            (self.p.peer_incarnation != Some(incarnation)).then(|| Event::PeerIncarnation {
+                peer: self.p.peer.name.clone(),
+                incarnation,
+                restarted: self.p.peer_incarnation.is_some(),
+            });
+        self.p.peer_incarnation = Some(incarnation);
+        self.reader = Some(tokio::spawn(read_loop(
+            reader,
+            self.generation,
+            first,
+            self.p.peer.name.clone(),
+            self.p.events.clone(),
+            self.ended_tx.clone(),
+            self.p.state.clone(),
+            self.p.shared.clone(),
+        )));
+        tracing::info!(peer = %self.p.peer.name, "link up");
+        self.p.state.set_connected(true);
+    }
+
+    /// When to write the unacknowledged batches again: everything was written and no
+    /// acknowledgement came for a while.
+    fn retransmit_at(&self) -> Option<Instant> {
+        self.writer.as_ref()?;
+        let (n, last) = self.p.state.unacked();
+        if n == 0 || self.cursor < last {
+            return None;
+        }
+        let progress = self
+            .p
+            .state
+            .last_ack()
+            .map(Instant::from_std)
+            .map_or(self.rewound, |a| a.max(self.rewound));
+        Some(progress + RETRANSMIT_AFTER)
+    }
+}
+
+/// Reads one connection: batches go to the tick loop (this task alone waits for room in its
+/// queue, which only slows reading this socket), acknowledgements to the outbox. Ends at the
+/// end of the stream, an error or the idle timeout, and says so to the link.
+#[allow(clippy::too_many_arguments)]
+async fn read_loop(
+    mut reader: OwnedReadHalf,
+    generation: u64,
+    first: Option<Event>,
+    peer: String,
+    events: mpsc::Sender<Event>,
+    ended: mpsc::Sender<Ended>,
+    state: Arc<LinkState>,
+    shared: Arc<Shared>,
+) {
+    let metrics = &shared.metrics;
+    if let Some(ev) = first {
+        Metrics::add(&metrics.queue_depth, 1);
+        if events.send(ev).await.is_err() {
+            return;
+        }
+    }
+    let idle = shared.limits.peer_idle_timeout;
+    let why = loop {
+        // Nothing for `idle` (the peer pings after a third of it): the connection is dead or
+        // the peer is holding it open for nothing.
+        let r = match timeout(idle, wire::read_frame(&mut reader)).await {
+            Ok(r) => r,
+            Err(_) => Err(WireError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("nothing received for {} ms", idle.as_millis()),
+            ))),
+        };
+        let (frame, n) = match r {
+            Ok(Some(x)) => x,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        };
+        Metrics::add(&metrics.bytes_in, n as u64);
+        state.frame_received();
+        match frame {
+            Frame::Batch { seq, facts } => {
+                let ev = Event::Peer {
+                    from: peer.clone(),
+                    seq,
+                    facts,
                 };
-                let end = !matches!(r, Ok(Some(_)));
-                if tx.send((generation, r)).await.is_err() || end {
+                Metrics::add(&metrics.queue_depth, 1);
+                if events.send(ev).await.is_err() {
                     return;
                 }
             }
-        });
-        if self.p.peer_incarnation != Some(incarnation) {
-            let restarted = self.p.peer_incarnation.is_some();
-            let _ = self
-                .p
-                .events
-                .send(Event::PeerIncarnation {
-                    peer: self.p.peer.name.clone(),
-                    incarnation,
-                    restarted,
-                })
-                .await;
-        }
-        self.p.peer_incarnation = Some(incarnation);
-        tracing::info!(peer = %self.p.peer.name, "link up");
-        self.set_connected(true);
-        self.retransmit(false).await;
-    }
-
-    async fn retransmit(&mut self, count: bool) {
-        let batches: Vec<(u64, Vec<WireFact>)> = self
-            .p
-            .unacked
-            .iter()
-            .map(|(s, f)| (*s, f.clone()))
-            .collect();
-        if count && !batches.is_empty() {
-            Metrics::add(&self.p.shared.metrics.retransmits, batches.len() as u64);
-        }
-        for (seq, facts) in batches {
-            if self.writer.is_none() {
-                break;
+            Frame::Ack { seq } => {
+                let (removed, resync) = state.acked(seq, metrics);
+                if removed {
+                    // The tick loop forgets it in the store at its next commit.
+                    if let Ok(mut a) = shared.acked.lock() {
+                        a.push((peer.clone(), seq));
+                    }
+                }
+                if resync {
+                    // Wake the tick loop; if its queue is full it is awake anyway, and it
+                    // looks for due resyncs at every turn.
+                    let _ = events.try_send(Event::Wake);
+                }
             }
-            self.write(&Frame::Batch { seq, facts }).await;
+            Frame::Ping => {}
+            Frame::Hello { .. } | Frame::Auth { .. } => {
+                break Err(WireError::Decode("unexpected handshake frame".into()));
+            }
         }
-        self.last_send = Instant::now();
-    }
+    };
+    let _ = ended.send((generation, why)).await;
 }
 
 /// Runs the link to one peer until the node stops.
 pub(crate) async fn run(p: LinkParams) {
-    let (frames_tx, mut frames_rx) = mpsc::channel::<FrameResult>(256);
+    let (ended_tx, mut ended_rx) = mpsc::channel::<Ended>(8);
     let mut stop = p.stop.clone();
     let mut link = Link {
         p,
         writer: None,
+        reader: None,
         generation: 0,
-        frames_tx,
-        last_send: Instant::now(),
+        ended_tx,
+        cursor: 0,
+        rewound: Instant::now(),
         last_write: Instant::now(),
     };
-    link.set_unacked(0);
     let ping_every = link.p.shared.limits.peer_idle_timeout / 3;
     let far = || Instant::now() + Duration::from_secs(3600);
     let mut backoff = Duration::from_millis(50);
@@ -188,18 +281,26 @@ pub(crate) async fn run(p: LinkParams) {
     let mut stopping: Option<Instant> = None;
     loop {
         if let Some(deadline) = stopping
-            && (link.p.unacked.is_empty() || Instant::now() >= deadline)
+            && (link.p.state.unacked().0 == 0 || Instant::now() >= deadline)
         {
             link.disconnect();
             return;
         }
         if link.writer.is_none() && link.p.dial && Instant::now() >= next_dial {
-            match dial(&link.p).await {
-                Ok((stream, inc)) => {
-                    backoff = Duration::from_millis(50);
-                    link.connected(stream, inc).await;
+            let dialed = tokio::select! {
+                r = dial(&link.p) => Some(r),
+                _ = stop.changed(), if stopping.is_none() => {
+                    stopping = Some(Instant::now() + Duration::from_secs(2));
+                    None
                 }
-                Err(e) => {
+            };
+            match dialed {
+                None => {}
+                Some(Ok((stream, inc))) => {
+                    backoff = Duration::from_millis(50);
+                    link.connected(stream, inc);
+                }
+                Some(Err(e)) => {
                     match e {
                         DialError::Connect(e) => {
                             tracing::debug!(peer = %link.p.peer.name, error = %e, "cannot connect; will retry");
@@ -212,11 +313,8 @@ pub(crate) async fn run(p: LinkParams) {
             }
             continue;
         }
-        let retransmit_at = if link.writer.is_some() && !link.p.unacked.is_empty() {
-            link.last_send + RETRANSMIT_AFTER
-        } else {
-            far()
-        };
+        let more = link.flush().await;
+        let retransmit_at = link.retransmit_at().unwrap_or_else(far);
         let dial_at = if link.writer.is_none() && link.p.dial {
             next_dial
         } else {
@@ -228,76 +326,42 @@ pub(crate) async fn run(p: LinkParams) {
             far()
         };
         tokio::select! {
+            () = std::future::ready(()), if more => {}
+            () = link.p.state.wake.notified() => {}
             cmd = link.p.cmds.recv() => match cmd {
                 None => return,
-                Some(LinkCmd::Send { seq, facts }) => {
-                    let before = link.p.unacked.len();
-                    link.p.unacked.insert(seq, facts.clone());
-                    link.set_unacked(before);
-                    if link.p.unacked.len() == 1 {
-                        link.last_send = Instant::now();
-                    }
-                    link.write(&Frame::Batch { seq, facts }).await;
-                }
-                Some(LinkCmd::Ack(seq)) => link.write(&Frame::Ack { seq }).await,
-                Some(LinkCmd::Inbound(stream, inc)) => {
-                    link.disconnect();
-                    link.connected(stream, inc).await;
-                }
+                Some(LinkCmd::Inbound(stream, inc)) => link.connected(stream, inc),
             },
-            Some((generation, r)) = frames_rx.recv() => {
+            Some((generation, why)) = ended_rx.recv() => {
                 if generation != link.generation {
                     continue;
                 }
-                match r {
-                    Ok(Some((frame, n))) => {
-                        Metrics::add(&link.p.shared.metrics.bytes_in, n as u64);
-                        match frame {
-                            Frame::Batch { seq, facts } => {
-                                let ev = Event::Peer { from: link.p.peer.name.clone(), seq, facts };
-                                Metrics::add(&link.p.shared.metrics.queue_depth, 1);
-                                if link.p.events.send(ev).await.is_err() {
-                                    return;
-                                }
-                            }
-                            Frame::Ack { seq } => {
-                                let before = link.p.unacked.len();
-                                if link.p.unacked.remove(&seq).is_some() {
-                                    // The tick loop forgets it in the store at its next commit.
-                                    if let Ok(mut a) = link.p.shared.acked.lock() {
-                                        a.push((link.p.peer.name.clone(), seq));
-                                    }
-                                }
-                                link.set_unacked(before);
-                            }
-                            Frame::Ping => {}
-                            Frame::Hello { .. } | Frame::Auth { .. } => {
-                                Metrics::add(&link.p.shared.metrics.bad_frames, 1);
-                                tracing::warn!(peer = %link.p.peer.name, "unexpected handshake frame; closing the connection");
-                                link.disconnect();
-                            }
-                        }
+                match &why {
+                    Ok(()) => {}
+                    Err(WireError::Io(io)) if io.kind() == std::io::ErrorKind::TimedOut => {
+                        Metrics::add(&link.p.shared.metrics.closed_connections, 1);
+                        tracing::info!(peer = %link.p.peer.name, error = %io, "idle connection; closing it");
                     }
-                    Ok(None) => link.disconnect(),
+                    Err(WireError::Io(_)) => {}
                     Err(e) => {
-                        match &e {
-                            WireError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
-                                Metrics::add(&link.p.shared.metrics.closed_connections, 1);
-                                tracing::info!(peer = %link.p.peer.name, error = %e, "idle connection; closing it");
-                            }
-                            WireError::Io(_) => {}
-                            _ => {
-                                Metrics::add(&link.p.shared.metrics.bad_frames, 1);
-                                tracing::warn!(peer = %link.p.peer.name, error = %e, "bad frame; closing the connection");
-                            }
-                        }
-                        link.disconnect();
+                        Metrics::add(&link.p.shared.metrics.bad_frames, 1);
+                        tracing::warn!(peer = %link.p.peer.name, error = %e, "bad frame; closing the connection");
                     }
                 }
+                link.disconnect();
             },
-            _ = sleep_until(retransmit_at) => link.retransmit(true).await,
+            _ = sleep_until(retransmit_at) => {
+                let (n, _) = link.p.state.unacked();
+                Metrics::add(&link.p.shared.metrics.retransmits, n as u64);
+                link.cursor = 0;
+                link.rewound = Instant::now();
+            },
             _ = sleep_until(dial_at) => {},
-            _ = sleep_until(ping_at) => link.write(&Frame::Ping).await,
+            _ = sleep_until(ping_at) => {
+                if let Ok(b) = wire::frame_bytes(&Frame::Ping) {
+                    link.write(&b).await;
+                }
+            },
             _ = stop.changed(), if stopping.is_none() => {
                 stopping = Some(Instant::now() + Duration::from_secs(2));
             },
@@ -352,7 +416,10 @@ pub(crate) struct Me<'a> {
 async fn read_hello<S: AsyncRead + Unpin>(
     s: &mut S,
 ) -> Result<(String, u64, Vec<u8>, Vec<u8>), HandshakeError> {
-    match wire::read_frame(s).await.map_err(bad)? {
+    match wire::read_frame_max(s, MAX_HANDSHAKE_FRAME)
+        .await
+        .map_err(bad)?
+    {
         Some((
             Frame::Hello {
                 version,
@@ -461,7 +528,10 @@ pub(crate) async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             .unwrap_or_default(),
     };
     wire::write_frame(s, &hello).await.map_err(bad)?;
-    let proof = match wire::read_frame(s).await.map_err(bad)? {
+    let proof = match wire::read_frame_max(s, MAX_HANDSHAKE_FRAME)
+        .await
+        .map_err(bad)?
+    {
         Some((Frame::Auth { proof }, _)) => proof,
         Some(_) => return Err(bad("expected the handshake's Auth")),
         None => return Err(bad("connection closed during the handshake")),

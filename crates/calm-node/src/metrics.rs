@@ -47,6 +47,15 @@ pub struct Metrics {
     pub commit_micros: AtomicU64,
     /// Snapshots written to the data directory.
     pub snapshots: AtomicU64,
+    /// Batches not queued for a peer whose backlog was over its budget (its history is sent
+    /// again once it caught up).
+    pub outbox_overflows: AtomicU64,
+    /// Times a peer's history was sent again after its backlog went over budget.
+    pub resyncs: AtomicU64,
+    /// Peer connections closed because a write did not complete within the write timeout.
+    pub stalled_writes: AtomicU64,
+    /// Client requests refused because the input queue was full (HTTP 503).
+    pub busy_rejections: AtomicU64,
 }
 
 impl Metrics {
@@ -57,7 +66,7 @@ impl Metrics {
 
     /// Renders every metric, labelled with the node's name.
     pub fn render(&self, node: &str) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 20] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 24] = [
             (
                 "calm_ticks_total",
                 "counter",
@@ -178,6 +187,30 @@ impl Metrics {
                 "Snapshots written to the data directory.",
                 &self.snapshots,
             ),
+            (
+                "calm_outbox_overflows_total",
+                "counter",
+                "Batches not queued for a peer over its backlog budget.",
+                &self.outbox_overflows,
+            ),
+            (
+                "calm_resyncs_total",
+                "counter",
+                "Histories sent again to peers that caught up after an overflow.",
+                &self.resyncs,
+            ),
+            (
+                "calm_stalled_writes_total",
+                "counter",
+                "Peer connections closed by the write timeout.",
+                &self.stalled_writes,
+            ),
+            (
+                "calm_busy_rejections_total",
+                "counter",
+                "Client requests refused because the input queue was full.",
+                &self.busy_rejections,
+            ),
         ];
         let mut out = String::new();
         let node = node.replace('\\', "\\\\").replace('"', "\\\"");
@@ -191,6 +224,68 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Appends each link's state, labelled with the node's and the peer's names: whether it is
+/// connected, its backlog in batches and bytes, the age of the last frame received and of the
+/// pending write.
+pub fn render_peers(out: &mut String, node: &str, peers: &[crate::PeerStatus]) {
+    let node = label(node);
+    type Row = (
+        &'static str,
+        &'static str,
+        fn(&crate::PeerStatus) -> Option<f64>,
+    );
+    let rows: [Row; 6] = [
+        (
+            "calm_peer_connected",
+            "Whether the link is up and taking writes (1) or not (0).",
+            |p| Some(if p.connected { 1.0 } else { 0.0 }),
+        ),
+        (
+            "calm_peer_unacked_batches",
+            "Batches owed to the peer, not yet acknowledged.",
+            |p| Some(p.unacked as f64),
+        ),
+        (
+            "calm_peer_outbox_bytes",
+            "Bytes of the batches owed to the peer.",
+            |p| Some(p.outbox_bytes as f64),
+        ),
+        (
+            "calm_peer_last_frame_age_seconds",
+            "Time since the last frame from the peer.",
+            |p| p.last_frame_ago_ms.map(|ms| ms as f64 / 1e3),
+        ),
+        (
+            "calm_peer_write_pending_seconds",
+            "Time the current write to the peer has waited (0: none).",
+            |p| Some(p.write_pending_ms.map_or(0.0, |ms| ms as f64 / 1e3)),
+        ),
+        (
+            "calm_peer_overflowed",
+            "Whether the peer's backlog went over its budget (1) and awaits a resend of its history.",
+            |p| Some(if p.overflowed { 1.0 } else { 0.0 }),
+        ),
+    ];
+    for (name, help, f) in rows {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for p in peers {
+            if let Some(v) = f(p) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{node=\"{node}\",peer=\"{}\"}} {v}",
+                    label(&p.name)
+                );
+            }
+        }
     }
 }
 

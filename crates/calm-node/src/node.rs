@@ -3,8 +3,9 @@
 use crate::auth::Secret;
 use crate::core::{Input, NodeCore};
 use crate::durable::{Restored, SnapshotPolicy};
-use crate::link::{self, LinkCmd};
+use crate::link;
 use crate::metrics::Metrics;
+use crate::outbox::LinkState;
 use crate::stepper::{Step, Stepped, Stepper};
 use crate::store::{RedbStorage, Storage};
 use crate::wire::WireFact;
@@ -37,7 +38,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Time a peer has to complete the handshake.
     pub handshake_timeout: Duration,
-    /// Events queued for the tick loop before senders wait.
+    /// Events queued for the tick loop. Client requests over it are refused as busy (HTTP 503
+    /// with `Retry-After`); a link reading a peer's batches waits for room (only that socket's
+    /// reading waits: the tick loop always drains the queue).
     pub queue_len: usize,
     /// An established peer connection on which nothing arrives for this long is closed (each
     /// side sends a ping after a third of it without traffic).
@@ -46,6 +49,13 @@ pub struct Limits {
     pub http_idle_timeout: Duration,
     /// Simultaneous HTTP connections; more are closed at once.
     pub max_http_connections: usize,
+    /// A write to a peer that does not complete within this closes the connection (the peer
+    /// is stuck or not reading); the link reconnects and sends what is owed again.
+    pub peer_write_timeout: Duration,
+    /// Bytes of batches queued for one peer and not acknowledged, at most (with or without a
+    /// data directory). Over it, no new batch is queued for that peer until it caught up; then
+    /// it is sent its whole history again (see `docs/node.md`).
+    pub peer_outbox_bytes: usize,
 }
 
 impl Default for Limits {
@@ -59,6 +69,8 @@ impl Default for Limits {
             peer_idle_timeout: Duration::from_secs(30),
             http_idle_timeout: Duration::from_secs(60),
             max_http_connections: 256,
+            peer_write_timeout: Duration::from_secs(10),
+            peer_outbox_bytes: 64 << 20,
         }
     }
 }
@@ -87,6 +99,9 @@ pub enum NodeError {
     /// The node stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// The node's input queue is full: retry later (HTTP 503 with `Retry-After`).
+    #[error("the node is busy (its input queue is full); retry later")]
+    Busy,
     /// The program failed at run time on this input.
     #[error("{0}")]
     Runtime(String),
@@ -129,10 +144,20 @@ pub struct PeerStatus {
     pub name: String,
     /// Its address.
     pub addr: String,
-    /// Whether a connection is up.
+    /// Whether a connection is up and taking what is written to it (no write has been
+    /// pending for a second or more).
     pub connected: bool,
-    /// Batches sent and not yet acknowledged.
+    /// Batches queued or sent and not yet acknowledged.
     pub unacked: usize,
+    /// Bytes of those batches (their frames).
+    pub outbox_bytes: u64,
+    /// Milliseconds since the last frame arrived from the peer (none yet: `None`).
+    pub last_frame_ago_ms: Option<u64>,
+    /// Milliseconds the current write to the peer has been waiting, if one is.
+    pub write_pending_ms: Option<u64>,
+    /// The peer's backlog went over its budget (`Limits::peer_outbox_bytes`): new batches are
+    /// not queued for it until it caught up, and then its history is sent again.
+    pub overflowed: bool,
 }
 
 /// What `status` reports.
@@ -194,12 +219,15 @@ pub(crate) enum Event {
     },
     /// Wakes the tick loop to stop.
     Stop,
+    /// Wakes the tick loop (a peer's backlog was acknowledged after an overflow).
+    Wake,
 }
 
 pub(crate) struct Shared {
     pub name: String,
     pub metrics: Metrics,
-    pub links: Mutex<BTreeMap<String, PeerStatus>>,
+    /// Each peer's outbox and link state.
+    pub links: BTreeMap<String, Arc<LinkState>>,
     pub limits: Limits,
     pub secret: Option<Secret>,
     /// Batches peers acknowledged, for the tick loop to remove from the store.
@@ -304,9 +332,17 @@ impl NodeHandle {
         rx.await.map_err(|_| NodeError::Stopped)?
     }
 
-    /// Prometheus text of the node's metrics.
+    /// Prometheus text of the node's metrics, with each link's state.
     pub fn metrics_text(&self) -> String {
-        self.shared.metrics.render(&self.shared.name)
+        let peers: Vec<PeerStatus> = self.shared.links.values().map(|l| l.status()).collect();
+        let mut out = self.shared.metrics.render(&self.shared.name);
+        crate::metrics::render_peers(&mut out, &self.shared.name, &peers);
+        out
+    }
+
+    /// The state of the links to the peers, read without the tick loop.
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        self.shared.links.values().map(|l| l.status()).collect()
     }
 
     /// The node's metrics.
@@ -335,14 +371,19 @@ impl NodeHandle {
         let _ = self.tx.try_send(Event::Stop);
     }
 
+    /// Queues a client's event without waiting: a full queue is [`NodeError::Busy`].
     async fn send(&self, ev: Event) -> Result<(), NodeError> {
-        Metrics::add(&self.shared.metrics.queue_depth, 1);
-        let r = self.tx.send(ev).await.map_err(|_| NodeError::Stopped);
+        let m = &self.shared.metrics;
+        Metrics::add(&m.queue_depth, 1);
+        let r = self.tx.try_send(ev).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                Metrics::add(&m.busy_rejections, 1);
+                NodeError::Busy
+            }
+            mpsc::error::TrySendError::Closed(_) => NodeError::Stopped,
+        });
         if r.is_err() {
-            self.shared
-                .metrics
-                .queue_depth
-                .fetch_sub(1, Ordering::Relaxed);
+            m.queue_depth.fetch_sub(1, Ordering::Relaxed);
         }
         r
     }
@@ -394,23 +435,15 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
     let shared = Arc::new(Shared {
         name: config.name.clone(),
         metrics: Metrics::default(),
-        links: Mutex::new(
-            config
-                .peers
-                .iter()
-                .map(|p| {
-                    (
-                        p.name.clone(),
-                        PeerStatus {
-                            name: p.name.clone(),
-                            addr: p.addr.to_string(),
-                            connected: false,
-                            unacked: 0,
-                        },
-                    )
-                })
-                .collect(),
-        ),
+        links: config
+            .peers
+            .iter()
+            .map(|p| {
+                let state =
+                    LinkState::new(&p.name, p.addr.to_string(), config.limits.peer_outbox_bytes);
+                (p.name.clone(), Arc::new(state))
+            })
+            .collect(),
         limits: config.limits.clone(),
         secret: options.cluster_secret.clone(),
         acked: Mutex::new(Vec::new()),
@@ -419,7 +452,8 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
     let mut links = HashMap::new();
     let mut link_rxs = Vec::new();
     for peer in &config.peers {
-        let (ltx, lrx) = mpsc::channel(1024);
+        // Only the listener sends on it (a connection it accepted for this peer).
+        let (ltx, lrx) = mpsc::channel(8);
         links.insert(peer.name.clone(), ltx);
         link_rxs.push((peer.clone(), lrx));
     }
@@ -429,7 +463,7 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
     let limits = config.limits.clone();
     let peer_names: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
     let (loaded_tx, loaded_rx) = oneshot::channel::<Result<Loaded, NodeError>>();
-    let (thread_links, thread_shared, thread_stop) = (links.clone(), shared.clone(), stop.clone());
+    let (thread_shared, thread_stop) = (shared.clone(), stop.clone());
     let thread_stop_rx = stop_rx.clone();
     let (storage, policy) = (options.storage, options.snapshot);
     let done = tokio::task::spawn_blocking(move || {
@@ -467,7 +501,6 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
         }
         let mut tl = TickLoop {
             stepper,
-            links: thread_links,
             shared: thread_shared,
             stop: thread_stop,
         };
@@ -480,6 +513,13 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
     for (peer, lrx) in link_rxs {
         let unacked = restored.outbox.remove(&peer.name).unwrap_or_default();
         let peer_incarnation = restored.peers.get(&peer.name).and_then(|r| r.incarnation);
+        let Some(state) = shared.links.get(&peer.name).cloned() else {
+            continue;
+        };
+        // What the store owes the peer, within its budget (see `LinkState::push`).
+        for (seq, facts) in unacked {
+            state.push(seq, &facts, false, &shared.metrics);
+        }
         tokio::spawn(link::run(link::LinkParams {
             me: config.name.clone(),
             incarnation,
@@ -489,7 +529,7 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             events: tx.clone(),
             shared: shared.clone(),
             stop: stop_rx.clone(),
-            unacked,
+            state,
             peer_incarnation,
         }));
     }
@@ -619,7 +659,6 @@ const MAX_EVENTS_PER_TICK: usize = 4096;
 /// acknowledgements out.
 struct TickLoop {
     stepper: Stepper,
-    links: HashMap<String, mpsc::Sender<LinkCmd>>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
 }
@@ -677,7 +716,7 @@ impl TickLoop {
                     Event::Timer { relation, round } => {
                         inputs.push(Input::Timer { relation, round })
                     }
-                    Event::Stop => {}
+                    Event::Stop | Event::Wake => {}
                     Event::Query {
                         relation,
                         filter,
@@ -714,6 +753,13 @@ impl TickLoop {
                     }
                 }
             }
+            // Peers whose backlog went over its budget and is now acknowledged: their history
+            // goes out again (stored first, with a data directory).
+            if let Err(e) = self.resyncs() {
+                failed = true;
+                self.fail(&e, replies);
+                break;
+            }
             if inputs.is_empty() && !self.stepper.core().busy() && incarnations.is_empty() {
                 for r in replies {
                     let _ = r.send(Ok(self.stepper.core().engine().ticks()));
@@ -737,15 +783,7 @@ impl TickLoop {
                 Err(e) => {
                     // Fail-stop: nothing of this step is acknowledged, sent or answered as done.
                     failed = true;
-                    let msg = e.to_string();
-                    tracing::error!(path = %e.location, error = %e.message, "storage failure: stopping the node; nothing of the failed step was acknowledged");
-                    if let Ok(mut f) = shared.failure.lock() {
-                        *f = Some(msg.clone());
-                    }
-                    for r in replies {
-                        let _ = r.send(Err(NodeError::Storage(msg.clone())));
-                    }
-                    let _ = self.stop.send(true);
+                    self.fail(&e, replies);
                     break;
                 }
             };
@@ -783,14 +821,15 @@ impl TickLoop {
                 Metrics::add(&metrics.undeliverable, *n);
                 tracing::warn!(%dest, facts = n, "facts addressed to a node that is not a member are dropped");
             }
+            // Into the peers' outboxes, never waiting: the links drain them at their pace.
             for (dest, seq, facts) in sends {
-                if let Some(link) = self.links.get(&dest) {
-                    let _ = link.blocking_send(LinkCmd::Send { seq, facts });
+                if let Some(link) = shared.links.get(&dest) {
+                    link.push(seq, &facts, false, metrics);
                 }
             }
             for (peer, seq) in out.acks {
-                if let Some(link) = self.links.get(&peer) {
-                    let _ = link.blocking_send(LinkCmd::Ack(seq));
+                if let Some(link) = shared.links.get(&peer) {
+                    link.ack(seq);
                 }
             }
             let result = match out.tick {
@@ -825,6 +864,42 @@ impl TickLoop {
         tracing::info!(node = %shared.name, ticks = self.stepper.core().engine().ticks(), "node stopped");
     }
 
+    /// Sends their history again to the peers whose backlog went over its budget and has been
+    /// acknowledged since.
+    fn resyncs(&mut self) -> Result<(), crate::store::StoreError> {
+        let shared = self.shared.clone();
+        for (peer, link) in &shared.links {
+            let Some(dropped) = link.take_resync() else {
+                continue;
+            };
+            let sends = self.stepper.resend_history(peer, dropped)?;
+            tracing::info!(%peer, batches = sends.len(), "the peer caught up after its backlog went over budget: sending its history again");
+            Metrics::add(&shared.metrics.resyncs, 1);
+            for (_, seq, facts) in sends {
+                link.push(seq, &facts, true, &shared.metrics);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the node on a storage failure: nothing of the failed step is acknowledged, sent or
+    /// answered as done.
+    fn fail(
+        &mut self,
+        e: &crate::store::StoreError,
+        replies: Vec<oneshot::Sender<Result<u64, NodeError>>>,
+    ) {
+        let msg = e.to_string();
+        tracing::error!(path = %e.location, error = %e.message, "storage failure: stopping the node; nothing of the failed step was acknowledged");
+        if let Ok(mut f) = self.shared.failure.lock() {
+            *f = Some(msg.clone());
+        }
+        for r in replies {
+            let _ = r.send(Err(NodeError::Storage(msg.clone())));
+        }
+        let _ = self.stop.send(true);
+    }
+
     fn status(&self) -> Status {
         let engine = self.stepper.core().engine();
         let ir = engine.program().ir();
@@ -834,12 +909,7 @@ impl TickLoop {
             .filter(|r| r.builtin != Some(calm_ir::Builtin::Auxiliary))
             .map(|r| (r.name.clone(), engine.relation_len(&r.name).unwrap_or(0)))
             .collect();
-        let peers = self
-            .shared
-            .links
-            .lock()
-            .map(|l| l.values().cloned().collect())
-            .unwrap_or_default();
+        let peers = self.shared.links.values().map(|l| l.status()).collect();
         Status {
             name: self.shared.name.clone(),
             tick: engine.ticks(),

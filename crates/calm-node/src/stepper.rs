@@ -261,6 +261,55 @@ impl Stepper {
         })
     }
 
+    /// Numbers everything ever sent to `peer` ([`NodeCore::history_batches`]) as new batches
+    /// and returns them to send, for a peer whose backlog went over its budget: the runtime
+    /// stopped queueing batches for it (`superseded`, which the history covers) and sends it the
+    /// history instead once it caught up. With a store, the new batches go into the outbox and
+    /// the superseded ones leave it, atomically and durably, before this returns. The core is
+    /// not changed and nothing is logged (a replay drops sends: the outbox has what is owed).
+    pub fn resend_history(
+        &mut self,
+        peer: &str,
+        superseded: Vec<u64>,
+    ) -> Result<Vec<(String, u64, Vec<WireFact>)>, StoreError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let mut sends = Vec::new();
+        for facts in self.core.history_batches(peer) {
+            let next = self.next_seq.entry(peer.to_string()).or_insert(1);
+            let seq = (*next).max(1);
+            *next = seq + 1;
+            sends.push((peer.to_string(), seq, facts));
+        }
+        let Some(d) = self.durable.as_mut() else {
+            return Ok(sends);
+        };
+        let commit = Commit {
+            outbox_add: sends
+                .iter()
+                .map(|(p, s, f)| (p.as_str(), *s, f.as_slice()))
+                .collect(),
+            outbox_remove: superseded
+                .into_iter()
+                .map(|s| (peer.to_string(), s))
+                .collect(),
+            peers: vec![(
+                peer.to_string(),
+                PeerRecord {
+                    next_seq: self.next_seq.get(peer).copied().unwrap_or(1),
+                    incarnation: d.peer_incarnations.get(peer).copied(),
+                },
+            )],
+            ..Commit::default()
+        };
+        if let Err(e) = d.store.commit(&commit) {
+            self.failed = Some(e.clone());
+            return Err(e);
+        }
+        Ok(sends)
+    }
+
     /// With a store, stores one step atomically and durably: its log entry (if it is logged),
     /// the batches it sends, the batches acknowledged, the peers' new sequence numbers and
     /// incarnations, and a snapshot if one was taken. `None` if there was nothing to store.

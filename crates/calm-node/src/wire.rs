@@ -20,6 +20,39 @@ pub const MAX_FRAME: usize = 16 << 20;
 /// Most facts put in one batch frame; larger sends are split.
 pub const MAX_FACTS_PER_BATCH: usize = 50_000;
 
+/// Most bytes (estimated) put in one batch frame; larger sends are split, so a batch stays well
+/// under [`MAX_FRAME`] however large its facts.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// Splits facts into batches of at most [`MAX_FACTS_PER_BATCH`] facts and about
+/// [`MAX_BATCH_BYTES`] bytes (a fact larger than that is a batch of its own), in order.
+pub fn split_batches(facts: &[WireFact]) -> Vec<Vec<WireFact>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<WireFact> = Vec::new();
+    let mut bytes = 0;
+    for f in facts {
+        let n = f.relation.len()
+            + 8
+            + f.tuple
+                .iter()
+                .map(|v| match v {
+                    WireValue::Number(_) => 10,
+                    WireValue::Symbol(s) => s.len() + 10,
+                })
+                .sum::<usize>();
+        if !cur.is_empty() && (cur.len() >= MAX_FACTS_PER_BATCH || bytes + n > MAX_BATCH_BYTES) {
+            out.push(std::mem::take(&mut cur));
+            bytes = 0;
+        }
+        cur.push(f.clone());
+        bytes += n;
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
 /// One message between nodes.
 ///
 /// A connection opens with a three-message handshake (see `crate::auth`): the dialer's
@@ -104,8 +137,9 @@ pub enum WireError {
     /// The connection failed or closed.
     #[error("connection: {0}")]
     Io(#[from] std::io::Error),
-    /// A frame announced more than [`MAX_FRAME`] bytes.
-    #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME}")]
+    /// A frame announced more bytes than allowed ([`MAX_FRAME`], or
+    /// [`MAX_HANDSHAKE_FRAME`] during the handshake).
+    #[error("frame of {0} bytes exceeds the limit")]
     TooLarge(usize),
     /// The bytes are not a valid frame.
     #[error("malformed frame: {0}")]
@@ -149,22 +183,43 @@ pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
     Ok(frame)
 }
 
+/// Largest handshake frame accepted ([`Frame::Hello`], [`Frame::Auth`]): a peer that has not
+/// authenticated yet can make a node read no more than this.
+pub const MAX_HANDSHAKE_FRAME: usize = 4 << 10;
+
+/// One frame as it goes on the wire: the 4-byte length, then the payload.
+pub fn frame_bytes(frame: &Frame) -> Result<Vec<u8>, WireError> {
+    let payload = encode(frame)?;
+    let len = u32::try_from(payload.len()).map_err(|_| WireError::TooLarge(payload.len()))?;
+    let mut out = Vec::with_capacity(payload.len() + 4);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
 /// Writes one frame.
 pub async fn write_frame<W: AsyncWrite + Unpin>(
     w: &mut W,
     frame: &Frame,
 ) -> Result<usize, WireError> {
-    let bytes = encode(frame)?;
-    let len = u32::try_from(bytes.len()).map_err(|_| WireError::TooLarge(bytes.len()))?;
-    w.write_all(&len.to_be_bytes()).await?;
+    let bytes = frame_bytes(frame)?;
     w.write_all(&bytes).await?;
     w.flush().await?;
-    Ok(bytes.len() + 4)
+    Ok(bytes.len())
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
+) -> Result<Option<(Frame, usize)>, WireError> {
+    read_frame_max(r, MAX_FRAME).await
+}
+
+/// Reads one frame of at most `max` bytes (and at most [`MAX_FRAME`]); `Ok(None)` at a clean
+/// end of stream.
+pub async fn read_frame_max<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
 ) -> Result<Option<(Frame, usize)>, WireError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len).await {
@@ -173,7 +228,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         Err(e) => return Err(e.into()),
     }
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
+    if len > max.min(MAX_FRAME) {
         return Err(WireError::TooLarge(len));
     }
     let mut buf = vec![0u8; len];
@@ -203,6 +258,28 @@ mod tests {
         // Variant 1 (Batch), seq 0, then a varint length of 2^40 facts.
         let bytes = [1u8, 0, 253, 0, 0, 0, 0, 0, 1, 0, 0];
         assert!(matches!(decode(&bytes), Err(WireError::Decode(_))));
+    }
+
+    #[test]
+    fn batches_are_split_by_count_and_by_bytes() {
+        let fact = |n: usize| WireFact {
+            relation: "r".into(),
+            tuple: vec![WireValue::Symbol("x".repeat(n))],
+        };
+        let big: Vec<WireFact> = (0..10).map(|_| fact(1 << 20)).collect();
+        let b = split_batches(&big);
+        assert!(b.len() >= 3, "{}", b.len());
+        assert_eq!(b.iter().map(Vec::len).sum::<usize>(), 10);
+        for batch in &b {
+            let frame = Frame::Batch {
+                seq: 1,
+                facts: batch.clone(),
+            };
+            assert!(encode(&frame).unwrap().len() <= MAX_BATCH_BYTES + (1 << 20));
+        }
+        let many: Vec<WireFact> = (0..MAX_FACTS_PER_BATCH + 1).map(|_| fact(1)).collect();
+        assert_eq!(split_batches(&many).len(), 2);
+        assert!(split_batches(&[]).is_empty());
     }
 
     #[test]

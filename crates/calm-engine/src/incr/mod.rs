@@ -200,13 +200,13 @@ impl Incr {
         // What it carries into the next.
         for (rule, row) in full.produced {
             let tid = inc.route(rule, &row);
-            inc.tables[tid].insert(&row);
+            if inc.carried_table(tid) {
+                inc.set_bits(tid - nrel, &row, CARRIED, true, false);
+            } else {
+                inc.tables[tid].insert(&row);
+            }
         }
         for rel in 0..nrel {
-            let carried: Vec<Row> = inc.tables[nrel + rel].rows.iter().cloned().collect();
-            for row in carried {
-                inc.set_bits(rel, &row, CARRIED, true, false);
-            }
             if inc.persist[rel] {
                 let rows: Vec<Row> = inc.tables[rel].rows.iter().cloned().collect();
                 for row in rows {
@@ -227,7 +227,7 @@ impl Incr {
         }
     }
 
-    fn set_bits(&mut self, rel: RelId, row: &[Word], bit: u8, on: bool, journal: bool) {
+    fn set_bits(&mut self, rel: RelId, row: &Row, bit: u8, on: bool, journal: bool) {
         let old = self.inputs[rel].get(row).copied();
         let was = old.unwrap_or(0);
         let now = if on { was | bit } else { was & !bit };
@@ -235,19 +235,19 @@ impl Incr {
             return;
         }
         if journal {
-            self.journal.push(Undo(rel, row.into(), was));
+            self.journal.push(Undo(rel, row.clone(), was));
         }
         if now == 0 {
             self.inputs[rel].remove(row);
         } else if let Some(b) = self.inputs[rel].get_mut(row) {
             *b = now;
         } else {
-            self.inputs[rel].insert(row.into(), now);
+            self.inputs[rel].insert(row.clone(), now);
         }
         if (now & SOURCES != 0) != (was & SOURCES != 0)
             || (now & SOURCES != 0) != (now & EVALUATED != 0)
         {
-            self.touched[rel].insert(row.into());
+            self.touched[rel].insert(row.clone());
         }
     }
 
@@ -345,6 +345,29 @@ impl Incr {
         out
     }
 
+    /// Per table (relation, carried, sent): rows, indexes, input rows.
+    pub fn stats(&self) -> Vec<(usize, usize, usize, usize)> {
+        (0..self.tables.len())
+            .map(|t| {
+                let inputs = if t < self.nrel {
+                    self.inputs[t].len()
+                } else {
+                    0
+                };
+                let rows = if self.carried_table(t) {
+                    let rel = t - self.nrel;
+                    self.inputs[rel]
+                        .values()
+                        .filter(|&&b| b & CARRIED != 0)
+                        .count()
+                } else {
+                    self.tables[t].len()
+                };
+                (t, rows, self.tables[t].indexes.len(), inputs)
+            })
+            .collect()
+    }
+
     /// The change of a relation at the last tick: rows added and rows removed.
     pub fn changes(&self, rel: RelId) -> (&Set, &Set) {
         let d = &self.deltas[rel];
@@ -369,7 +392,13 @@ impl Incr {
             Err(e) => {
                 // Undo everything the tick changed: the tables by their deltas (each is the
                 // net change of its table), the input bits by the journal.
-                for (table, d) in self.tables.iter_mut().zip(&mut self.deltas) {
+                let nrel = self.nrel;
+                for (t, (table, d)) in self.tables.iter_mut().zip(&mut self.deltas).enumerate() {
+                    if (nrel..2 * nrel).contains(&t) {
+                        // What is carried lives in the input bits (undone by the journal).
+                        d.clear();
+                        continue;
+                    }
                     for row in &d.plus {
                         table.remove(row);
                     }
@@ -505,20 +534,52 @@ impl Incr {
         rule.seeds.iter().any(|s| !self.deltas[s.rel].is_empty())
     }
 
-    fn insert(&mut self, t: usize, row: &[Word]) -> bool {
-        if !self.tables[t].insert(row) {
+    fn insert(&mut self, t: usize, row: &Row) -> bool {
+        if self.carried_table(t) {
+            if self.has(t, row) {
+                return false;
+            }
+        } else if !self.tables[t].insert(row) {
             return false;
         }
         self.deltas[t].added(row);
         true
     }
 
-    fn remove(&mut self, t: usize, row: &[Word]) -> bool {
-        if !self.tables[t].remove(row) {
+    fn remove(&mut self, t: usize, row: &Row) -> bool {
+        if self.carried_table(t) {
+            if !self.has(t, row) {
+                return false;
+            }
+        } else if !self.tables[t].remove(row) {
             return false;
         }
         self.deltas[t].removed(row);
         true
+    }
+
+    /// Whether table `t` is what a relation carries to the next tick. Those rows are not kept
+    /// in a table of their own: they are the rows of the relation's input with the carried
+    /// bit (set at the end of the tick that derived them), changed by this tick's delta.
+    fn carried_table(&self, t: usize) -> bool {
+        (self.nrel..2 * self.nrel).contains(&t)
+    }
+
+    /// Whether table `t` holds `row` now.
+    fn has(&self, t: usize, row: &[Word]) -> bool {
+        if !self.carried_table(t) {
+            return self.tables[t].contains(row);
+        }
+        let d = &self.deltas[t];
+        if d.plus.contains(row) {
+            return true;
+        }
+        if d.minus.contains(row) {
+            return false;
+        }
+        self.inputs[t - self.nrel]
+            .get(row)
+            .is_some_and(|b| b & CARRIED != 0)
     }
 
     fn is_input(&self, t: usize, row: &[Word]) -> bool {
@@ -653,7 +714,7 @@ impl Incr {
         let mut dead_set: Map<(usize, Row), ()> = Map::default();
         for &t in &own {
             for row in &in_minus[t] {
-                if self.tables[t].contains(row) && dead_set.insert((t, row.clone()), ()).is_none() {
+                if self.has(t, row) && dead_set.insert((t, row.clone()), ()).is_none() {
                     dead.push((t, row.clone()));
                 }
             }
@@ -668,8 +729,7 @@ impl Incr {
             };
             for row in rows {
                 self.search(r, Some(i), row, View::Old, it, &mut |t, h| {
-                    if self.tables[t].contains(&h) && dead_set.insert((t, h.clone()), ()).is_none()
-                    {
+                    if self.has(t, &h) && dead_set.insert((t, h.clone()), ()).is_none() {
                         dead.push((t, h));
                     }
                     true
@@ -686,9 +746,7 @@ impl Incr {
                         continue;
                     }
                     self.search(r, Some(i), &row, View::Old, it, &mut |t, h| {
-                        if self.tables[t].contains(&h)
-                            && dead_set.insert((t, h.clone()), ()).is_none()
-                        {
+                        if self.has(t, &h) && dead_set.insert((t, h.clone()), ()).is_none() {
                             dead.push((t, h));
                         }
                         true
@@ -737,7 +795,7 @@ impl Incr {
             let mut found: Vec<(usize, Row)> = Vec::new();
             for row in rows {
                 self.search(r, Some(i), row, View::New, it, &mut |t, h| {
-                    if !self.tables[t].contains(&h) {
+                    if !self.has(t, &h) {
                         found.push((t, h));
                     }
                     true
@@ -757,7 +815,7 @@ impl Incr {
                         continue;
                     }
                     self.search(r, Some(i), &row, View::New, it, &mut |t, h| {
-                        if !self.tables[t].contains(&h) {
+                        if !self.has(t, &h) {
                             found.push((t, h));
                         }
                         true

@@ -558,6 +558,9 @@ fn neg_binding(args: &[Arg], _it: &mut Interner) -> Binding {
     (bind, consts, same)
 }
 
+/// What a search calls with each full binding (and the interner); false stops the search.
+pub(crate) type Found<'a> = dyn FnMut(&[Word], &mut Interner) -> Result<bool, Fail> + 'a;
+
 /// Which state of the relations a search reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum View {
@@ -694,7 +697,7 @@ impl Search<'_> {
         spans: &[Option<Span>],
         steps: &[Step],
         env: &mut Vec<Word>,
-        out: &mut dyn FnMut(&[Word], &mut Interner) -> Result<bool, Fail>,
+        out: &mut Found<'_>,
     ) -> Result<bool, Fail> {
         let Some((first, rest)) = steps.split_first() else {
             return out(env, self.it);

@@ -3,10 +3,12 @@
 
 use crate::emit::WordHasher;
 use crate::index::Word;
-use std::hash::BuildHasherDefault;
+use std::hash::{BuildHasherDefault, Hasher as _};
+use std::rc::Rc;
 
-/// One row, columns in relation order (a zero-column row is empty).
-pub(crate) type Row = Box<[Word]>;
+/// One row, columns in relation order (a zero-column row is empty). Shared: a table, its
+/// indexes, the inputs and the deltas hold the same allocation.
+pub(crate) type Row = Rc<[Word]>;
 
 type Hasher = BuildHasherDefault<WordHasher>;
 pub(crate) type Set = hashbrown::HashSet<Row, Hasher>;
@@ -46,12 +48,12 @@ impl KeyBuf {
     }
 }
 
-/// Rows grouped by the values of some columns.
-#[derive(Default)]
-pub(crate) struct Index {
-    /// The key columns, in key order.
-    pub cols: Vec<usize>,
-    map: Map<Row, Bucket>,
+fn hash_words(words: impl Iterator<Item = Word>) -> u64 {
+    let mut h = WordHasher::default();
+    for w in words {
+        h.write_u32(w);
+    }
+    h.finish()
 }
 
 /// The rows of one key: most keys have one.
@@ -67,56 +69,89 @@ impl Bucket {
             Bucket::Many(v) => v,
         }
     }
+
+    fn first(&self) -> &Row {
+        &self.rows()[0]
+    }
+}
+
+fn key_is(cols: &[usize], b: &Bucket, key: &[Word]) -> bool {
+    let r = b.first();
+    cols.iter().zip(key).all(|(&c, &k)| r[c] == k)
+}
+
+/// Rows grouped by the values of some columns. The key is not stored: it is read from the
+/// first row of its bucket.
+#[derive(Default)]
+pub(crate) struct Index {
+    /// The key columns, in key order.
+    pub cols: Vec<usize>,
+    table: hashbrown::HashTable<Bucket>,
 }
 
 impl Index {
-    fn insert(&mut self, row: &[Word]) {
+    fn new(cols: &[usize]) -> Index {
+        Index {
+            cols: cols.to_vec(),
+            table: hashbrown::HashTable::new(),
+        }
+    }
+
+    fn insert(&mut self, row: &Row) {
+        let cols = &self.cols;
+        let h = hash_words(cols.iter().map(|&c| row[c]));
         let mut buf = KeyBuf::new();
-        let key = buf.key(&self.cols, row);
-        match self.map.get_mut(key) {
+        let key = buf.key(cols, row);
+        match self.table.find_mut(h, |b| key_is(cols, b, key)) {
             Some(b) => match b {
                 Bucket::One(first) => {
-                    let first = std::mem::take(first);
-                    *b = Bucket::Many(vec![first, row.into()]);
+                    let first = first.clone();
+                    *b = Bucket::Many(vec![first, row.clone()]);
                 }
-                Bucket::Many(v) => v.push(row.into()),
+                Bucket::Many(v) => v.push(row.clone()),
             },
             None => {
-                self.map.insert(key.into(), Bucket::One(row.into()));
+                self.table.insert_unique(h, Bucket::One(row.clone()), |b| {
+                    hash_words(cols.iter().map(|&c| b.first()[c]))
+                });
             }
         }
     }
 
     fn remove(&mut self, row: &[Word]) {
+        let cols = &self.cols;
+        let h = hash_words(cols.iter().map(|&c| row[c]));
         let mut buf = KeyBuf::new();
-        let key = buf.key(&self.cols, row);
-        let gone = match self.map.get_mut(key) {
-            Some(Bucket::One(r)) => **r == *row,
-            Some(Bucket::Many(v)) => {
+        let key = buf.key(cols, row);
+        let Ok(mut entry) = self.table.find_entry(h, |b| key_is(cols, b, key)) else {
+            return;
+        };
+        let gone = match entry.get_mut() {
+            Bucket::One(r) => **r == *row,
+            b @ Bucket::Many(_) => {
+                let Bucket::Many(v) = b else { unreachable!() };
                 if let Some(i) = v.iter().position(|r| **r == *row) {
                     v.swap_remove(i);
                 }
                 if v.len() == 1 {
                     let last = v.pop().expect("one row");
-                    self.map.insert(key.into(), Bucket::One(last));
+                    *b = Bucket::One(last);
                 }
-                v_is_empty(self.map.get(key))
+                false
             }
-            None => false,
         };
         if gone {
-            self.map.remove(key);
+            entry.remove();
         }
     }
 
     /// The rows whose key columns equal `key`.
     pub fn get(&self, key: &[Word]) -> &[Row] {
-        self.map.get(key).map_or(&[], Bucket::rows)
+        let h = hash_words(key.iter().copied());
+        self.table
+            .find(h, |b| key_is(&self.cols, b, key))
+            .map_or(&[], Bucket::rows)
     }
-}
-
-fn v_is_empty(b: Option<&Bucket>) -> bool {
-    matches!(b, Some(Bucket::Many(v)) if v.is_empty())
 }
 
 /// A relation's current rows and their indexes.
@@ -138,10 +173,7 @@ impl Table {
         if let Some(i) = self.indexes.iter().position(|ix| ix.cols == cols) {
             return i;
         }
-        let mut ix = Index {
-            cols: cols.to_vec(),
-            map: Map::default(),
-        };
+        let mut ix = Index::new(cols);
         for row in &self.rows {
             ix.insert(row);
         }
@@ -150,14 +182,14 @@ impl Table {
     }
 
     /// Adds a row; false if it was there.
-    pub fn insert(&mut self, row: &[Word]) -> bool {
+    pub fn insert(&mut self, row: &Row) -> bool {
         if self.rows.contains(row) {
             return false;
         }
         for ix in &mut self.indexes {
             ix.insert(row);
         }
-        self.rows.insert(row.into());
+        self.rows.insert(row.clone());
         true
     }
 
@@ -207,16 +239,16 @@ impl Delta {
     }
 
     /// Records that `row` was added to the table.
-    pub fn added(&mut self, row: &[Word]) {
+    pub fn added(&mut self, row: &Row) {
         if !self.minus.remove(row) {
-            self.plus.insert(row.into());
+            self.plus.insert(row.clone());
         }
     }
 
     /// Records that `row` was removed from the table.
-    pub fn removed(&mut self, row: &[Word]) {
+    pub fn removed(&mut self, row: &Row) {
         if !self.plus.remove(row) {
-            self.minus.insert(row.into());
+            self.minus.insert(row.clone());
         }
     }
 
@@ -227,10 +259,7 @@ impl Delta {
             return;
         }
         for ix in &table.indexes {
-            let mut m = Index {
-                cols: ix.cols.clone(),
-                map: Map::default(),
-            };
+            let mut m = Index::new(&ix.cols);
             for row in &self.minus {
                 m.insert(row);
             }
@@ -274,12 +303,16 @@ mod tests {
 
     #[test]
     fn indexes_follow_inserts_and_removals() {
+        let r = |a: &[Word]| -> Row { a.into() };
         let mut t = Table::new();
-        assert!(t.insert(&[1, 2]));
-        assert!(!t.insert(&[1, 2]));
+        assert!(t.insert(&r(&[1, 2])));
+        assert!(!t.insert(&r(&[1, 2])));
         let ix = t.ensure_index(&[0]);
-        assert!(t.insert(&[1, 3]));
-        assert!(t.insert(&[2, 3]));
+        assert!(t.insert(&r(&[1, 3])));
+        assert!(t.insert(&r(&[2, 3])));
+        assert!(t.insert(&r(&[1, 4])));
+        assert_eq!(t.indexes[ix].get(&[1]).len(), 3);
+        assert!(t.remove(&[1, 4]));
         assert_eq!(t.indexes[ix].get(&[1]).len(), 2);
         assert!(t.remove(&[1, 2]));
         assert!(!t.remove(&[1, 2]));
@@ -290,14 +323,15 @@ mod tests {
 
     #[test]
     fn a_delta_is_net() {
+        let r = |a: &[Word]| -> Row { a.into() };
         let mut d = Delta::default();
-        d.added(&[1]);
-        d.removed(&[1]);
+        d.added(&r(&[1]));
+        d.removed(&r(&[1]));
         assert!(d.is_empty());
-        d.removed(&[2]);
-        d.added(&[2]);
+        d.removed(&r(&[2]));
+        d.added(&r(&[2]));
         assert!(d.is_empty());
-        d.removed(&[3]);
+        d.removed(&r(&[3]));
         assert!(d.minus.contains(&[3][..]));
     }
 
@@ -308,7 +342,7 @@ mod tests {
             let ix = t.ensure_index(&[1]);
             let mut d = Delta::default();
             for i in 0..n {
-                d.removed(&[i, i % 2]);
+                d.removed(&[i, i % 2][..].into());
             }
             d.seal(&t);
             let mut found = 0;

@@ -7,16 +7,20 @@
 //!    19,800 edges, 990,000 paths); one new unrelated edge inserted at a time, each answered
 //!    after its tick: insert latency, and the mean tick from `/metrics`.
 //! 2. `kv`: `programs/kvs.dl` on one node, filled to each `--sizes` with large batches, then
-//!    single puts (unique keys, 16-byte values) and gets by (k1, k2) from `--clients` threads;
-//!    beside `redis-benchmark -c CLIENTS -d 16 -t set,get -r SIZE` on a server loaded with the
-//!    same keys. The node's peak RSS (VmHWM) beside Redis's `used_memory` at the largest size.
+//!    gets by (k1, k2) of loaded keys and single puts (unique keys, 16-byte values) from
+//!    `--clients` connections of `wrk` (see [`wrk`]; without it, from as many threads of the
+//!    benchmark's own client); beside `redis-benchmark -c CLIENTS -d 16 -t set,get -r SIZE` on
+//!    a server loaded with the same keys. The node's peak RSS (VmHWM) beside Redis's
+//!    `used_memory` at the largest size.
 //! 3. `durable`: the same puts on a node with `--data-dir`, beside Redis with `appendonly yes`,
 //!    `appendfsync always`, at the first size.
-//! 4. `cluster`: three nodes; single puts at n1, each until a get at n3 returns it, at the first
-//!    size; beside Redis SET.
+//! 4. `cluster`: three nodes at the first size; single puts at n1 from wrk, and the time until
+//!    n3 holds them all; then one client's puts at n1, each until a get at n3 returns it (the
+//!    latency); beside Redis SET.
 //!
-//! Every phase is bounded in operations and in seconds; a phase that runs out of time reports
-//! what it measured and says it was cut.
+//! Every phase is bounded in operations or in seconds; a phase that runs out of time reports
+//! what it measured and says it was cut. Every answer is checked, and after the puts the node
+//! must hold every put that was answered: a node that answers fast and wrong fails.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -32,10 +36,12 @@ use serde_json::json;
 pub mod client;
 pub mod procs;
 pub mod table;
+pub mod wrk;
 
 use client::{Rate, TickCounters, agent, drive, get, post_facts, post_json, wait_size};
 use procs::{CalmNode, NodeSpec, RedisFigure, RedisServer, RedisTools, redis_key, value};
 use table::{Line, mib, ms, thousands};
+use wrk::{Load, NO_WRK, WrkSummary};
 
 /// The node's limit on facts in one request (`max_facts_per_request`, docs/node.md).
 const MAX_FACTS_PER_REQUEST: usize = 100_000;
@@ -45,6 +51,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 const READABLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest pause between two gets at n3 waiting for a put.
 const POLL_MAX: Duration = Duration::from_millis(5);
+/// Single puts at n1 of the cluster, one client, each until readable at n3: the latency probe
+/// beside wrk's throughput (at most `--ops`).
+const PROBE_PUTS: usize = 200;
 /// The printed advice when Redis is missing.
 const NO_REDIS: &str = "redis not installed: apt-get install redis-server redis-tools";
 
@@ -67,10 +76,17 @@ pub struct NodeOptions {
     /// Scenarios to run (graph, kv, durable, cluster); all by default.
     #[arg(long, value_delimiter = ',', value_name = "SCENARIO")]
     pub only: Vec<String>,
-    /// Concurrent HTTP clients (and redis-benchmark connections).
+    /// Concurrent HTTP connections (wrk -c, or client threads; and redis-benchmark -c).
     #[arg(long, default_value_t = 16)]
     pub clients: usize,
-    /// Single puts, and gets, measured per phase [default: 5000; --quick: 300].
+    /// The HTTP load generator of the throughput phases: `wrk` (falls back to `threads` if
+    /// wrk is not installed) or `threads` (the benchmark's own client, one thread each).
+    #[arg(long, default_value = "wrk", value_name = "CLIENT")]
+    pub client: String,
+    /// Seconds of each wrk phase (wrk -d) [default: 10; --quick: 3].
+    #[arg(long, value_name = "SECS")]
+    pub wrk_seconds: Option<u64>,
+    /// Single puts, and gets, per phase of the threads client [default: 5000; --quick: 300].
     #[arg(long, value_name = "N")]
     pub ops: Option<usize>,
     /// Puts per request while filling a store (at most 100000, the node's limit).
@@ -115,7 +131,11 @@ pub struct Settings {
     pub scenarios: Vec<&'static str>,
     /// Concurrent clients.
     pub clients: usize,
-    /// Operations per measuring phase.
+    /// Whether the throughput phases use wrk (if installed).
+    pub use_wrk: bool,
+    /// Seconds of each wrk phase.
+    pub wrk_secs: u64,
+    /// Operations per measuring phase of the threads client.
     pub ops: usize,
     /// Puts per load request.
     pub batch: usize,
@@ -169,10 +189,17 @@ impl Settings {
                 })
                 .collect::<Result<_>>()?
         };
+        let use_wrk = match o.client.as_str() {
+            "wrk" => true,
+            "threads" => false,
+            other => bail!("--client: unknown client `{other}` (expected: wrk, threads)"),
+        };
         let s = Settings {
             sizes,
             scenarios,
             clients: o.clients.max(1),
+            use_wrk,
+            wrk_secs: o.wrk_seconds.unwrap_or(if q { 3 } else { 10 }).max(1),
             ops: pick(o.ops, 5_000, 300).max(1),
             batch: o.batch.clamp(1, MAX_FACTS_PER_REQUEST),
             max_time: secs(o.max_seconds, 30, 10),
@@ -258,12 +285,20 @@ pub fn run(options: &NodeOptions) -> Result<bool> {
     if redis.is_none() {
         report.note(format!("{NO_REDIS}; the Redis columns are empty"));
     }
+    let wrk = if s.use_wrk { wrk::find() } else { None };
+    if s.use_wrk && wrk.is_none() {
+        report.note(format!(
+            "{NO_WRK}; the throughput figures are from the benchmark's own client (one thread \
+             per connection), marked `threads`: a lower bound"
+        ));
+    }
     let ctx = Ctx {
         s: &s,
         calm: &calm,
         kvs: &kvs,
         tmp: tmp.path(),
         redis: redis.as_ref(),
+        wrk: wrk.as_deref(),
     };
 
     if s.runs("graph")
@@ -317,10 +352,25 @@ struct Ctx<'a> {
     kvs: &'a Path,
     tmp: &'a Path,
     redis: Option<&'a RedisTools>,
+    /// `wrk`, when the throughput phases use it.
+    wrk: Option<&'a Path>,
 }
 
 impl Ctx<'_> {
     /// Starts a single node (no peers) running `program`.
+    /// The throughput phases' client: `wrk -t2 -c16` or `16 client threads`.
+    fn load_desc(&self) -> String {
+        if self.wrk.is_some() {
+            format!(
+                "wrk -t{} -c{}",
+                wrk::THREADS.min(self.s.clients),
+                self.s.clients
+            )
+        } else {
+            format!("{} client threads", self.s.clients)
+        }
+    }
+
     fn node(&self, name: &str, program: &Path, data_dir: Option<&Path>) -> Result<CalmNode> {
         CalmNode::start(&NodeSpec {
             calm: self.calm,
@@ -338,18 +388,143 @@ fn progress(text: &str) {
     eprintln!("calm-bench node: {text}");
 }
 
-/// `rate (p50 / p99)`, and `(cut)` if the budget stopped it.
-fn rate_cell(r: &Rate) -> String {
+/// A throughput phase's figures, from wrk or from the threads client.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Throughput {
+    /// `wrk` or `threads`.
+    client: &'static str,
+    /// Right answers.
+    ok: u64,
+    /// The phase's length, seconds.
+    secs: f64,
+    /// Latency percentiles, ms.
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    /// Wrong answers and failed requests (the threads client stops at the first).
+    errors: u64,
+    /// What the first error was, when known.
+    error: Option<String>,
+    /// Whether the budget stopped it (threads client).
+    cut: bool,
+}
+
+impl Throughput {
+    fn from_wrk(w: &WrkSummary) -> Throughput {
+        let l = w.lua.unwrap_or_default();
+        let errors = w.errors();
+        Throughput {
+            client: "wrk",
+            ok: w.ok(),
+            secs: w.secs,
+            p50_ms: w.percentile_ms(50.0),
+            p99_ms: w.percentile_ms(99.0),
+            errors,
+            error: (errors > 0).then(|| {
+                format!(
+                    "{} answers not 2xx, {} 2xx answers without the key's value, {} socket \
+                     errors (wrk: {} non-2xx/3xx)",
+                    l.bad_status, l.bad_body, w.socket_errors, w.non_2xx_3xx
+                )
+            }),
+            cut: false,
+        }
+    }
+
+    fn from_rate(r: &Rate) -> Throughput {
+        Throughput {
+            client: "threads",
+            ok: r.ops as u64,
+            secs: r.secs,
+            p50_ms: r.percentile_ms(50.0),
+            p99_ms: r.percentile_ms(99.0),
+            errors: u64::from(r.error.is_some()),
+            error: r.error.clone(),
+            cut: r.cut,
+        }
+    }
+
+    fn per_sec(&self) -> f64 {
+        if self.secs > 0.0 {
+            self.ok as f64 / self.secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// `rate (p50 / p99)`, then `threads` if not from wrk, `(cut)`, and the errors.
+fn throughput_cell(t: &Throughput) -> String {
     let mut cell = format!(
         "{} (p50 {} / p99 {})",
-        thousands(r.per_sec()),
-        r.percentile_ms(50.0).map_or_else(|| "—".into(), ms),
-        r.percentile_ms(99.0).map_or_else(|| "—".into(), ms),
+        thousands(t.per_sec()),
+        t.p50_ms.map_or_else(|| "—".into(), ms),
+        t.p99_ms.map_or_else(|| "—".into(), ms),
     );
-    if r.cut {
+    if t.client != "wrk" {
+        let _ = write!(cell, " ({})", t.client);
+    }
+    if t.cut {
         cell.push_str(" (cut)");
     }
+    if t.errors > 0 {
+        let _ = write!(cell, " (**{} errors**)", t.errors);
+    }
     cell
+}
+
+/// A throughput line: as [`Line::at_least`], never met if the phase had errors.
+fn throughput_line(
+    scenario: &str,
+    measure: &str,
+    t: Option<&Throughput>,
+    base: (Option<f64>, String),
+    min_ratio: f64,
+    target: &str,
+) -> Line {
+    let mut line = Line::at_least(
+        scenario,
+        measure,
+        (
+            t.map(Throughput::per_sec),
+            t.map_or_else(|| "—".into(), throughput_cell),
+        ),
+        base,
+        min_ratio,
+        target,
+    );
+    if t.is_some_and(|t| t.errors > 0) {
+        line.met = Some(false);
+    }
+    line
+}
+
+/// Adds notes for a phase that had errors or was cut; fails if nothing was answered right.
+fn check_throughput(
+    report: &mut Report,
+    what: &str,
+    t: &Throughput,
+    budget: Duration,
+) -> Result<()> {
+    if t.errors > 0 {
+        report.note(format!(
+            "{what}: **{} errors** ({}); {} right answers",
+            t.errors,
+            t.error.as_deref().unwrap_or("unknown"),
+            t.ok
+        ));
+    }
+    if t.cut {
+        report.note(format!(
+            "{what}: cut by the {}s budget after {} ops ({:.1}s)",
+            budget.as_secs(),
+            t.ok,
+            t.secs
+        ));
+    }
+    if t.ok == 0 {
+        bail!("{what}: nothing measured");
+    }
+    Ok(())
 }
 
 fn redis_cell(f: &RedisFigure) -> String {
@@ -501,10 +676,17 @@ fn graph(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
 struct KvRun {
     size: usize,
     reached: usize,
-    puts: Rate,
-    gets: Option<Rate>,
+    /// Versions held after the puts.
+    after_puts: u64,
+    puts: Throughput,
+    gets: Option<Throughput>,
     put_tick: Option<(f64, u64)>,
+    /// The first get after the load, seconds.
+    first_get: f64,
+    /// Peak RSS before the puts (the store at `reached` versions, as Redis's), KiB.
     peak_kib: Option<u64>,
+    /// Peak RSS after the puts, KiB.
+    peak_after_kib: Option<u64>,
 }
 
 /// Redis's figures at one size.
@@ -567,11 +749,88 @@ fn fill(
     Ok(loaded)
 }
 
-/// Single puts of unique keys `from..` from the clients, to `http`.
+/// Single puts of unique keys `from..` from the threads client, to `http`.
 fn single_puts(s: &Settings, http: &str, from: usize) -> Rate {
     drive(s.clients, s.ops, s.max_time, REQUEST_TIMEOUT, |a, i| {
         let k = from + i;
         post_json(a, http, "/v1/facts", &puts_body("bench", k..k + 1)).map(|_| ())
+    })
+}
+
+/// Single puts of new keys to the node at `http`, which holds `held` versions: from wrk for
+/// `--wrk-seconds`, or from the threads client. Then checks that the node holds every put that
+/// was answered (fails if not within `--max-seconds`); the figures and the versions held.
+fn put_phase(ctx: &Ctx<'_>, what: &str, http: &str, held: usize) -> Result<(Throughput, u64)> {
+    let s = ctx.s;
+    let t = match ctx.wrk {
+        Some(wrk) => {
+            progress(&format!(
+                "[{what}] single puts for {}s, wrk -t{} -c{}",
+                s.wrk_secs,
+                wrk::THREADS,
+                s.clients
+            ));
+            let w = wrk::run(wrk, ctx.tmp, http, Load::Puts, s.clients, s.wrk_secs)?;
+            Throughput::from_wrk(&w)
+        }
+        None => {
+            progress(&format!(
+                "[{what}] {} single puts, {} client threads",
+                s.ops, s.clients
+            ));
+            Throughput::from_rate(&single_puts(s, http, held))
+        }
+    };
+    let want = held as u64 + t.ok;
+    let a = agent(REQUEST_TIMEOUT);
+    if !wait_size(&a, http, "kv", want, s.max_time)? {
+        bail!(
+            "{what}: the node holds {} versions, fewer than the {held} loaded and the {} puts \
+             answered",
+            client::relation_size(&a, http, "kv")?,
+            t.ok
+        );
+    }
+    Ok((t, client::relation_size(&a, http, "kv")?))
+}
+
+/// Gets by (k1, k2) of versions `0..held` from the node at `http`, each checked to return
+/// the version's value: from wrk for `--wrk-seconds`, or from the threads client.
+fn get_phase(ctx: &Ctx<'_>, what: &str, http: &str, held: usize) -> Result<Throughput> {
+    let s = ctx.s;
+    Ok(match ctx.wrk {
+        Some(wrk) => {
+            progress(&format!(
+                "[{what}] gets for {}s, wrk -t{} -c{}",
+                s.wrk_secs,
+                wrk::THREADS,
+                s.clients
+            ));
+            let w = wrk::run(
+                wrk,
+                ctx.tmp,
+                http,
+                Load::Gets { n: held },
+                s.clients,
+                s.wrk_secs,
+            )?;
+            Throughput::from_wrk(&w)
+        }
+        None => {
+            progress(&format!(
+                "[{what}] {} gets, {} client threads",
+                s.ops, s.clients
+            ));
+            let r = drive(s.clients, s.ops, s.max_time, REQUEST_TIMEOUT, |a, i| {
+                let k = (i * 7919 + 13) % held;
+                if get_holds(a, http, k)? {
+                    Ok(())
+                } else {
+                    bail!("get of version {k}: not found")
+                }
+            });
+            Throughput::from_rate(&r)
+        }
     })
 }
 
@@ -590,50 +849,44 @@ fn kv_at(ctx: &Ctx<'_>, report: &mut Report, size: usize) -> Result<KvRun> {
     let what = format!("kv {size}");
     let node = ctx.node(&format!("kv-{size}"), ctx.kvs, None)?;
     let reached = fill(ctx, report, &what, &node.http, &node.http, size)?;
-    progress(&format!(
-        "[{what}] {} single puts, {} clients",
-        s.ops, s.clients
-    ));
+    // The first get after the load can pay a one-off cost (at 1,000,000 versions it took
+    // over a second): timed apart, so that wrk's latency correction does not spread that one
+    // stall over the measured gets' p99.
     let a = agent(REQUEST_TIMEOUT);
-    let before = TickCounters::read(&a, &node.http);
-    let puts = single_puts(s, &node.http, reached);
-    let after = TickCounters::read(&a, &node.http);
-    check_rate(report, &format!("{what} puts"), &puts, s.max_time)?;
-    let put_tick = before.zip(after).and_then(|(b, a)| b.mean_since(&a));
-    if !wait_size(
-        &a,
-        &node.http,
-        "kv",
-        (reached + puts.ops) as u64,
-        s.max_time,
-    )? {
-        report.note(format!(
-            "{what}: the measured puts were not all in the store"
-        ));
+    let t0 = Instant::now();
+    if !get_holds(&a, &node.http, reached / 2)? {
+        bail!(
+            "{what}: the first get, of version {}, found nothing",
+            reached / 2
+        );
     }
-    progress(&format!("[{what}] {} gets, {} clients", s.ops, s.clients));
-    let gets = drive(s.clients, s.ops, s.max_time, REQUEST_TIMEOUT, |a, i| {
-        let k = (i * 7919 + 13) % reached;
-        if get_holds(a, &node.http, k)? {
-            Ok(())
-        } else {
-            bail!("get of version {k}: not found")
-        }
-    });
-    let gets = match check_rate(report, &format!("{what} gets"), &gets, s.max_time) {
+    let first_get = t0.elapsed().as_secs_f64();
+    // Gets first, at the size loaded; the puts then add versions.
+    let gets = get_phase(ctx, &what, &node.http, reached)?;
+    let gets = match check_throughput(report, &format!("{what} gets"), &gets, s.max_time) {
         Ok(()) => Some(gets),
         Err(e) => {
             report.note(format!("{e:#}"));
             None
         }
     };
+    // The memory figure is taken before the puts: the store then holds what Redis holds.
+    let peak_kib = procs::peak_rss_kib(node.pid());
+    let before = TickCounters::read(&a, &node.http);
+    let (puts, after_puts) = put_phase(ctx, &what, &node.http, reached)?;
+    let after = TickCounters::read(&a, &node.http);
+    check_throughput(report, &format!("{what} puts"), &puts, s.max_time)?;
+    let put_tick = before.zip(after).and_then(|(b, a)| b.mean_since(&a));
     Ok(KvRun {
         size,
         reached,
+        after_puts,
         puts,
         gets,
         put_tick,
-        peak_kib: procs::peak_rss_kib(node.pid()),
+        first_get,
+        peak_kib,
+        peak_after_kib: procs::peak_rss_kib(node.pid()),
     })
 }
 
@@ -710,10 +963,14 @@ fn kv(ctx: &Ctx<'_>, report: &mut Report, redis_first: &mut Option<RedisRun>) ->
         };
         let set = redis.as_ref().and_then(|r| r.set.as_ref());
         let get = redis.as_ref().and_then(|r| r.get.as_ref());
-        report.lines.push(Line::at_least(
+        report.lines.push(throughput_line(
             &scenario,
-            &format!("puts/s, {} clients, single puts (Redis SET)", s.clients),
-            (Some(run.puts.per_sec()), rate_cell(&run.puts)),
+            &format!(
+                "puts/s, {}, single puts ({} versions after) (Redis SET)",
+                ctx.load_desc(),
+                thousands(run.after_puts as f64)
+            ),
+            Some(&run.puts),
             (set.map(|f| f.rps), set.map(redis_cell).unwrap_or_default()),
             0.5,
             "≥ 0.5× Redis",
@@ -726,13 +983,16 @@ fn kv(ctx: &Ctx<'_>, report: &mut Report, redis_first: &mut Option<RedisRun>) ->
                 ..Line::default()
             });
         }
-        report.lines.push(Line::at_least(
+        report.lines.push(Line {
+            scenario: scenario.clone(),
+            measure: "the first get after the load (one client, before the gets/s)".into(),
+            calm: ms(run.first_get * 1e3),
+            ..Line::default()
+        });
+        report.lines.push(throughput_line(
             &scenario,
-            &format!("gets/s by (k1, k2), {} clients (Redis GET)", s.clients),
-            (
-                run.gets.as_ref().map(Rate::per_sec),
-                run.gets.as_ref().map_or_else(|| "—".into(), rate_cell),
-            ),
+            &format!("gets/s by (k1, k2), {} (Redis GET)", ctx.load_desc()),
+            run.gets.as_ref(),
             (get.map(|f| f.rps), get.map(redis_cell).unwrap_or_default()),
             0.5,
             "≥ 0.5× Redis",
@@ -744,7 +1004,7 @@ fn kv(ctx: &Ctx<'_>, report: &mut Report, redis_first: &mut Option<RedisRun>) ->
         let judged = Some(run.size) == largest;
         report.lines.push(Line {
             scenario: format!("5. memory, {} versions", thousands(run.reached as f64)),
-            measure: "node peak RSS (VmHWM) / Redis used_memory".into(),
+            measure: "node peak RSS (VmHWM, before the puts) / Redis used_memory".into(),
             calm: rss.map_or_else(|| "—".into(), mib),
             redis: used.map(mib).unwrap_or_default(),
             ratio,
@@ -755,6 +1015,18 @@ fn kv(ctx: &Ctx<'_>, report: &mut Report, redis_first: &mut Option<RedisRun>) ->
             },
             met: ratio.filter(|_| judged).map(|r| r <= 3.0),
         });
+        if let Some(kib) = run.peak_after_kib {
+            report.note(format!(
+                "kv {}: node peak RSS {} before the puts ({} versions), {} after them ({} \
+                 versions)",
+                run.size,
+                run.peak_kib
+                    .map_or_else(|| "—".into(), |k| mib(k as f64 * 1024.0)),
+                thousands(run.reached as f64),
+                mib(kib as f64 * 1024.0),
+                thousands(run.after_puts as f64)
+            ));
+        }
     }
     if let (Some((small, _)), Some((large, _))) = (runs.first(), runs.last())
         && runs.len() > 1
@@ -780,8 +1052,8 @@ fn kv(ctx: &Ctx<'_>, report: &mut Report, redis_first: &mut Option<RedisRun>) ->
             "≥ 0.8",
         ));
         let (lg, sg) = (
-            large.gets.as_ref().map(Rate::per_sec),
-            small.gets.as_ref().map(Rate::per_sec),
+            large.gets.as_ref().map(Throughput::per_sec),
+            small.gets.as_ref().map(Throughput::per_sec),
         );
         report.lines.push(Line::at_least(
             &scenario,
@@ -822,20 +1094,16 @@ fn durable(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
     });
     let node = ctx.node("durable", ctx.kvs, Some(&data))?;
     let reached = fill(ctx, report, &what, &node.http, &node.http, size)?;
-    progress(&format!(
-        "[{what}] {} single puts, {} clients",
-        s.ops, s.clients
-    ));
-    let puts = single_puts(s, &node.http, reached);
-    check_rate(report, &format!("{what} puts"), &puts, s.max_time)?;
+    let (puts, _) = put_phase(ctx, &what, &node.http, reached)?;
+    check_throughput(report, &format!("{what} puts"), &puts, s.max_time)?;
     let set = redis.as_ref().and_then(|r| r.set.as_ref());
-    report.lines.push(Line::at_least(
+    report.lines.push(throughput_line(
         &format!(
             "3. durable: --data-dir / appendfsync always, {} versions",
             thousands(reached as f64)
         ),
-        &format!("puts/s, {} clients (Redis SET)", s.clients),
-        (Some(puts.per_sec()), rate_cell(&puts)),
+        &format!("puts/s, {} (Redis SET)", ctx.load_desc()),
+        Some(&puts),
         (set.map(|f| f.rps), set.map(redis_cell).unwrap_or_default()),
         1.0,
         "≥ 1× Redis",
@@ -877,21 +1145,96 @@ fn cluster(ctx: &Ctx<'_>, report: &mut Report, redis: Option<&RedisRun>) -> Resu
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let (n1, n3) = (&nodes[0].http, &nodes[2].http);
+    let (n1_url, n3_url) = (nodes[0].http.clone(), nodes[2].http.clone());
+    let (n1, n3) = (n1_url.as_str(), n3_url.as_str());
     let reached = fill(ctx, report, &what, n1, n3, size)?;
+    let scenario = format!("4. 3 nodes, {} versions", thousands(reached as f64));
+    let set = redis.and_then(|r| r.set.as_ref());
+    let redis_set = || (set.map(|f| f.rps), set.map(redis_cell).unwrap_or_default());
+    let pct = |v: &[f64], p| client::percentile(v, p).map_or_else(|| "—".into(), |x| ms(x * 1e3));
+    let mut held = reached;
+    if let Some(wrk) = ctx.wrk {
+        // Throughput: wrk's puts at n1, then the time until n3 holds every one answered.
+        progress(&format!(
+            "[{what}] single puts at n1 for {}s ({}), then until n3 holds them",
+            s.wrk_secs,
+            ctx.load_desc()
+        ));
+        let w = wrk::run(wrk, ctx.tmp, n1, Load::Puts, s.clients, s.wrk_secs)?;
+        let ended = Instant::now();
+        let mut t = Throughput::from_wrk(&w);
+        let want = (reached as u64) + t.ok;
+        let a = agent(REQUEST_TIMEOUT);
+        loop {
+            if client::relation_size(&a, n3, "kv")? >= want {
+                break;
+            }
+            if ended.elapsed() > READABLE_TIMEOUT {
+                bail!(
+                    "{what}: n3 holds {} versions {}s after wrk's puts, fewer than the {want} \
+                     answered at n1",
+                    client::relation_size(&a, n3, "kv")?,
+                    READABLE_TIMEOUT.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let lag = ended.elapsed().as_secs_f64();
+        for node in &mut nodes {
+            node.check_alive()?;
+        }
+        let acked = t.clone();
+        t.secs += lag;
+        check_throughput(report, &format!("{what} puts"), &t, s.max_time)?;
+        report.note(format!(
+            "{what}: {} puts answered at n1 in {:.2}s ({}/s); n3 held them all {:.3}s after \
+             wrk ended",
+            t.ok,
+            acked.secs,
+            thousands(acked.per_sec()),
+            lag
+        ));
+        report.lines.push(throughput_line(
+            &scenario,
+            &format!(
+                "puts/s at n1 until all are readable at n3, {} (Redis SET, 1 server)",
+                ctx.load_desc()
+            ),
+            Some(&t),
+            redis_set(),
+            0.3,
+            "≥ 0.3× Redis",
+        ));
+        report.lines.push(Line {
+            scenario: scenario.clone(),
+            measure: "n1 answers the put (wrk): p50 / p99".into(),
+            calm: format!(
+                "{} / {}",
+                acked.p50_ms.map_or_else(|| "—".into(), ms),
+                acked.p99_ms.map_or_else(|| "—".into(), ms)
+            ),
+            ..Line::default()
+        });
+        held += t.ok as usize;
+    }
+    // Latency (and, without wrk, throughput): single puts at n1, each until readable at n3.
+    let (clients, ops) = if ctx.wrk.is_some() {
+        (1, PROBE_PUTS.min(s.ops))
+    } else {
+        (s.clients, s.ops)
+    };
     progress(&format!(
-        "[{what}] {} single puts at n1 until readable at n3, {} clients",
-        s.ops, s.clients
+        "[{what}] {ops} single puts at n1 until readable at n3, {clients} client(s)"
     ));
     let acks = Mutex::new(Vec::new());
-    let r = drive(s.clients, s.ops, s.max_time, REQUEST_TIMEOUT, |a, i| {
-        let k = reached + i;
+    let r = drive(clients, ops, s.max_time, REQUEST_TIMEOUT, |a, i| {
+        let k = held + i;
         let t0 = Instant::now();
         post_json(a, n1, "/v1/facts", &puts_body("bench", k..k + 1))?;
         acks.lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(t0.elapsed().as_secs_f64());
-        // Every get at n3 is a scan on its tick thread: the clients poll after 1, 2, 4, then
+        // Every get at n3 is a lookup on its tick thread: the clients poll after 1, 2, 4, then
         // every 5 ms, so that their polls do not take all of n3's time.
         let mut pause = Duration::from_millis(1);
         loop {
@@ -911,29 +1254,48 @@ fn cluster(ctx: &Ctx<'_>, report: &mut Report, redis: Option<&RedisRun>) -> Resu
     for node in &mut nodes {
         node.check_alive()?;
     }
-    check_rate(report, &format!("{what} puts"), &r, s.max_time)?;
     let mut acks = acks.into_inner().unwrap_or_else(|p| p.into_inner());
     acks.sort_by(f64::total_cmp);
-    let scenario = format!("4. 3 nodes, {} versions", thousands(reached as f64));
-    let set = redis.and_then(|r| r.set.as_ref());
-    report.lines.push(Line::at_least(
-        &scenario,
-        &format!(
-            "puts/s at n1 until readable at n3, {} clients (Redis SET, 1 server)",
-            s.clients
-        ),
-        (Some(r.per_sec()), rate_cell(&r)),
-        (set.map(|f| f.rps), set.map(redis_cell).unwrap_or_default()),
-        0.3,
-        "≥ 0.3× Redis",
-    ));
-    let pct = |v: &[f64], p| client::percentile(v, p).map_or_else(|| "—".into(), |x| ms(x * 1e3));
-    report.lines.push(Line {
-        scenario,
-        measure: "n1 answers the put: p50 / p99".into(),
-        calm: format!("{} / {}", pct(&acks, 50.0), pct(&acks, 99.0)),
-        ..Line::default()
-    });
+    if ctx.wrk.is_some() {
+        check_rate(report, &format!("{what} probe"), &r, s.max_time)?;
+        report.lines.push(Line {
+            scenario: scenario.clone(),
+            measure: format!(
+                "one client, {} puts: put at n1 until readable at n3, p50 / p99; n1 answers, \
+                 p50 / p99",
+                r.ops
+            ),
+            calm: format!(
+                "{} / {}; {} / {}",
+                r.percentile_ms(50.0).map_or_else(|| "—".into(), ms),
+                r.percentile_ms(99.0).map_or_else(|| "—".into(), ms),
+                pct(&acks, 50.0),
+                pct(&acks, 99.0)
+            ),
+            met: r.error.as_ref().map(|_| false),
+            ..Line::default()
+        });
+    } else {
+        let t = Throughput::from_rate(&r);
+        check_throughput(report, &format!("{what} puts"), &t, s.max_time)?;
+        report.lines.push(throughput_line(
+            &scenario,
+            &format!(
+                "puts/s at n1 until readable at n3, {} (Redis SET, 1 server)",
+                ctx.load_desc()
+            ),
+            Some(&t),
+            redis_set(),
+            0.3,
+            "≥ 0.3× Redis",
+        ));
+        report.lines.push(Line {
+            scenario,
+            measure: "n1 answers the put: p50 / p99".into(),
+            calm: format!("{} / {}", pct(&acks, 50.0), pct(&acks, 99.0)),
+            ..Line::default()
+        });
+    }
     Ok(())
 }
 

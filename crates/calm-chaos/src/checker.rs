@@ -606,8 +606,22 @@ mod tests {
         let mut writes = Vec::new();
         for i in 0..10 {
             writes.push(put(0, "a", i, 100 * i as u64, Outcome::Ok, &[]));
-            writes.push(put(1, "b", 100 + i, 1200 + 100 * i as u64, Outcome::Ok, &[]));
-            writes.push(put(2, "c", 200 + i, 1200 + 100 * i as u64, Outcome::Unknown, &[]));
+            writes.push(put(
+                1,
+                "b",
+                100 + i,
+                1200 + 100 * i as u64,
+                Outcome::Ok,
+                &[],
+            ));
+            writes.push(put(
+                2,
+                "c",
+                200 + i,
+                1200 + 100 * i as u64,
+                Outcome::Unknown,
+                &[],
+            ));
         }
         let h = History {
             writes,

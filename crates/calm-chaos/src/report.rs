@@ -44,7 +44,10 @@ fn ratio(sent: usize, acked: usize) -> String {
     if sent == 0 {
         "-".into()
     } else {
-        format!("{acked}/{sent} ({:.0}%)", 100.0 * acked as f64 / sent as f64)
+        format!(
+            "{acked}/{sent} ({:.0}%)",
+            100.0 * acked as f64 / sent as f64
+        )
     }
 }
 
@@ -75,7 +78,8 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(o, "| deletes acked/sent | {} |", ratio(s.dels.0, s.dels.1));
     let _ = writeln!(o, "| reads (failed) | {} ({}) |", s.reads.0, s.reads.1);
     let _ = writeln!(o, "| final rows of visible | {} |", s.final_rows);
-    let conv = |d: Option<Duration>| d.map_or("none".to_string(), |d| format!("{:.1} s", d.as_secs_f64()));
+    let conv =
+        |d: Option<Duration>| d.map_or("none".to_string(), |d| format!("{:.1} s", d.as_secs_f64()));
     let _ = writeln!(
         o,
         "| convergence after the workload and last heal | {} |",
@@ -142,7 +146,10 @@ mod tests {
         assert!(r.contains("| faults: kill | 2 |"), "{r}");
         assert!(r.contains("| puts acked/sent | 9/10 (90%) |"), "{r}");
         assert!(r.contains("| violations: lost ack | 1 |"), "{r}");
-        assert!(r.contains("after the workload and last heal | 1.5 s |"), "{r}");
+        assert!(
+            r.contains("after the workload and last heal | 1.5 s |"),
+            "{r}"
+        );
         assert!(r.contains("violation: lost ack: x"), "{r}");
     }
 }

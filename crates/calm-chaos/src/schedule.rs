@@ -306,7 +306,11 @@ mod tests {
             assert!(s.count(k) > 10, "{k}: {}", s.count(k));
         }
         for n in 0..3 {
-            assert!(s.faults.iter().any(|f| f.node == n && f.kind == FaultKind::Kill));
+            assert!(
+                s.faults
+                    .iter()
+                    .any(|f| f.node == n && f.kind == FaultKind::Kill)
+            );
         }
     }
 

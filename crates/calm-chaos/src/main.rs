@@ -47,8 +47,8 @@ struct Args {
     /// The faults to inject, separated by commas.
     #[arg(long, default_value = "partition,freeze,kill,disk")]
     faults: String,
-    /// Client threads.
-    #[arg(long, default_value_t = 4)]
+    /// Client threads (default: two per node).
+    #[arg(long, default_value_t = 0)]
     workers: usize,
     /// Where the nodes' data directories and logs go (emptied at start, kept at the end).
     #[arg(long, default_value = "/tmp/calm-chaos")]
@@ -176,7 +176,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let api = Arc::new(Api::new(args.nodes, &token, Duration::from_secs(5)));
     let start = Instant::now();
     let end = start + run_for;
-    let workers: Vec<_> = (0..args.workers.max(1))
+    let workers: Vec<_> = (0..if args.workers == 0 {
+        2 * args.nodes
+    } else {
+        args.workers
+    })
         .map(|index| {
             let w = workload::Worker {
                 index,
@@ -256,6 +260,14 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     s.phases = stats;
     s.final_rows = finals.iter().flatten().next().map_or(0, Vec::len);
     s.violations = violations;
+    s.discarded_commits = (0..args.nodes)
+        .map(|i| {
+            std::fs::read_to_string(work.join(format!("n{}.log", i + 1)))
+                .unwrap_or_default()
+                .matches("failed its checksums and was discarded")
+                .count()
+        })
+        .sum();
     println!();
     print!("{}", report::render(&s));
     if s.violations.is_empty() {
@@ -476,7 +488,13 @@ impl Chaos<'_> {
 
     fn inject(&mut self, f: Fault) {
         let t = self.now();
-        println!("{:7.1} s  {}", t.as_secs_f64(), describe(&f).trim_start());
+        println!(
+            "{:7.1} s  {} n{} for {:.1} s",
+            t.as_secs_f64(),
+            f.kind,
+            f.node + 1,
+            f.duration.as_secs_f64()
+        );
         *self.summary.faults.entry(f.kind).or_default() += 1;
         let i = f.node;
         let result = match f.kind {
@@ -569,7 +587,7 @@ impl Chaos<'_> {
             let t = self.now().as_secs_f64();
             if status.code() == Some(1) {
                 self.disk_stopped = true;
-                let tail = self.cluster.log_tail(i, 3);
+                let tail = self.cluster.log_tail(i, 10);
                 let clean = tail.contains("storage failure");
                 println!(
                     "{t:7.1} s  n{} stopped with exit code 1 on the full disk{}",

@@ -21,6 +21,9 @@ pub struct Summary {
     pub disk_stops: usize,
     /// Restarts (after kills and disk faults).
     pub restarts: usize,
+    /// Starts at which the store discarded a last commit that failed its checksums (logged as
+    /// an error by the node).
+    pub discarded_commits: usize,
     /// Puts sent and acknowledged.
     pub puts: (usize, usize),
     /// Deletes sent and acknowledged.
@@ -74,6 +77,11 @@ pub fn render(s: &Summary) -> String {
         let _ = writeln!(o, "| faults: {k} | {n}{extra} |");
     }
     let _ = writeln!(o, "| node restarts | {} |", s.restarts);
+    let _ = writeln!(
+        o,
+        "| restarts that discarded a torn last commit | {} |",
+        s.discarded_commits
+    );
     let _ = writeln!(o, "| puts acked/sent | {} |", ratio(s.puts.0, s.puts.1));
     let _ = writeln!(o, "| deletes acked/sent | {} |", ratio(s.dels.0, s.dels.1));
     let _ = writeln!(o, "| reads (failed) | {} ({}) |", s.reads.0, s.reads.1);

@@ -1,7 +1,10 @@
 //! The workload: clients putting, deleting and reading keys of `programs/kvs.dl` at every node.
 //!
 //! Each worker has its own client name (`w0`, ...) and its own keys, and writes each key from
-//! one thread, one request at a time, so the order of the writes to a key is known. Before each
+//! one thread, one request at a time, so the order of the writes to a key is known. A worker
+//! talks to one node at a time (worker `i` starts at node `i mod n`) and moves to the next node
+//! every 25 requests, and at once after a failed request (as a client that fails over), so a key is written at every node over time, and a frozen or cut-off node
+//! holds up only the workers talking to it. Before each
 //! write it reads the key at the node it writes to: what that read shows, the node holds, and
 //! an acknowledged write tombstones it (the checker's "resurrected" rule). A key whose write
 //! has an unknown outcome (a timeout: the node may apply it later) is retired, replaced by a
@@ -50,6 +53,8 @@ impl Worker {
             (0..self.keys).map(|_| fresh(&mut next_key)).collect();
         let mut seq = 0i64;
         let mut h = History::default();
+        let mut node = self.index % self.nodes;
+        let mut count = 0u64;
         // Bounded in time (each request has a timeout) and in count.
         for _ in 0..10_000_000u64 {
             if Instant::now() >= self.end || self.stop.load(Ordering::Relaxed) {
@@ -57,7 +62,10 @@ impl Worker {
             }
             let slot = rng.below(self.keys as u64) as usize;
             let (k1, k2) = slots[slot].clone();
-            let node = rng.below(self.nodes as u64) as usize;
+            count += 1;
+            if count % 25 == 0 {
+                node = (node + 1) % self.nodes;
+            }
             let op = rng.below(100);
             if op < 20 {
                 // A read, by both keys or by the first.
@@ -72,13 +80,17 @@ impl Worker {
                         at: self.start.elapsed(),
                         rows,
                     }),
-                    Err(_) => h.failed_reads += 1,
+                    Err(_) => {
+                        h.failed_reads += 1;
+                        node = (node + 1) % self.nodes;
+                    }
                 }
             } else {
                 let pre = match api.visible(node, &[("k1", &k1), ("k2", &k2)]) {
                     Ok(rows) => rows,
                     Err(_) => {
                         h.failed_reads += 1;
+                        node = (node + 1) % self.nodes;
                         self.pause(&mut rng, true);
                         continue;
                     }
@@ -118,6 +130,7 @@ impl Worker {
                     outcome,
                 });
                 if outcome != Outcome::Ok {
+                    node = (node + 1) % self.nodes;
                     self.pause(&mut rng, true);
                     continue;
                 }

@@ -46,7 +46,7 @@ impl Worker {
             *next_key += 1;
             (
                 format!("w{}k{}", self.index, *next_key),
-                if *next_key % 2 == 0 { "x" } else { "y" }.to_string(),
+                if next_key.is_multiple_of(2) { "x" } else { "y" }.to_string(),
             )
         };
         let mut slots: Vec<(String, String)> =
@@ -63,7 +63,7 @@ impl Worker {
             let slot = rng.below(self.keys as u64) as usize;
             let (k1, k2) = slots[slot].clone();
             count += 1;
-            if count % 25 == 0 {
+            if count.is_multiple_of(25) {
                 node = (node + 1) % self.nodes;
             }
             let op = rng.below(100);

@@ -118,15 +118,34 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
     })?;
 
+    net::claim().map_err(anyhow::Error::msg)?;
+    let result = run_claimed(&args, run_for, &kinds, &sched, &bin);
+    net::release();
+    result
+}
+
+fn run_claimed(
+    args: &Args,
+    run_for: Duration,
+    kinds: &[FaultKind],
+    sched: &schedule::Schedule,
+    bin: &Path,
+) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     watch_signals(stop.clone());
 
     // Leftovers of a crashed run, then a fresh work directory.
     let work = &args.work_dir;
     net::cleanup_leftovers(work);
-    if work.exists() {
-        std::fs::remove_dir_all(work)
-            .with_context(|| format!("cannot empty {}", work.display()))?;
+    for attempt in 0..5 {
+        match std::fs::remove_dir_all(work) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) if attempt == 4 => {
+                return Err(e).with_context(|| format!("cannot empty {}", work.display()));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
     }
     std::fs::create_dir_all(work).with_context(|| format!("cannot create {}", work.display()))?;
     let work = std::fs::canonicalize(work)?;
@@ -163,7 +182,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         })
         .collect();
-    let mut cluster = Cluster::new(&bin, &program, &secret, &token_file, specs);
+    let mut cluster = Cluster::new(bin, &program, &secret, &token_file, specs);
     for i in 0..args.nodes {
         cluster.start(i, Duration::from_secs(20))?;
     }
@@ -213,6 +232,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         active: None,
         disk_stopped: false,
         restart_attempts: vec![0; args.nodes],
+        last_start: vec![None; args.nodes],
     };
     chaos.drive(&sched.faults, run_for, &stop);
 
@@ -426,7 +446,10 @@ struct Chaos<'a> {
     active: Option<(Fault, Duration)>,
     /// The disk node stopped during the current disk fault.
     disk_stopped: bool,
+    /// Restarts of nodes that stopped on their own (crashes).
     restart_attempts: Vec<usize>,
+    /// When each node was last (re)started or tried to be.
+    last_start: Vec<Option<Instant>>,
 }
 
 impl Chaos<'_> {
@@ -568,7 +591,7 @@ impl Chaos<'_> {
         if self.cluster.is_up(i) {
             return;
         }
-        self.restart_attempts[i] += 1;
+        self.last_start[i] = Some(Instant::now());
         match self.cluster.start(i, Duration::from_secs(20)) {
             Ok(()) => {
                 self.summary.restarts += 1;
@@ -637,7 +660,10 @@ impl Chaos<'_> {
                     ),
                 );
             }
-            if !self.cluster.is_up(i) && self.restart_attempts[i] < 1_000 {
+            // A node that should be up and is not: try again, at most every 2 s and 20 times.
+            let waited = self.last_start[i].is_none_or(|t| t.elapsed() >= Duration::from_secs(2));
+            if !self.cluster.is_up(i) && waited && self.restart_attempts[i] < 20 {
+                self.restart_attempts[i] += 1;
                 self.restart(i);
             }
         }

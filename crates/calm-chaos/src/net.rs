@@ -82,6 +82,34 @@ pub fn probe() -> Result<(), String> {
     Ok(())
 }
 
+/// Where a run records its process id.
+const PID_FILE: &str = "/run/calm-chaos.pid";
+
+/// Claims the machine for this run: fails if another `calm-chaos` run is alive (two runs would
+/// tear down each other's namespaces). The claim is released by [`release`].
+pub fn claim() -> Result<(), String> {
+    if let Ok(text) = std::fs::read_to_string(PID_FILE)
+        && let Ok(pid) = text.trim().parse::<u32>()
+        && pid != std::process::id()
+    {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "calm-chaos" {
+            return Err(format!(
+                "another calm-chaos run (process {pid}) is in progress ({PID_FILE})"
+            ));
+        }
+    }
+    std::fs::write(PID_FILE, std::process::id().to_string())
+        .map_err(|e| format!("cannot write {PID_FILE}: {e}"))
+}
+
+/// Releases the claim of [`claim`].
+pub fn release() {
+    if std::fs::read_to_string(PID_FILE).is_ok_and(|t| t.trim() == std::process::id().to_string()) {
+        let _ = std::fs::remove_file(PID_FILE);
+    }
+}
+
 /// Removes what a previous run left behind: the processes in its namespaces, the namespaces,
 /// the bridge and veths, and mounts under `work`.
 pub fn cleanup_leftovers(work: &Path) {
@@ -92,12 +120,24 @@ pub fn cleanup_leftovers(work: &Path) {
         if !ns.starts_with(NS_PREFIX) {
             continue;
         }
-        for pid in ip_output(&["netns", "pids", ns]).split_whitespace() {
-            if let Ok(pid) = pid.parse::<i32>() {
-                let pid = nix::unistd::Pid::from_raw(pid);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let pids: Vec<i32> = ip_output(&["netns", "pids", ns])
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        for &pid in &pids {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        // Wait (up to 5 s) until they are gone, so that none still writes to the work directory.
+        for _ in 0..50 {
+            if pids
+                .iter()
+                .all(|p| !Path::new(&format!("/proc/{p}")).exists())
+            {
+                break;
             }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
         eprintln!("chaos: removing the namespace {ns}, left by an earlier run");
         let _ = ip(&["netns", "del", ns]);

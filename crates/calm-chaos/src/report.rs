@@ -1,0 +1,163 @@
+//! The table the run ends with.
+
+use crate::checker::{PhaseStats, Violation, ViolationKind};
+use crate::schedule::FaultKind;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// What a run measured.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// The seed.
+    pub seed: u64,
+    /// Nodes.
+    pub nodes: usize,
+    /// The workload's length.
+    pub run: Duration,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<FaultKind, usize>,
+    /// Disk faults after which the node had stopped with exit code 1 (it hit ENOSPC).
+    pub disk_stops: usize,
+    /// Restarts (after kills and disk faults).
+    pub restarts: usize,
+    /// Starts at which the store discarded a last commit that failed its checksums (logged as
+    /// an error by the node).
+    pub discarded_commits: usize,
+    /// Puts sent and acknowledged.
+    pub puts: (usize, usize),
+    /// Deletes sent and acknowledged.
+    pub dels: (usize, usize),
+    /// Reads answered, and failed.
+    pub reads: (usize, usize),
+    /// Writes by phase.
+    pub phases: BTreeMap<Option<FaultKind>, PhaseStats>,
+    /// Rows of `visible` at the end (at the first node read).
+    pub final_rows: usize,
+    /// Seconds from the last heal (and the workload's end) until every node held the same
+    /// state, or none if they did not converge.
+    pub convergence: Option<Duration>,
+    /// The same from the last heal alone.
+    pub since_last_heal: Option<Duration>,
+    /// The violations.
+    pub violations: Vec<Violation>,
+}
+
+fn ratio(sent: usize, acked: usize) -> String {
+    if sent == 0 {
+        "-".into()
+    } else {
+        format!(
+            "{acked}/{sent} ({:.0}%)",
+            100.0 * acked as f64 / sent as f64
+        )
+    }
+}
+
+/// Renders the report.
+pub fn render(s: &Summary) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "chaos: seed {}, {} nodes, {} s of workload",
+        s.seed,
+        s.nodes,
+        s.run.as_secs()
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(o, "| what | count |");
+    let _ = writeln!(o, "|---|---:|");
+    for k in FaultKind::ALL {
+        let n = s.faults.get(&k).copied().unwrap_or(0);
+        let extra = if k == FaultKind::Disk && n > 0 {
+            format!(" ({} hit ENOSPC and stopped)", s.disk_stops)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(o, "| faults: {k} | {n}{extra} |");
+    }
+    let _ = writeln!(o, "| node restarts | {} |", s.restarts);
+    let _ = writeln!(
+        o,
+        "| restarts that discarded a torn last commit | {} |",
+        s.discarded_commits
+    );
+    let _ = writeln!(o, "| puts acked/sent | {} |", ratio(s.puts.0, s.puts.1));
+    let _ = writeln!(o, "| deletes acked/sent | {} |", ratio(s.dels.0, s.dels.1));
+    let _ = writeln!(o, "| reads (failed) | {} ({}) |", s.reads.0, s.reads.1);
+    let _ = writeln!(o, "| final rows of visible | {} |", s.final_rows);
+    let conv =
+        |d: Option<Duration>| d.map_or("none".to_string(), |d| format!("{:.1} s", d.as_secs_f64()));
+    let _ = writeln!(
+        o,
+        "| convergence after the workload and last heal | {} |",
+        conv(s.convergence)
+    );
+    let _ = writeln!(
+        o,
+        "| convergence after the last heal | {} |",
+        conv(s.since_last_heal)
+    );
+    for k in ViolationKind::ALL {
+        let n = s.violations.iter().filter(|v| v.kind == k).count();
+        let _ = writeln!(o, "| violations: {} | {n} |", k.name());
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "| phase | count | time | writes acked at other nodes | writes acked at the node hit |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|");
+    for (k, p) in &s.phases {
+        let name = k.map_or("healthy", FaultKind::name);
+        let _ = writeln!(
+            o,
+            "| {name} | {} | {:.1} s | {} | {} |",
+            p.phases,
+            p.time.as_secs_f64(),
+            ratio(p.other_sent, p.other_acked),
+            ratio(p.hit_sent, p.hit_acked)
+        );
+    }
+    if !s.violations.is_empty() {
+        let _ = writeln!(o);
+        for v in s.violations.iter().take(50) {
+            let _ = writeln!(o, "violation: {v}");
+        }
+        if s.violations.len() > 50 {
+            let _ = writeln!(o, "... and {} more", s.violations.len() - 50);
+        }
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_and_violations() {
+        let mut s = Summary {
+            seed: 3,
+            nodes: 3,
+            run: Duration::from_secs(60),
+            puts: (10, 9),
+            convergence: Some(Duration::from_millis(1500)),
+            ..Summary::default()
+        };
+        s.faults.insert(FaultKind::Kill, 2);
+        s.violations.push(Violation {
+            kind: ViolationKind::LostAck,
+            detail: "x".into(),
+        });
+        let r = render(&s);
+        assert!(r.contains("| faults: kill | 2 |"), "{r}");
+        assert!(r.contains("| puts acked/sent | 9/10 (90%) |"), "{r}");
+        assert!(r.contains("| violations: lost ack | 1 |"), "{r}");
+        assert!(
+            r.contains("after the workload and last heal | 1.5 s |"),
+            "{r}"
+        );
+        assert!(r.contains("violation: lost ack: x"), "{r}");
+    }
+}

@@ -292,11 +292,12 @@ impl RedbStorage {
         };
         let rolled_back = rolled_back.load(Ordering::SeqCst);
         if rolled_back {
-            tracing::error!(
+            tracing::warn!(
                 path = %location,
-                "the data file's last commit failed its checksums and was discarded: either the \
-                 machine lost power while writing it (then nothing of it was acknowledged), or the \
-                 file was damaged since (then what it acknowledged is lost)"
+                "the data file's last commit was incomplete and was discarded: the node stopped \
+                 while writing it (a crash, a power loss, or a failed write such as a full disk); \
+                 nothing of a commit that did not complete was acknowledged. Only if the file was \
+                 damaged after the commit completed is acknowledged data lost"
             );
         }
         Ok(RedbStorage {

@@ -1256,6 +1256,48 @@ named(s) :- tag(s).
     }
 
     #[test]
+    fn a_failed_incremental_tick_is_undone() {
+        let p = Program::compile(
+            "t.dl",
+            ".decl p(x: number)\n.persist p\n.decl d(x: number)\n\
+             r(x) :- p(x), !d(x).\ns(z) :- r(x), z = 12 / x.\n\
+             p(x)@next :- p(x), !d(x).\n",
+        )
+        .unwrap();
+        let n = |x: i64| vec![Value::Number(x)];
+        let ticks: Vec<Vec<(String, Vec<Value>)>> = vec![
+            vec![("p".into(), n(1)), ("p".into(), n(2))],
+            vec![("p".into(), n(3)), ("d".into(), n(1))],
+            // Division by zero: the tick fails, and nothing of it may stay.
+            vec![("p".into(), n(4)), ("p".into(), n(0)), ("d".into(), n(2))],
+            vec![("p".into(), n(6))],
+            vec![("d".into(), n(3))],
+        ];
+        let mut inc = Engine::new(&p);
+        let mut full = Engine::new(&p);
+        full.set_full_ticks(true);
+        let mut failed = 0;
+        for (t, a) in ticks.iter().enumerate() {
+            let (oi, of) = (inc.tick(a), full.tick(a));
+            assert_eq!(oi.is_err(), of.is_err(), "tick {t}");
+            failed += usize::from(oi.is_err());
+            for r in ["p", "r", "s"] {
+                if oi.is_ok() {
+                    assert_eq!(
+                        inc.relation(r).unwrap(),
+                        full.relation(r).unwrap(),
+                        "{r} {t}"
+                    );
+                }
+            }
+            assert_eq!(inc.snapshot(), full.snapshot(), "tick {t}");
+        }
+        assert_eq!(failed, 1);
+        assert!(inc.incr.is_some());
+        assert_eq!(inc.relation("s").unwrap(), vec![n(2), n(6), n(12)]);
+    }
+
+    #[test]
     fn a_snapshot_of_another_program_is_refused() {
         let p = Program::compile("t.dl", PROGRAM).unwrap();
         let q = Program::compile("q.dl", ".decl ev(x: symbol)\n").unwrap();

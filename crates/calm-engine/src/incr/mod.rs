@@ -407,7 +407,13 @@ impl Incr {
         }
         let saved_arrived = self.arrived.clone();
         let saved_pending = self.pending.clone();
-        let saved_touched: Vec<Set> = self.touched.clone();
+        let saved_touched: Vec<(usize, Set)> = self
+            .touched
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(rel, t)| (rel, t.clone()))
+            .collect();
         match self.tick_inner(arrivals, it) {
             Ok(t) => Ok(t),
             Err(e) => {
@@ -437,7 +443,12 @@ impl Incr {
                 }
                 self.arrived = saved_arrived;
                 self.pending = saved_pending;
-                self.touched = saved_touched;
+                for t in &mut self.touched {
+                    t.clear();
+                }
+                for (rel, t) in saved_touched {
+                    self.touched[rel] = t;
+                }
                 Err(e)
             }
         }

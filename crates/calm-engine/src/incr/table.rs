@@ -238,9 +238,17 @@ impl Delta {
         self.plus.is_empty() && self.minus.is_empty()
     }
 
+    /// Empties the delta for the next tick; after a large tick it also gives back the memory
+    /// (clearing a hash set costs its capacity, and every tick clears every delta).
     pub fn clear(&mut self) {
-        self.plus.clear();
-        self.minus.clear();
+        for set in [&mut self.plus, &mut self.minus] {
+            if !set.is_empty() {
+                set.clear();
+            }
+            if set.capacity() > 1024 {
+                set.shrink_to(64);
+            }
+        }
         self.minus_ix.clear();
     }
 

@@ -129,6 +129,10 @@ pub struct LimitsConfig {
     pub max_http_connections_per_ip: Option<usize>,
     /// Time after the start after which a peer that never connected is reported, e.g. `"30s"`.
     pub peer_connect_grace: Option<String>,
+    /// Estimated bytes of batches received from one peer and not yet ticked, at most.
+    pub peer_inbound_bytes: Option<usize>,
+    /// The same for all peers together.
+    pub inbound_bytes: Option<usize>,
 }
 
 impl FileConfig {
@@ -344,6 +348,8 @@ pub fn resolve(
             d.peer_write_timeout,
         )?,
         peer_outbox_bytes: l.peer_outbox_bytes.unwrap_or(d.peer_outbox_bytes).max(1),
+        peer_inbound_bytes: l.peer_inbound_bytes.unwrap_or(d.peer_inbound_bytes).max(1),
+        inbound_bytes: l.inbound_bytes.unwrap_or(d.inbound_bytes).max(1),
         http_header_timeout: duration(
             "http_header_timeout",
             &l.http_header_timeout,

@@ -16,7 +16,9 @@ use crate::metrics::Metrics;
 use crate::node::{Event, Peer, Shared};
 use crate::outbox::{LinkState, Next};
 use crate::warnings::{OUTSIDER, quote};
-use crate::wire::{self, Frame, MAX_HANDSHAKE_FRAME, PROTOCOL_VERSION, WireError};
+use crate::wire::{
+    self, Frame, MAX_HANDSHAKE_FRAME, PROTOCOL_VERSION, WireError, WireFact, WireValue,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -232,10 +234,35 @@ async fn read_loop(
         state.frame_received();
         match frame {
             Frame::Batch { seq, facts } => {
+                // Wait for room in the inbound memory budget (this peer's, then everyone's):
+                // meanwhile this connection is not read, and the peer's batches wait on its
+                // side. The tick loop never waits, so the budget always comes back.
+                let cost = inbound_cost(&facts);
+                let mut permits = Vec::with_capacity(2);
+                let caps = [
+                    (
+                        shared.inbound_per_peer.get(&peer),
+                        crate::node::kib(shared.limits.peer_inbound_bytes),
+                    ),
+                    (
+                        Some(&shared.inbound),
+                        crate::node::kib(shared.limits.inbound_bytes),
+                    ),
+                ];
+                for (sem, cap) in caps {
+                    let Some(sem) = sem else { continue };
+                    // A batch larger than a whole budget waits until nothing else holds any.
+                    let n = cost.min(u32::try_from(cap).unwrap_or(u32::MAX));
+                    match sem.clone().acquire_many_owned(n).await {
+                        Ok(p) => permits.push(p),
+                        Err(_) => return,
+                    }
+                }
                 let ev = Event::Peer {
                     from: peer.clone(),
                     seq,
                     facts,
+                    budget: Some(Budget(permits)),
                 };
                 Metrics::add(&metrics.queue_depth, 1);
                 if events.send(ev).await.is_err() {
@@ -724,6 +751,34 @@ pub(crate) async fn listen(
             }
         });
     }
+}
+
+/// A received batch's share of the inbound memory budgets; given back when dropped.
+pub(crate) struct Budget(#[allow(dead_code)] Vec<tokio::sync::OwnedSemaphorePermit>);
+
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Budget")
+    }
+}
+
+/// What a batch is estimated to hold in memory once decoded and ingested, in KiB (at least 1):
+/// the decoded facts (strings, vectors, values) about twice over.
+pub(crate) fn inbound_cost(facts: &[WireFact]) -> u32 {
+    let bytes: usize = facts
+        .iter()
+        .map(|f| {
+            48 + f.relation.len()
+                + f.tuple
+                    .iter()
+                    .map(|v| match v {
+                        WireValue::Number(_) => 32,
+                        WireValue::Symbol(s) => 32 + s.len(),
+                    })
+                    .sum::<usize>()
+        })
+        .sum();
+    u32::try_from((2 * bytes) / 1024 + 1).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

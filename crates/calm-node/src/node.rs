@@ -67,6 +67,12 @@ pub struct Limits {
     /// A peer that has not connected this long after the node started is reported (a WARN line,
     /// and a warning in the status until it connects).
     pub peer_connect_grace: Duration,
+    /// Estimated memory of the batches received from one peer and not yet taken by a tick, at
+    /// most; over it, the node stops reading that peer's connection until ticks catch up (the
+    /// peer's batches wait on its side, unacknowledged).
+    pub peer_inbound_bytes: usize,
+    /// The same, for all peers together.
+    pub inbound_bytes: usize,
 }
 
 impl Default for Limits {
@@ -85,8 +91,15 @@ impl Default for Limits {
             http_header_timeout: Duration::from_secs(10),
             max_http_connections_per_ip: 64,
             peer_connect_grace: Duration::from_secs(30),
+            peer_inbound_bytes: 64 << 20,
+            inbound_bytes: 256 << 20,
         }
     }
+}
+
+/// A byte budget in KiB permits (at least one, at most what a semaphore holds).
+pub(crate) fn kib(bytes: usize) -> usize {
+    (bytes / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS >> 1)
 }
 
 /// How to run a node.
@@ -220,6 +233,8 @@ pub(crate) enum Event {
         from: String,
         seq: u64,
         facts: Vec<WireFact>,
+        /// The share of the inbound memory budget the batch holds until its tick is done.
+        budget: Option<crate::link::Budget>,
     },
     /// A peer connected with an incarnation other than the last one known.
     PeerIncarnation {
@@ -259,6 +274,9 @@ pub(crate) struct Shared {
     pub warnings: Warnings,
     /// Every member's name (this node's and its peers'), sorted: what `$member` holds.
     pub members: Vec<String>,
+    /// The inbound memory budget (KiB) of all peers together, and of each.
+    pub inbound: Arc<tokio::sync::Semaphore>,
+    pub inbound_per_peer: BTreeMap<String, Arc<tokio::sync::Semaphore>>,
 }
 
 /// A handle to a running node; cheap to clone.
@@ -496,6 +514,17 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             m.dedup();
             m
         },
+        inbound: Arc::new(tokio::sync::Semaphore::new(kib(config
+            .limits
+            .inbound_bytes))),
+        inbound_per_peer: config
+            .peers
+            .iter()
+            .map(|p| {
+                let s = tokio::sync::Semaphore::new(kib(config.limits.peer_inbound_bytes));
+                (p.name.clone(), Arc::new(s))
+            })
+            .collect(),
     });
     let mut links = HashMap::new();
     let mut link_rxs = Vec::new();
@@ -785,6 +814,7 @@ impl TickLoop {
                 .store(rx.len() as u64, Ordering::Relaxed);
             let mut inputs = Vec::new();
             let mut replies = Vec::new();
+            let mut budgets: Vec<Option<crate::link::Budget>> = Vec::new();
             let mut incarnations: Vec<(String, u64)> = Vec::new();
             for ev in events {
                 match ev {
@@ -792,8 +822,15 @@ impl TickLoop {
                         inputs.push(Input::Insert(facts));
                         replies.push(reply);
                     }
-                    Event::Peer { from, seq, facts } => {
-                        inputs.push(Input::Peer { from, seq, facts })
+                    Event::Peer {
+                        from,
+                        seq,
+                        facts,
+                        budget,
+                    } => {
+                        inputs.push(Input::Peer { from, seq, facts });
+                        // Released when this iteration ends: after the step took the facts.
+                        budgets.push(budget);
                     }
                     Event::PeerIncarnation {
                         peer,

@@ -384,3 +384,33 @@ async fn a_peer_restarted_under_load_catches_up() {
         stop(n).await;
     }
 }
+
+/// Inbound memory budgets far below one batch of what arrives: every batch waits for the one
+/// before it to be ticked (the reader of a connection stops meanwhile), and still every node
+/// answers and all converge. Fails (by its bounded waits) if a batch's share of the budget is
+/// not given back after its tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_inbound_budgets_slow_peers_down_but_everyone_converges() {
+    let names = ["n1", "n2", "n3"];
+    let addrs: Vec<SocketAddr> = names.iter().map(|_| free_port()).collect();
+    let real = |n: &str| addrs[names.iter().position(|m| *m == n).unwrap()];
+    let tiny = || Limits {
+        peer_inbound_bytes: 1024,
+        inbound_bytes: 2048,
+        ..limits()
+    };
+    let n1 = start("n1", addrs[0], peers_of("n1", &names, real), tiny()).await;
+    let n2 = start("n2", addrs[1], peers_of("n2", &names, real), tiny()).await;
+    let n3 = start("n3", addrs[2], peers_of("n3", &names, real), tiny()).await;
+    all_connected(&[&n1.handle, &n2.handle, &n3.handle]).await;
+    let watch = vec![n1.handle.clone(), n2.handle.clone(), n3.handle.clone()];
+    let a = tokio::spawn(load(n1.handle.clone(), watch.clone(), 0, 600, 4096));
+    let b = tokio::spawn(load(n2.handle.clone(), watch.clone(), 10_000, 10_600, 4096));
+    a.await.unwrap();
+    b.await.unwrap();
+    let all = [&n1.handle, &n2.handle, &n3.handle];
+    converge(&all, 1200, Duration::from_secs(120)).await;
+    for n in [n1, n2, n3] {
+        stop(n).await;
+    }
+}

@@ -44,8 +44,36 @@ fn io_err(path: &Path, source: std::io::Error) -> EngineError {
     }
 }
 
+/// The largest fact file read (1 GiB): a larger one (or a device that never ends, such as
+/// `/dev/zero`) is an error, not a process that grows until the machine runs out of memory.
+pub const MAX_FACT_FILE_BYTES: u64 = 1 << 30;
+
+/// Reads a whole file of at most `max` bytes.
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes, the most a fact file may hold"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Reads every `.input` relation's file from `dir`. Returns the number of facts read.
 pub fn load_inputs(engine: &mut Engine, dir: &Path) -> Result<usize, EngineError> {
+    load_inputs_at_most(engine, dir, MAX_FACT_FILE_BYTES)
+}
+
+/// [`load_inputs`] with another bound on the size of each fact file.
+pub fn load_inputs_at_most(
+    engine: &mut Engine,
+    dir: &Path,
+    max_file_bytes: u64,
+) -> Result<usize, EngineError> {
     let program = engine.program().clone();
     let mut total = 0;
     for rel in &program.ir().relations {
@@ -79,7 +107,7 @@ pub fn load_inputs(engine: &mut Engine, dir: &Path) -> Result<usize, EngineError
             )));
         }
         let path = dir.join(&name);
-        let bytes = std::fs::read(&path).map_err(|e| io_err(&path, e))?;
+        let bytes = read_bounded(&path, max_file_bytes).map_err(|e| io_err(&path, e))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             directive(format!(
                 "{}: not valid UTF-8 (at byte {})",
@@ -182,4 +210,33 @@ pub fn write_outputs(
     }
     stdout.flush().map_err(so)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Program;
+
+    #[test]
+    fn a_fact_file_larger_than_the_bound_is_an_error_not_a_growing_process() {
+        let dir = std::env::temp_dir().join(format!("calm-io-bound-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = Program::compile("t.dl", ".decl e(x: number)\n.input e\n").unwrap();
+        std::fs::write(dir.join("e.facts"), "1\n2\n3\n").unwrap();
+        let mut e = Engine::new(&p);
+        assert_eq!(load_inputs_at_most(&mut e, &dir, 6).unwrap(), 3);
+        let mut e = Engine::new(&p);
+        let err = load_inputs_at_most(&mut e, &dir, 5).unwrap_err();
+        assert!(err.to_string().contains("larger than 5 bytes"), "{err}");
+        // A device that never ends stops at the bound.
+        #[cfg(unix)]
+        {
+            let _ = std::fs::remove_file(dir.join("e.facts"));
+            std::os::unix::fs::symlink("/dev/zero", dir.join("e.facts")).unwrap();
+            let mut e = Engine::new(&p);
+            let err = load_inputs_at_most(&mut e, &dir, 1 << 20).unwrap_err();
+            assert!(err.to_string().contains("larger than"), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -942,7 +942,9 @@ impl Engine {
     /// Keeps an index of relation `name` on the columns `cols` from now on, so that
     /// [`Engine::relation_where`] with equality filters on (at least) those columns is a lookup
     /// rather than a scan. Takes effect once incremental ticks have started (from the second
-    /// tick); before, filtered reads scan.
+    /// tick); before, filtered reads scan. Reads may add at most four indexes to a relation
+    /// (besides those its rules use); past that, a filtered read uses the index that covers the
+    /// most of its columns, or scans.
     pub fn index_on(&mut self, name: &str, cols: &[usize]) -> Result<(), EngineError> {
         let rel = self.rel(name)?;
         let arity = self.program.inner.ir.relations[rel].arity;
@@ -1295,6 +1297,38 @@ named(s) :- tag(s).
         assert_eq!(failed, 1);
         assert!(inc.incr.is_some());
         assert_eq!(inc.relation("s").unwrap(), vec![n(2), n(6), n(12)]);
+    }
+
+    #[test]
+    fn reads_add_a_bounded_number_of_indexes_and_filter_right_without_them() {
+        let p = Program::compile(
+            "t.dl",
+            ".decl e(a: number, b: number, c: number)\n.persist e\n",
+        )
+        .unwrap();
+        let mut e = Engine::new(&p);
+        let n = Value::Number;
+        let rows: Vec<Vec<Value>> = (0..30).map(|i| vec![n(i % 3), n(i % 5), n(i)]).collect();
+        e.insert("e", rows.clone()).unwrap();
+        e.tick(&[]).unwrap();
+        e.tick(&[]).unwrap();
+        let shapes = |e: &Engine| e.index_shapes().len();
+        let before = shapes(&e);
+        let combos: [&[usize]; 7] = [&[0], &[1], &[2], &[0, 1], &[0, 2], &[1, 2], &[0, 1, 2]];
+        for cols in combos {
+            e.index_on("e", cols).unwrap();
+            let filter: Vec<(usize, Value)> =
+                cols.iter().map(|&c| (c, rows[7][c].clone())).collect();
+            let want: Vec<Vec<Value>> = e
+                .relation("e")
+                .unwrap()
+                .into_iter()
+                .filter(|r| filter.iter().all(|(c, v)| r[*c] == *v))
+                .collect();
+            assert_eq!(e.relation_where("e", &filter).unwrap(), want, "{cols:?}");
+            assert!(!want.is_empty());
+        }
+        assert_eq!(shapes(&e), before + 4);
     }
 
     #[test]

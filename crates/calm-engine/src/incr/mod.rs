@@ -38,6 +38,9 @@ use std::collections::BTreeMap;
 pub(crate) use table::Row;
 use table::{Delta, Map, Set, Table};
 
+/// Indexes that reads (not rules) may add to one relation.
+pub(crate) const MAX_READ_INDEXES: usize = 4;
+
 /// A row's input sources.
 const GIVEN: u8 = 1;
 const CARRIED: u8 = 2;
@@ -113,6 +116,8 @@ pub(crate) struct Incr {
     times: Vec<Time>,
     self_id: Word,
     journal: Vec<Undo>,
+    /// Per relation, how many indexes reads have added.
+    read_indexes: Vec<usize>,
 }
 
 fn stratum_of(prog: &calm_ir::Program, s: &calm_ir::Stratum) -> Stratum {
@@ -183,6 +188,7 @@ impl Incr {
             times,
             self_id,
             journal: Vec::new(),
+            read_indexes: vec![0; nrel],
         };
         // What the tick's input was.
         for (rel, rows) in full.given.into_iter().enumerate() {
@@ -329,9 +335,20 @@ impl Incr {
         }
     }
 
-    /// Makes lookups of `rel` by the columns `cols` use an index from now on.
+    /// Makes lookups of `rel` by the columns `cols` use an index from now on, unless reads have
+    /// already asked for [`MAX_READ_INDEXES`] indexes of it (every index costs memory and time
+    /// at every change, and readers choose the columns): then reads use the best index there is.
     pub fn ensure_index(&mut self, rel: RelId, cols: &[usize]) {
-        self.tables[rel].ensure_index(cols);
+        let t = &mut self.tables[rel];
+        if t.indexes.iter().any(|ix| ix.cols == cols) {
+            return;
+        }
+        let asked = &mut self.read_indexes[rel];
+        if *asked >= MAX_READ_INDEXES {
+            return;
+        }
+        *asked += 1;
+        t.ensure_index(cols);
     }
 
     /// The rows now addressed to other nodes: per (relation, destination word), how many.

@@ -253,7 +253,7 @@ impl Lowerer {
                     format!("`{kw}` parameter `{}` is given twice", p.key.name),
                     "given again here",
                 ))
-            } else if key == "io" && !ios.contains(&p.value.to_ascii_lowercase().as_str()) {
+            } else if key == "io" && !ios.contains(&p.value.as_str()) {
                 Some((
                     p.value_span,
                     format!("`{kw}`: `IO={}` is not supported", p.value),

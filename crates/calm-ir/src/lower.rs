@@ -269,7 +269,9 @@ impl Lowerer {
                     Diagnostic::error(msg)
                         .with_code(codes::IO_PARAM)
                         .with_primary(self.file, span, label)
-                        .with_help(format!("the parameters of `{kw}` calm implements are {what}")),
+                        .with_help(format!(
+                            "the parameters of `{kw}` calm implements are {what}"
+                        )),
                 );
             }
         }

@@ -163,7 +163,11 @@ fn souffle_qualifiers() {
     );
     assert_eq!(p.program.items.len(), 4);
     let quals = |i: usize| match &p.program.items[i] {
-        Item::Decl(d) => d.qualifiers.iter().map(|q| q.name.clone()).collect::<Vec<_>>(),
+        Item::Decl(d) => d
+            .qualifiers
+            .iter()
+            .map(|q| q.name.clone())
+            .collect::<Vec<_>>(),
         _ => panic!("not a declaration"),
     };
     assert!(quals(0).is_empty());

@@ -364,7 +364,8 @@ impl<'a> Lexer<'a> {
                 if let Ok((r, line)) = r {
                     let sp = span_of(&line);
                     let sp = Span::new(sp.start, sp.start + line.fragment().trim_end().len());
-                    self.diags.push(preprocessor_line(self.file, line.fragment(), sp));
+                    self.diags
+                        .push(preprocessor_line(self.file, line.fragment(), sp));
                     self.rest = r;
                 }
                 skipped = true;

@@ -810,11 +810,12 @@ impl Engine {
         let prog = &self.program.inner;
         let rule = &prog.ir.rules[e.rule];
         let file = prog.file;
+        let bad_pattern = e.message.contains("regular expression");
         let d = Diagnostic::error(format!("{} while evaluating a rule", e.message))
             .with_code("E0500")
             .with_primary(file, e.span.unwrap_or(rule.head_span), e.message)
             .with_secondary(file, rule.span, "in this rule");
-        let d = if e.message.contains("regular expression") {
+        let d = if bad_pattern {
             d.with_help(PATTERN_HELP)
         } else {
             d

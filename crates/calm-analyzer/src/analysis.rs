@@ -571,7 +571,7 @@ impl<'c> Analysis<'c> {
         prog.relations
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.output.is_some() || r.printsize)
+            .filter(|(_, r)| !r.outputs.is_empty() || r.printsize)
             .map(|(i, r)| (r.name.clone(), tainted[i]))
             .collect()
     }

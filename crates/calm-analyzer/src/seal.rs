@@ -130,7 +130,7 @@ fn rules_of(prog: &Program, rel: RelId) -> Vec<RuleId> {
 
 /// Whether relation `rel` holds only what rules derive (no facts, no `.input`).
 fn derived_only(prog: &Program, rel: RelId) -> bool {
-    prog.relations[rel].input.is_none()
+    prog.relations[rel].inputs.is_empty()
         && prog.relations[rel].builtin.is_none()
         && !prog.facts.iter().any(|f| f.rel == rel)
 }

@@ -809,15 +809,22 @@ impl Engine {
     }
 
     fn runtime_error(&self, e: RuleError) -> EngineError {
+        const PATTERN_HELP: &str = "`match` patterns use the syntax of Rust's `regex` crate (no \
+                                    backreferences or look-around), at most 4096 bytes";
         let prog = &self.program.inner;
         let rule = &prog.ir.rules[e.rule];
         let file = prog.file;
-        EngineError::Runtime(Box::new(
-            Diagnostic::error(format!("{} while evaluating a rule", e.message))
-                .with_code("E0500")
-                .with_primary(file, e.span.unwrap_or(rule.head_span), e.message)
-                .with_secondary(file, rule.span, "in this rule"),
-        ))
+        let bad_pattern = e.message.contains("regular expression");
+        let d = Diagnostic::error(format!("{} while evaluating a rule", e.message))
+            .with_code("E0500")
+            .with_primary(file, e.span.unwrap_or(rule.head_span), e.message)
+            .with_secondary(file, rule.span, "in this rule");
+        let d = if bad_pattern {
+            d.with_help(PATTERN_HELP)
+        } else {
+            d
+        };
+        EngineError::Runtime(Box::new(d))
     }
 
     /// The relation's tuples after the last tick, sorted (numbers numerically, symbols

@@ -57,7 +57,8 @@ impl CExpr {
 }
 
 /// Whether `lhs op rhs` holds over the registers (orderings compare numbers; equality compares
-/// words when both sides are registers or constants).
+/// words when both sides are registers or constants; `match` and `contains` compare the symbols'
+/// text). Both evaluators filter with this function.
 #[inline]
 pub(crate) fn compare(
     op: CmpOp,
@@ -71,6 +72,9 @@ pub(crate) fn compare(
         let (x, y) = (lhs.word(regs, it)?, rhs.word(regs, it)?);
         return Ok((x == y) == (op == CmpOp::Eq));
     }
+    if op.is_predicate() {
+        return string_predicate(op, lhs, rhs, regs, it);
+    }
     let (x, y) = (lhs.num(regs, it)?, rhs.num(regs, it)?);
     Ok(match op {
         CmpOp::Eq => x == y,
@@ -79,6 +83,26 @@ pub(crate) fn compare(
         CmpOp::Le => x <= y,
         CmpOp::Gt => x > y,
         CmpOp::Ge => x >= y,
+        CmpOp::Match | CmpOp::NotMatch | CmpOp::Contains | CmpOp::NotContains => false,
+    })
+}
+
+/// `match(lhs, rhs)`, `contains(lhs, rhs)` and their negations; both sides are symbols.
+#[inline(never)]
+fn string_predicate(
+    op: CmpOp,
+    lhs: &CExpr,
+    rhs: &CExpr,
+    regs: &[Word],
+    it: &mut Interner,
+) -> Result<bool, &'static str> {
+    let (x, y) = (lhs.word(regs, it)?, rhs.word(regs, it)?);
+    Ok(match op {
+        CmpOp::Match => it.regex_match(x, y)?,
+        CmpOp::NotMatch => !it.regex_match(x, y)?,
+        CmpOp::Contains => it.contains(x, y),
+        CmpOp::NotContains => !it.contains(x, y),
+        _ => false,
     })
 }
 

@@ -1,7 +1,9 @@
 //! Souffle-compatible fact files: `.input` reads `rel.facts` (tab-separated by default),
 //! `.output` writes `rel.csv`, `.printsize` prints `rel<TAB>count`.
 //!
-//! Directive parameters honoured: `IO=file|stdout`, `filename="..."`, `delimiter="..."`.
+//! Directive parameters honoured: `IO=file|stdout`, `filename="..."`, `delimiter="..."` (any
+//! other is rejected when the program is compiled). A relation with several `.input` directives
+//! reads each file; one with several `.output` directives writes each.
 //!
 //! ```
 //! use calm_engine::{Engine, Program, io};
@@ -77,90 +79,91 @@ pub fn load_inputs_at_most(
     let program = engine.program().clone();
     let mut total = 0;
     for rel in &program.ir().relations {
-        let Some(spec) = &rel.input else { continue };
-        let directive = |msg: String| -> EngineError {
-            let d = Diagnostic::error(msg).with_code("E0600");
-            let d = d.with_secondary(program.file(), spec.span, "input declared here");
-            EngineError::Data(Box::new(d))
-        };
-        if io_kind(spec) == "timer" {
-            // Timer inputs are fed by a running node, not by files.
-            continue;
-        }
-        if io_kind(spec) != "file" {
-            return Err(directive(format!(
-                "`.input {}`: IO={} is not supported (IO=file, or IO=timer on a node)",
-                rel.name,
-                io_kind(spec)
-            )));
-        }
-        let name = spec
-            .params
-            .get("filename")
-            .cloned()
-            .unwrap_or_else(|| format!("{}.facts", rel.name));
-        let delimiter = spec.params.get("delimiter").map_or("\t", String::as_str);
-        if delimiter.is_empty() {
-            return Err(directive(format!(
-                "`.input {}`: the delimiter is empty",
-                rel.name
-            )));
-        }
-        let path = dir.join(&name);
-        let bytes = read_bounded(&path, max_file_bytes).map_err(|e| io_err(&path, e))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            directive(format!(
-                "{}: not valid UTF-8 (at byte {})",
-                path.display(),
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
-        let mut tuples = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.strip_suffix('\r').unwrap_or(line);
-            if line.is_empty() && rel.arity > 0 {
+        for spec in &rel.inputs {
+            let directive = |msg: String| -> EngineError {
+                let d = Diagnostic::error(msg).with_code("E0600");
+                let d = d.with_secondary(program.file(), spec.span, "input declared here");
+                EngineError::Data(Box::new(d))
+            };
+            if io_kind(spec) == "timer" {
+                // Timer inputs are fed by a running node, not by files.
                 continue;
             }
-            let at = |col: usize| format!("{}:{}:{}", path.display(), i + 1, col);
-            let fields: Vec<&str> = if rel.arity == 0 {
-                Vec::new()
-            } else {
-                line.split(delimiter).collect()
-            };
-            if fields.len() != rel.arity {
+            if io_kind(spec) != "file" {
                 return Err(directive(format!(
-                    "{}: `{}` has {} column{}, this line has {}",
-                    at(1),
+                    "`.input {}`: IO={} is not supported (IO=file, or IO=timer on a node)",
                     rel.name,
-                    rel.arity,
-                    if rel.arity == 1 { "" } else { "s" },
-                    fields.len()
+                    io_kind(spec)
                 )));
             }
-            let mut col = 1;
-            let mut tuple = Vec::with_capacity(rel.arity);
-            for (f, ty) in fields.iter().zip(&rel.types) {
-                tuple.push(match ty {
-                    Type::Number => match f.trim().parse::<i64>() {
-                        Ok(n) => Value::Number(n),
-                        Err(_) => {
-                            return Err(directive(format!(
-                                "{}: expected a number for column `{}` of `{}`, found `{}`",
-                                at(col),
-                                rel.columns.get(tuple.len()).map_or("?", String::as_str),
-                                rel.name,
-                                f.escape_debug()
-                            )));
-                        }
-                    },
-                    Type::Symbol => Value::Symbol((*f).to_string()),
-                });
-                col += f.chars().count() + delimiter.chars().count();
+            let name = spec
+                .params
+                .get("filename")
+                .cloned()
+                .unwrap_or_else(|| format!("{}.facts", rel.name));
+            let delimiter = spec.params.get("delimiter").map_or("\t", String::as_str);
+            if delimiter.is_empty() {
+                return Err(directive(format!(
+                    "`.input {}`: the delimiter is empty",
+                    rel.name
+                )));
             }
-            tuples.push(tuple);
+            let path = dir.join(&name);
+            let bytes = read_bounded(&path, max_file_bytes).map_err(|e| io_err(&path, e))?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                directive(format!(
+                    "{}: not valid UTF-8 (at byte {})",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                ))
+            })?;
+            let mut tuples = Vec::new();
+            for (i, line) in text.lines().enumerate() {
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                if line.is_empty() && rel.arity > 0 {
+                    continue;
+                }
+                let at = |col: usize| format!("{}:{}:{}", path.display(), i + 1, col);
+                let fields: Vec<&str> = if rel.arity == 0 {
+                    Vec::new()
+                } else {
+                    line.split(delimiter).collect()
+                };
+                if fields.len() != rel.arity {
+                    return Err(directive(format!(
+                        "{}: `{}` has {} column{}, this line has {}",
+                        at(1),
+                        rel.name,
+                        rel.arity,
+                        if rel.arity == 1 { "" } else { "s" },
+                        fields.len()
+                    )));
+                }
+                let mut col = 1;
+                let mut tuple = Vec::with_capacity(rel.arity);
+                for (f, ty) in fields.iter().zip(&rel.types) {
+                    tuple.push(match ty {
+                        Type::Number => match f.trim().parse::<i64>() {
+                            Ok(n) => Value::Number(n),
+                            Err(_) => {
+                                return Err(directive(format!(
+                                    "{}: expected a number for column `{}` of `{}`, found `{}`",
+                                    at(col),
+                                    rel.columns.get(tuple.len()).map_or("?", String::as_str),
+                                    rel.name,
+                                    f.escape_debug()
+                                )));
+                            }
+                        },
+                        Type::Symbol => Value::Symbol((*f).to_string()),
+                    });
+                    col += f.chars().count() + delimiter.chars().count();
+                }
+                tuples.push(tuple);
+            }
+            total += tuples.len();
+            engine.insert(&rel.name, tuples)?;
         }
-        total += tuples.len();
-        engine.insert(&rel.name, tuples)?;
     }
     Ok(total)
 }
@@ -178,35 +181,36 @@ pub fn write_outputs(
         if rel.printsize {
             writeln!(stdout, "{}\t{}", rel.name, engine.relation_len(&rel.name)?).map_err(so)?;
         }
-        let Some(spec) = &rel.output else { continue };
-        let rows = engine.relation(&rel.name)?;
-        let delimiter = spec.params.get("delimiter").map_or("\t", String::as_str);
-        let to_stdout = matches!(target, OutputTarget::Stdout) || io_kind(spec) == "stdout";
-        let mut text = String::new();
-        for row in &rows {
-            let line: Vec<String> = row.iter().map(Value::to_string).collect();
-            text.push_str(&line.join(delimiter));
-            text.push('\n');
+        for spec in &rel.outputs {
+            let rows = engine.relation(&rel.name)?;
+            let delimiter = spec.params.get("delimiter").map_or("\t", String::as_str);
+            let to_stdout = matches!(target, OutputTarget::Stdout) || io_kind(spec) == "stdout";
+            let mut text = String::new();
+            for row in &rows {
+                let line: Vec<String> = row.iter().map(Value::to_string).collect();
+                text.push_str(&line.join(delimiter));
+                text.push('\n');
+            }
+            if to_stdout {
+                write!(
+                    stdout,
+                    "---------------\n{}\n===============\n{text}===============\n",
+                    rel.name
+                )
+                .map_err(so)?;
+                continue;
+            }
+            let OutputTarget::Dir(dir) = target else {
+                continue;
+            };
+            let name = spec
+                .params
+                .get("filename")
+                .cloned()
+                .unwrap_or_else(|| format!("{}.csv", rel.name));
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|e| io_err(&path, e))?;
         }
-        if to_stdout {
-            write!(
-                stdout,
-                "---------------\n{}\n===============\n{text}===============\n",
-                rel.name
-            )
-            .map_err(so)?;
-            continue;
-        }
-        let OutputTarget::Dir(dir) = target else {
-            continue;
-        };
-        let name = spec
-            .params
-            .get("filename")
-            .cloned()
-            .unwrap_or_else(|| format!("{}.csv", rel.name));
-        let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| io_err(&path, e))?;
     }
     stdout.flush().map_err(so)?;
     Ok(())

@@ -48,7 +48,12 @@ pub(crate) struct Interner {
     hasher: std::hash::RandomState,
     big: Vec<i64>,
     big_ids: HashMap<i64, Word>,
+    /// Compiled `match` patterns, by the symbol holding the pattern (bounded: cleared when full).
+    patterns: HashMap<Word, calm_ir::Pattern>,
 }
+
+/// Most compiled `match` patterns kept at once.
+const MAX_PATTERNS: usize = 1024;
 
 /// Symbol `w` of the text `text` whose symbols end at `ends`.
 fn symbol<'a>(text: &'a str, ends: &[usize], w: Word) -> Option<&'a str> {
@@ -122,6 +127,29 @@ impl Interner {
 
     pub fn resolve(&self, w: Word) -> &str {
         symbol(&self.text, &self.ends, w).unwrap_or("<unknown symbol>")
+    }
+
+    /// Whether the regular expression in symbol `pattern` matches all of symbol `s` (Souffle's
+    /// `match`). A pattern is compiled once and kept.
+    pub fn regex_match(&mut self, pattern: Word, s: Word) -> Result<bool, &'static str> {
+        if !self.patterns.contains_key(&pattern) {
+            let p = calm_ir::Pattern::new(self.resolve(pattern))
+                .map_err(|_| "invalid regular expression in `match`")?;
+            if self.patterns.len() >= MAX_PATTERNS {
+                self.patterns.clear();
+            }
+            self.patterns.insert(pattern, p);
+        }
+        let p = self
+            .patterns
+            .get(&pattern)
+            .ok_or("invalid regular expression in `match`")?;
+        Ok(p.matches(symbol(&self.text, &self.ends, s).unwrap_or("")))
+    }
+
+    /// Whether symbol `sub` is a substring of symbol `s` (Souffle's `contains`).
+    pub fn contains(&self, sub: Word, s: Word) -> bool {
+        self.resolve(s).contains(self.resolve(sub))
     }
 }
 

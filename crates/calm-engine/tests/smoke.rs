@@ -186,3 +186,66 @@ fn closure_with_many_duplicate_derivations_is_exact() {
     assert!(paths.contains(&vec![n(7), n(429)]));
     assert!(paths.windows(2).all(|w| w[0] < w[1]), "sorted, no repeats");
 }
+
+/// `match`/`contains` and an `eqrel` relation in incremental ticks (the first tick is full, the
+/// later ones incremental), compared with full ticks of the same arrivals.
+#[test]
+fn string_predicates_and_eqrel_in_incremental_ticks() {
+    let src = ".decl word(w: symbol)\n.decl pat(p: symbol)\n.decl link(a: number, b: number)\n\
+               hit(p, w) :- pat(p), word(w), match(p, w).\n\
+               plain(w) :- word(w), !contains(\"o\", w), !match(\"b.*\", w).\n\
+               .decl e(x: number, y: number) eqrel\ne(x, y) :- link(x, y).\n";
+    let p = Program::compile("t.dl", src).unwrap_or_else(|e| panic!("{e}"));
+    let sym = |s: &str| Value::Symbol(s.into());
+    let ticks: Vec<Vec<(String, Vec<Value>)>> = vec![
+        vec![
+            ("word".into(), vec![sym("foo")]),
+            ("pat".into(), vec![sym("f.*")]),
+            ("link".into(), vec![n(1), n(2)]),
+        ],
+        vec![
+            ("word".into(), vec![sym("far")]),
+            ("word".into(), vec![sym("bar")]),
+            ("word".into(), vec![sym("cat")]),
+            ("pat".into(), vec![sym("[a-z]a[a-z]")]),
+            ("link".into(), vec![n(2), n(3)]),
+        ],
+        vec![("word".into(), vec![sym("fo")])],
+    ];
+    let mut incr = Engine::new(&p);
+    let mut full = Engine::new(&p);
+    full.set_full_ticks(true);
+    let all =
+        |e: &Engine| ["hit", "plain", "e"].map(|r| e.relation(r).unwrap_or_else(|e| panic!("{e}")));
+    for arrivals in &ticks {
+        incr.tick(arrivals).unwrap_or_else(|e| panic!("{e}"));
+        full.tick(arrivals).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(all(&incr), all(&full));
+    }
+    // Arrivals hold for their tick only: the last tick has the word `fo` and no pattern.
+    assert!(incr.relation("hit").unwrap().is_empty());
+    assert!(incr.relation("plain").unwrap().is_empty());
+    let [_, _, e] = all(&incr);
+    assert!(e.is_empty());
+    // The second tick: eqrel closure over {1, 2, 3} and both patterns.
+    let mut again = Engine::new(&p);
+    again.tick(&ticks[0]).unwrap();
+    again.tick(&ticks[1]).unwrap();
+    assert_eq!(
+        again.relation("e").unwrap().len(),
+        4,
+        "only 2 = 3 arrived this tick"
+    );
+    assert_eq!(
+        again.relation("hit").unwrap(),
+        vec![
+            vec![sym("[a-z]a[a-z]"), sym("bar")],
+            vec![sym("[a-z]a[a-z]"), sym("cat")],
+            vec![sym("[a-z]a[a-z]"), sym("far")],
+        ]
+    );
+    assert_eq!(
+        again.relation("plain").unwrap(),
+        vec![vec![sym("cat")], vec![sym("far")]]
+    );
+}

@@ -8,7 +8,8 @@ pub const ARITY_MISMATCH: &str = "E0101";
 pub const DUPLICATE_DECL: &str = "E0102";
 /// A directive names a relation that does not exist.
 pub const UNKNOWN_RELATION: &str = "E0103";
-/// Misuse of a built-in (`$`) relation.
+/// Misuse of a built-in (`$`) relation or of a built-in predicate (`match`, `contains`), or a
+/// call of a Souffle built-in functor that calm does not implement.
 pub const BUILTIN_MISUSE: &str = "E0104";
 /// A problem with an `@async` location argument.
 pub const LOCATION: &str = "E0105";
@@ -18,6 +19,10 @@ pub const AGGREGATE: &str = "E0106";
 pub const WILDCARD: &str = "E0107";
 /// A constant expression in a fact that cannot be evaluated.
 pub const CONST_EVAL: &str = "E0108";
+/// A constant regular expression in `match` that does not compile (or is too large).
+pub const BAD_PATTERN: &str = "E0109";
+/// A directive parameter (or `IO=` value) that calm does not implement.
+pub const IO_PARAM: &str = "E0110";
 /// A variable that no positive atom binds.
 pub const UNBOUND_VAR: &str = "E0200";
 /// Conflicting types.

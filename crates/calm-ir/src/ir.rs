@@ -97,16 +97,22 @@ pub struct Relation {
     pub span: Span,
     /// Whether a `.decl` exists.
     pub declared: bool,
-    /// `.input` parameters.
-    pub input: Option<IoSpec>,
-    /// `.output` parameters.
-    pub output: Option<IoSpec>,
+    /// The parameters of each `.input` directive (or `input` qualifier), in source order; each
+    /// is read. Identical ones are kept once.
+    pub inputs: Vec<IoSpec>,
+    /// The parameters of each `.output` directive (or `output` qualifier), in source order; each
+    /// is written. Identical ones are kept once.
+    pub outputs: Vec<IoSpec>,
     /// `.printsize` given.
     pub printsize: bool,
     /// `.persist` given: facts carry over to the next tick.
     pub persist: bool,
     /// Built-in or compiler-made.
     pub builtin: Option<Builtin>,
+    /// Declared `eqrel`: an equivalence relation. The compiler adds its symmetric and
+    /// transitive closure rules (marked [`Rule::compiler_made`]), which make it reflexive on
+    /// the values it relates too.
+    pub eqrel: bool,
     /// No rule derives it and it is not built-in: it holds only given facts, at every tick.
     pub edb: bool,
 }
@@ -273,6 +279,9 @@ pub struct Rule {
     pub span: Span,
     /// The head atom.
     pub head_span: Span,
+    /// Made by the compiler rather than written (the closure rules of an `eqrel` relation, whose
+    /// spans are the declaration's).
+    pub compiler_made: bool,
 }
 
 impl Rule {

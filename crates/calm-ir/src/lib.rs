@@ -19,12 +19,14 @@
 pub mod codes;
 pub mod ir;
 mod lower;
+pub mod pattern;
 mod safety;
 mod strata;
 mod typeck;
 
 pub use ir::*;
 pub use lower::{arith, for_each_item_var};
+pub use pattern::Pattern;
 
 use calm_syntax::{Diagnostic, FileId, ast};
 
@@ -33,6 +35,7 @@ pub fn lower(program: &ast::Program, file: FileId) -> (Program, Vec<Diagnostic>)
     let mut lw = lower::Lowerer::new(file);
     let declared = lw.declare(program);
     lw.rules(program);
+    lw.eqrel_rules();
     lw.directives(program);
     let lower::Lowerer {
         mut diags,
@@ -58,10 +61,47 @@ pub fn lower(program: &ast::Program, file: FileId) -> (Program, Vec<Diagnostic>)
     (prog, diags)
 }
 
+/// Souffle's built-in functors (and aggregate names), which calm does not implement: a body atom
+/// calling one of them with no relation of that name defined is an error, not an empty relation.
+const SOUFFLE_FUNCTORS: &[&str] = &[
+    "ord",
+    "strlen",
+    "substr",
+    "cat",
+    "to_number",
+    "to_string",
+    "to_float",
+    "to_unsigned",
+    "itou",
+    "itof",
+    "utoi",
+    "utof",
+    "ftoi",
+    "ftou",
+    "range",
+    "autoinc",
+    "min",
+    "max",
+    "mean",
+    "sum",
+    "count",
+    "lor",
+    "land",
+    "lxor",
+    "lnot",
+    "band",
+    "bor",
+    "bxor",
+    "bnot",
+    "bshl",
+    "bshr",
+    "bshru",
+];
+
 fn warn_never_defined(file: FileId, prog: &Program, diags: &mut Vec<Diagnostic>) {
     let mut defined = vec![false; prog.relations.len()];
     for r in &prog.rules {
-        defined[r.head] = true;
+        defined[r.head] |= !r.compiler_made;
     }
     for f in &prog.facts {
         defined[f.rel] = true;
@@ -70,8 +110,23 @@ fn warn_never_defined(file: FileId, prog: &Program, diags: &mut Vec<Diagnostic>)
     for r in &prog.rules {
         for (rel, _, span) in r.body_relations() {
             let info = &prog.relations[rel];
-            if !defined[rel] && info.input.is_none() && info.builtin.is_none() && !warned[rel] {
+            if !defined[rel] && info.inputs.is_empty() && info.builtin.is_none() && !warned[rel] {
                 warned[rel] = true;
+                if !info.declared && SOUFFLE_FUNCTORS.contains(&info.name.as_str()) {
+                    diags.push(
+                        Diagnostic::error(format!(
+                            "`{}` is a Souffle built-in functor, which calm does not implement",
+                            info.name
+                        ))
+                        .with_code(codes::BUILTIN_MISUSE)
+                        .with_primary(file, span, "not a relation")
+                        .with_help(
+                            "calm's expressions are numbers, strings, variables, `+ - * / %` and \
+                             aggregates; its built-in predicates are `match` and `contains`",
+                        ),
+                    );
+                    continue;
+                }
                 diags.push(
                     Diagnostic::warning(format!(
                         "relation `{}` is never defined: it is always empty",

@@ -43,11 +43,12 @@ impl Lowerer {
             columns: (0..arity).map(|i| format!("c{i}")).collect(),
             span,
             declared: false,
-            input: None,
-            output: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
             printsize: false,
             persist: false,
             builtin: None,
+            eqrel: false,
             edb: true,
         });
         self.prog.by_name.insert(name.to_string(), id);
@@ -72,6 +73,10 @@ impl Lowerer {
                 );
                 continue;
             }
+            if is_predicate_name(name) {
+                self.predicate_misuse(&decl.name, "cannot declare a relation of that name");
+                continue;
+            }
             if let Some(&prev) = self.prog.by_name.get(name) {
                 let prev_span = self.prog.relations[prev].span;
                 self.diags.push(
@@ -87,6 +92,7 @@ impl Lowerer {
             let rel = &mut self.prog.relations[id];
             rel.declared = true;
             rel.columns = decl.params.iter().map(|p| p.name.name.clone()).collect();
+            rel.eqrel = decl.qualifiers.iter().any(|q| q.name == "eqrel");
             for (i, p) in decl.params.iter().enumerate() {
                 let ty = match p.ty.name.as_str() {
                     "number" | "unsigned" => Some(Type::Number),
@@ -146,6 +152,10 @@ impl Lowerer {
             }
             return Some(id);
         }
+        if is_predicate_name(&name.name) {
+            self.predicate_misuse(name, "a built-in predicate, not a relation");
+            return None;
+        }
         if name.name.starts_with('$') {
             self.diags.push(
                 Diagnostic::error(format!("unknown built-in relation `{}`", name.name))
@@ -192,11 +202,126 @@ impl Lowerer {
         }
     }
 
-    /// Pass 2: directives.
+    /// `match`/`contains` used as a relation name.
+    fn predicate_misuse(&mut self, name: &ast::Ident, label: &str) {
+        self.diags.push(
+            Diagnostic::error(format!("`{}` is a built-in predicate", name.name))
+                .with_code(codes::BUILTIN_MISUSE)
+                .with_primary(self.file, name.span, label)
+                .with_help(
+                    "`match(pattern, s)` and `contains(sub, s)` can only be used (or negated) in \
+                     rule bodies; choose another name for the relation",
+                ),
+        );
+    }
+
+    /// Checks the parameters of one directive target; `false` if one is not implemented.
+    fn check_io_params(&mut self, kind: ast::DirectiveKind, t: &ast::DirectiveTarget) -> bool {
+        use ast::DirectiveKind as K;
+        let (keys, ios, what): (&[&str], &[&str], &str) = match kind {
+            K::Input => (
+                &["io", "filename", "delimiter", "period"],
+                &["file", "timer"],
+                "`IO` (`file` or `timer`), `filename`, `delimiter` and `period` (timers)",
+            ),
+            K::Output => (
+                &["io", "filename", "delimiter"],
+                &["file", "stdout"],
+                "`IO` (`file` or `stdout`), `filename` and `delimiter`",
+            ),
+            K::PrintSize | K::Persist => (&[], &[], "none"),
+        };
+        let kw = match kind {
+            K::Input => ".input",
+            K::Output => ".output",
+            K::PrintSize => ".printsize",
+            K::Persist => ".persist",
+        };
+        let mut ok = true;
+        let mut seen: Vec<String> = Vec::new();
+        for p in &t.params {
+            let key = p.key.name.to_ascii_lowercase();
+            let problem = if !keys.contains(&key.as_str()) {
+                Some((
+                    p.key.span,
+                    format!("`{kw}` parameter `{}` is not supported", p.key.name),
+                    "not implemented by calm",
+                ))
+            } else if seen.contains(&key) {
+                Some((
+                    p.key.span,
+                    format!("`{kw}` parameter `{}` is given twice", p.key.name),
+                    "given again here",
+                ))
+            } else if key == "io" && !ios.contains(&p.value.as_str()) {
+                Some((
+                    p.value_span,
+                    format!("`{kw}`: `IO={}` is not supported", p.value),
+                    "not implemented by calm",
+                ))
+            } else {
+                None
+            };
+            seen.push(key);
+            if let Some((span, msg, label)) = problem {
+                ok = false;
+                self.diags.push(
+                    Diagnostic::error(msg)
+                        .with_code(codes::IO_PARAM)
+                        .with_primary(self.file, span, label)
+                        .with_help(format!(
+                            "the parameters of `{kw}` calm implements are {what}"
+                        )),
+                );
+            }
+        }
+        ok
+    }
+
+    /// Adds an `.input`/`.output`/`.printsize`/`.persist` to relation `id`.
+    fn apply_directive(&mut self, id: RelId, kind: ast::DirectiveKind, spec: IoSpec) {
+        let rel = &mut self.prog.relations[id];
+        let add = |list: &mut Vec<IoSpec>| {
+            if !list.iter().any(|s| s.params == spec.params) {
+                list.push(spec);
+            }
+        };
+        match kind {
+            ast::DirectiveKind::Input => add(&mut rel.inputs),
+            ast::DirectiveKind::Output => add(&mut rel.outputs),
+            ast::DirectiveKind::PrintSize => rel.printsize = true,
+            ast::DirectiveKind::Persist => rel.persist = true,
+        }
+    }
+
+    /// Pass 2: directives, and the `input`/`output`/`printsize` qualifiers of declarations.
     pub fn directives(&mut self, program: &ast::Program) {
         for item in &program.items {
-            let ast::Item::Directive(d) = item else {
-                continue;
+            let d = match item {
+                ast::Item::Directive(d) => d,
+                ast::Item::Decl(decl) => {
+                    let Some(&id) = self.prog.by_name.get(&decl.name.name) else {
+                        continue;
+                    };
+                    if self.prog.relations[id].span != decl.span {
+                        continue; // a duplicate declaration, already reported
+                    }
+                    for q in &decl.qualifiers {
+                        let kind = match q.name.as_str() {
+                            "input" => ast::DirectiveKind::Input,
+                            "output" => ast::DirectiveKind::Output,
+                            "printsize" => ast::DirectiveKind::PrintSize,
+                            _ => continue,
+                        };
+                        let spec = IoSpec {
+                            params: BTreeMap::new(),
+                            span: q.span,
+                        };
+                        self.apply_directive(id, kind, spec);
+                    }
+                    continue;
+                }
+                ast::Item::Rule(_) => continue,
             };
             for t in &d.targets {
                 let Some(&id) = self.prog.by_name.get(&t.name.name) else {
@@ -225,6 +350,9 @@ impl Lowerer {
                     );
                     continue;
                 }
+                if !self.check_io_params(d.kind, t) {
+                    continue;
+                }
                 let spec = IoSpec {
                     params: t
                         .params
@@ -233,14 +361,64 @@ impl Lowerer {
                         .collect::<BTreeMap<_, _>>(),
                     span: d.span,
                 };
-                let rel = &mut self.prog.relations[id];
-                match d.kind {
-                    ast::DirectiveKind::Input => rel.input = Some(spec),
-                    ast::DirectiveKind::Output => rel.output = Some(spec),
-                    ast::DirectiveKind::PrintSize => rel.printsize = true,
-                    ast::DirectiveKind::Persist => rel.persist = true,
-                }
+                self.apply_directive(id, d.kind, spec);
             }
+        }
+    }
+
+    /// The closure rules of every `eqrel` relation `e`: `e(y, x) :- e(x, y).` and
+    /// `e(x, z) :- e(x, y), e(y, z).` (reflexivity on the related values follows from the two).
+    pub fn eqrel_rules(&mut self) {
+        for id in 0..self.prog.relations.len() {
+            let rel = &self.prog.relations[id];
+            if !rel.eqrel {
+                continue;
+            }
+            let (span, name) = (rel.span, rel.name.clone());
+            if rel.arity != 2 {
+                let arity = rel.arity;
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "`eqrel` relation `{name}` has {arity} column{}; an equivalence relation has 2",
+                        if arity == 1 { "" } else { "s" }
+                    ))
+                    .with_code(codes::ARITY_MISMATCH)
+                    .with_primary(self.file, span, "declared `eqrel` here")
+                    .with_help("declare it with two columns of the same type"),
+                );
+                continue;
+            }
+            let var = |n: &str| Var {
+                name: n.to_string(),
+                span,
+            };
+            let atom = |a: VarId, b: VarId| {
+                BodyItem::Atom(Atom {
+                    rel: id,
+                    args: vec![Term::Var(a), Term::Var(b)],
+                    span,
+                })
+            };
+            self.push_rule(Rule {
+                head: id,
+                head_args: vec![Expr::Var(1), Expr::Var(0)],
+                time: Time::Now,
+                body: vec![atom(0, 1)],
+                vars: vec![var("x"), var("y")],
+                span,
+                head_span: span,
+                compiler_made: true,
+            });
+            self.push_rule(Rule {
+                head: id,
+                head_args: vec![Expr::Var(0), Expr::Var(2)],
+                time: Time::Now,
+                body: vec![atom(0, 1), atom(1, 2)],
+                vars: vec![var("x"), var("y"), var("z")],
+                span,
+                head_span: span,
+                compiler_made: true,
+            });
         }
     }
 
@@ -362,6 +540,7 @@ impl Lowerer {
             vars: scope.vars,
             span: rule.span,
             head_span: rule.head.span,
+            compiler_made: false,
         };
         self.push_rule(r);
     }
@@ -401,6 +580,7 @@ impl Lowerer {
             vars: scope.vars.clone(),
             span: rule.span,
             head_span: rule.head.span,
+            compiler_made: false,
         };
         self.push_rule(aux_rule);
 
@@ -517,8 +697,14 @@ impl Lowerer {
             vars,
             span: rule.span,
             head_span: rule.head.span,
+            compiler_made: false,
         });
     }
+}
+
+/// The built-in string predicates, which cannot name a relation.
+fn is_predicate_name(name: &str) -> bool {
+    CmpOp::predicate(name, false).is_some()
 }
 
 fn remap(e: &Expr, map: &HashMap<VarId, VarId>) -> Expr {
@@ -758,6 +944,22 @@ impl<'a> Scope<'a> {
                         rhs: Expr::Var(result.1),
                         span: *span,
                     });
+                    return;
+                }
+                if matches!(op, CmpOp::Match | CmpOp::NotMatch)
+                    && let ast::Expr::String(p, pspan) = lhs
+                    && let Err(msg) = crate::Pattern::new(p)
+                {
+                    lw.diags.push(
+                        Diagnostic::error(format!("invalid regular expression: {msg}"))
+                            .with_code(codes::BAD_PATTERN)
+                            .with_primary(self.file, *pspan, "in this pattern")
+                            .with_help(
+                                "patterns use the syntax of Rust's `regex` crate (no \
+                                 backreferences or look-around) and match the whole string",
+                            ),
+                    );
+                    self.broken = true;
                     return;
                 }
                 let (Some(l), Some(r)) =

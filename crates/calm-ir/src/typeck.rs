@@ -133,6 +133,17 @@ impl Checker<'_> {
                         }
                     }
                 }
+                BodyItem::Compare { op, lhs, rhs, span } if op.is_predicate() => {
+                    let l = self.expr(lhs, base, *span);
+                    let r = self.expr(rhs, base, *span);
+                    let what = if matches!(op, CmpOp::Match | CmpOp::NotMatch) {
+                        "`match`"
+                    } else {
+                        "`contains`"
+                    };
+                    self.unify(l, Ty::Fixed(Type::Symbol, *span), *span, what);
+                    self.unify(r, Ty::Fixed(Type::Symbol, *span), *span, what);
+                }
                 BodyItem::Compare { op, lhs, rhs, span } => {
                     let l = self.expr(lhs, base, *span);
                     let r = self.expr(rhs, base, *span);

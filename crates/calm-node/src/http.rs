@@ -804,8 +804,8 @@ async fn status(State(handle): State<NodeHandle>) -> ApiResult<axum::Json<Json>>
                 .map(|r| Json::from(r.name.as_str()))
                 .collect()
         };
-        map.insert("inputs".into(), names(|r| r.input.is_some()));
-        map.insert("outputs".into(), names(|r| r.output.is_some()));
+        map.insert("inputs".into(), names(|r| !r.inputs.is_empty()));
+        map.insert("outputs".into(), names(|r| !r.outputs.is_empty()));
     }
     Ok(axum::Json(v))
 }

@@ -733,10 +733,10 @@ fn start_timers(
 pub fn timer_inputs(program: &Program) -> Result<Vec<(String, Duration)>, String> {
     let mut out = Vec::new();
     for rel in &program.ir().relations {
-        let Some(spec) = &rel.input else { continue };
-        if spec.params.get("io").map(String::as_str) != Some("timer") {
+        let timer = |s: &&calm_ir::IoSpec| s.params.get("io").map(String::as_str) == Some("timer");
+        let Some(spec) = rel.inputs.iter().find(timer) else {
             continue;
-        }
+        };
         let period = spec.params.get("period").map_or("1s", String::as_str);
         let period = parse_duration(period).ok_or_else(|| {
             format!(

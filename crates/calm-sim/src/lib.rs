@@ -208,7 +208,7 @@ impl Setup {
             .collect();
         let outputs: Vec<String> = visible
             .iter()
-            .filter(|r| r.output.is_some() || r.printsize)
+            .filter(|r| !r.outputs.is_empty() || r.printsize)
             .map(|r| r.name.clone())
             .collect();
         let mut relations = if outputs.is_empty() || options.all_relations {

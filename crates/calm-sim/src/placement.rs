@@ -41,8 +41,12 @@ pub fn read_facts(program: &Program, dir: &Path) -> Result<Facts, EngineError> {
     let mut text = String::new();
     let mut names = Vec::new();
     for rel in &program.ir().relations {
-        let Some(spec) = &rel.input else { continue };
-        if spec.params.get("io").is_some_and(|k| k != "file") {
+        let files: Vec<_> = rel
+            .inputs
+            .iter()
+            .filter(|s| s.params.get("io").is_none_or(|k| k == "file"))
+            .collect();
+        if files.is_empty() {
             continue;
         }
         let cols: Vec<String> = rel
@@ -52,14 +56,16 @@ pub fn read_facts(program: &Program, dir: &Path) -> Result<Facts, EngineError> {
             .map(|(i, t)| format!("c{i}: {}", t.as_str()))
             .collect();
         text.push_str(&format!(".decl {}({})\n", rel.name, cols.join(", ")));
-        let params: Vec<String> = ["filename", "delimiter"]
-            .iter()
-            .filter_map(|k| spec.params.get(*k).map(|v| format!("{k}={}", quote(v))))
-            .collect();
-        if params.is_empty() {
-            text.push_str(&format!(".input {}\n", rel.name));
-        } else {
-            text.push_str(&format!(".input {}({})\n", rel.name, params.join(", ")));
+        for spec in files {
+            let params: Vec<String> = ["filename", "delimiter"]
+                .iter()
+                .filter_map(|k| spec.params.get(*k).map(|v| format!("{k}={}", quote(v))))
+                .collect();
+            if params.is_empty() {
+                text.push_str(&format!(".input {}\n", rel.name));
+            } else {
+                text.push_str(&format!(".input {}({})\n", rel.name, params.join(", ")));
+            }
         }
         names.push(rel.name.clone());
     }

@@ -41,6 +41,10 @@ pub struct Decl {
     pub name: Ident,
     /// The columns, in order.
     pub params: Vec<Param>,
+    /// Souffle qualifiers after the columns that change what the relation is or does:
+    /// `eqrel`, `input`, `output`, `printsize`, in source order. (Qualifiers that only choose a
+    /// data structure, such as `brie`, are dropped with a warning.)
+    pub qualifiers: Vec<Ident>,
     /// The whole declaration.
     pub span: Span,
 }
@@ -168,7 +172,8 @@ pub enum Literal {
         span: Span,
     },
     /// A comparison `lhs op rhs`, possibly parenthesised. `x = e` with `x` unbound binds `x`;
-    /// `n = count : { ... }` binds `n` to an aggregate.
+    /// `n = count : { ... }` binds `n` to an aggregate. The built-in string predicates
+    /// `match(lhs, rhs)` and `contains(lhs, rhs)` (and their negations) are comparisons too.
     Compare {
         /// The operator.
         op: CmpOp,
@@ -206,10 +211,19 @@ pub enum CmpOp {
     Gt,
     /// `>=`
     Ge,
+    /// `match(pattern, s)`: the regular expression `pattern` matches the whole symbol `s`
+    /// (`lhs` is the pattern, `rhs` the symbol).
+    Match,
+    /// `!match(pattern, s)`.
+    NotMatch,
+    /// `contains(sub, s)`: `sub` is a substring of `s` (`lhs` is `sub`, `rhs` is `s`).
+    Contains,
+    /// `!contains(sub, s)`.
+    NotContains,
 }
 
 impl CmpOp {
-    /// The operator as written.
+    /// The operator as written; for the string predicates, their name (with `!` when negated).
     pub fn as_str(self) -> &'static str {
         match self {
             CmpOp::Eq => "=",
@@ -218,7 +232,31 @@ impl CmpOp {
             CmpOp::Le => "<=",
             CmpOp::Gt => ">",
             CmpOp::Ge => ">=",
+            CmpOp::Match => "match",
+            CmpOp::NotMatch => "!match",
+            CmpOp::Contains => "contains",
+            CmpOp::NotContains => "!contains",
         }
+    }
+
+    /// Whether this is a built-in string predicate written as a call (`match(p, s)`,
+    /// `contains(sub, s)`, negated or not) rather than an infix operator.
+    pub fn is_predicate(self) -> bool {
+        matches!(
+            self,
+            CmpOp::Match | CmpOp::NotMatch | CmpOp::Contains | CmpOp::NotContains
+        )
+    }
+
+    /// The string predicate called `name` (`match`, `contains`), negated or not.
+    pub fn predicate(name: &str, negated: bool) -> Option<CmpOp> {
+        Some(match (name, negated) {
+            ("match", false) => CmpOp::Match,
+            ("match", true) => CmpOp::NotMatch,
+            ("contains", false) => CmpOp::Contains,
+            ("contains", true) => CmpOp::NotContains,
+            _ => return None,
+        })
     }
 }
 

@@ -21,8 +21,8 @@
 //! | `E0008` | not a fact (only in [`parse_facts`]) |
 //! | `E0009` | unknown escape sequence in a string literal |
 //! | `E0010` | source text larger than [`MAX_SOURCE_LEN`] |
-//! | `W0001` | warning: `#` preprocessor line skipped |
-//! | `W0002` | warning: Souffle relation qualifiers (`brie`, `eqrel`, ...) ignored |
+//! | `W0001` | warning: `#` line marker (`# 12 "file.dl"`) skipped; other `#` lines are `E0005` |
+//! | `W0002` | warning: Souffle data-structure qualifiers (`brie`, `btree`, ...) ignored |
 
 mod expr;
 mod facts;

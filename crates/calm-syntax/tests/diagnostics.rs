@@ -117,12 +117,33 @@ fn e0010_source_too_large() {
 
 #[test]
 fn w0001_preprocessor_line() {
-    insta::assert_snapshot!(render("#include \"types.dl\"\np(1).\n"));
+    insta::assert_snapshot!(render("# 1 \"prog.dl\"\np(1).\n"));
+}
+
+#[test]
+fn e0005_include() {
+    insta::assert_snapshot!(render("#include \"types.dl\"\n#define N 3\np(1).\n"));
+}
+
+#[test]
+fn e0005_choice_domain() {
+    insta::assert_snapshot!(render(
+        ".decl pick(x: number, y: number) choice-domain x\npick(1, 2).\n"
+    ));
+}
+
+#[test]
+fn e0001_string_predicate_arity() {
+    insta::assert_snapshot!(render(
+        "p(x) :- q(x), match(\"a.*\").\nr(x) :- q(x), !contains(\"a\", x, x).\n"
+    ));
 }
 
 #[test]
 fn w0002_ignored_qualifier() {
-    insta::assert_snapshot!(render(".decl same(x: number, y: number) eqrel\n"));
+    insta::assert_snapshot!(render(
+        ".decl same(x: number, y: number) brie eqrel btree\n"
+    ));
 }
 
 #[test]

@@ -151,18 +151,56 @@ fn declarations() {
 }
 
 #[test]
-fn souffle_qualifiers_are_skipped_with_a_warning() {
-    let text = ".decl e(x: number) brie\n.decl f(x: number, y: number) eqrel\n\
-                .decl g(x: number, y: number) choice-domain x, (x, y)\ng(1, 2).\n";
+fn souffle_qualifiers() {
+    let text = ".decl e(x: number) brie\n.decl f(x: number, y: number) eqrel btree\n\
+                .decl o(x: number) output input printsize\ng(1, 2).\n";
     let p = parse(F, text);
-    assert_eq!(codes(&p), ["W0002", "W0002", "W0002"]);
+    assert_eq!(codes(&p), ["W0002", "W0002"]);
     assert!(
         p.diagnostics
             .iter()
             .all(|d| d.severity == Severity::Warning)
     );
     assert_eq!(p.program.items.len(), 4);
+    let quals = |i: usize| match &p.program.items[i] {
+        Item::Decl(d) => d
+            .qualifiers
+            .iter()
+            .map(|q| q.name.clone())
+            .collect::<Vec<_>>(),
+        _ => panic!("not a declaration"),
+    };
+    assert!(quals(0).is_empty());
+    assert_eq!(quals(1), ["eqrel"]);
+    assert_eq!(quals(2), ["output", "input", "printsize"]);
     assert_eq!(common::item(&p.program.items[3]), "g(1, 2).");
+    // A choice domain is an error; the next item still parses.
+    let p = errs(".decl g(x: number, y: number) choice-domain x, (x, y)\ng(1, 2).\n");
+    assert_eq!(codes(&p), ["E0005"]);
+    assert_eq!(common::program(&p.program), "g(1, 2).\n");
+}
+
+#[test]
+fn string_predicates_are_comparisons() {
+    let r = rule("p(x) :- q(x), match(\"a.*\", x), !contains(\"b\", x), not match(y, x).");
+    let ops: Vec<CmpOp> = r
+        .body
+        .iter()
+        .filter_map(|l| match l {
+            Literal::Compare { op, .. } => Some(*op),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ops, [CmpOp::Match, CmpOp::NotContains, CmpOp::NotMatch]);
+    let Literal::Compare { lhs, rhs, span, .. } = &r.body[2] else {
+        panic!()
+    };
+    assert!(matches!(lhs, Expr::String(s, _) if s == "b"));
+    assert!(matches!(rhs, Expr::Var(v) if v.name == "x"));
+    assert_eq!(*span, sp(31, 48));
+    // A head named `match` is still an atom (the IR rejects it).
+    let r = rule("match(x, y) :- q(x, y).");
+    assert_eq!(r.head.name.name, "match");
 }
 
 #[test]
@@ -452,7 +490,7 @@ fn strings_and_escapes() {
 #[test]
 fn comments_and_preprocessor_lines() {
     let text = "// line comment\np(1). /* block\n comment */ q(2). // trailing\n\
-                #include \"x.dl\"\n  #define X 1\nr(3).";
+                # 3 \"x.dl\"\n  #line 4\nr(3).";
     let p = parse(F, text);
     assert_eq!(codes(&p), ["W0001", "W0001"]);
     assert!(p.diagnostics.iter().all(|d| !d.is_error()));
@@ -463,6 +501,10 @@ fn comments_and_preprocessor_lines() {
         p.diagnostics[0].primary.as_ref().map(|l| l.span),
         Some(sp(6, 8))
     );
+    assert_eq!(common::program(&p.program), "p(1).\n");
+    // Other preprocessor directives would change the program: errors.
+    let p = errs("#include \"x.dl\"\n#ifdef X\np(1).\n#endif\n");
+    assert_eq!(codes(&p), ["E0005", "E0005", "E0005"]);
     assert_eq!(common::program(&p.program), "p(1).\n");
     // `#` elsewhere is an error.
     let p = errs("p(1) :- q(1) # x.");

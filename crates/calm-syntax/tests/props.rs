@@ -95,6 +95,12 @@ const TOKENS: &[&str] = &[
     "→",
     "brie",
     "choice-domain",
+    "eqrel",
+    "output",
+    "match",
+    "contains",
+    "#include",
+    "# 1",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -138,7 +144,14 @@ fn literal_with(e: BoxedStrategy<String>) -> impl Strategy<Value = String> {
     prop_oneof![
         atom_with(e.clone()),
         atom_with(e.clone()).prop_map(|a| format!("!{a}")),
-        (e.clone(), prop::sample::select(CMPOPS), e).prop_map(|(a, o, b)| format!("{a} {o} {b}")),
+        (e.clone(), prop::sample::select(CMPOPS), e.clone())
+            .prop_map(|(a, o, b)| format!("{a} {o} {b}")),
+        (
+            prop::sample::select(&["match", "!match", "contains", "!contains"][..]),
+            e.clone(),
+            e
+        )
+            .prop_map(|(p, a, b)| format!("{p}({a}, {b})")),
     ]
 }
 
@@ -197,10 +210,15 @@ fn decl() -> impl Strategy<Value = String> {
     (
         prop::sample::select(RELS[..3].to_vec()),
         prop::collection::vec(prop::sample::select(VARS), 0..3),
+        prop::collection::vec(
+            prop::sample::select(&["eqrel", "input", "output", "printsize"][..]),
+            0..3,
+        ),
     )
-        .prop_map(|(r, cols)| {
+        .prop_map(|(r, cols, quals)| {
             let cols: Vec<String> = cols.iter().map(|c| format!("{c}: number")).collect();
-            format!(".decl {r}({})", cols.join(", "))
+            let quals: String = quals.iter().map(|q| format!(" {q}")).collect();
+            format!(".decl {r}({}){quals}", cols.join(", "))
         })
 }
 

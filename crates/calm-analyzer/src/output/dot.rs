@@ -181,7 +181,7 @@ pub fn render(a: &Analysis<'_>, name: &str) -> String {
             ]),
             _ => {}
         }
-        if r.output.is_some() || r.printsize {
+        if !r.outputs.is_empty() || r.printsize {
             attrs.push("peripheries=2".into());
         }
         if red[i] {

@@ -158,7 +158,7 @@ impl Parser<'_> {
                         let lhs = self.binary_rest(lhs, 0)?;
                         self.finish_compare(lhs)
                     }
-                    _ => Ok((Literal::Atom(a), h)),
+                    _ => self.predicate_or_atom(a, h, None),
                 }
             }
             Tok::LParen => self.paren_literal(),
@@ -168,6 +168,45 @@ impl Parser<'_> {
             }
             _ => Err(self.expected(t, "a literal", "")),
         }
+    }
+
+    /// A body atom, unless it calls a built-in string predicate (`match(p, s)`,
+    /// `contains(sub, s)`, negated when `negated` holds the span of the `!`/`not`), which is a
+    /// comparison.
+    fn predicate_or_atom(
+        &mut self,
+        a: Atom,
+        h: u32,
+        negated: Option<Span>,
+    ) -> PResult<(Literal, u32)> {
+        let Some(op) = CmpOp::predicate(&a.name.name, negated.is_some()) else {
+            return Ok((Literal::Atom(a), h));
+        };
+        let name = a.name.name.as_str();
+        if a.args.len() != 2 || a.args.iter().any(|x| x.location) {
+            let example = if name == "match" {
+                "match(\"a.*\", s)"
+            } else {
+                "contains(\"a\", s)"
+            };
+            let d = Diagnostic::error(format!(
+                "`{name}` takes two arguments, found {}",
+                a.args.len()
+            ))
+            .with_code(codes::UNEXPECTED)
+            .with_primary(self.file, a.span, "built-in string predicate")
+            .with_help(format!(
+                "write `{example}`; `{name}` is built in and cannot name a relation"
+            ));
+            return Err(self.report(d));
+        }
+        let span = negated.map_or(a.span, |s| s.to(a.span));
+        let mut args = a.args.into_iter().map(|x| x.expr);
+        let (Some(lhs), Some(rhs)) = (args.next(), args.next()) else {
+            let t = self.peek();
+            return Err(self.expected(t, "two arguments", ""));
+        };
+        Ok((Literal::Compare { op, lhs, rhs, span }, h))
     }
 
     /// `sum(y)` read as an atom turned out to start a body aggregate `sum (y) : { ... }`.
@@ -192,6 +231,9 @@ impl Parser<'_> {
             return Err(self.expected(t, "a relation name", &after));
         }
         let (atom, h) = self.atom()?;
+        if CmpOp::predicate(&atom.name.name, true).is_some() {
+            return self.predicate_or_atom(atom, h, Some(kw.span));
+        }
         Ok((
             Literal::Negated {
                 span: kw.span.to(atom.span),

@@ -23,21 +23,22 @@ const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "symbol_type",
 ];
 
-/// Souffle relation qualifiers skipped (with a warning) after a declaration.
-const QUALIFIERS: &[&str] = &[
+/// Souffle relation qualifiers skipped (with a warning) after a declaration: they only choose
+/// a data structure or an evaluation strategy, never what is computed.
+const IGNORED_QUALIFIERS: &[&str] = &[
     "brie",
     "btree",
     "btree_delete",
-    "eqrel",
     "inline",
     "no_inline",
     "magic",
     "no_magic",
     "overridable",
-    "input",
-    "output",
-    "printsize",
 ];
+
+/// Souffle relation qualifiers kept in [`Decl::qualifiers`]: they change what the relation holds
+/// (`eqrel`) or do what a directive does (`input` is `.input`, ...).
+const KEPT_QUALIFIERS: &[&str] = &["eqrel", "input", "output", "printsize"];
 
 /// How an item ended.
 enum Outcome {
@@ -160,10 +161,11 @@ impl Parser<'_> {
                 }
             }
         };
-        self.skip_qualifiers();
+        let qualifiers = self.qualifiers()?;
         Ok(Decl {
             name,
             params,
+            qualifiers,
             span: kw.span.to(close.span),
         })
     }
@@ -183,11 +185,13 @@ impl Parser<'_> {
         }
     }
 
+    /// The next token is a qualifier (`brie`, `eqrel`, ...) after a declaration.
     fn is_qualifier(&mut self) -> bool {
         let t = self.peek();
         t.kind == Tok::Ident
             && self.nth(1).kind != Tok::LParen
-            && QUALIFIERS.contains(&self.text(t))
+            && (IGNORED_QUALIFIERS.contains(&self.text(t))
+                || KEPT_QUALIFIERS.contains(&self.text(t)))
     }
 
     fn is_choice_domain(&mut self) -> bool {
@@ -200,54 +204,51 @@ impl Parser<'_> {
             && self.text(domain) == "domain"
     }
 
-    /// Skips Souffle qualifiers after a declaration (`brie`, `eqrel`, `choice-domain x, (y, z)`)
-    /// with one warning.
-    fn skip_qualifiers(&mut self) {
+    /// Reads Souffle qualifiers after a declaration: keeps `eqrel`, `input`, `output` and
+    /// `printsize`; skips the data-structure ones (`brie`, ...) with one warning; reports a
+    /// choice domain (`choice-domain x, (y, z)`), which calm does not implement, as an error.
+    fn qualifiers(&mut self) -> PResult<Vec<Ident>> {
+        let mut kept = Vec::new();
         let mut skipped: Option<Span> = None;
+        let mut skipped_names = Vec::new();
         loop {
             if self.is_qualifier() {
                 let t = self.bump();
-                skipped = Some(skipped.map_or(t.span, |s| s.to(t.span)));
+                if KEPT_QUALIFIERS.contains(&self.text(t)) {
+                    kept.push(self.ident(t));
+                } else {
+                    skipped_names.push(self.text(t));
+                    skipped = Some(skipped.map_or(t.span, |s| s.to(t.span)));
+                }
             } else if self.is_choice_domain() {
                 let first = self.bump();
                 self.bump();
-                let mut last = self.bump();
-                loop {
-                    let t = self.peek();
-                    if t.kind == Tok::LParen {
-                        last = self.bump();
-                        while matches!(self.peek().kind, Tok::Ident | Tok::Comma) {
-                            last = self.bump();
-                        }
-                        if self.at(Tok::RParen) {
-                            last = self.bump();
-                        }
-                    } else if t.kind == Tok::Ident && self.nth(1).kind != Tok::LParen {
-                        last = self.bump();
-                    } else {
-                        break;
-                    }
-                    if self.at(Tok::Comma) && self.nth(1).kind != Tok::Eof {
-                        last = self.bump();
-                    } else {
-                        break;
-                    }
-                }
-                let s = first.span.to(last.span);
-                skipped = Some(skipped.map_or(s, |sk| sk.to(s)));
+                let domain = self.bump();
+                let d = Diagnostic::error("choice domains are not supported")
+                    .with_code(codes::UNSUPPORTED)
+                    .with_primary(
+                        self.file,
+                        first.span.to(domain.span),
+                        "not supported by calm",
+                    )
+                    .with_help(
+                        "a choice domain keeps one arbitrary tuple per key, an order-dependent \
+                         result; derive the tuple you want explicitly (for example with `min`)",
+                    );
+                return Err(self.report(d));
             } else {
                 break;
             }
         }
         if let Some(span) = skipped {
-            let text = self.text.get(span.start..span.end).unwrap_or("");
-            let text = text.lines().next().unwrap_or("");
+            let text = skipped_names.join(" ");
             let d = Diagnostic::warning(format!("Souffle relation qualifier `{text}` ignored"))
                 .with_code(codes::IGNORED_QUALIFIER)
                 .with_primary(self.file, span, "ignored")
                 .with_note("calm chooses the data structures of relations itself");
             self.diags.push(d);
         }
+        Ok(kept)
     }
 
     /// `.input a(k=v, ...), b` (the keyword is consumed).

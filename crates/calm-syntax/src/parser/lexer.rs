@@ -364,15 +364,8 @@ impl<'a> Lexer<'a> {
                 if let Ok((r, line)) = r {
                     let sp = span_of(&line);
                     let sp = Span::new(sp.start, sp.start + line.fragment().trim_end().len());
-                    self.diags.push(
-                        Diagnostic::warning("preprocessor line ignored")
-                            .with_code(codes::PREPROCESSOR_LINE)
-                            .with_primary(self.file, sp, "skipped")
-                            .with_help(
-                                "run the file through the C preprocessor first if it relies on \
-                                 `#include` or `#define`",
-                            ),
-                    );
+                    self.diags
+                        .push(preprocessor_line(self.file, line.fragment(), sp));
                     self.rest = r;
                 }
                 skipped = true;
@@ -492,4 +485,34 @@ impl<'a> Lexer<'a> {
         );
         (Tok::BadStr, scan.rest)
     }
+}
+
+/// The diagnostic for a `#` line: a line marker left by the C preprocessor (`# 12 "file.dl"`,
+/// `#line 12`) changes nothing and is skipped with a warning; any other preprocessor directive
+/// (`#include`, `#define`, `#ifdef`, ...) would change the program, and calm does not run the
+/// preprocessor, so it is an error.
+fn preprocessor_line(file: FileId, line: &str, sp: Span) -> Diagnostic {
+    let rest = line.get(1..).unwrap_or("").trim_start();
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let marker = word == "line" || word.chars().next().is_some_and(|c| c.is_ascii_digit());
+    if marker {
+        return Diagnostic::warning("preprocessor line marker ignored")
+            .with_code(codes::PREPROCESSOR_LINE)
+            .with_primary(file, sp, "skipped");
+    }
+    let shown = if word.is_empty() {
+        "#".to_string()
+    } else {
+        format!("#{word}")
+    };
+    Diagnostic::error(format!("preprocessor directive `{shown}` is not supported"))
+        .with_code(codes::UNSUPPORTED)
+        .with_primary(file, sp, "calm does not run the C preprocessor")
+        .with_help(
+            "run the file through the C preprocessor first (`cpp -P prog.dl`), or paste the \
+             included file in place",
+        )
 }

@@ -69,6 +69,9 @@ pub fn literal(l: &Literal) -> String {
     match l {
         Literal::Atom(a) => atom(a),
         Literal::Negated { atom: a, .. } => format!("!{}", atom(a)),
+        Literal::Compare { op, lhs, rhs, .. } if op.is_predicate() => {
+            format!("{}({}, {})", op.as_str(), expr(lhs), expr(rhs))
+        }
         Literal::Compare { op, lhs, rhs, .. } => {
             format!("{} {} {}", expr(lhs), op.as_str(), expr(rhs))
         }
@@ -83,7 +86,12 @@ pub fn item(i: &Item) -> String {
                 .iter()
                 .map(|p| format!("{}: {}", p.name.name, p.ty.name))
                 .collect();
-            format!(".decl {}({})", d.name.name, cols.join(", "))
+            let quals: String = d
+                .qualifiers
+                .iter()
+                .map(|q| format!(" {}", q.name))
+                .collect();
+            format!(".decl {}({}){quals}", d.name.name, cols.join(", "))
         }
         Item::Directive(d) => {
             let kw = match d.kind {
@@ -145,6 +153,7 @@ pub fn spans(p: &Program) -> Vec<Span> {
                     out.push(p.name.span);
                     out.push(p.ty.span);
                 }
+                out.extend(d.qualifiers.iter().map(|q| q.span));
             }
             Item::Directive(d) => {
                 out.push(d.span);

@@ -626,26 +626,7 @@ impl Engine {
             .collect();
         away.sort_unstable();
         away.dedup();
-        let sent = away
-            .into_iter()
-            .map(|(rel, row)| {
-                let info = &ir.relations[rel];
-                let tuple = self.decode(&row, &info.types);
-                let location = ir
-                    .rules
-                    .iter()
-                    .find_map(|r| match r.time {
-                        Time::Async { location } if r.head == rel => Some(location),
-                        _ => None,
-                    })
-                    .unwrap_or(0);
-                Message {
-                    dest: tuple[location].to_string(),
-                    relation: info.name.clone(),
-                    tuple,
-                }
-            })
-            .collect();
+        let sent = self.messages(away);
         self.db = db;
         self.ticks += 1;
         let quiescent = arrivals.is_empty() && self.carry.as_ref() == Some(&next);
@@ -766,11 +747,21 @@ impl Engine {
         let mut away = ticked.sent;
         away.sort_unstable();
         away.dedup();
-        let sent = away
-            .into_iter()
+        let sent = self.messages(away);
+        self.ticks += 1;
+        Ok(TickOutput {
+            sent,
+            quiescent: none_arrived && ticked.carry_same,
+        })
+    }
+
+    /// Facts addressed to other nodes, as messages (in the order given).
+    fn messages<R: AsRef<[Word]>>(&self, away: Vec<(usize, R)>) -> Vec<Message> {
+        let ir = self.program.ir();
+        away.into_iter()
             .map(|(rel, row)| {
                 let info = &ir.relations[rel];
-                let tuple = self.decode(&row, &info.types);
+                let tuple = self.decode(row.as_ref(), &info.types);
                 let location = ir
                     .rules
                     .iter()
@@ -785,12 +776,7 @@ impl Engine {
                     tuple,
                 }
             })
-            .collect();
-        self.ticks += 1;
-        Ok(TickOutput {
-            sent,
-            quiescent: none_arrived && ticked.carry_same,
-        })
+            .collect()
     }
 
     /// Ticks executed so far.

@@ -120,8 +120,7 @@ pub(crate) struct Incr {
     read_indexes: Vec<usize>,
 }
 
-fn stratum_of(prog: &calm_ir::Program, s: &calm_ir::Stratum) -> Stratum {
-    let _ = prog;
+fn stratum_of(s: &calm_ir::Stratum) -> Stratum {
     Stratum {
         tables: s.relations.clone(),
         rules: s.rules.clone(),
@@ -171,7 +170,7 @@ impl Incr {
         let mut inc = Incr {
             nrel,
             rules,
-            strata: prog.strata.iter().map(|s| stratum_of(prog, s)).collect(),
+            strata: prog.strata.iter().map(stratum_of).collect(),
             temporal: Stratum {
                 tables: Vec::new(),
                 rules: prog.temporal_rules.clone(),
@@ -699,6 +698,20 @@ impl Incr {
         })
     }
 
+    /// The changed rows of seed `i` of rule `r` that can remove derivations (`deleting`) or
+    /// add them: removed rows of a positive atom, added rows of a negated one, any change
+    /// under an aggregate (once per binding of the grouping columns).
+    fn seed_rows(&self, r: RuleId, i: usize, deleting: bool) -> Vec<&Row> {
+        let seed = &self.rules[r].as_ref().expect("compiled").seeds[i];
+        let d = &self.deltas[seed.rel];
+        let (fewer, more) = (&d.minus, &d.plus);
+        match (seed.kind, deleting) {
+            (SeedKind::Pos, true) | (SeedKind::Neg, false) => fewer.iter().collect(),
+            (SeedKind::Pos, false) | (SeedKind::Neg, true) => more.iter().collect(),
+            _ => distinct(d.plus.iter().chain(d.minus.iter()), &seed.bind),
+        }
+    }
+
     /// Whether some rule derives `row` into table `t` from the tables as they are now.
     fn rederives(
         &self,
@@ -769,14 +782,7 @@ impl Incr {
             }
         }
         for &(r, i) in &lower {
-            let seed = &self.rules[r].as_ref().expect("compiled").seeds[i];
-            let d = &self.deltas[seed.rel];
-            let rows: Vec<&Row> = match seed.kind {
-                SeedKind::Pos => d.minus.iter().collect(),
-                SeedKind::Neg => d.plus.iter().collect(),
-                _ => distinct(d.plus.iter().chain(d.minus.iter()), &seed.bind),
-            };
-            for row in rows {
+            for row in self.seed_rows(r, i, true) {
                 self.search(r, Some(i), row, View::Old, it, &mut |t, h| {
                     if self.has(t, &h) && dead_set.insert((t, h.clone()), ()).is_none() {
                         dead.push((t, h));
@@ -834,15 +840,8 @@ impl Incr {
             }
         }
         for &(r, i) in &lower {
-            let seed = &self.rules[r].as_ref().expect("compiled").seeds[i];
-            let d = &self.deltas[seed.rel];
-            let rows: Vec<&Row> = match seed.kind {
-                SeedKind::Pos => d.plus.iter().collect(),
-                SeedKind::Neg => d.minus.iter().collect(),
-                _ => distinct(d.plus.iter().chain(d.minus.iter()), &seed.bind),
-            };
             let mut found: Vec<(usize, Row)> = Vec::new();
-            for row in rows {
+            for row in self.seed_rows(r, i, false) {
                 self.search(r, Some(i), row, View::New, it, &mut |t, h| {
                     if !self.has(t, &h) {
                         found.push((t, h));

@@ -406,7 +406,7 @@ impl Rule {
                 }
                 Item::Neg { rel, args } => {
                     negs[i] = Some(neg_lookup(*rel, args, wants));
-                    let (bind, consts, same) = neg_binding(args, it);
+                    let (bind, consts, same) = neg_binding(args);
                     let bound: HashSet<VarId> = bind.iter().map(|b| b.1).collect();
                     seeds.push(Seed {
                         rel: *rel,
@@ -541,7 +541,7 @@ fn neg_lookup(rel: RelId, args: &[Arg], wants: &mut Wants) -> NegLookup {
 
 type Binding = (Vec<(usize, VarId)>, Vec<(usize, Word)>, Vec<(usize, usize)>);
 
-fn neg_binding(args: &[Arg], _it: &mut Interner) -> Binding {
+fn neg_binding(args: &[Arg]) -> Binding {
     let mut bind: Vec<(usize, VarId)> = Vec::new();
     let mut consts = Vec::new();
     let mut same = Vec::new();

@@ -5,6 +5,12 @@
 //! the head. Every join input is an index keyed by the variables the two sides share, in one
 //! agreed order; intermediates carry only the variables still needed. Filters, assignments,
 //! negations and aggregates run in the step where their variables are first all bound.
+//!
+//! Two kinds of input are computed on their own first, into an intermediate that the chain
+//! then joins (see [`inputs`]): an atom selected by a constant (`s(0)`, which calm-ir writes
+//! as `s(v), v = 0`), so the selection runs at its scan instead of after a join, and a group of
+//! atoms sharing no variable with the atoms before it, so it is joined once instead of inside
+//! a cross product (in a recursive stratum, once per round at most, on its new rows).
 
 use crate::emit::{AggOp, AggStep, CExpr, CTerm, Op, Sink};
 use crate::index::Word;

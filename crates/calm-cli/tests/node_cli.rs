@@ -448,3 +448,54 @@ fn a_node_serves_the_store_over_resp_when_asked() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--resp 0.0.0.0:0"), "{err}");
 }
+
+#[test]
+fn settings_come_from_the_environment_as_from_flags() {
+    let output = |cmd: &mut Command| {
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let mut child = Killed(
+        Command::new(CALM)
+            .arg("node")
+            .env("CALM_NAME", "envnode")
+            .env("CALM_PEERS", "p1=127.0.0.1:1,p2=127.0.0.1:2")
+            .env("CALM_HTTP", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = lines(&mut child.0);
+    let ready = rx.recv_timeout(DEADLINE).expect("a ready line");
+    assert!(ready.starts_with("ready name=envnode "), "{ready}");
+    drop(child);
+    // A flag wins over the variable.
+    let (code, err) = output(
+        Command::new(CALM)
+            .args(["node", "--http", "0.0.0.0:0"])
+            .env("CALM_HTTP", "127.0.0.1:0"),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--http 0.0.0.0:0"), "{err}");
+    // CALM_RESP is read: the default program cannot serve the store.
+    let (code, err) = output(
+        Command::new(CALM)
+            .arg("node")
+            .env("CALM_RESP", "127.0.0.1:0"),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("shaped like programs/kvs.dl"), "{err}");
+    // A malformed peer list names the entry.
+    let (code, err) = output(
+        Command::new(CALM)
+            .arg("node")
+            .env("CALM_NAME", "a")
+            .env("CALM_PEERS", "b=127.0.0.1:1,oops"),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`oops`"), "{err}");
+}

@@ -49,7 +49,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -617,13 +617,19 @@ pub fn facts_from_json(body: &[u8]) -> Result<Vec<(String, Vec<Value>)>, String>
     Ok(facts)
 }
 
-async fn do_insert(handle: &NodeHandle, facts: Vec<(String, Vec<Value>)>) -> ApiResult<Json> {
+async fn do_insert(
+    handle: &NodeHandle,
+    facts: Vec<(String, Vec<Value>)>,
+    started: Instant,
+) -> ApiResult<axum::Json<Json>> {
     for (rel, _) in &facts {
         relation(handle, rel)?;
     }
     let n = facts.len();
-    let tick = handle.insert(facts).await?;
-    Ok(json!({ "inserted": n, "tick": tick }))
+    let tick = handle.insert_since(facts, started).await?;
+    let answer = axum::Json(json!({ "inserted": n, "tick": tick }));
+    handle.metrics().insert.total.observe(started.elapsed());
+    Ok(answer)
 }
 
 async fn insert_relation(
@@ -631,10 +637,11 @@ async fn insert_relation(
     rel: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<axum::Json<Json>> {
+    let started = Instant::now();
     let rel = path_param(rel)?;
     relation(&handle, &rel)?;
     let facts = tuples_from_json(&rel, &body?).map_err(ApiError::bad)?;
-    Ok(axum::Json(do_insert(&handle, facts).await?))
+    do_insert(&handle, facts, started).await
 }
 
 async fn insert_facts(
@@ -642,6 +649,7 @@ async fn insert_facts(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<axum::Json<Json>> {
+    let started = Instant::now();
     let body = body?;
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -654,7 +662,7 @@ async fn insert_facts(
             std::str::from_utf8(&body).map_err(|_| ApiError::bad("the body is not UTF-8 text"))?;
         facts_from_text("request", text).map_err(ApiError::bad)?
     };
-    Ok(axum::Json(do_insert(&handle, facts).await?))
+    do_insert(&handle, facts, started).await
 }
 
 /// Parses facts written in calm syntax (`edge(1, "a").`), as `calm insert` and

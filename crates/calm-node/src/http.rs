@@ -667,7 +667,18 @@ async fn insert_facts(
 
 /// Parses facts written in calm syntax (`edge(1, "a").`), as `calm insert` and
 /// `POST /v1/facts` accept them. The error is the rendered diagnostics.
+///
+/// Plain facts (see [`simple_facts`]) take a short path; anything else, errors included, goes
+/// through the language's parser, with the same result.
 pub fn facts_from_text(name: &str, text: &str) -> Result<Vec<(String, Vec<Value>)>, String> {
+    if let Some(facts) = simple_facts(text) {
+        return Ok(facts);
+    }
+    parsed_facts(name, text)
+}
+
+/// [`facts_from_text`] by the language's parser alone.
+fn parsed_facts(name: &str, text: &str) -> Result<Vec<(String, Vec<Value>)>, String> {
     let mut sources = SourceMap::new();
     let file = sources.add(name, text);
     let parsed = parse_facts(file, text);
@@ -696,6 +707,114 @@ pub fn facts_from_text(name: &str, text: &str) -> Result<Vec<(String, Vec<Value>
         facts.push((rule.head.name.name.clone(), tuple));
     }
     Ok(facts)
+}
+
+/// The facts of `text` if it is nothing but plain facts: `name(arg, ...).` separated by spaces,
+/// tabs and line breaks, where a name is `[A-Za-z_][A-Za-z0-9_]*`, an argument is a string
+/// without escapes or line breaks or a decimal integer (`-` directly before it, no leading zero,
+/// within 64 bits; the name is not `_`), and a fact's final `.` is followed by a space, a line break or the end.
+/// `None` for anything else (comments, escapes, qualified names, hexadecimal, errors...), which
+/// [`facts_from_text`] hands to the language's parser. What this accepts, the parser accepts
+/// with the same facts (a property test checks it), without building a syntax tree.
+pub fn simple_facts(text: &str) -> Option<Vec<(String, Vec<Value>)>> {
+    if text.len() > calm_syntax::MAX_SOURCE_LEN {
+        return None;
+    }
+    let b = text.as_bytes();
+    let mut i = 0;
+    let ws = |i: &mut usize| {
+        while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
+            *i += 1;
+        }
+    };
+    let mut facts = Vec::new();
+    loop {
+        ws(&mut i);
+        if i == b.len() {
+            return Some(facts);
+        }
+        // The relation's name.
+        let start = i;
+        if !(b[i].is_ascii_alphabetic() || b[i] == b'_') {
+            return None;
+        }
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        let name = &text[start..i];
+        if name == "_" {
+            // The wildcard, not a name.
+            return None;
+        }
+        ws(&mut i);
+        if b.get(i) != Some(&b'(') {
+            return None;
+        }
+        i += 1;
+        let mut tuple = Vec::new();
+        ws(&mut i);
+        if b.get(i) == Some(&b')') {
+            i += 1;
+        } else {
+            loop {
+                match *b.get(i)? {
+                    b'"' => {
+                        let from = i + 1;
+                        let len = b[from..]
+                            .iter()
+                            .position(|&c| matches!(c, b'"' | b'\\' | b'\n' | b'\r'))?;
+                        if b[from + len] != b'"' {
+                            return None;
+                        }
+                        tuple.push(Value::Symbol(text[from..from + len].to_string()));
+                        i = from + len + 1;
+                    }
+                    c @ (b'-' | b'0'..=b'9') => {
+                        let negative = c == b'-';
+                        let from = i + negative as usize;
+                        let len = b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+                        let digits = &b[from..from + len];
+                        if len == 0 || (len > 1 && digits[0] == b'0') || len > 19 {
+                            return None;
+                        }
+                        // Not the start of something longer: `0x1`, `1.5`, `12ab`.
+                        let next = b.get(from + len).copied().unwrap_or(b' ');
+                        if next.is_ascii_alphanumeric() || next == b'_' || next == b'.' {
+                            return None;
+                        }
+                        let n = digits
+                            .iter()
+                            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+                        let n = i64::try_from(n).ok()?;
+                        tuple.push(Value::Number(if negative { -n } else { n }));
+                        i = from + len;
+                    }
+                    _ => return None,
+                }
+                ws(&mut i);
+                match *b.get(i)? {
+                    b',' => {
+                        i += 1;
+                        ws(&mut i);
+                    }
+                    b')' => {
+                        i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        ws(&mut i);
+        if b.get(i) != Some(&b'.') {
+            return None;
+        }
+        i += 1;
+        if i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            return None;
+        }
+        facts.push((name.to_string(), tuple));
+    }
 }
 
 /// Decodes a query string (`a=1&b=x%20y`) strictly: `+` is a space, `%` must start an escape of
@@ -892,6 +1011,119 @@ mod tests {
         );
         let e = facts_from_text("t", "p(x) :- q(x).").unwrap_err();
         assert!(e.contains("expected a fact"), "{e}");
+    }
+
+    #[test]
+    fn plain_facts_take_the_short_path_with_the_parsers_result() {
+        for text in [
+            r#"put("wrk1", 7, "wrk:1:000000000007", "x", "0123456789abcdef")."#,
+            "e().\n n(-5).\tn(0). n(-0). n(9223372036854775807). n(-9223372036854775807).",
+            "  a_b1 ( \"é x\" , 3 ) .\r\n_1(1).",
+            "",
+            " \n",
+        ] {
+            let short = simple_facts(text).unwrap_or_else(|| panic!("not plain: {text}"));
+            assert_eq!(Ok(short), parsed_facts("t", text), "{text}");
+        }
+        for text in [
+            "n(05).",
+            "n(0x1f).",
+            "n(1.5).",
+            "n(- 5).",
+            "n(-9223372036854775808).",
+            "n(99999999999999999999).",
+            "s(\"a\\\"b\").",
+            "a.b(1).",
+            "$self(1).",
+            "n(1) // c",
+            "n(1).m(2).",
+            "n(1)",
+            "n(1,).",
+            "p(x) :- q(x).",
+            "n(1)@next.",
+            "_(1).",
+        ] {
+            assert_eq!(simple_facts(text), None, "{text}");
+        }
+    }
+
+    /// Pieces of text, most of them what facts are made of, some of what else the language has.
+    fn piece() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let names = prop::sample::select(vec![
+            "put", "e", "_x", "_", "a1", "count", "min", "sum", "match", "contains", "true", "nil",
+            "a.b", "$self", "decl", "input",
+        ]);
+        let values = prop::sample::select(vec![
+            "0",
+            "7",
+            "-3",
+            "- 3",
+            "-0",
+            "05",
+            "00",
+            "0x1f",
+            "0b1",
+            "1.5",
+            "12ab",
+            "1_000",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775807",
+            "-9223372036854775808",
+            "99999999999999999999",
+            "\"a\"",
+            "\"\"",
+            "\"a b\"",
+            "\"é€\"",
+            "\"a\\\"b\"",
+            "\"a\\qb\"",
+            "\"a\nb\"",
+            "\"a",
+            "x",
+            "_",
+        ]);
+        let other = prop::sample::select(vec![
+            "(", ")", ",", ".", " ", "\n", "\t", "\r", "//c\n", "/*c*/", "@next", ":-", "-", "!",
+            ".decl", "#", ";", "\u{a0}",
+        ]);
+        let seps = prop::sample::select(vec!["", " ", "\n", "\t", "\r\n", "  "]);
+        let fact = (
+            names.clone(),
+            seps.clone(),
+            prop::collection::vec((values.clone(), seps.clone()), 0..4),
+            seps.clone(),
+            seps.clone(),
+        )
+            .prop_map(|(n, s1, args, s2, s3)| {
+                let args: Vec<String> = args
+                    .into_iter()
+                    .map(|(v, s)| format!("{s}{v}{s}"))
+                    .collect();
+                format!("{n}{s1}({}){s2}.{s3}", args.join(","))
+            });
+        prop_oneof![
+            4 => fact,
+            1 => names.prop_map(str::to_string),
+            1 => values.prop_map(str::to_string),
+            1 => other.prop_map(str::to_string),
+            1 => seps.prop_map(str::to_string),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Whatever the short path accepts, the language's parser accepts with the same facts.
+        #[test]
+        fn the_short_path_agrees_with_the_parser(
+            pieces in proptest::collection::vec(piece(), 0..6)
+        ) {
+            let text = pieces.concat();
+            if let Some(short) = simple_facts(&text) {
+                proptest::prop_assert_eq!(Ok(short), parsed_facts("t", &text), "{:?}", text);
+            }
+        }
     }
 
     #[test]

@@ -161,7 +161,8 @@ pub fn router_with_limit(handle: NodeHandle, max_body: usize) -> Router {
 /// The API with `options`.
 pub fn router_with(handle: NodeHandle, options: HttpOptions) -> Router {
     let token = options.token.map(Arc::new);
-    Router::new()
+    let shared = handle.shared().clone();
+    let router = Router::new()
         .route("/v1/relations/{rel}", get(query).post(insert_relation))
         .route("/v1/facts", post(insert_facts))
         .route("/v1/status", get(status))
@@ -170,11 +171,16 @@ pub fn router_with(handle: NodeHandle, options: HttpOptions) -> Router {
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(options.max_body))
-        .layer(middleware::from_fn_with_state(
-            (handle.clone(), token),
+        .layer(DefaultBodyLimit::max(options.max_body));
+    // Without a token there is nothing to check: no layer (it would run on every request).
+    let router = match token {
+        Some(token) => router.layer(middleware::from_fn_with_state(
+            (shared, token),
             require_token,
-        ))
+        )),
+        None => router,
+    };
+    router
         .layer(middleware::from_fn_with_state(
             options.max_body,
             refuse_large_bodies,
@@ -212,28 +218,20 @@ async fn refuse_large_bodies(State(max): State<usize>, request: Request, next: N
     }
 }
 
-/// Lets a request through if no token is configured, it is `GET /health`, or it carries
-/// `Authorization: Bearer TOKEN`.
+/// Lets a request through if it is `GET /health` or it carries `Authorization: Bearer TOKEN`.
 async fn require_token(
-    State((handle, token)): State<(NodeHandle, Option<Arc<Secret>>)>,
+    State((shared, token)): State<(Arc<Shared>, Arc<Secret>)>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = token else {
-        return next.run(request).await;
-    };
     if request.uri().path() == "/health" && request.method() == Method::GET {
         return next.run(request).await;
     }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .map(<[u8]>::trim_ascii);
-    match presented {
-        Some(p) if token.matches(p) => next.run(request).await,
-        _ => {
-            crate::Metrics::add(&handle.metrics().unauthorized_requests, 1);
+    if bearer_matches(&token, request.headers()) {
+        next.run(request).await
+    } else {
+        {
+            crate::Metrics::add(&shared.metrics.unauthorized_requests, 1);
             let mut r = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "this node requires a bearer token (Authorization: Bearer TOKEN; `calm` commands \
@@ -246,6 +244,77 @@ async fn require_token(
             );
             r
         }
+    }
+}
+
+/// Whether the request carries `Authorization: Bearer TOKEN` with the node's token.
+fn bearer_matches(token: &Secret, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .map(<[u8]>::trim_ascii)
+        .is_some_and(|p| token.matches(p))
+}
+
+/// The service of one HTTP connection. `POST /v1/facts` with a `Content-Length` within the body
+/// limit (and the token, if one is required), the request clients put with, is answered here
+/// by the same code as the router's route, without the router's per-request work (cloning the
+/// route's boxed service, its layers, matching, extensions). Every other request, including
+/// those the checks above refuse, goes to the router, which answers it as before.
+#[derive(Clone)]
+struct Api {
+    router: TowerToHyperService<Router>,
+    handle: NodeHandle,
+    max_body: usize,
+    token: Option<Arc<Secret>>,
+}
+
+type ApiFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl Api {
+    fn is_plain_insert(&self, req: &hyper::Request<hyper::body::Incoming>) -> bool {
+        let length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        req.method() == Method::POST
+            && req.uri().path() == "/v1/facts"
+            && length.is_some_and(|n| n <= self.max_body as u64)
+            && self
+                .token
+                .as_ref()
+                .is_none_or(|t| bearer_matches(t, req.headers()))
+    }
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Api {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ApiFuture;
+
+    fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> ApiFuture {
+        if !self.is_plain_insert(&req) {
+            return Box::pin(self.router.call(req));
+        }
+        let handle = self.handle.clone();
+        let max = self.max_body;
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let body = match axum::body::to_bytes(axum::body::Body::new(body), max).await {
+                Ok(b) => b,
+                Err(e) => {
+                    return Ok(
+                        ApiError::bad(format!("cannot read the request body: {e}")).into_response()
+                    );
+                }
+            };
+            Ok(
+                insert_facts_body(&handle, &parts.headers, &body, Instant::now())
+                    .await
+                    .into_response(),
+            )
+        })
     }
 }
 
@@ -288,7 +357,13 @@ pub async fn serve_with(
         inner: listener,
     };
     let shared = handle.shared().clone();
-    let app = router_with(handle, options);
+    let (max_body, token) = (options.max_body, options.token.clone().map(Arc::new));
+    let api = Api {
+        router: TowerToHyperService::new(router_with(handle.clone(), options)),
+        handle,
+        max_body,
+        token,
+    };
     // Tells the connections to finish (graceful shutdown); each holds a `done` sender, so that
     // the receiver ends once all have.
     let (closing_tx, closing_rx) = watch::channel(false);
@@ -299,7 +374,7 @@ pub async fn serve_with(
             c = limited.accept() => c,
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let service = api.clone();
         let mut closing = closing_rx.clone();
         let done = done_tx.clone();
         let shared = shared.clone();
@@ -617,26 +692,46 @@ pub fn facts_from_json(body: &[u8]) -> Result<Vec<(String, Vec<Value>)>, String>
     Ok(facts)
 }
 
+/// The answer to an insert, `{"inserted": N, "tick": T}`, written directly (two numbers: no
+/// JSON tree to build).
+struct Inserted {
+    inserted: usize,
+    tick: u64,
+}
+
+impl IntoResponse for Inserted {
+    fn into_response(self) -> Response {
+        let body = format!("{{\"inserted\":{},\"tick\":{}}}", self.inserted, self.tick);
+        (
+            [(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response()
+    }
+}
+
 async fn do_insert(
     handle: &NodeHandle,
     facts: Vec<(String, Vec<Value>)>,
     started: Instant,
-) -> ApiResult<axum::Json<Json>> {
+) -> ApiResult<Inserted> {
     for (rel, _) in &facts {
         relation(handle, rel)?;
     }
     let n = facts.len();
     let tick = handle.insert_since(facts, started).await?;
-    let answer = axum::Json(json!({ "inserted": n, "tick": tick }));
     handle.metrics().insert.total.observe(started.elapsed());
-    Ok(answer)
+    Ok(Inserted { inserted: n, tick })
 }
 
 async fn insert_relation(
     State(handle): State<NodeHandle>,
     rel: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<axum::Json<Json>> {
+) -> ApiResult<Inserted> {
     let started = Instant::now();
     let rel = path_param(rel)?;
     relation(&handle, &rel)?;
@@ -648,21 +743,31 @@ async fn insert_facts(
     State(handle): State<NodeHandle>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<axum::Json<Json>> {
+) -> ApiResult<Inserted> {
     let started = Instant::now();
     let body = body?;
+    insert_facts_body(&handle, &headers, &body, started).await
+}
+
+/// `POST /v1/facts` once its body is read: calm syntax, or JSON by its `Content-Type`.
+async fn insert_facts_body(
+    handle: &NodeHandle,
+    headers: &HeaderMap,
+    body: &[u8],
+    started: Instant,
+) -> ApiResult<Inserted> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
     let facts = if json {
-        facts_from_json(&body).map_err(ApiError::bad)?
+        facts_from_json(body).map_err(ApiError::bad)?
     } else {
         let text =
-            std::str::from_utf8(&body).map_err(|_| ApiError::bad("the body is not UTF-8 text"))?;
+            std::str::from_utf8(body).map_err(|_| ApiError::bad("the body is not UTF-8 text"))?;
         facts_from_text("request", text).map_err(ApiError::bad)?
     };
-    do_insert(&handle, facts, started).await
+    do_insert(handle, facts, started).await
 }
 
 /// Parses facts written in calm syntax (`edge(1, "a").`), as `calm insert` and

@@ -914,6 +914,36 @@ impl Engine {
             .collect()
     }
 
+    /// About the bytes the incremental state holds, by structure: per relation with any, its
+    /// row store (rows and per-row flags), its set of row ids, its indexes; and the symbols
+    /// (relation `"<symbols>"`). Capacities, estimated from the structures' layout; empty
+    /// before incremental ticks start.
+    #[doc(hidden)]
+    pub fn state_bytes(&self) -> Vec<(String, usize, usize, usize)> {
+        let Some(incr) = &self.incr else {
+            return Vec::new();
+        };
+        let ir = self.program.ir();
+        let nrel = ir.relations.len();
+        let mut out: Vec<(String, usize, usize, usize)> = incr
+            .bytes()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, b)| b.0 + b.1 + b.2 > 0)
+            .map(|(t, b)| {
+                let kind = ["", " (carried)", " (sent)"][t / nrel];
+                (
+                    format!("{}{kind}", ir.relations[t % nrel].name),
+                    b.0,
+                    b.1,
+                    b.2,
+                )
+            })
+            .collect();
+        out.push(("<symbols>".to_string(), self.interner.bytes(), 0, 0));
+        out
+    }
+
     /// The shapes of the incremental state's indexes: relation, key columns, keys, largest
     /// bucket (for diagnosing lookups that are not selective).
     #[doc(hidden)]

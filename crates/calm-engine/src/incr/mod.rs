@@ -36,6 +36,7 @@ use calm_ir::{Builtin, RelId, RuleId, Time};
 use rules::{Reader, Rule, Search, Seed, SeedKind, View, Wants};
 use std::collections::BTreeMap;
 pub(crate) use table::Row;
+pub(crate) use table::table_bytes;
 use table::{Delta, Map, Set, Table};
 
 /// Indexes that reads (not rules) may add to one relation.
@@ -236,13 +237,11 @@ impl Incr {
 
     /// Adds input bits to a row, as the state a tick starts from (no journal, not touched).
     fn or_input(&mut self, rel: RelId, row: &[Word], bits: u8) {
-        let t = &mut self.tables[rel];
-        let was = t.input(row);
-        t.set_input(row, was | bits);
+        self.tables[rel].update_input(row, |was| was | bits);
     }
 
     fn set_bits(&mut self, rel: RelId, row: &Row, bit: u8, on: bool, journal: bool) {
-        let was = self.tables[rel].input(row);
+        let was = self.tables[rel].update_input(row, |was| if on { was | bit } else { was & !bit });
         let now = if on { was | bit } else { was & !bit };
         if now == was {
             return;
@@ -250,7 +249,6 @@ impl Incr {
         if journal {
             self.journal.push(Undo(rel, row.clone(), was));
         }
-        self.tables[rel].set_input(row, now);
         if (now & SOURCES != 0) != (was & SOURCES != 0)
             || (now & SOURCES != 0) != (now & EVALUATED != 0)
         {
@@ -382,6 +380,12 @@ impl Incr {
             .collect()
     }
 
+    /// Per table (relation, carried, sent): bytes of its row store, its set of row ids and its
+    /// indexes.
+    pub fn bytes(&self) -> Vec<(usize, usize, usize)> {
+        self.tables.iter().map(Table::bytes).collect()
+    }
+
     /// Per table, its indexes: key columns, keys, largest bucket.
     pub fn index_shapes(&self) -> Vec<(usize, Vec<IndexShape>)> {
         (0..self.tables.len())
@@ -488,16 +492,18 @@ impl Incr {
             }
             let touched = std::mem::take(&mut self.touched[rel]);
             for row in touched {
-                let bits = self.tables[rel].input(&row);
-                let now = bits & SOURCES != 0;
-                let before = bits & EVALUATED != 0;
-                if now != before {
+                // An input now that was not evaluated as one, or the other way around.
+                let flip = |bits: u8| match (bits & SOURCES != 0, bits & EVALUATED != 0) {
+                    (true, false) => bits | EVALUATED,
+                    (false, true) => 0,
+                    _ => bits,
+                };
+                let bits = self.tables[rel].update_input(&row, flip);
+                if flip(bits) != bits {
                     self.journal.push(Undo(rel, row.clone(), bits));
-                    if now {
-                        self.tables[rel].set_input(&row, bits | EVALUATED);
+                    if bits & SOURCES != 0 {
                         in_plus[rel].push(row);
                     } else {
-                        self.tables[rel].set_input(&row, 0);
                         in_minus[rel].push(row);
                     }
                 }

@@ -64,6 +64,12 @@ impl KeyBuf {
     }
 }
 
+/// Whether two rows are equal (word by word: rows are short, a library call costs more).
+#[inline]
+fn same(a: &[Word], b: &[Word]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 fn hash_words(words: impl Iterator<Item = Word>) -> u64 {
     let mut h = WordHasher::default();
     for w in words {
@@ -311,7 +317,9 @@ impl Table {
 
     fn find(&self, row: &[Word]) -> Option<Id> {
         let h = hash_words(row.iter().copied());
-        self.ids.find(h, |&id| self.store.row(id) == row).copied()
+        self.ids
+            .find(h, |&id| same(self.store.row(id), row))
+            .copied()
     }
 
     /// Stores a new row with `flags`.
@@ -431,19 +439,31 @@ impl Table {
 
     /// Sets the input bits of `row` (`bits` without [`PRESENT`]).
     pub fn set_input(&mut self, row: &[Word], bits: u8) {
-        debug_assert!(bits & PRESENT == 0);
+        self.update_input(row, |_| bits);
+    }
+
+    /// Replaces the input bits of `row` by `f` of them (without [`PRESENT`]); the bits before.
+    pub fn update_input(&mut self, row: &[Word], f: impl FnOnce(u8) -> u8) -> u8 {
         match self.find(row) {
             Some(id) => {
-                let f = &mut self.store.flags[id as usize];
-                *f = (*f & PRESENT) | bits;
-                if *f == 0 {
+                let flags = &mut self.store.flags[id as usize];
+                let was = *flags & !PRESENT;
+                let bits = f(was);
+                debug_assert!(bits & PRESENT == 0);
+                *flags = (*flags & PRESENT) | bits;
+                if *flags == 0 {
                     self.drop_id(id);
                 }
+                was
             }
-            None if bits != 0 => {
-                self.add(row, bits);
+            None => {
+                let bits = f(0);
+                debug_assert!(bits & PRESENT == 0);
+                if bits != 0 {
+                    self.add(row, bits);
+                }
+                0
             }
-            None => {}
         }
     }
 
@@ -455,6 +475,29 @@ impl Table {
         })
     }
 
+    /// Bytes held (capacity, not only use): the row store with its flags, the set of ids, the
+    /// indexes.
+    pub fn bytes(&self) -> (usize, usize, usize) {
+        let s = &self.store;
+        let store = s.pages.iter().map(|p| p.capacity() * 4).sum::<usize>()
+            + s.flags.capacity()
+            + s.free.capacity() * 4;
+        let ids = table_bytes(self.ids.capacity(), 4);
+        let indexes = self
+            .indexes
+            .iter()
+            .map(|ix| {
+                table_bytes(ix.table.capacity(), 8)
+                    + ix.lists
+                        .iter()
+                        .map(|l| 24 + l.capacity() * 4)
+                        .sum::<usize>()
+                    + ix.free.capacity() * 4
+            })
+            .sum();
+        (store, ids, indexes)
+    }
+
     /// Row ids in use (in the table or with input bits) and free ones.
     #[cfg(test)]
     pub fn slots(&self) -> (usize, usize) {
@@ -463,6 +506,16 @@ impl Table {
             self.store.free.len(),
         )
     }
+}
+
+/// About the bytes of a hash table that has room for `capacity` entries of `size` bytes
+/// (buckets are a power of two, at most 7/8 full, with a control byte each).
+pub(crate) fn table_bytes(capacity: usize, size: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = (capacity * 8 / 7).next_power_of_two();
+    buckets * (size + 1)
 }
 
 /// Removed rows grouped by one index's key columns.
@@ -491,11 +544,14 @@ impl Delta {
     /// (clearing a hash set costs its capacity, and every tick clears every delta).
     pub fn clear(&mut self) {
         for set in [&mut self.plus, &mut self.minus] {
-            if !set.is_empty() {
+            let used = set.len();
+            if used > 0 {
                 set.clear();
             }
-            if set.capacity() > 1024 {
-                set.shrink_to(64);
+            // Ticks of similar size keep the capacity (regrowing costs more than clearing);
+            // one much smaller gives most of it back.
+            if set.capacity() > 1024 && set.capacity() > 4 * used {
+                set.shrink_to(used);
             }
         }
         self.minus_ix.clear();

@@ -241,10 +241,19 @@ impl Incr {
     }
 
     fn set_bits(&mut self, rel: RelId, row: &Row, bit: u8, on: bool, journal: bool) {
-        let was = self.tables[rel].update_input(row, |was| if on { was | bit } else { was & !bit });
-        let now = if on { was | bit } else { was & !bit };
+        if on {
+            self.change_bits(rel, row, bit, 0, journal);
+        } else {
+            self.change_bits(rel, row, 0, bit, journal);
+        }
+    }
+
+    /// Sets the input bits `on` and clears `off` of a row; its bits before and after.
+    fn change_bits(&mut self, rel: RelId, row: &Row, on: u8, off: u8, journal: bool) -> (u8, u8) {
+        let was = self.tables[rel].update_input(row, |was| (was | on) & !off);
+        let now = (was | on) & !off;
         if now == was {
-            return;
+            return (was, now);
         }
         if journal {
             self.journal.push(Undo(rel, row.clone(), was));
@@ -254,6 +263,7 @@ impl Incr {
         {
             self.touched[rel].insert(row.clone());
         }
+        (was, now)
     }
 
     /// Adds given facts that hold at every tick from now on.
@@ -529,30 +539,44 @@ impl Incr {
         }
         // The next tick's carry.
         let mut carry_same = true;
-        let mut flips: Vec<(RelId, Row, u8, bool)> = Vec::new();
+        // Per row, the input bits it gains and loses (a persisted relation's row may change
+        // both CARRIED and PERSISTED).
+        let mut flips: Vec<(RelId, Row, u8, u8)> = Vec::new();
         for rel in 0..nrel {
-            let d = &self.deltas[nrel + rel];
-            flips.extend(d.plus.iter().map(|r| (rel, r.clone(), CARRIED, true)));
-            flips.extend(d.minus.iter().map(|r| (rel, r.clone(), CARRIED, false)));
-            if self.persist[rel] {
-                let d = &self.deltas[rel];
-                flips.extend(d.plus.iter().map(|r| (rel, r.clone(), PERSISTED, true)));
-                flips.extend(d.minus.iter().map(|r| (rel, r.clone(), PERSISTED, false)));
+            let c = &self.deltas[nrel + rel];
+            let own = &self.deltas[rel];
+            let persist = self.persist[rel];
+            let p_bits = |row: &Row| -> (u8, u8) {
+                if !persist {
+                    (0, 0)
+                } else if own.plus.contains(row) {
+                    (PERSISTED, 0)
+                } else if own.minus.contains(row) {
+                    (0, PERSISTED)
+                } else {
+                    (0, 0)
+                }
+            };
+            for (set, on, off) in [(&c.plus, CARRIED, 0), (&c.minus, 0, CARRIED)] {
+                for row in set {
+                    let (pon, poff) = p_bits(row);
+                    flips.push((rel, row.clone(), on | pon, off | poff));
+                }
+            }
+            if persist {
+                for (set, on, off) in [(&own.plus, PERSISTED, 0), (&own.minus, 0, PERSISTED)] {
+                    for row in set {
+                        if !c.plus.contains(row) && !c.minus.contains(row) {
+                            flips.push((rel, row.clone(), on, off));
+                        }
+                    }
+                }
             }
         }
-        // Whether each flipped row was carried into this tick, before any flip.
-        let carried = |b: u8| b & (CARRIED | PERSISTED | INSERTED) != 0;
-        let mut before: Map<(RelId, Row), bool> = Map::default();
-        for (rel, row, _, _) in &flips {
-            let was = carried(self.tables[*rel].input(row));
-            before.entry((*rel, row.clone())).or_insert(was);
-        }
-        for (rel, row, bit, on) in flips {
-            self.set_bits(rel, &row, bit, on, true);
-        }
-        for ((rel, row), was) in before {
-            let now = self.tables[rel].input(&row) & (CARRIED | PERSISTED) != 0;
-            if was != now {
+        for (rel, row, on, off) in flips {
+            // Whether the row was carried into this tick, and is carried into the next.
+            let (was, now) = self.change_bits(rel, &row, on, off, true);
+            if (was & (CARRIED | PERSISTED | INSERTED) != 0) != (now & (CARRIED | PERSISTED) != 0) {
                 carry_same = false;
             }
         }

@@ -8,6 +8,7 @@
 
 use crate::emit::WordHasher;
 use crate::index::Word;
+use hashbrown::hash_table::Entry;
 use std::hash::{BuildHasherDefault, Hasher as _};
 use std::rc::Rc;
 
@@ -294,6 +295,15 @@ impl Index {
     }
 }
 
+/// The id of `row` in `ids`, or where a new id for it goes: one probe for both.
+fn entry<'a>(ids: &'a mut hashbrown::HashTable<Id>, store: &Store, row: &[Word]) -> Entry<'a, Id> {
+    ids.entry(
+        hash_words(row.iter().copied()),
+        |&id| same(store.row(id), row),
+        |&i| hash_words(store.row(i).iter().copied()),
+    )
+}
+
 /// A relation's current rows, their indexes, and the input bits of its rows (a row may have
 /// input bits and not be in the table yet, or any more, until its change is evaluated).
 pub(crate) struct Table {
@@ -320,17 +330,6 @@ impl Table {
         self.ids
             .find(h, |&id| same(self.store.row(id), row))
             .copied()
-    }
-
-    /// Stores a new row with `flags`.
-    fn add(&mut self, row: &[Word], flags: u8) -> Id {
-        let id = self.store.add(row, flags);
-        let store = &self.store;
-        self.ids
-            .insert_unique(hash_words(row.iter().copied()), id, |&i| {
-                hash_words(store.row(i).iter().copied())
-            });
-        id
     }
 
     /// Frees a row that is neither in the table nor an input.
@@ -368,8 +367,9 @@ impl Table {
 
     /// Adds a row; false if it was there.
     pub fn insert(&mut self, row: &[Word]) -> bool {
-        let id = match self.find(row) {
-            Some(id) => {
+        let id = match entry(&mut self.ids, &self.store, row) {
+            Entry::Occupied(e) => {
+                let id = *e.get();
                 let f = &mut self.store.flags[id as usize];
                 if *f & PRESENT != 0 {
                     return false;
@@ -377,7 +377,11 @@ impl Table {
                 *f |= PRESENT;
                 id
             }
-            None => self.add(row, PRESENT),
+            Entry::Vacant(v) => {
+                let id = self.store.add(row, PRESENT);
+                v.insert(id);
+                id
+            }
         };
         for ix in &mut self.indexes {
             ix.insert(&self.store, id);
@@ -444,23 +448,26 @@ impl Table {
 
     /// Replaces the input bits of `row` by `f` of them (without [`PRESENT`]); the bits before.
     pub fn update_input(&mut self, row: &[Word], f: impl FnOnce(u8) -> u8) -> u8 {
-        match self.find(row) {
-            Some(id) => {
+        match entry(&mut self.ids, &self.store, row) {
+            Entry::Occupied(e) => {
+                let id = *e.get();
                 let flags = &mut self.store.flags[id as usize];
                 let was = *flags & !PRESENT;
                 let bits = f(was);
                 debug_assert!(bits & PRESENT == 0);
                 *flags = (*flags & PRESENT) | bits;
                 if *flags == 0 {
-                    self.drop_id(id);
+                    e.remove();
+                    self.store.release(id);
                 }
                 was
             }
-            None => {
+            Entry::Vacant(v) => {
                 let bits = f(0);
                 debug_assert!(bits & PRESENT == 0);
                 if bits != 0 {
-                    self.add(row, bits);
+                    let id = self.store.add(row, bits);
+                    v.insert(id);
                 }
                 0
             }

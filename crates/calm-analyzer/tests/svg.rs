@@ -42,7 +42,11 @@ fn every_program_is_laid_out_with_all_its_relations() {
             .collect();
         assert!(!nodes.is_empty(), "{}", p.display());
         for n in nodes {
-            assert!(svg.contains(&format!(">{n}<")), "{}: `{n}` not drawn", p.display());
+            assert!(
+                svg.contains(&format!(">{n}<")),
+                "{}: `{n}` not drawn",
+                p.display()
+            );
         }
         let verdict = if dot.contains("needs coordination") {
             "needs coordination"

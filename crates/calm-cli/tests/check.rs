@@ -325,4 +325,3 @@ fn graph_svg_needs_no_graphviz() {
     // The verdict is written under the graph.
     assert!(svg.contains("needs coordination"), "{svg}");
 }
-

@@ -29,7 +29,9 @@ pub fn from_dot(dot: &str) -> Result<String, SvgError> {
 
 /// The graph's `label="…"` line, unescaped.
 fn label(dot: &str) -> Option<String> {
-    let line = dot.lines().find_map(|l| l.trim().strip_prefix("label=\""))?;
+    let line = dot
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("label=\""))?;
     let text = line.strip_suffix("\";")?;
     Some(text.replace("\\\"", "\"").replace("\\\\", "\\"))
 }

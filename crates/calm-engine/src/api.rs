@@ -1323,6 +1323,35 @@ named(s) :- tag(s).
     }
 
     #[test]
+    fn arithmetic_fails_only_where_the_body_read_in_order_reaches_it() {
+        // With `bad` empty the division is never reached, whichever atom a change starts from.
+        let p = Program::compile(
+            "t.dl",
+            ".decl bad(x: number)
+.decl e(x: number, y: number)
+.persist e
+             s(z) :- bad(x), e(x, y), z = y / (x - x).
+             t(y) :- e(x, y), x = y * 1, bad(x).
+",
+        )
+        .unwrap();
+        let row = |x: i64, y: i64| vec![Value::Number(x), Value::Number(y)];
+        let mut inc = Engine::new(&p);
+        let mut full = Engine::new(&p);
+        full.set_full_ticks(true);
+        for t in 0..4i64 {
+            let a = vec![("e".to_string(), row(t, t + 1))];
+            let (oi, of) = (inc.tick(&a), full.tick(&a));
+            assert!(of.is_ok(), "tick {t}: {of:?}");
+            assert!(oi.is_ok(), "tick {t}: {oi:?}");
+        }
+        assert!(inc.incr.is_some());
+        // Once `bad` holds a row that reaches the division, both fail alike.
+        let a = vec![("bad".to_string(), vec![Value::Number(1)])];
+        assert_eq!(inc.tick(&a).is_err(), full.tick(&a).is_err());
+    }
+
+    #[test]
     fn a_failed_tick_leaves_rows_ids_and_indexes_as_they_were() {
         let p = Program::compile(
             "t.dl",

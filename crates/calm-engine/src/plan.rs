@@ -717,12 +717,16 @@ fn inputs<'x>(atoms: Vec<&'x Atom>, pending: &mut Vec<&'x BodyItem>) -> Vec<Inpu
         }
     }
     // The operations whose variables all belong to `vars` (filters only: an assignment or an
-    // aggregate binds a variable the rest may need).
+    // aggregate binds a variable the rest may need; a comparison with arithmetic, which can
+    // fail, stays where the body puts it, after the atoms written before it).
     let take = |pending: &mut Vec<&'x BodyItem>, vars: &HashSet<VarId>| {
         let mut taken = Vec::new();
         pending.retain(|item| {
-            if !matches!(item, BodyItem::Compare { .. } | BodyItem::Negated(_)) {
-                return true;
+            let plain = |e: &Expr| matches!(e, Expr::Var(_) | Expr::Const(_));
+            match item {
+                BodyItem::Compare { lhs, rhs, .. } if plain(lhs) && plain(rhs) => {}
+                BodyItem::Negated(_) => {}
+                _ => return true,
             }
             let mut inside = true;
             let mut any = false;

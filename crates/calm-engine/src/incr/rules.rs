@@ -266,6 +266,18 @@ fn needs(item: &Item) -> (Vec<VarId>, Option<VarId>) {
     (v, None)
 }
 
+/// Whether an operation can fail at run time: arithmetic (overflow, division by zero) or an
+/// aggregate (a sum may overflow). Comparisons of plain variables and constants cannot.
+fn fallible(item: &Item) -> bool {
+    let arith = |e: &CExpr| !matches!(e, CExpr::Reg(_) | CExpr::Const(..));
+    match item {
+        Item::Filter { lhs, rhs, .. } => arith(lhs) || arith(rhs),
+        Item::Assign { expr, .. } => arith(expr),
+        Item::Agg(_) => true,
+        Item::Atom { .. } | Item::Neg { .. } => false,
+    }
+}
+
 /// The step for operation `i`, which binds `binds`: a check when that is bound already.
 fn op_step(i: usize, binds: Option<VarId>, bound: &HashSet<VarId>) -> Step {
     match binds {
@@ -292,10 +304,16 @@ fn plan(
         .filter(|&i| !matches!(items[i], Item::Atom { .. }))
         .collect();
     loop {
-        // Operations in order while the first one left can run.
+        // Operations in order while the first one left can run. One that can fail (arithmetic
+        // that may overflow or divide by zero, an aggregate) also waits for every atom written
+        // before it, so that it fails only where a rule's body, read left to right, reaches it:
+        // `bad(x), e(x, y), z = y / (x - x)` with `bad` empty fails in no engine.
         while let Some(&i) = ops.first() {
             let (need, binds) = needs(&items[i]);
             if !need.iter().all(|v| bound.contains(v)) {
+                break;
+            }
+            if fallible(&items[i]) && atoms.iter().any(|&j| j < i) {
                 break;
             }
             steps.push(op_step(i, binds, &bound));

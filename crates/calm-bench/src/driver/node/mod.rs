@@ -17,6 +17,9 @@
 //! 4. `cluster`: three nodes at the first size; single puts at n1 from wrk, and the time until
 //!    n3 holds them all; then one client's puts at n1, each until a get at n3 returns it (the
 //!    latency); beside Redis SET.
+//! 5. `resp`: the same client for both: `redis-benchmark -t hset` against a kvs.dl node's
+//!    `--resp` and against Redis, alternately, three pairs; the median ratio (each calm HSET is
+//!    answered once the node can read it back).
 //!
 //! Every phase is bounded in operations or in seconds; a phase that runs out of time reports
 //! what it measured and says it was cut. Every answer is checked, and after the puts the node
@@ -73,7 +76,7 @@ pub struct NodeOptions {
     /// Small sizes and budgets: a smoke run of a minute or two.
     #[arg(long)]
     pub quick: bool,
-    /// Scenarios to run (graph, kv, durable, cluster); all by default.
+    /// Scenarios to run (graph, kv, durable, cluster, resp); all by default.
     #[arg(long, value_delimiter = ',', value_name = "SCENARIO")]
     pub only: Vec<String>,
     /// Concurrent HTTP connections (wrk -c, or client threads; and redis-benchmark -c).
@@ -120,7 +123,7 @@ pub struct NodeOptions {
 }
 
 /// The scenarios, in order.
-pub const SCENARIOS: [&str; 4] = ["graph", "kv", "durable", "cluster"];
+pub const SCENARIOS: [&str; 5] = ["graph", "kv", "durable", "cluster", "resp"];
 
 /// The options with every default filled in.
 #[derive(Clone, Debug)]
@@ -331,6 +334,11 @@ pub fn run(options: &NodeOptions) -> Result<bool> {
             report.failure("4 (cluster)", &e);
         }
     }
+    if s.runs("resp")
+        && let Err(e) = resp(&ctx, &mut report)
+    {
+        report.failure("5 (resp)", &e);
+    }
 
     report.notes.push(format!(
         "load average (1, 5, 15 min) at the start: {load_before}; at the end: {}; the \
@@ -379,6 +387,7 @@ impl Ctx<'_> {
             listen_port: 0,
             peers: Vec::new(),
             data_dir,
+            resp: false,
             log: self.tmp.join(format!("{name}.log")),
         })
     }
@@ -1132,6 +1141,7 @@ fn cluster(ctx: &Ctx<'_>, report: &mut Report, redis: Option<&RedisRun>) -> Resu
             listen_port: ports[i],
             peers,
             data_dir: None,
+            resp: false,
             log: ctx.tmp.join(format!("cluster-{name}.log")),
         })?);
     }
@@ -1302,6 +1312,87 @@ fn cluster(ctx: &Ctx<'_>, report: &mut Report, redis: Option<&RedisRun>) -> Resu
 // ---- Output ----
 
 /// The first three fields of `/proc/loadavg`.
+// ---- 5. The same client: redis-benchmark against --resp and Redis ----
+
+/// Pairs of runs, each side once per pair, alternating.
+const RESP_PAIRS: usize = 3;
+
+fn resp(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
+    let s = ctx.s;
+    let Some(tools) = ctx.redis else {
+        report.note(format!("scenario 5 (resp) skipped: {NO_REDIS}"));
+        return Ok(());
+    };
+    let node = CalmNode::start(&NodeSpec {
+        calm: ctx.calm,
+        program: ctx.kvs,
+        name: "resp",
+        listen_port: 0,
+        peers: Vec::new(),
+        data_dir: None,
+        resp: true,
+        log: ctx.tmp.join("resp.log"),
+    })?;
+    let calm_port = node.resp_port.context("no RESP port")?;
+    let dir = tempfile::Builder::new()
+        .prefix("redis-resp-")
+        .tempdir_in(ctx.tmp)?;
+    let redis = RedisServer::start(tools, dir.path(), &[])?;
+    let n = (s.redis_ops / 4).max(1_000);
+    let keyspace = 1_000_000;
+    let hset = |port: u16| -> Result<RedisFigure> {
+        procs::benchmark_at(tools, port, "hset", s.clients, n, keyspace, s.load_time)?
+            .into_iter()
+            .find(|f| f.test == "HSET")
+            .context("redis-benchmark printed no HSET figure")
+    };
+    let mut pairs = Vec::new();
+    for k in 0..RESP_PAIRS {
+        progress(&format!("[resp] pair {}: redis-benchmark -t hset -n {n}", k + 1));
+        let r = hset(redis.port)?;
+        let c = hset(calm_port)?;
+        pairs.push((c, r));
+    }
+    // The node must hold what it acknowledged: redis-benchmark writes fields of `myhash`.
+    let a = agent(REQUEST_TIMEOUT);
+    let held = client::relation_size(&a, &node.http, "visible")?;
+    if held == 0 {
+        bail!("the node acknowledged HSETs but holds no version");
+    }
+    let mut ratios: Vec<f64> = pairs.iter().map(|(c, r)| c.rps / r.rps).collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    let mid = |side: fn(&(RedisFigure, RedisFigure)) -> &RedisFigure| {
+        let mut v: Vec<RedisFigure> = pairs.iter().map(|p| side(p).clone()).collect();
+        v.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        v[v.len() / 2].clone()
+    };
+    let (calm_mid, redis_mid) = (mid(|p| &p.0), mid(|p| &p.1));
+    let mut line = Line::at_least(
+        "5. kvs over RESP, 1 node: the same client",
+        &format!(
+            "HSET/s, redis-benchmark -t hset -c {} -n {n}, median of {RESP_PAIRS} alternating pairs (ratio: median of the pairs' ratios)",
+            s.clients
+        ),
+        (Some(calm_mid.rps), redis_cell(&calm_mid)),
+        (Some(redis_mid.rps), redis_cell(&redis_mid)),
+        0.5,
+        "≥ 0.5× Redis",
+    );
+    line.ratio = Some(median);
+    line.met = Some(median >= 0.5);
+    report.lines.push(line);
+    report.note(format!(
+        "resp: calm/Redis HSET ratios per pair {}; the node held {held} versions after",
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(())
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()

@@ -46,6 +46,8 @@ pub struct CalmNode {
     stdin: Option<ChildStdin>,
     /// `http://127.0.0.1:PORT`, from its ready line.
     pub http: String,
+    /// The RESP port, when started with `resp` (from its ready line's `resp=`).
+    pub resp_port: Option<u16>,
     /// Its standard error.
     pub log: PathBuf,
     /// Keeps the node's standard output open.
@@ -66,6 +68,8 @@ pub struct NodeSpec<'a> {
     pub peers: Vec<String>,
     /// `--data-dir`, if durable.
     pub data_dir: Option<&'a Path>,
+    /// Also serve Redis clients (`--resp 127.0.0.1:0`).
+    pub resp: bool,
     /// Where its standard error goes.
     pub log: PathBuf,
 }
@@ -87,6 +91,9 @@ impl CalmNode {
         }
         if let Some(d) = spec.data_dir {
             cmd.arg("--data-dir").arg(d);
+        }
+        if spec.resp {
+            cmd.args(["--resp", "127.0.0.1:0"]);
         }
         cmd.env("CALM_LOG", "warn")
             .stdin(Stdio::piped())
@@ -110,6 +117,7 @@ impl CalmNode {
             child,
             stdin,
             http: String::new(),
+            resp_port: None,
             log: spec.log.clone(),
             _stdout: Some(reader),
         };
@@ -130,6 +138,12 @@ impl CalmNode {
             );
         };
         node.http = http.to_owned();
+        node.resp_port = ready_field(&ready, "resp=")
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok());
+        if spec.resp && node.resp_port.is_none() {
+            bail!("node {} printed no resp= address: {ready:?}", spec.name);
+        }
         Ok(node)
     }
 
@@ -320,18 +334,32 @@ impl RedisServer {
         keyspace: usize,
         timeout: Duration,
     ) -> Result<Vec<RedisFigure>> {
-        let mut cmd = Command::new(&self.tools.benchmark);
-        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-c", &clients.to_string(), "-d", "16", "-t", tests])
-            .args(["-n", &n.to_string(), "-r", &keyspace.max(1).to_string()])
-            .arg("--csv");
-        let out = run_bounded(cmd, None, timeout)?;
-        let figures = parse_benchmark_csv(&out);
-        if figures.is_empty() {
-            bail!("redis-benchmark printed no figures: {}", out.trim());
-        }
-        Ok(figures)
+        benchmark_at(&self.tools, self.port, tests, clients, n, keyspace, timeout)
     }
+}
+
+/// Runs `redis-benchmark -c CLIENTS -d 16 -t TESTS -n N -r KEYSPACE --csv` against the server
+/// on `port` (Redis, or a calm node's `--resp`).
+pub fn benchmark_at(
+    tools: &RedisTools,
+    port: u16,
+    tests: &str,
+    clients: usize,
+    n: usize,
+    keyspace: usize,
+    timeout: Duration,
+) -> Result<Vec<RedisFigure>> {
+    let mut cmd = Command::new(&tools.benchmark);
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-c", &clients.to_string(), "-d", "16", "-t", tests])
+        .args(["-n", &n.to_string(), "-r", &keyspace.max(1).to_string()])
+        .arg("--csv");
+    let out = run_bounded(cmd, None, timeout)?;
+    let figures = parse_benchmark_csv(&out);
+    if figures.is_empty() {
+        bail!("redis-benchmark printed no figures: {}", out.trim());
+    }
+    Ok(figures)
 }
 
 impl Drop for RedisServer {

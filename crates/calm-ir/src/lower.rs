@@ -56,8 +56,140 @@ impl Lowerer {
         id
     }
 
+    /// Resolves the user-defined types (`.type`) to the built-in type each one stands for:
+    /// a subtype or an alias is its base type, a union the one type all its members share.
+    /// Returns the type of every well-defined user type; reports duplicates, unknown names,
+    /// cycles and unions that mix numbers and symbols.
+    fn user_types(&mut self, program: &ast::Program) -> HashMap<String, Type> {
+        let mut defs: HashMap<&str, &ast::TypeDecl> = HashMap::new();
+        for item in &program.items {
+            let ast::Item::Type(t) = item else { continue };
+            if builtin_type(&t.name.name).is_some() || t.name.name == "float" {
+                self.error(
+                    codes::DUPLICATE_DECL,
+                    t.name.span,
+                    format!("`{}` is a built-in type", t.name.name),
+                    "cannot be redefined",
+                );
+                continue;
+            }
+            if let Some(prev) = defs.get(t.name.name.as_str()) {
+                self.diags.push(
+                    Diagnostic::error(format!("type `{}` is declared twice", t.name.name))
+                        .with_code(codes::DUPLICATE_DECL)
+                        .with_primary(self.file, t.name.span, "declared again here")
+                        .with_secondary(self.file, prev.name.span, "first declared here"),
+                );
+                continue;
+            }
+            defs.insert(&t.name.name, t);
+        }
+        let mut resolved: HashMap<String, Option<Type>> = HashMap::new();
+        let mut names: Vec<&str> = defs.keys().copied().collect();
+        names.sort_by_key(|n| defs[n].span.start);
+        for name in names {
+            let mut visiting = Vec::new();
+            self.resolve_type(name, &defs, &mut resolved, &mut visiting);
+        }
+        resolved
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|t| (k, t)))
+            .collect()
+    }
+
+    /// The built-in type of the user type `name` (memoised in `resolved`; `None` once an error
+    /// was reported for it).
+    fn resolve_type(
+        &mut self,
+        name: &str,
+        defs: &HashMap<&str, &ast::TypeDecl>,
+        resolved: &mut HashMap<String, Option<Type>>,
+        visiting: &mut Vec<String>,
+    ) -> Option<Type> {
+        if let Some(t) = resolved.get(name) {
+            return *t;
+        }
+        let decl = defs[name];
+        if visiting.iter().any(|v| v == name) {
+            self.diags.push(
+                Diagnostic::error(format!("type `{name}` is defined in terms of itself"))
+                    .with_code(codes::UNKNOWN_TYPE)
+                    .with_primary(self.file, decl.name.span, "a cycle of type definitions")
+                    .with_help(format!("cycle: {} -> {name}", visiting.join(" -> "))),
+            );
+            resolved.insert(name.to_string(), None);
+            return None;
+        }
+        visiting.push(name.to_string());
+        let members: Vec<&ast::Ident> = match &decl.def {
+            ast::TypeDef::Subtype(base) => vec![base],
+            ast::TypeDef::Union(members) => members.iter().collect(),
+        };
+        let mut ty: Option<(Type, &ast::Ident)> = None;
+        let mut ok = true;
+        for m in members {
+            let t = match builtin_type(&m.name) {
+                Some(t) => Some(t),
+                None if defs.contains_key(m.name.as_str()) => {
+                    self.resolve_type(&m.name, defs, resolved, visiting)
+                }
+                None => {
+                    self.unknown_type(m);
+                    None
+                }
+            };
+            let Some(t) = t else {
+                ok = false;
+                continue;
+            };
+            match ty {
+                Some((prev, prev_m)) if prev != t => {
+                    self.diags.push(
+                        Diagnostic::error(format!(
+                            "union type `{name}` mixes {} and {}",
+                            prev.as_str(),
+                            t.as_str()
+                        ))
+                        .with_code(codes::TYPE_MISMATCH)
+                        .with_primary(self.file, m.span, format!("a {}", t.as_str()))
+                        .with_secondary(self.file, prev_m.span, format!("a {}", prev.as_str()))
+                        .with_help("the members of a union must all be numbers or all symbols"),
+                    );
+                    ok = false;
+                }
+                Some(_) => {}
+                None => ty = Some((t, m)),
+            }
+        }
+        visiting.pop();
+        let out = if ok { ty.map(|(t, _)| t) } else { None };
+        resolved.insert(name.to_string(), out);
+        out
+    }
+
+    fn unknown_type(&mut self, ty: &ast::Ident) {
+        if ty.name == "float" {
+            self.diags.push(
+                Diagnostic::error("floats are not supported")
+                    .with_code(codes::UNKNOWN_TYPE)
+                    .with_primary(self.file, ty.span, "not supported by calm")
+                    .with_help("calm's numbers are 64-bit integers; scale the values to integers"),
+            );
+        } else {
+            self.diags.push(
+                Diagnostic::error(format!("unknown type `{}`", ty.name))
+                    .with_code(codes::UNKNOWN_TYPE)
+                    .with_primary(self.file, ty.span, "not a type")
+                    .with_help(
+                        "the built-in types are `number`, `unsigned` and `symbol`; declare others with `.type Name <: symbol` or `.type Name = A | B`",
+                    ),
+            );
+        }
+    }
+
     /// Pass 1: declarations.
     pub fn declare(&mut self, program: &ast::Program) -> HashMap<RelId, Vec<(usize, Type)>> {
+        let user_types = self.user_types(program);
         let mut declared_types = HashMap::new();
         for item in &program.items {
             let ast::Item::Decl(decl) = item else {
@@ -94,22 +226,19 @@ impl Lowerer {
             rel.columns = decl.params.iter().map(|p| p.name.name.clone()).collect();
             rel.eqrel = decl.qualifiers.iter().any(|q| q.name == "eqrel");
             for (i, p) in decl.params.iter().enumerate() {
-                let ty = match p.ty.name.as_str() {
-                    "number" | "unsigned" => Some(Type::Number),
-                    "symbol" => Some(Type::Symbol),
-                    _ => None,
-                };
+                let ty = builtin_type(&p.ty.name).or_else(|| user_types.get(&p.ty.name).copied());
                 match ty {
                     Some(t) => {
                         self.prog.relations[id].types[i] = t;
                         types.push((i, t));
                     }
-                    None => self.error(
-                        codes::UNKNOWN_TYPE,
-                        p.ty.span,
-                        format!("unknown type `{}`", p.ty.name),
-                        "expected `number` or `symbol`",
-                    ),
+                    // A user type whose definition was wrong is already reported.
+                    None if program
+                        .items
+                        .iter()
+                        .any(|it| matches!(it, ast::Item::Type(t) if t.name.name == p.ty.name)) => {
+                    }
+                    None => self.unknown_type(&p.ty),
                 }
             }
             declared_types.insert(id, types);
@@ -321,7 +450,7 @@ impl Lowerer {
                     }
                     continue;
                 }
-                ast::Item::Rule(_) => continue,
+                ast::Item::Rule(_) | ast::Item::Type(_) => continue,
             };
             for t in &d.targets {
                 let Some(&id) = self.prog.by_name.get(&t.name.name) else {
@@ -755,6 +884,15 @@ pub fn arith(op: BinOp, x: i64, y: i64) -> Result<i64, String> {
         }
     };
     r.ok_or_else(|| "arithmetic overflow".to_string())
+}
+
+/// The built-in type called `name` (`unsigned` is read as `number`).
+fn builtin_type(name: &str) -> Option<Type> {
+    match name {
+        "number" | "unsigned" => Some(Type::Number),
+        "symbol" => Some(Type::Symbol),
+        _ => None,
+    }
 }
 
 /// Variable numbering for one rule.

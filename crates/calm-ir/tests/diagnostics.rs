@@ -22,6 +22,35 @@ fn e0100_unknown_type() {
 }
 
 #[test]
+fn e0100_unknown_type_in_a_type_declaration() {
+    insta::assert_snapshot!(check(".type Id <: numbr\n.decl p(x: Id)\np(1).\n"));
+}
+
+#[test]
+fn e0100_cyclic_type_declarations() {
+    insta::assert_snapshot!(check(".type A = B\n.type B = A\n.decl p(x: A)\n"));
+}
+
+#[test]
+fn e0102_type_declared_twice() {
+    insta::assert_snapshot!(check(
+        ".type A <: number\n.type A <: symbol\n.type symbol <: number\n"
+    ));
+}
+
+#[test]
+fn e0300_union_of_numbers_and_symbols() {
+    insta::assert_snapshot!(check(
+        ".type Name <: symbol\n.type Id <: number\n.type Key = Name | Id\n.decl p(x: Key)\n"
+    ));
+}
+
+#[test]
+fn e0300_subtype_is_its_base_type() {
+    insta::assert_snapshot!(check(".type Name <: symbol\n.decl p(x: Name)\np(1).\n"));
+}
+
+#[test]
 fn e0101_arity_mismatch_against_decl() {
     insta::assert_snapshot!(check(
         ".decl edge(x: number, y: number)\np(x) :- edge(x, y, z).\n"

@@ -22,6 +22,28 @@ pub enum Item {
     Directive(Directive),
     /// A fact (a rule with an empty body) or a rule.
     Rule(Rule),
+    /// `.type Name <: base`, `.type Name = Other`, `.type Name = A | B`
+    Type(TypeDecl),
+}
+
+/// A user-defined type: Souffle's `.type` (also the old `.number_type`/`.symbol_type`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeDecl {
+    /// The declared type.
+    pub name: Ident,
+    /// What it is.
+    pub def: TypeDef,
+    /// The whole declaration.
+    pub span: Span,
+}
+
+/// The definition of a user-defined type. Names are resolved by `calm-ir`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TypeDef {
+    /// `.type Name <: base`: a subtype of `base` (`.number_type Name` is `<: number`).
+    Subtype(Ident),
+    /// `.type Name = A` (an alias, one member) or `.type Name = A | B | ...` (a union).
+    Union(Vec<Ident>),
 }
 
 /// An identifier with its span. Relation names may contain `.` (Souffle's qualified names) and,

@@ -250,19 +250,49 @@ fn directives() {
 
 #[test]
 fn unsupported_and_unknown_directives_are_skipped() {
-    let text = ".type T <: number\n.type U = A | B\n.comp C {\n .decl x(a: number)\n x(1).\n}\n\
+    let text = ".comp C {\n .decl x(a: number)\n x(1).\n}\n\
                 .init c = C\n.functor f(number): number\n.pragma \"a\" \"b\"\n.frobnicate p\n\
                 p(1).\n.plan 0: (1, 2)\nq(2).\n";
     let p = parse(F, text);
     assert_eq!(
         codes(&p),
-        [
-            "E0005", "E0005", "E0005", "E0005", "E0005", "E0005", "E0007", "E0005"
-        ]
+        ["E0005", "E0005", "E0005", "E0005", "E0007", "E0005"]
     );
-    assert_eq!(p.diagnostics[0].message, "`.type` is not supported");
-    assert_eq!(p.diagnostics[6].message, "unknown directive `.frobnicate`");
+    assert_eq!(p.diagnostics[0].message, "`.comp` is not supported");
+    assert_eq!(p.diagnostics[4].message, "unknown directive `.frobnicate`");
     assert_eq!(common::program(&p.program), "p(1).\nq(2).\n");
+}
+
+#[test]
+fn type_declarations() {
+    let text = ".type T <: number\n.type U = A | B\n.type V = T\n.number_type N\n\
+                .symbol_type S\n.type Q <: symbol\np(1).\n";
+    let p = parse(F, text);
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    assert_eq!(
+        common::program(&p.program),
+        ".type T <: number\n.type U = A | B\n.type V = T\n.type N <: number\n\
+         .type S <: symbol\n.type Q <: symbol\np(1).\n"
+    );
+    let Item::Type(t) = &p.program.items[1] else {
+        panic!()
+    };
+    assert_eq!(t.span, sp(18, 33));
+    // Records and algebraic data types are reported and skipped, line by line.
+    let p = parse(
+        F,
+        ".type R = [a: number, b: symbol]\n.type L = Nil {} | Cons {x: number}\np(1).\n",
+    );
+    assert_eq!(codes(&p), ["E0005", "E0005"]);
+    assert_eq!(p.diagnostics[0].message, "record types are not supported");
+    assert_eq!(
+        p.diagnostics[1].message,
+        "algebraic data types are not supported"
+    );
+    assert_eq!(common::program(&p.program), "p(1).\n");
+    let p = parse(F, ".type T\np(1).\n.type = A\nq(1).\n");
+    assert_eq!(codes(&p), ["E0001", "E0001"]);
+    assert_eq!(common::program(&p.program), "p(1).\nq(1).\n");
 }
 
 #[test]

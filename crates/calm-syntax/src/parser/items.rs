@@ -4,13 +4,12 @@ use super::lexer::{Tok, Token, unescape};
 use super::{PResult, Parser, Reported, codes};
 use crate::ast::{
     Decl, Directive, DirectiveKind, DirectiveTarget, Ident, IoParam, Item, Param, Program, Rule,
-    TimeSuffix,
+    TimeSuffix, TypeDecl, TypeDef,
 };
 use crate::{Diagnostic, Span};
 
 /// Souffle directives that calm does not support.
 const UNSUPPORTED_DIRECTIVES: &[&str] = &[
-    "type",
     "comp",
     "init",
     "functor",
@@ -19,8 +18,6 @@ const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "override",
     "limitsize",
     "lattice",
-    "number_type",
-    "symbol_type",
 ];
 
 /// Souffle relation qualifiers skipped (with a warning) after a declaration: they only choose
@@ -89,6 +86,7 @@ impl Parser<'_> {
         let word = self.text(kw).get(1..).unwrap_or("");
         let kind = match word {
             "decl" => return Ok(Outcome::Item(Item::Decl(self.decl(kw)?))),
+            "type" | "number_type" | "symbol_type" => return self.type_decl(kw, word),
             "input" => DirectiveKind::Input,
             "output" => DirectiveKind::Output,
             "printsize" => DirectiveKind::PrintSize,
@@ -98,11 +96,6 @@ impl Parser<'_> {
                     .with_code(codes::UNSUPPORTED)
                     .with_primary(self.file, kw.span, "not supported by calm")
                     .with_note("this item is skipped");
-                let d = if word == "type" {
-                    d.with_help("declare columns with the built-in types `number` and `symbol`")
-                } else {
-                    d
-                };
                 self.report(d);
                 self.recover_line_item();
                 return Ok(Outcome::Nothing);
@@ -121,6 +114,89 @@ impl Parser<'_> {
             }
         };
         Ok(Outcome::Item(Item::Directive(self.directive(kw, kind)?)))
+    }
+
+    /// `.type Name <: base`, `.type Name = A | B`, `.number_type Name`, `.symbol_type Name`
+    /// (the keyword is consumed). Records (`= [a: T]`) and algebraic data types
+    /// (`= A {x: T} | B {}`) are reported as not supported and skipped.
+    fn type_decl(&mut self, kw: Token, word: &str) -> PResult<Outcome> {
+        let name = self.expect(Tok::Ident, "a type name", &format!(" after `.{word}`"))?;
+        let name = self.ident(name);
+        if word != "type" {
+            let base = if word == "number_type" {
+                "number"
+            } else {
+                "symbol"
+            };
+            return Ok(Outcome::Item(Item::Type(TypeDecl {
+                def: TypeDef::Subtype(Ident {
+                    name: base.to_string(),
+                    span: kw.span,
+                }),
+                span: kw.span.to(name.span),
+                name,
+            })));
+        }
+        let after_name = format!(" after `.type {}`", name.name);
+        let t = self.peek();
+        match t.kind {
+            Tok::Lt if self.nth(1).kind == Tok::Colon => {
+                self.bump();
+                self.bump();
+                let base = self.expect(Tok::Ident, "a type name", " after `<:`")?;
+                let base = self.ident(base);
+                Ok(Outcome::Item(Item::Type(TypeDecl {
+                    span: kw.span.to(base.span),
+                    def: TypeDef::Subtype(base),
+                    name,
+                })))
+            }
+            Tok::Eq => {
+                self.bump();
+                let first = self.peek();
+                let adt = first.kind == Tok::Ident
+                    && matches!(self.nth(1).kind, Tok::LBrace | Tok::LParen);
+                if first.kind == Tok::LBracket || adt {
+                    let what = if adt {
+                        "algebraic data types"
+                    } else {
+                        "record types"
+                    };
+                    let d = Diagnostic::error(format!("{what} are not supported"))
+                        .with_code(codes::UNSUPPORTED)
+                        .with_primary(self.file, kw.span.to(first.span), "not supported by calm")
+                        .with_note("this item is skipped")
+                        .with_help(
+                            "give each field its own column (of type `number` or `symbol`) in the relations that use this type",
+                        );
+                    self.report(d);
+                    self.recover_line_item();
+                    return Ok(Outcome::Nothing);
+                }
+                let mut members = Vec::new();
+                loop {
+                    let m = self.expect(Tok::Ident, "a type name", " in a type definition")?;
+                    members.push(self.ident(m));
+                    if self.at(Tok::Pipe) {
+                        self.bump();
+                    } else {
+                        break;
+                    }
+                }
+                let end = members.last().map_or(name.span, |m| m.span);
+                Ok(Outcome::Item(Item::Type(TypeDecl {
+                    span: kw.span.to(end),
+                    def: TypeDef::Union(members),
+                    name,
+                })))
+            }
+            _ => Err(self.expected_with_help(
+                t,
+                "`<:` or `=`",
+                &after_name,
+                Some("write `.type Name <: symbol` (a subtype) or `.type Name = A | B` (a union)"),
+            )),
+        }
     }
 
     /// An identifier token as an [`Ident`].

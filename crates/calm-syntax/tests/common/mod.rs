@@ -5,7 +5,7 @@
 
 use calm_syntax::Span;
 use calm_syntax::ast::{
-    Aggregate, Arg, Atom, DirectiveKind, Expr, Item, Literal, Program, TimeSuffix,
+    Aggregate, Arg, Atom, DirectiveKind, Expr, Item, Literal, Program, TimeSuffix, TypeDef,
 };
 
 /// A string literal for `s`, escaped.
@@ -133,6 +133,13 @@ pub fn item(i: &Item) -> String {
             s.push('.');
             s
         }
+        Item::Type(t) => match &t.def {
+            TypeDef::Subtype(base) => format!(".type {} <: {}", t.name.name, base.name),
+            TypeDef::Union(ms) => {
+                let ms: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+                format!(".type {} = {}", t.name.name, ms.join(" | "))
+            }
+        },
     }
 }
 
@@ -164,6 +171,14 @@ pub fn spans(p: &Program) -> Vec<Span> {
                         out.push(p.key.span);
                         out.push(p.value_span);
                     }
+                }
+            }
+            Item::Type(t) => {
+                out.push(t.span);
+                out.push(t.name.span);
+                match &t.def {
+                    TypeDef::Subtype(b) => out.push(b.span),
+                    TypeDef::Union(ms) => out.extend(ms.iter().map(|m| m.span)),
                 }
             }
             Item::Rule(r) => {

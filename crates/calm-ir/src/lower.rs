@@ -1,8 +1,9 @@
 //! Lowering the AST to the IR: resolve relations, check arity, number variables, normalise atoms.
 
 use crate::codes;
+use crate::functor::FVal;
 use crate::ir::*;
-use calm_syntax::ast::{self, AggFunc, BinOp, CmpOp};
+use calm_syntax::ast::{self, AggFunc, CmpOp};
 use calm_syntax::{Diagnostic, FileId, Span};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -842,6 +843,7 @@ fn remap(e: &Expr, map: &HashMap<VarId, VarId>) -> Expr {
         Expr::Const(c) => Expr::Const(c.clone()),
         Expr::Neg(a) => Expr::Neg(Box::new(remap(a, map))),
         Expr::Bin(op, a, b) => Expr::Bin(*op, Box::new(remap(a, map)), Box::new(remap(b, map))),
+        Expr::Call(f, args) => Expr::Call(*f, args.iter().map(|a| remap(a, map)).collect()),
     }
 }
 
@@ -858,32 +860,37 @@ pub(crate) fn fold_const(e: &Expr) -> Result<Const, String> {
             Const::Symbol(_) => Err("cannot negate a symbol".into()),
         },
         Expr::Bin(op, a, b) => match (fold_const(a)?, fold_const(b)?) {
-            (Const::Number(x), Const::Number(y)) => arith(*op, x, y).map(Const::Number),
+            (Const::Number(x), Const::Number(y)) => crate::functor::arith(*op, x, y)
+                .map(Const::Number)
+                .map_err(str::to_string),
             _ => Err(format!("`{}` needs numbers", op.as_str())),
         },
+        Expr::Call(f, args) => {
+            let args = args.iter().map(fold_const).collect::<Result<Vec<_>, _>>()?;
+            let vals: Vec<FVal<'_>> = args
+                .iter()
+                .map(|c| match c {
+                    Const::Number(n) => FVal::Num(*n),
+                    Const::Symbol(s) => FVal::Str(s.as_str().into()),
+                })
+                .collect();
+            for (i, v) in vals.iter().enumerate() {
+                let want = crate::functor::arg_type(*f, i);
+                if matches!(v, FVal::Num(_)) != (want == Type::Number) {
+                    return Err(format!(
+                        "argument {} of `{}` must be a {}",
+                        i + 1,
+                        f.as_str(),
+                        want.as_str()
+                    ));
+                }
+            }
+            match crate::functor::call(*f, &vals)? {
+                FVal::Num(n) => Ok(Const::Number(n)),
+                FVal::Str(s) => Ok(Const::Symbol(s.into_owned())),
+            }
+        }
     }
-}
-
-/// Checked 64-bit arithmetic shared by constant folding (the engine has its own copy on words).
-pub fn arith(op: BinOp, x: i64, y: i64) -> Result<i64, String> {
-    let r = match op {
-        BinOp::Add => x.checked_add(y),
-        BinOp::Sub => x.checked_sub(y),
-        BinOp::Mul => x.checked_mul(y),
-        BinOp::Div => {
-            if y == 0 {
-                return Err("division by zero".into());
-            }
-            x.checked_div(y)
-        }
-        BinOp::Rem => {
-            if y == 0 {
-                return Err("remainder by zero".into());
-            }
-            x.checked_rem(y)
-        }
-    };
-    r.ok_or_else(|| "arithmetic overflow".to_string())
 }
 
 /// The built-in type called `name` (`unsigned` is read as `number`).
@@ -1216,6 +1223,13 @@ impl<'a> Scope<'a> {
                 Box::new(self.lower_expr(lw, lhs, sc)?),
                 Box::new(self.lower_expr(lw, rhs, sc)?),
             ),
+            ast::Expr::Call { func, args, .. } => {
+                let mut out = Vec::with_capacity(args.len());
+                for a in args {
+                    out.push(self.lower_expr(lw, a, sc)?);
+                }
+                Expr::Call(*func, out)
+            }
             ast::Expr::Aggregate(g) => {
                 lw.error(
                     codes::AGGREGATE,
@@ -1271,6 +1285,11 @@ fn collect_names<'a>(e: &'a ast::Expr, _inside_agg: bool, out: &mut HashSet<&'a 
         ast::Expr::Binary { lhs, rhs, .. } => {
             collect_names(lhs, false, out);
             collect_names(rhs, false, out);
+        }
+        ast::Expr::Call { args, .. } => {
+            for a in args {
+                collect_names(a, false, out);
+            }
         }
         // Names inside a body-form aggregate are local unless they occur outside too; the
         // argument of a head-form aggregate refers to the body's variables.

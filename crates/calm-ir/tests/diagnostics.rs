@@ -166,9 +166,26 @@ fn negation_cycle_through_next_is_fine() {
 }
 
 #[test]
+fn e0300_functor_argument_types() {
+    insta::assert_snapshot!(check(
+        "n(1).\ns(\"a\").\np(x) :- n(y), x = strlen(y).\nq(x) :- s(y), x = y band 1.\n"
+    ));
+}
+
+#[test]
+fn e0300_functor_result_type() {
+    insta::assert_snapshot!(check(".decl p(x: number)\np(cat(\"a\", \"b\")).\n"));
+}
+
+#[test]
+fn e0108_functor_in_a_fact_fails() {
+    insta::assert_snapshot!(check("p(to_number(\"x1\")).\nq(substr(\"ab\", 3, 1)).\n"));
+}
+
+#[test]
 fn e0104_souffle_functor_as_atom() {
     insta::assert_snapshot!(check(
-        "name(\"ab\").\nlen(s, n) :- name(s), strlen(s, n).\n"
+        "name(\"ab\").\nlen(s, n) :- name(s), to_float(s, n).\n"
     ));
 }
 

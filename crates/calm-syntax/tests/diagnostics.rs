@@ -87,7 +87,7 @@ fn e0005_disjunction() {
 #[test]
 fn e0005_float_and_functor() {
     insta::assert_snapshot!(render(
-        "weight(1, 0.5).\nlen(s, n) :- name(s), n = strlen(s).\n"
+        "weight(1, 0.5).\nid(s, n) :- name(s), n = ord(s).\n"
     ));
 }
 

@@ -264,6 +264,51 @@ fn unsupported_and_unknown_directives_are_skipped() {
 }
 
 #[test]
+fn functors_and_souffle_operators() {
+    assert_eq!(
+        printed("p(x) :- q(a, b), x = cat(a, \"-\", b), strlen(x) > 3."),
+        "p(x) :- q(a, b), x = cat(a, \"-\", b), strlen(x) > 3.\n"
+    );
+    // Precedence, lowest first: lor lxor land bor bxor band shifts + * (unary) ^.
+    assert_eq!(
+        printed("p(a lor b land c bor d band e bshl 1 + 2 * f)."),
+        "p((a lor (b land (c bor (d band (e bshl (1 + (2 * f)))))))).\n"
+    );
+    assert_eq!(printed("p(-2^3^2)."), "p((-(2 ^ (3 ^ 2)))).\n");
+    assert_eq!(
+        printed("p(bnot x band lnot y)."),
+        "p((bnot(x) band lnot(y))).\n"
+    );
+    assert_eq!(
+        printed("p(max(a, b, 3), min(a, b)) :- q(a, b)."),
+        "p(max(a, b, 3), min(a, b)) :- q(a, b).\n"
+    );
+    // Head-form and body-form aggregates keep their meaning.
+    assert_eq!(
+        printed("p(k, min(v)) :- q(k, v)."),
+        "p(k, min(v)) :- q(k, v).\n"
+    );
+    assert_eq!(
+        printed("p(m) :- m = max(v + 1) : { q(v) }."),
+        "p(m) :- m = max (v + 1) : { q(v) }.\n"
+    );
+    assert_eq!(
+        printed("p(s) :- q(x), s = substr(to_string(x), 0, 1), to_number(s) < 5."),
+        "p(s) :- q(x), s = substr(to_string(x), 0, 1), to_number(s) < 5.\n"
+    );
+    let p = errs("p(x) :- q(x), y = strlen(x, x).\nr(x) :- q(x), y = ord(x).\n");
+    assert_eq!(codes(&p), ["E0001", "E0005"]);
+    assert_eq!(
+        p.diagnostics[0].message,
+        "`strlen` takes 1 argument, found 2"
+    );
+    assert_eq!(
+        p.diagnostics[1].message,
+        "Souffle's functor `ord` is not supported"
+    );
+}
+
+#[test]
 fn type_declarations() {
     let text = ".type T <: number\n.type U = A | B\n.type V = T\n.number_type N\n\
                 .symbol_type S\n.type Q <: symbol\np(1).\n";
@@ -652,7 +697,7 @@ fn errors_at_item_level_and_end_of_input() {
             .unwrap_or("")
             .contains("`q()`")
     );
-    let p = errs("h() :- x = cat(a, b).");
+    let p = errs("h() :- x = autoinc(a, b).");
     assert_eq!(codes(&p), ["E0005"]);
     // A missing `.` before a directive does not swallow the directive.
     let p = errs("p(x) :- q(x)\n.decl r(x: number)\n");

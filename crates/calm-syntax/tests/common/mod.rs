@@ -38,6 +38,10 @@ pub fn expr(e: &Expr) -> String {
         Expr::Binary { op, lhs, rhs, .. } => {
             format!("({} {} {})", expr(lhs), op.as_str(), expr(rhs))
         }
+        Expr::Call { func, args, .. } => {
+            let args: Vec<String> = args.iter().map(expr).collect();
+            format!("{}({})", func.as_str(), args.join(", "))
+        }
         Expr::Aggregate(a) => aggregate(a),
     }
 }
@@ -223,6 +227,11 @@ fn expr_spans(e: &Expr, out: &mut Vec<Span>) {
         Expr::Binary { lhs, rhs, .. } => {
             expr_spans(lhs, out);
             expr_spans(rhs, out);
+        }
+        Expr::Call { args, .. } => {
+            for a in args {
+                expr_spans(a, out);
+            }
         }
         Expr::Aggregate(a) => {
             out.push(a.func_span);

@@ -220,6 +220,23 @@ impl Lowerer {
                 );
                 continue;
             }
+            for (i, p) in decl.params.iter().enumerate() {
+                if let Some(prev) = decl.params[..i].iter().find(|q| q.name.name == p.name.name) {
+                    self.diags.push(
+                        Diagnostic::error(format!(
+                            "column `{}` of `{name}` is declared twice",
+                            p.name.name
+                        ))
+                        .with_code(codes::DUPLICATE_DECL)
+                        .with_primary(self.file, p.name.span, "declared again here")
+                        .with_secondary(
+                            self.file,
+                            prev.name.span,
+                            "first declared here",
+                        ),
+                    );
+                }
+            }
             let id = self.add_relation(name, decl.params.len(), decl.span);
             let mut types = Vec::new();
             let rel = &mut self.prog.relations[id];
@@ -436,7 +453,16 @@ impl Lowerer {
                     if self.prog.relations[id].span != decl.span {
                         continue; // a duplicate declaration, already reported
                     }
-                    for q in &decl.qualifiers {
+                    for (i, q) in decl.qualifiers.iter().enumerate() {
+                        if decl.qualifiers[..i].iter().any(|p| p.name == q.name) {
+                            self.error(
+                                codes::IO_PARAM,
+                                q.span,
+                                format!("qualifier `{}` given twice", q.name),
+                                "given again here",
+                            );
+                            continue;
+                        }
                         let kind = match q.name.as_str() {
                             "input" => ast::DirectiveKind::Input,
                             "output" => ast::DirectiveKind::Output,

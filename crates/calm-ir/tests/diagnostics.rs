@@ -39,6 +39,16 @@ fn e0102_type_declared_twice() {
 }
 
 #[test]
+fn e0102_column_declared_twice() {
+    insta::assert_snapshot!(check(".decl r(a: number, b: symbol, a: number)\n"));
+}
+
+#[test]
+fn e0110_qualifier_given_twice() {
+    insta::assert_snapshot!(check(".decl r(a: number) output output\nr(1).\n"));
+}
+
+#[test]
 fn e0300_union_of_numbers_and_symbols() {
     insta::assert_snapshot!(check(
         ".type Name <: symbol\n.type Id <: number\n.type Key = Name | Id\n.decl p(x: Key)\n"

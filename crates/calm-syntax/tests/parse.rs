@@ -309,6 +309,19 @@ fn functors_and_souffle_operators() {
 }
 
 #[test]
+fn one_declaration_of_several_relations() {
+    let p = parse(F, ".decl a, b,c(x: number, y: symbol) output\n");
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    assert_eq!(
+        common::program(&p.program),
+        ".decl a(x: number, y: symbol) output\n.decl b(x: number, y: symbol) output\n\
+         .decl c(x: number, y: symbol) output\n"
+    );
+    let p = errs(".decl a, (x: number)\np(1).\n");
+    assert_eq!(codes(&p), ["E0001"]);
+}
+
+#[test]
 fn type_declarations() {
     let text = ".type T <: number\n.type U = A | B\n.type V = T\n.number_type N\n\
                 .symbol_type S\n.type Q <: symbol\np(1).\n";

@@ -41,6 +41,8 @@ const KEPT_QUALIFIERS: &[&str] = &["eqrel", "input", "output", "printsize"];
 enum Outcome {
     /// Parsed without error.
     Item(Item),
+    /// Several items from one (`.decl a, b(x: number)` declares `a` and `b`).
+    Items(Vec<Item>),
     /// Parsed, nothing to keep (an unsupported directive that was skipped).
     Nothing,
 }
@@ -60,6 +62,7 @@ impl Parser<'_> {
             let line_item = t.kind == Tok::Directive;
             match self.item() {
                 Ok(Outcome::Item(item)) if !self.item_error => items.push(item),
+                Ok(Outcome::Items(more)) if !self.item_error => items.extend(more),
                 Ok(_) => {}
                 Err(Reported) if line_item => self.recover_line_item(),
                 Err(Reported) => self.recover_clause(),
@@ -85,7 +88,14 @@ impl Parser<'_> {
         let kw = self.bump();
         let word = self.text(kw).get(1..).unwrap_or("");
         let kind = match word {
-            "decl" => return Ok(Outcome::Item(Item::Decl(self.decl(kw)?))),
+            "decl" => {
+                let mut decls = self.decl(kw)?;
+                return Ok(if decls.len() == 1 {
+                    Outcome::Item(Item::Decl(decls.remove(0)))
+                } else {
+                    Outcome::Items(decls.into_iter().map(Item::Decl).collect())
+                });
+            }
             "type" | "number_type" | "symbol_type" => return self.type_decl(kw, word),
             "input" => DirectiveKind::Input,
             "output" => DirectiveKind::Output,
@@ -207,10 +217,19 @@ impl Parser<'_> {
         }
     }
 
-    /// `.decl name(col: type, ...)` with optional Souffle qualifiers after it.
-    fn decl(&mut self, kw: Token) -> PResult<Decl> {
+    /// `.decl name(col: type, ...)` with optional Souffle qualifiers after it; `.decl a, b(...)`
+    /// declares each name with the same columns and qualifiers.
+    fn decl(&mut self, kw: Token) -> PResult<Vec<Decl>> {
         let name = self.expect(Tok::Ident, "a relation name", " after `.decl`")?;
-        let name = self.ident(name);
+        let mut names = vec![self.ident(name)];
+        while self.at(Tok::Comma) {
+            self.bump();
+            let more = self.expect(Tok::Ident, "a relation name", " after `,` in `.decl`")?;
+            names.push(self.ident(more));
+        }
+        let Some(name) = names.last().cloned() else {
+            return Err(self.expected(kw, "a relation name", ""));
+        };
         let after_name = format!(" after `.decl {}`", name.name);
         self.expect(Tok::LParen, "`(`", &after_name)?;
         let mut params = Vec::new();
@@ -238,12 +257,15 @@ impl Parser<'_> {
             }
         };
         let qualifiers = self.qualifiers()?;
-        Ok(Decl {
-            name,
-            params,
-            qualifiers,
-            span: kw.span.to(close.span),
-        })
+        Ok(names
+            .into_iter()
+            .map(|name| Decl {
+                name,
+                params: params.clone(),
+                qualifiers: qualifiers.clone(),
+                span: kw.span.to(close.span),
+            })
+            .collect())
     }
 
     fn expect_with_help(

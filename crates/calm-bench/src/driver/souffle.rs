@@ -94,6 +94,8 @@ pub struct Case {
     pub expected: PathBuf,
     /// Positive or negative.
     pub polarity: Polarity,
+    /// Run with `-D -`: the expected output is standard output (`<name>.out`), not `.csv` files.
+    pub stdout: bool,
 }
 
 /// What happened to a case.
@@ -157,6 +159,7 @@ pub fn parse_cmake(dir: &Path, suite: &str, text: &str) -> Vec<Case> {
             .filter(|a| !a.starts_with('$'))
             .collect();
         let function = function.trim().to_ascii_lowercase();
+        let stdout = function == "positive_output_stdout_test";
         let (polarity, name, facts_dirs) = match function.as_str() {
             "positive_test" | "positive_output_stdout_test" => {
                 (Polarity::Positive, args.first().copied(), Vec::new())
@@ -189,6 +192,7 @@ pub fn parse_cmake(dir: &Path, suite: &str, text: &str) -> Vec<Case> {
                     facts: case_dir.join("facts"),
                     expected: case_dir.clone(),
                     polarity,
+                    stdout,
                 });
             }
         } else {
@@ -202,6 +206,7 @@ pub fn parse_cmake(dir: &Path, suite: &str, text: &str) -> Vec<Case> {
                         facts: case_dir.join(facts_dir),
                         expected: case_dir.join(facts_dir),
                         polarity,
+                        stdout,
                     });
                 }
             }
@@ -340,16 +345,19 @@ pub fn run_case(calm: &Path, case: &Case, out: &Path, timeout: Duration) -> Resu
     let stderr_path = out.join(".calm-stderr");
     let stderr_file = std::fs::File::create(&stderr_path)
         .with_context(|| format!("creating {}", stderr_path.display()))?;
+    let stdout_path = out.join(".calm-stdout");
+    let stdout_file = std::fs::File::create(&stdout_path)
+        .with_context(|| format!("creating {}", stdout_path.display()))?;
     let mut child = Command::new(calm)
         .arg("run")
         .arg(&case.program)
         .arg("-F")
         .arg(&case.facts)
         .arg("-D")
-        .arg(out)
+        .arg(if case.stdout { Path::new("-") } else { out })
         .current_dir(out)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(stdout_file)
         .stderr(stderr_file)
         .spawn()
         .with_context(|| format!("starting {}", calm.display()))?;
@@ -379,6 +387,14 @@ pub fn run_case(calm: &Path, case: &Case, out: &Path, timeout: Duration) -> Resu
     }
     match status.code() {
         Some(0) => Ok(match case.polarity {
+            Polarity::Positive if case.stdout => {
+                let want = case.expected.join(format!("{}.out", case_stem(case)));
+                if rows(&want)? == rows(&stdout_path)? {
+                    Outcome::Pass
+                } else {
+                    Outcome::Wrong("standard output differs".to_owned())
+                }
+            }
             Polarity::Positive => compare_outputs(&case.expected, out)?,
             Polarity::Negative => Outcome::Accepted,
         }),
@@ -581,6 +597,7 @@ function(POSITIVE_TEST NAME)
 endfunction()
 positive_test(alpha)
 # positive_test(commented)
+positive_output_stdout_test(eta)
 negative_test(beta)
 positive_test(gamma COMPILED_SPLITTED)
 if (SOUFFLE_USE_ZLIB)
@@ -599,6 +616,7 @@ positive_test(alpha)
             names,
             vec![
                 ("alpha", Polarity::Positive),
+                ("eta", Polarity::Positive),
                 ("beta", Polarity::Negative),
                 ("gamma", Polarity::Positive),
                 ("delta", Polarity::Positive),
@@ -607,7 +625,8 @@ positive_test(alpha)
                 ("zeta", Polarity::Positive),
             ]
         );
-        let eps = &cases[4];
+        assert!(cases[1].stdout && !cases[0].stdout);
+        let eps = &cases[5];
         assert_eq!(eps.program, Path::new("/s/tests/x/eps/eps.dl"));
         assert_eq!(eps.facts, Path::new("/s/tests/x/eps/one"));
         assert_eq!(cases[0].facts, Path::new("/s/tests/x/alpha/facts"));

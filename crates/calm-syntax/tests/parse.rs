@@ -309,6 +309,23 @@ fn functors_and_souffle_operators() {
 }
 
 #[test]
+fn several_heads_and_record_literals() {
+    let p = parse(F, "b(x), c(x, 1) :- a(x), x > 2.\nd(1).\n");
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    assert_eq!(
+        common::program(&p.program),
+        "b(x) :- a(x), x > 2.\nc(x, 1) :- a(x), x > 2.\nd(1).\n"
+    );
+    let p = errs("b(x), c(x).\nb(x)@next, c(x) :- a(x).\nd(1).\n");
+    assert_eq!(codes(&p), ["E0001", "E0001"]);
+    assert_eq!(common::program(&p.program), "d(1).\n");
+    let p = errs("p([1, 2]).\nq(1).\n");
+    assert_eq!(codes(&p), ["E0005"]);
+    assert_eq!(p.diagnostics[0].message, "records are not supported");
+    assert_eq!(common::program(&p.program), "q(1).\n");
+}
+
+#[test]
 fn one_declaration_of_several_relations() {
     let p = parse(F, ".decl a, b,c(x: number, y: symbol) output\n");
     assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);

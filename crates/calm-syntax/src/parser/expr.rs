@@ -658,12 +658,11 @@ impl Parser<'_> {
         bin_op(t.kind, self.text(t))
     }
 
-    /// `base ^ exponent` (right-associative; the exponent may be negated), or a primary.
-    fn power(&mut self) -> PResult<P> {
-        let base = self.primary()?;
-        if !self.at(Tok::Caret) {
-            return Ok(base);
-        }
+    /// `base ^ exponent` with `base` parsed and `^` next (right-associative; the exponent may
+    /// be negated). Out of line, like [`Self::prefix_functor`]: the frames of `unary` and
+    /// `primary` bound how deep an expression may nest in a small stack.
+    #[inline(never)]
+    fn power_rest(&mut self, base: P) -> PResult<P> {
         let caret = self.bump();
         self.enter(caret)?;
         let exp = self.unary()?;
@@ -683,37 +682,48 @@ impl Parser<'_> {
         })
     }
 
-    /// Unary minus, `bnot`, `lnot`, or a power.
+    /// `bnot x` or `lnot x`, the operator next.
+    #[inline(never)]
+    fn prefix_functor(&mut self, t: Token) -> PResult<P> {
+        let func = if self.text(t) == "bnot" {
+            Functor::Bnot
+        } else {
+            Functor::Lnot
+        };
+        self.bump();
+        self.enter(t)?;
+        let inner = self.unary()?;
+        self.leave();
+        let span = t.span.to(inner.span);
+        let h = inner.h + 1;
+        self.check_height(h, span)?;
+        Ok(P {
+            e: Expr::Call {
+                func,
+                args: vec![inner.e],
+                span,
+            },
+            span,
+            h,
+        })
+    }
+
+    /// Unary minus, `bnot`, `lnot`, or a primary with an optional `^ exponent`.
     fn unary(&mut self) -> PResult<P> {
         let t = self.peek();
         if t.kind == Tok::Ident
             && matches!(self.text(t), "bnot" | "lnot")
             && starts_expr(self.nth(1).kind)
         {
-            let func = if self.text(t) == "bnot" {
-                Functor::Bnot
-            } else {
-                Functor::Lnot
-            };
-            self.bump();
-            self.enter(t)?;
-            let inner = self.unary()?;
-            self.leave();
-            let span = t.span.to(inner.span);
-            let h = inner.h + 1;
-            self.check_height(h, span)?;
-            return Ok(P {
-                e: Expr::Call {
-                    func,
-                    args: vec![inner.e],
-                    span,
-                },
-                span,
-                h,
-            });
+            return self.prefix_functor(t);
         }
         if t.kind != Tok::Minus {
-            return self.power();
+            let base = self.primary()?;
+            return if self.at(Tok::Caret) {
+                self.power_rest(base)
+            } else {
+                Ok(base)
+            };
         }
         self.bump();
         // `-9223372036854775808`: the magnitude only fits under the minus.
@@ -781,6 +791,7 @@ impl Parser<'_> {
                     h: inner.h,
                 })
             }
+            Tok::LBracket => Err(self.record_literal(t)),
             _ => Err(self.expected(t, "an expression", "")),
         }
     }
@@ -872,6 +883,20 @@ impl Parser<'_> {
             span,
             h,
         })
+    }
+
+    /// Reports a record literal `[...]` (kept out of `primary`, whose stack frame bounds how
+    /// deep an expression may nest).
+    #[inline(never)]
+    fn record_literal(&mut self, t: Token) -> super::Reported {
+        let d = Diagnostic::error("records are not supported")
+            .with_code(codes::UNSUPPORTED)
+            .with_primary(self.file, t.span, "a record literal")
+            .with_help(
+                "give each field its own column (of type `number` or `symbol`) in the relations \
+                 that hold the record",
+            );
+        self.report(d)
     }
 
     /// A variable, `_`, or a body aggregate.

@@ -79,7 +79,14 @@ impl Parser<'_> {
         let t = self.peek();
         match t.kind {
             Tok::Directive => self.directive_item(),
-            Tok::Ident => Ok(Outcome::Item(Item::Rule(self.clause()?))),
+            Tok::Ident => {
+                let mut rules = self.clause()?;
+                Ok(if rules.len() == 1 {
+                    Outcome::Item(Item::Rule(rules.remove(0)))
+                } else {
+                    Outcome::Items(rules.into_iter().map(Item::Rule).collect())
+                })
+            }
             _ => Err(self.expected(t, "a declaration, a directive or a clause", "")),
         }
     }
@@ -418,10 +425,30 @@ impl Parser<'_> {
         })
     }
 
-    /// `head.` or `head :- body.`, with an optional `@next`/`@async` after the head.
-    fn clause(&mut self) -> PResult<Rule> {
+    /// `head.` or `head :- body.`, with an optional `@next`/`@async` after the head. Souffle's
+    /// several heads, `a(x), b(x) :- body.`, give one rule per head, each with the whole body.
+    fn clause(&mut self) -> PResult<Vec<Rule>> {
         let (head, _) = self.atom()?;
         let time = self.time_suffix()?;
+        let mut heads = vec![(head, time)];
+        while self.at(Tok::Comma) && heads.iter().all(|(_, t)| t.is_none()) {
+            self.bump();
+            let (more, _) = self.atom()?;
+            let time = self.time_suffix()?;
+            if let Some(t) = time {
+                let d = Diagnostic::error("a rule with several heads cannot have a time suffix")
+                    .with_code(codes::UNEXPECTED)
+                    .with_primary(self.file, t.span(), "time suffix on one of several heads")
+                    .with_help("write one rule per head");
+                return Err(self.report(d));
+            }
+            heads.push((more, time));
+        }
+        if heads.len() > 1 && !self.at(Tok::ColonDash) {
+            let t = self.peek();
+            return Err(self.expected(t, "`:-`", " after several heads"));
+        }
+        let (head, time) = heads.remove(0);
         let t = self.peek();
         let (body, end) = match t.kind {
             Tok::Dot => (Vec::new(), self.bump()),
@@ -435,12 +462,22 @@ impl Parser<'_> {
                 return Err(self.expected_with_help(t, "`:-` or `.`", " after the head", help));
             }
         };
-        Ok(Rule {
-            span: head.span.to(end.span),
+        let span = head.span.to(end.span);
+        let mut rules = vec![Rule {
+            span,
             head,
             time,
             body,
-        })
+        }];
+        for (head, time) in heads {
+            rules.push(Rule {
+                span: head.span.to(end.span),
+                head,
+                time,
+                body: rules[0].body.clone(),
+            });
+        }
+        Ok(rules)
     }
 
     fn time_suffix(&mut self) -> PResult<Option<TimeSuffix>> {

@@ -203,9 +203,15 @@ pub fn write_outputs(
                 text.push('\n');
             }
             if to_stdout {
+                // Under `-D -`, Souffle prints the column names under the relation's name.
+                let header = if matches!(target, OutputTarget::Stdout) {
+                    format!("{}\n", rel.columns.join(delimiter))
+                } else {
+                    String::new()
+                };
                 write!(
                     stdout,
-                    "---------------\n{}\n===============\n{text}===============\n",
+                    "---------------\n{}\n{header}===============\n{text}===============\n",
                     rel.name
                 )
                 .map_err(so)?;

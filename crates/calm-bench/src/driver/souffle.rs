@@ -442,9 +442,13 @@ fn first_line_containing(text: &str, needle: &str) -> String {
 }
 
 /// The first line of the first `error[...]` diagnostic, with quoted names elided so that the
-/// same reason in different programs counts once.
+/// same reason in different programs counts once (kept when the line says what is not
+/// supported: they name the construct).
 pub fn first_error(stderr: &str) -> Option<String> {
     let line = stderr.lines().find(|l| l.starts_with("error"))?;
+    if line.contains("not supported") {
+        return Some(line.to_owned());
+    }
     let mut out = String::new();
     let mut in_quote = false;
     for c in line.chars() {

@@ -427,6 +427,16 @@ impl Lowerer {
 
     /// Adds an `.input`/`.output`/`.printsize`/`.persist` to relation `id`.
     fn apply_directive(&mut self, id: RelId, kind: ast::DirectiveKind, spec: IoSpec) {
+        if kind == ast::DirectiveKind::PrintSize && self.prog.relations[id].printsize {
+            let name = self.prog.relations[id].name.clone();
+            self.error(
+                codes::IO_PARAM,
+                spec.span,
+                format!("`.printsize` given twice for `{name}`"),
+                "given again here",
+            );
+            return;
+        }
         let rel = &mut self.prog.relations[id];
         let add = |list: &mut Vec<IoSpec>| {
             if !list.iter().any(|s| s.params == spec.params) {

@@ -44,6 +44,13 @@ fn e0102_column_declared_twice() {
 }
 
 #[test]
+fn e0110_printsize_given_twice() {
+    insta::assert_snapshot!(check(
+        ".decl a(x: number) printsize\n.decl b(x: number)\n.printsize b\n.printsize a, b\n"
+    ));
+}
+
+#[test]
 fn e0110_qualifier_given_twice() {
     insta::assert_snapshot!(check(".decl r(a: number) output output\nr(1).\n"));
 }

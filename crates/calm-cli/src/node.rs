@@ -11,39 +11,51 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Arguments of `calm node`.
+/// Arguments of `calm node`. Every setting can also come from an environment variable
+/// (`CALM_NAME`, `CALM_PEERS`, …, shown by `--help`), for containers; a flag wins over the
+/// variable, the variable over the configuration file.
 #[derive(clap::Args)]
 pub struct NodeArgs {
     /// The program (`.dl`). Without one (and none in the configuration), runs the bundled
     /// deadlock-detection example.
+    #[arg(env = "CALM_PROGRAM")]
     program: Option<PathBuf>,
     /// This node's name (the contents of `$self`).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "CALM_NAME")]
     name: Option<String>,
     /// Where to listen for peers [default: 127.0.0.1:0, a free port].
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", env = "CALM_LISTEN")]
     listen: Option<String>,
-    /// Another member and its peer address (repeatable).
-    #[arg(long = "peer", value_name = "NAME=HOST:PORT")]
+    /// Another member and its peer address (repeatable; in CALM_PEERS, comma-separated).
+    #[arg(
+        long = "peer",
+        value_name = "NAME=HOST:PORT",
+        env = "CALM_PEERS",
+        value_delimiter = ','
+    )]
     peers: Vec<String>,
     /// Where to serve the client API [default: 127.0.0.1:0, a free port].
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", env = "CALM_HTTP")]
     http: Option<String>,
+    /// Also serve the key-value store over Redis's protocol (RESP2) here, for programs shaped
+    /// like programs/kvs.dl (see docs/node.md).
+    #[arg(long, value_name = "HOST:PORT", env = "CALM_RESP")]
+    resp: Option<String>,
     /// A cluster.toml (see docs/node.md); command-line options take precedence.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "CALM_CONFIG")]
     config: Option<PathBuf>,
     /// Keep the node's state in DIR (created if missing): what it acknowledged survives a crash
     /// or restart.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "CALM_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// A file holding the cluster secret (at least 16 bytes): peers must prove they know it.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "CALM_CLUSTER_SECRET_FILE")]
     cluster_secret_file: Option<PathBuf>,
     /// A file holding the bearer token clients must send (at least 16 bytes).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "CALM_TOKEN_FILE")]
     token_file: Option<PathBuf>,
     /// Allow binding non-loopback addresses without authentication.
-    #[arg(long)]
+    #[arg(long, env = "CALM_INSECURE")]
     insecure: bool,
     /// Snapshot the state every N ticks (with --data-dir; for tests, default 1000).
     #[arg(long, hide = true, value_name = "N")]
@@ -109,6 +121,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
             program: args.program,
             listen: args.listen,
             http: args.http,
+            resp: args.resp,
             peers: args.peers,
             insecure: args.insecure,
             data_dir: args.data_dir,
@@ -126,6 +139,9 @@ pub fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    if settings.resp.is_some() {
+        calm_node::resp::check_program(&program).map_err(anyhow::Error::msg)?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -163,8 +179,9 @@ fn read_secret(what: &str, path: Option<&Path>) -> anyhow::Result<Option<Secret>
     {
         use std::os::unix::fs::PermissionsExt as _;
         if let Ok(m) = std::fs::metadata(path)
-            && m.permissions().mode() & 0o077 != 0
+            && m.permissions().mode() & 0o007 != 0
         {
+            // Group-readable is how Kubernetes hands secrets to a non-root pod (fsGroup).
             tracing::warn!(path = %path.display(), "{what}: the file is readable by other users; `chmod 600` it");
         }
     }
@@ -203,6 +220,15 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
     let http_addr = listener.local_addr()?;
+    let resp_listener = match settings.resp {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for RESP on {addr}"))?,
+        ),
+        None => None,
+    };
+    let resp_addr = resp_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let mut options = match &settings.data_dir {
         Some(dir) => match NodeOptions::data_dir(dir) {
             Ok(o) => o,
@@ -236,19 +262,32 @@ async fn serve(
         handle.add_warning(w);
     }
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let token = auth.token.map(std::sync::Arc::new);
+    let (stop_resp, resp_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(l) = resp_listener {
+        tokio::spawn(calm_node::resp::serve(
+            l,
+            handle.clone(),
+            token.clone(),
+            async move {
+                let _ = resp_stopped.await;
+            },
+        ));
+    }
     let server = tokio::spawn(http::serve_with(
         listener,
         handle.clone(),
         http::HttpOptions {
             max_body: settings.max_body,
-            token: auth.token,
+            token: token.as_deref().cloned(),
         },
         async move {
             let _ = http_stopped.await;
         },
     ));
+    let resp_note = resp_addr.map_or(String::new(), |a| format!(" resp={a}"));
     println!(
-        "ready name={} peer={} http=http://{http_addr}",
+        "ready name={} peer={} http=http://{http_addr}{resp_note}",
         settings.name, node.peer_addr
     );
     use std::io::Write as _;
@@ -286,6 +325,7 @@ async fn serve(
         tracing::warn!("the node did not stop within 5 s");
     }
     let _ = stop_http.send(());
+    let _ = stop_resp.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     Ok(ExitCode::SUCCESS)
 }

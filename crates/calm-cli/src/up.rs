@@ -9,6 +9,21 @@ use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The environment variables `calm node` reads its settings from (docs/deploy.md).
+const NODE_ENV: [&str; 11] = [
+    "CALM_PROGRAM",
+    "CALM_NAME",
+    "CALM_LISTEN",
+    "CALM_PEERS",
+    "CALM_HTTP",
+    "CALM_RESP",
+    "CALM_CONFIG",
+    "CALM_DATA_DIR",
+    "CALM_CLUSTER_SECRET_FILE",
+    "CALM_TOKEN_FILE",
+    "CALM_INSECURE",
+];
+
 /// Arguments of `calm up`.
 #[derive(clap::Args)]
 pub struct UpArgs {
@@ -116,6 +131,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     for i in 0..n {
         let mut cmd = Command::new(&exe);
         cmd.arg("node");
+        // `calm up` says everything its nodes need: a node setting from the environment
+        // (`CALM_PEERS`, `CALM_RESP`, …) must not reach them.
+        for var in NODE_ENV {
+            cmd.env_remove(var);
+        }
         if let Some(p) = &args.program {
             cmd.arg(p);
         }

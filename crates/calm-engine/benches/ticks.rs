@@ -77,6 +77,18 @@ fn kvs(n: usize) {
                 println!("  {s:?}");
             }
         }
+        let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
+        let mut total = 0;
+        for (name, store, ids, ixs) in e.state_bytes() {
+            total += store + ids + ixs;
+            println!(
+                "  bytes {name}: rows {:.1} MiB, row set {:.1} MiB, indexes {:.1} MiB",
+                mib(store),
+                mib(ids),
+                mib(ixs)
+            );
+        }
+        println!("  bytes in all: {:.1} MiB", mib(total));
     }
     let rss = rss_mib().map_or("?".to_string(), |m| format!("{m:.0} MiB"));
     assert_eq!(
@@ -84,7 +96,10 @@ fn kvs(n: usize) {
         n,
         "every version visible"
     );
+    // The first filtered read after the load builds the index it reads by.
+    let t = Instant::now();
     e.index_on("visible", &[0, 1]).unwrap();
+    let first_read = t.elapsed();
     let samples = 300;
     let mut ticks = Vec::with_capacity(samples);
     let t1 = Instant::now();
@@ -108,8 +123,9 @@ fn kvs(n: usize) {
     }
     let gets_s = gets as f64 / t2.elapsed().as_secs_f64();
     println!(
-        "kvs {n:>9} versions: load {:>8.2} s, RSS {rss}; put tick p50 {} p99 {}; {:>9.0} puts/s (1 per tick); {:>9.0} gets/s",
+        "kvs {n:>9} versions: load {:>8.2} s, RSS {rss}; index for reads {:.3} s; put tick p50 {} p99 {}; {:>9.0} puts/s (1 per tick); {:>9.0} gets/s",
         load.as_secs_f64(),
+        first_read.as_secs_f64(),
         ms(pct(ticks.clone(), 0.5)),
         ms(pct(ticks, 0.99)),
         puts,

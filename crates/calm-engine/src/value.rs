@@ -125,6 +125,14 @@ impl Interner {
         id
     }
 
+    /// About the bytes held: the text, the symbols' ends, the table from text to id.
+    pub fn bytes(&self) -> usize {
+        self.text.capacity()
+            + self.ends.capacity() * std::mem::size_of::<usize>()
+            + crate::incr::table_bytes(self.ids.capacity(), 4)
+            + self.big.capacity() * 8
+    }
+
     pub fn resolve(&self, w: Word) -> &str {
         symbol(&self.text, &self.ends, w).unwrap_or("<unknown symbol>")
     }

@@ -49,7 +49,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -161,7 +161,8 @@ pub fn router_with_limit(handle: NodeHandle, max_body: usize) -> Router {
 /// The API with `options`.
 pub fn router_with(handle: NodeHandle, options: HttpOptions) -> Router {
     let token = options.token.map(Arc::new);
-    Router::new()
+    let shared = handle.shared().clone();
+    let router = Router::new()
         .route("/v1/relations/{rel}", get(query).post(insert_relation))
         .route("/v1/facts", post(insert_facts))
         .route("/v1/status", get(status))
@@ -170,11 +171,16 @@ pub fn router_with(handle: NodeHandle, options: HttpOptions) -> Router {
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(options.max_body))
-        .layer(middleware::from_fn_with_state(
-            (handle.clone(), token),
+        .layer(DefaultBodyLimit::max(options.max_body));
+    // Without a token there is nothing to check: no layer (it would run on every request).
+    let router = match token {
+        Some(token) => router.layer(middleware::from_fn_with_state(
+            (shared, token),
             require_token,
-        ))
+        )),
+        None => router,
+    };
+    router
         .layer(middleware::from_fn_with_state(
             options.max_body,
             refuse_large_bodies,
@@ -212,28 +218,20 @@ async fn refuse_large_bodies(State(max): State<usize>, request: Request, next: N
     }
 }
 
-/// Lets a request through if no token is configured, it is `GET /health`, or it carries
-/// `Authorization: Bearer TOKEN`.
+/// Lets a request through if it is `GET /health` or it carries `Authorization: Bearer TOKEN`.
 async fn require_token(
-    State((handle, token)): State<(NodeHandle, Option<Arc<Secret>>)>,
+    State((shared, token)): State<(Arc<Shared>, Arc<Secret>)>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(token) = token else {
-        return next.run(request).await;
-    };
     if request.uri().path() == "/health" && request.method() == Method::GET {
         return next.run(request).await;
     }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .map(<[u8]>::trim_ascii);
-    match presented {
-        Some(p) if token.matches(p) => next.run(request).await,
-        _ => {
-            crate::Metrics::add(&handle.metrics().unauthorized_requests, 1);
+    if bearer_matches(&token, request.headers()) {
+        next.run(request).await
+    } else {
+        {
+            crate::Metrics::add(&shared.metrics.unauthorized_requests, 1);
             let mut r = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "this node requires a bearer token (Authorization: Bearer TOKEN; `calm` commands \
@@ -246,6 +244,77 @@ async fn require_token(
             );
             r
         }
+    }
+}
+
+/// Whether the request carries `Authorization: Bearer TOKEN` with the node's token.
+fn bearer_matches(token: &Secret, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .map(<[u8]>::trim_ascii)
+        .is_some_and(|p| token.matches(p))
+}
+
+/// The service of one HTTP connection. `POST /v1/facts` with a `Content-Length` within the body
+/// limit (and the token, if one is required), the request clients put with, is answered here
+/// by the same code as the router's route, without the router's per-request work (cloning the
+/// route's boxed service, its layers, matching, extensions). Every other request, including
+/// those the checks above refuse, goes to the router, which answers it as before.
+#[derive(Clone)]
+struct Api {
+    router: TowerToHyperService<Router>,
+    handle: NodeHandle,
+    max_body: usize,
+    token: Option<Arc<Secret>>,
+}
+
+type ApiFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl Api {
+    fn is_plain_insert(&self, req: &hyper::Request<hyper::body::Incoming>) -> bool {
+        let length = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        req.method() == Method::POST
+            && req.uri().path() == "/v1/facts"
+            && length.is_some_and(|n| n <= self.max_body as u64)
+            && self
+                .token
+                .as_ref()
+                .is_none_or(|t| bearer_matches(t, req.headers()))
+    }
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Api {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ApiFuture;
+
+    fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> ApiFuture {
+        if !self.is_plain_insert(&req) {
+            return Box::pin(self.router.call(req));
+        }
+        let handle = self.handle.clone();
+        let max = self.max_body;
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let body = match axum::body::to_bytes(axum::body::Body::new(body), max).await {
+                Ok(b) => b,
+                Err(e) => {
+                    return Ok(
+                        ApiError::bad(format!("cannot read the request body: {e}")).into_response()
+                    );
+                }
+            };
+            Ok(
+                insert_facts_body(&handle, &parts.headers, &body, Instant::now())
+                    .await
+                    .into_response(),
+            )
+        })
     }
 }
 
@@ -288,7 +357,13 @@ pub async fn serve_with(
         inner: listener,
     };
     let shared = handle.shared().clone();
-    let app = router_with(handle, options);
+    let (max_body, token) = (options.max_body, options.token.clone().map(Arc::new));
+    let api = Api {
+        router: TowerToHyperService::new(router_with(handle.clone(), options)),
+        handle,
+        max_body,
+        token,
+    };
     // Tells the connections to finish (graceful shutdown); each holds a `done` sender, so that
     // the receiver ends once all have.
     let (closing_tx, closing_rx) = watch::channel(false);
@@ -299,7 +374,7 @@ pub async fn serve_with(
             c = limited.accept() => c,
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let service = api.clone();
         let mut closing = closing_rx.clone();
         let done = done_tx.clone();
         let shared = shared.clone();
@@ -617,49 +692,98 @@ pub fn facts_from_json(body: &[u8]) -> Result<Vec<(String, Vec<Value>)>, String>
     Ok(facts)
 }
 
-async fn do_insert(handle: &NodeHandle, facts: Vec<(String, Vec<Value>)>) -> ApiResult<Json> {
+/// The answer to an insert, `{"inserted": N, "tick": T}`, written directly (two numbers: no
+/// JSON tree to build).
+struct Inserted {
+    inserted: usize,
+    tick: u64,
+}
+
+impl IntoResponse for Inserted {
+    fn into_response(self) -> Response {
+        let body = format!("{{\"inserted\":{},\"tick\":{}}}", self.inserted, self.tick);
+        (
+            [(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response()
+    }
+}
+
+async fn do_insert(
+    handle: &NodeHandle,
+    facts: Vec<(String, Vec<Value>)>,
+    started: Instant,
+) -> ApiResult<Inserted> {
     for (rel, _) in &facts {
         relation(handle, rel)?;
     }
     let n = facts.len();
-    let tick = handle.insert(facts).await?;
-    Ok(json!({ "inserted": n, "tick": tick }))
+    let tick = handle.insert_since(facts, started).await?;
+    handle.metrics().insert.total.observe(started.elapsed());
+    Ok(Inserted { inserted: n, tick })
 }
 
 async fn insert_relation(
     State(handle): State<NodeHandle>,
     rel: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<axum::Json<Json>> {
+) -> ApiResult<Inserted> {
+    let started = Instant::now();
     let rel = path_param(rel)?;
     relation(&handle, &rel)?;
     let facts = tuples_from_json(&rel, &body?).map_err(ApiError::bad)?;
-    Ok(axum::Json(do_insert(&handle, facts).await?))
+    do_insert(&handle, facts, started).await
 }
 
 async fn insert_facts(
     State(handle): State<NodeHandle>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<axum::Json<Json>> {
+) -> ApiResult<Inserted> {
+    let started = Instant::now();
     let body = body?;
+    insert_facts_body(&handle, &headers, &body, started).await
+}
+
+/// `POST /v1/facts` once its body is read: calm syntax, or JSON by its `Content-Type`.
+async fn insert_facts_body(
+    handle: &NodeHandle,
+    headers: &HeaderMap,
+    body: &[u8],
+    started: Instant,
+) -> ApiResult<Inserted> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
     let facts = if json {
-        facts_from_json(&body).map_err(ApiError::bad)?
+        facts_from_json(body).map_err(ApiError::bad)?
     } else {
         let text =
-            std::str::from_utf8(&body).map_err(|_| ApiError::bad("the body is not UTF-8 text"))?;
+            std::str::from_utf8(body).map_err(|_| ApiError::bad("the body is not UTF-8 text"))?;
         facts_from_text("request", text).map_err(ApiError::bad)?
     };
-    Ok(axum::Json(do_insert(&handle, facts).await?))
+    do_insert(handle, facts, started).await
 }
 
 /// Parses facts written in calm syntax (`edge(1, "a").`), as `calm insert` and
 /// `POST /v1/facts` accept them. The error is the rendered diagnostics.
+///
+/// Plain facts (see [`simple_facts`]) take a short path; anything else, errors included, goes
+/// through the language's parser, with the same result.
 pub fn facts_from_text(name: &str, text: &str) -> Result<Vec<(String, Vec<Value>)>, String> {
+    if let Some(facts) = simple_facts(text) {
+        return Ok(facts);
+    }
+    parsed_facts(name, text)
+}
+
+/// [`facts_from_text`] by the language's parser alone.
+fn parsed_facts(name: &str, text: &str) -> Result<Vec<(String, Vec<Value>)>, String> {
     let mut sources = SourceMap::new();
     let file = sources.add(name, text);
     let parsed = parse_facts(file, text);
@@ -688,6 +812,114 @@ pub fn facts_from_text(name: &str, text: &str) -> Result<Vec<(String, Vec<Value>
         facts.push((rule.head.name.name.clone(), tuple));
     }
     Ok(facts)
+}
+
+/// The facts of `text` if it is nothing but plain facts: `name(arg, ...).` separated by spaces,
+/// tabs and line breaks, where a name is `[A-Za-z_][A-Za-z0-9_]*`, an argument is a string
+/// without escapes or line breaks or a decimal integer (`-` directly before it, no leading zero,
+/// within 64 bits; the name is not `_`), and a fact's final `.` is followed by a space, a line break or the end.
+/// `None` for anything else (comments, escapes, qualified names, hexadecimal, errors...), which
+/// [`facts_from_text`] hands to the language's parser. What this accepts, the parser accepts
+/// with the same facts (a property test checks it), without building a syntax tree.
+pub fn simple_facts(text: &str) -> Option<Vec<(String, Vec<Value>)>> {
+    if text.len() > calm_syntax::MAX_SOURCE_LEN {
+        return None;
+    }
+    let b = text.as_bytes();
+    let mut i = 0;
+    let ws = |i: &mut usize| {
+        while *i < b.len() && matches!(b[*i], b' ' | b'\t' | b'\n' | b'\r') {
+            *i += 1;
+        }
+    };
+    let mut facts = Vec::new();
+    loop {
+        ws(&mut i);
+        if i == b.len() {
+            return Some(facts);
+        }
+        // The relation's name.
+        let start = i;
+        if !(b[i].is_ascii_alphabetic() || b[i] == b'_') {
+            return None;
+        }
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        let name = &text[start..i];
+        if name == "_" {
+            // The wildcard, not a name.
+            return None;
+        }
+        ws(&mut i);
+        if b.get(i) != Some(&b'(') {
+            return None;
+        }
+        i += 1;
+        let mut tuple = Vec::new();
+        ws(&mut i);
+        if b.get(i) == Some(&b')') {
+            i += 1;
+        } else {
+            loop {
+                match *b.get(i)? {
+                    b'"' => {
+                        let from = i + 1;
+                        let len = b[from..]
+                            .iter()
+                            .position(|&c| matches!(c, b'"' | b'\\' | b'\n' | b'\r'))?;
+                        if b[from + len] != b'"' {
+                            return None;
+                        }
+                        tuple.push(Value::Symbol(text[from..from + len].to_string()));
+                        i = from + len + 1;
+                    }
+                    c @ (b'-' | b'0'..=b'9') => {
+                        let negative = c == b'-';
+                        let from = i + negative as usize;
+                        let len = b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+                        let digits = &b[from..from + len];
+                        if len == 0 || (len > 1 && digits[0] == b'0') || len > 19 {
+                            return None;
+                        }
+                        // Not the start of something longer: `0x1`, `1.5`, `12ab`.
+                        let next = b.get(from + len).copied().unwrap_or(b' ');
+                        if next.is_ascii_alphanumeric() || next == b'_' || next == b'.' {
+                            return None;
+                        }
+                        let n = digits
+                            .iter()
+                            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+                        let n = i64::try_from(n).ok()?;
+                        tuple.push(Value::Number(if negative { -n } else { n }));
+                        i = from + len;
+                    }
+                    _ => return None,
+                }
+                ws(&mut i);
+                match *b.get(i)? {
+                    b',' => {
+                        i += 1;
+                        ws(&mut i);
+                    }
+                    b')' => {
+                        i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        ws(&mut i);
+        if b.get(i) != Some(&b'.') {
+            return None;
+        }
+        i += 1;
+        if i < b.len() && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            return None;
+        }
+        facts.push((name.to_string(), tuple));
+    }
 }
 
 /// Decodes a query string (`a=1&b=x%20y`) strictly: `+` is a space, `%` must start an escape of
@@ -884,6 +1116,119 @@ mod tests {
         );
         let e = facts_from_text("t", "p(x) :- q(x).").unwrap_err();
         assert!(e.contains("expected a fact"), "{e}");
+    }
+
+    #[test]
+    fn plain_facts_take_the_short_path_with_the_parsers_result() {
+        for text in [
+            r#"put("wrk1", 7, "wrk:1:000000000007", "x", "0123456789abcdef")."#,
+            "e().\n n(-5).\tn(0). n(-0). n(9223372036854775807). n(-9223372036854775807).",
+            "  a_b1 ( \"é x\" , 3 ) .\r\n_1(1).",
+            "",
+            " \n",
+        ] {
+            let short = simple_facts(text).unwrap_or_else(|| panic!("not plain: {text}"));
+            assert_eq!(Ok(short), parsed_facts("t", text), "{text}");
+        }
+        for text in [
+            "n(05).",
+            "n(0x1f).",
+            "n(1.5).",
+            "n(- 5).",
+            "n(-9223372036854775808).",
+            "n(99999999999999999999).",
+            "s(\"a\\\"b\").",
+            "a.b(1).",
+            "$self(1).",
+            "n(1) // c",
+            "n(1).m(2).",
+            "n(1)",
+            "n(1,).",
+            "p(x) :- q(x).",
+            "n(1)@next.",
+            "_(1).",
+        ] {
+            assert_eq!(simple_facts(text), None, "{text}");
+        }
+    }
+
+    /// Pieces of text, most of them what facts are made of, some of what else the language has.
+    fn piece() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let names = prop::sample::select(vec![
+            "put", "e", "_x", "_", "a1", "count", "min", "sum", "match", "contains", "true", "nil",
+            "a.b", "$self", "decl", "input",
+        ]);
+        let values = prop::sample::select(vec![
+            "0",
+            "7",
+            "-3",
+            "- 3",
+            "-0",
+            "05",
+            "00",
+            "0x1f",
+            "0b1",
+            "1.5",
+            "12ab",
+            "1_000",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775807",
+            "-9223372036854775808",
+            "99999999999999999999",
+            "\"a\"",
+            "\"\"",
+            "\"a b\"",
+            "\"é€\"",
+            "\"a\\\"b\"",
+            "\"a\\qb\"",
+            "\"a\nb\"",
+            "\"a",
+            "x",
+            "_",
+        ]);
+        let other = prop::sample::select(vec![
+            "(", ")", ",", ".", " ", "\n", "\t", "\r", "//c\n", "/*c*/", "@next", ":-", "-", "!",
+            ".decl", "#", ";", "\u{a0}",
+        ]);
+        let seps = prop::sample::select(vec!["", " ", "\n", "\t", "\r\n", "  "]);
+        let fact = (
+            names.clone(),
+            seps.clone(),
+            prop::collection::vec((values.clone(), seps.clone()), 0..4),
+            seps.clone(),
+            seps.clone(),
+        )
+            .prop_map(|(n, s1, args, s2, s3)| {
+                let args: Vec<String> = args
+                    .into_iter()
+                    .map(|(v, s)| format!("{s}{v}{s}"))
+                    .collect();
+                format!("{n}{s1}({}){s2}.{s3}", args.join(","))
+            });
+        prop_oneof![
+            4 => fact,
+            1 => names.prop_map(str::to_string),
+            1 => values.prop_map(str::to_string),
+            1 => other.prop_map(str::to_string),
+            1 => seps.prop_map(str::to_string),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Whatever the short path accepts, the language's parser accepts with the same facts.
+        #[test]
+        fn the_short_path_agrees_with_the_parser(
+            pieces in proptest::collection::vec(piece(), 0..6)
+        ) {
+            let text = pieces.concat();
+            if let Some(short) = simple_facts(&text) {
+                proptest::prop_assert_eq!(Ok(short), parsed_facts("t", &text), "{:?}", text);
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,98 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of a [`Histogram`]'s buckets, in microseconds (the last bucket is `+Inf`).
+const BOUNDS_MICROS: [u64; 18] = [
+    5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000,
+    500_000, 1_000_000, 5_000_000,
+];
+
+/// A latency histogram of fixed buckets, updated with atomic adds only (no lock), rendered as a
+/// Prometheus histogram in seconds.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket (not cumulative), the last one over every bound.
+    buckets: [AtomicU64; BOUNDS_MICROS.len() + 1],
+    /// Sum of the observations, nanoseconds.
+    sum_nanos: AtomicU64,
+    /// Observations.
+    count: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one duration.
+    pub fn observe(&self, d: Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let micros = nanos / 1_000;
+        let i = BOUNDS_MICROS
+            .iter()
+            .position(|&b| micros < b)
+            .unwrap_or(BOUNDS_MICROS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The sum of the observations so far.
+    pub fn sum(&self) -> Duration {
+        Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed))
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str, node: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            cumulative += b.load(Ordering::Relaxed);
+            match BOUNDS_MICROS.get(i) {
+                Some(&le) => {
+                    let le = le as f64 / 1e6;
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{{node=\"{node}\",le=\"{le}\"}} {cumulative}"
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{{node=\"{node}\",le=\"+Inf\"}} {cumulative}"
+                    );
+                }
+            }
+        }
+        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{{node=\"{node}\"}} {sum}");
+        let _ = writeln!(out, "{name}_count{{node=\"{node}\"}} {cumulative}");
+    }
+}
+
+/// Where the time of a client's insert goes, stage by stage (see `docs/node.md`, "Metrics"):
+/// each is a [`Histogram`] of one observation per request (per tick for `tick` and `commit`).
+#[derive(Debug, Default)]
+pub struct InsertStages {
+    /// The request's body turned into checked facts (JSON or calm syntax), in the HTTP handler.
+    pub parse: Histogram,
+    /// Queued: from the handler handing the facts to the tick loop until the step that takes
+    /// them starts (waiting for the running tick and commit to end, and the wake-up).
+    pub queue: Histogram,
+    /// The step's tick (once per tick).
+    pub tick: Histogram,
+    /// The step's durable commit, sync included (once per commit, with a data directory).
+    pub commit: Histogram,
+    /// From the step's start to the reply sent to the handler: tick, commit, sends.
+    pub step: Histogram,
+    /// From the reply sent by the tick loop until the handler runs again (the wake-up of an
+    /// HTTP worker).
+    pub reply: Histogram,
+    /// The whole handler: from the body in hand to the answer built.
+    pub total: Histogram,
+}
 
 /// A node's metrics. All fields are monotone counters unless named a gauge.
 #[derive(Debug, Default)]
@@ -63,6 +155,8 @@ pub struct Metrics {
     /// HTTP connections closed because a request's head did not arrive within
     /// [`crate::Limits::http_header_timeout`] (also counted in `closed_connections`).
     pub http_header_timeouts: AtomicU64,
+    /// Where the time of client inserts goes.
+    pub insert: InsertStages,
 }
 
 impl Metrics {
@@ -242,6 +336,46 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{node=\"{node}\"}} {v}");
             }
         }
+        let stages: [(&str, &str, &Histogram); 7] = [
+            (
+                "calm_insert_parse_seconds",
+                "Client inserts: the body parsed and checked, in the HTTP handler.",
+                &self.insert.parse,
+            ),
+            (
+                "calm_insert_queue_seconds",
+                "Client inserts: queued until the step that takes them starts.",
+                &self.insert.queue,
+            ),
+            (
+                "calm_insert_step_seconds",
+                "Client inserts: from the step's start to the reply (tick, commit, sends).",
+                &self.insert.step,
+            ),
+            (
+                "calm_insert_reply_seconds",
+                "Client inserts: from the reply sent to the handler running again.",
+                &self.insert.reply,
+            ),
+            (
+                "calm_insert_seconds",
+                "Client inserts: the whole HTTP handler, body in hand to answer built.",
+                &self.insert.total,
+            ),
+            (
+                "calm_tick_duration_seconds",
+                "Ticks: the duration of each.",
+                &self.insert.tick,
+            ),
+            (
+                "calm_commit_duration_seconds",
+                "Durable commits: the duration of each, sync included.",
+                &self.insert.commit,
+            ),
+        ];
+        for (name, help, h) in stages {
+            h.render(&mut out, name, help, &node);
+        }
         out
     }
 }
@@ -322,5 +456,32 @@ mod tests {
             text.contains("# TYPE calm_ticks_total counter\ncalm_ticks_total{node=\"n\\\"1\"} 3\n")
         );
         assert!(text.contains("calm_tick_seconds_total{node=\"n\\\"1\"} 1.5\n"));
+    }
+
+    #[test]
+    fn histograms_count_each_observation_in_its_bucket() {
+        let m = Metrics::default();
+        let h = &m.insert.queue;
+        h.observe(Duration::from_micros(3));
+        h.observe(Duration::from_micros(150));
+        h.observe(Duration::from_micros(150));
+        h.observe(Duration::from_secs(60));
+        assert_eq!(h.count(), 4);
+        assert_eq!(h.sum(), Duration::from_micros(60_000_303));
+        let text = m.render("n");
+        let line = |le: &str| {
+            let key = format!("calm_insert_queue_seconds_bucket{{node=\"n\",le=\"{le}\"}} ");
+            let rest = &text[text.find(&key).unwrap_or_else(|| panic!("{key}")) + key.len()..];
+            rest[..rest.find('\n').unwrap()].to_string()
+        };
+        // Cumulative: 1 under 5 µs, 1 under 100 µs, 3 under 200 µs, 4 in all.
+        assert_eq!(line("0.000005"), "1");
+        assert_eq!(line("0.0001"), "1");
+        assert_eq!(line("0.0002"), "3");
+        assert_eq!(line("5"), "3");
+        assert_eq!(line("+Inf"), "4");
+        assert!(text.contains("calm_insert_queue_seconds_count{node=\"n\"} 4\n"));
+        assert!(text.contains("calm_insert_queue_seconds_sum{node=\"n\"} 60.000303\n"));
+        assert!(text.contains("# TYPE calm_tick_duration_seconds histogram\n"));
     }
 }

@@ -216,10 +216,16 @@ pub struct Update {
     pub added: Vec<Vec<Value>>,
 }
 
+/// The tick loop's answer to an insert: the tick that took it (or why not), and when the answer
+/// was sent (for the `reply` stage of [`crate::metrics::InsertStages`]).
+pub(crate) type InsertReply = oneshot::Sender<(Result<u64, NodeError>, Instant)>;
+
 pub(crate) enum Event {
     Insert {
         facts: Vec<(String, Vec<Value>)>,
-        reply: oneshot::Sender<Result<u64, NodeError>>,
+        reply: InsertReply,
+        /// When it was queued.
+        queued: Instant,
     },
     Query {
         relation: String,
@@ -325,6 +331,16 @@ impl NodeHandle {
     /// Every fact is checked first: one bad fact refuses the whole request, and nothing of it is
     /// ingested.
     pub async fn insert(&self, facts: Vec<(String, Vec<Value>)>) -> Result<u64, NodeError> {
+        self.insert_since(facts, Instant::now()).await
+    }
+
+    /// [`NodeHandle::insert`] of facts whose request arrived at `started`: the time until they
+    /// are queued is the `parse` stage of [`crate::metrics::InsertStages`].
+    pub(crate) async fn insert_since(
+        &self,
+        facts: Vec<(String, Vec<Value>)>,
+        started: Instant,
+    ) -> Result<u64, NodeError> {
         let limits = &self.shared.limits;
         if facts.len() > limits.max_facts_per_request {
             return Err(NodeError::BadRequest(format!(
@@ -337,8 +353,21 @@ impl NodeHandle {
             self.check_fact(rel, tuple)?;
         }
         let (reply, rx) = oneshot::channel();
-        self.send(Event::Insert { facts, reply }).await?;
-        rx.await.map_err(|_| NodeError::Stopped)?
+        let queued = Instant::now();
+        self.shared
+            .metrics
+            .insert
+            .parse
+            .observe(queued.saturating_duration_since(started));
+        self.send(Event::Insert {
+            facts,
+            reply,
+            queued,
+        })
+        .await?;
+        let (result, sent) = rx.await.map_err(|_| NodeError::Stopped)?;
+        self.shared.metrics.insert.reply.observe(sent.elapsed());
+        result
     }
 
     /// The tuples of a relation after the last tick whose columns equal the filter's values.
@@ -813,14 +842,20 @@ impl TickLoop {
                 .queue_depth
                 .store(rx.len() as u64, Ordering::Relaxed);
             let mut inputs = Vec::new();
-            let mut replies = Vec::new();
+            let mut replies: Vec<InsertReply> = Vec::new();
+            let mut queued_at: Vec<Instant> = Vec::new();
             let mut budgets: Vec<Option<crate::link::Budget>> = Vec::new();
             let mut incarnations: Vec<(String, u64)> = Vec::new();
             for ev in events {
                 match ev {
-                    Event::Insert { facts, reply } => {
+                    Event::Insert {
+                        facts,
+                        reply,
+                        queued,
+                    } => {
                         inputs.push(Input::Insert(facts));
                         replies.push(reply);
+                        queued_at.push(queued);
                     }
                     Event::Peer {
                         from,
@@ -892,7 +927,7 @@ impl TickLoop {
             }
             if inputs.is_empty() && !self.stepper.core().busy() && incarnations.is_empty() {
                 for r in replies {
-                    let _ = r.send(Ok(self.stepper.core().engine().ticks()));
+                    let _ = r.send((Ok(self.stepper.core().engine().ticks()), Instant::now()));
                 }
                 continue;
             }
@@ -908,6 +943,13 @@ impl TickLoop {
                 incarnations,
                 acked,
             };
+            let step_started = Instant::now();
+            for q in queued_at {
+                metrics
+                    .insert
+                    .queue
+                    .observe(step_started.saturating_duration_since(q));
+            }
             let stepped = match span.in_scope(|| self.stepper.step(step)) {
                 Ok(s) => s,
                 Err(e) => {
@@ -929,6 +971,9 @@ impl TickLoop {
                     &metrics.tick_micros,
                     tick_time.map_or(0, |d| d.as_micros() as u64),
                 );
+                if let Some(d) = tick_time {
+                    metrics.insert.tick.observe(d);
+                }
             }
             if let Some(c) = committed {
                 Metrics::add(&metrics.commits, 1);
@@ -936,6 +981,9 @@ impl TickLoop {
                     &metrics.commit_micros,
                     c.time.map_or(0, |d| d.as_micros() as u64),
                 );
+                if let Some(d) = c.time {
+                    metrics.insert.commit.observe(d);
+                }
                 if c.snapshot_bytes.is_some() {
                     Metrics::add(&metrics.snapshots, 1);
                 }
@@ -972,8 +1020,13 @@ impl TickLoop {
                     Err(e)
                 }
             };
+            let replied = Instant::now();
             for r in replies {
-                let _ = r.send(result.clone().map_err(NodeError::Runtime));
+                metrics
+                    .insert
+                    .step
+                    .observe(replied.saturating_duration_since(step_started));
+                let _ = r.send((result.clone().map_err(NodeError::Runtime), replied));
             }
             if let Ok(tick) = result {
                 notify_subscribers(
@@ -1014,18 +1067,14 @@ impl TickLoop {
 
     /// Stops the node on a storage failure: nothing of the failed step is acknowledged, sent or
     /// answered as done.
-    fn fail(
-        &mut self,
-        e: &crate::store::StoreError,
-        replies: Vec<oneshot::Sender<Result<u64, NodeError>>>,
-    ) {
+    fn fail(&mut self, e: &crate::store::StoreError, replies: Vec<InsertReply>) {
         let msg = e.to_string();
         tracing::error!(path = %e.location, error = %e.message, "storage failure: stopping the node; nothing of the failed step was acknowledged");
         if let Ok(mut f) = self.shared.failure.lock() {
             *f = Some(msg.clone());
         }
         for r in replies {
-            let _ = r.send(Err(NodeError::Storage(msg.clone())));
+            let _ = r.send((Err(NodeError::Storage(msg.clone())), Instant::now()));
         }
         let _ = self.stop.send(true);
     }

@@ -466,3 +466,152 @@ fn setup_warnings_are_in_the_status_over_http() {
     );
     node.handle.shutdown();
 }
+
+/// An API with a bearer token.
+fn http_node_with_token(rt: &tokio::runtime::Runtime, token: &str) -> (Node, SocketAddr) {
+    rt.block_on(async {
+        let node = start(
+            "n1",
+            "127.0.0.1:0".parse().unwrap(),
+            vec![],
+            Limits::default(),
+        )
+        .await;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(calm_node::http::serve_with(
+            l,
+            node.handle.clone(),
+            HttpOptions {
+                max_body: 1 << 20,
+                token: Some(calm_node::auth::Secret::new(token).unwrap()),
+            },
+            std::future::pending(),
+        ));
+        (node, addr)
+    })
+}
+
+/// `POST /v1/facts` with `body`, its length given (`Content-Length`: the short path of puts) or
+/// not (chunked: the router): the status, the `Content-Type` and the body, its tick number
+/// replaced by `T` (each insert is another tick).
+fn post_facts(
+    addr: SocketAddr,
+    headers: &str,
+    body: &str,
+    with_length: bool,
+) -> (u16, String, String) {
+    let framing = if with_length {
+        format!("Content-Length: {}\r\n\r\n{body}", body.len())
+    } else if body.is_empty() {
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_string()
+    } else {
+        format!(
+            "Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        )
+    };
+    let request =
+        format!("POST /v1/facts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}{framing}");
+    let (text, _) = exchange(addr, request.as_bytes(), Duration::from_secs(10));
+    let status: u16 = text
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {text:?}"));
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    // A chunked answer (none is expected): its chunks joined.
+    let mut body = rest.to_string();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut joined = String::new();
+        let mut r = rest;
+        while let Some((size, after)) = r.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            joined.push_str(&after[..n]);
+            r = &after[n + 2..];
+        }
+        body = joined;
+    }
+    let tick = body
+        .find("\"tick\":")
+        .map(|i| i + "\"tick\":".len())
+        .map(|i| {
+            let end = body[i..].find('}').map_or(body.len(), |e| i + e);
+            format!("{}T{}", &body[..i], &body[end..])
+        });
+    (status, content_type, tick.unwrap_or(body))
+}
+
+/// Puts with a `Content-Length` are answered without the router's per-request layers; they
+/// must be answered exactly as the router answers the same request (chunked, so it takes the
+/// router's path): every body, error and content type alike, and the token is still required.
+#[test]
+fn puts_with_a_length_are_answered_as_the_router_answers_them() {
+    let rt = rt();
+    let (node, addr) = http_node(&rt, Limits::default(), 1 << 20);
+    let json = "Content-Type: application/json\r\n";
+    let text = "Content-Type: text/plain\r\n";
+    let cases: [(&str, &str, u16); 11] = [
+        (text, "edge(1, \"a\").", 200),
+        (text, "edge(2, \"b\"). edge(3, \"c\").", 200),
+        ("", "edge(4, \"d\").", 200),
+        (text, "edge(-5, \"e\") // a comment\n.", 200),
+        (text, "edge(1, 2).", 400),
+        (text, "nope(1).", 404),
+        (text, "edge(1, \"a\")", 400),
+        (text, "", 200),
+        (json, "{\"edge\": [[6, \"f\"]]}", 200),
+        (json, "{\"edge\": [[6]]}", 400),
+        (json, "[1", 400),
+    ];
+    for (headers, body, status) in cases {
+        let short = post_facts(addr, headers, body, true);
+        let routed = post_facts(addr, headers, body, false);
+        assert_eq!(short.0, status, "{body:?}: {short:?}");
+        assert_eq!(short, routed, "{body:?}");
+    }
+    let edges = rt.block_on(node.handle.query("edge", vec![])).unwrap();
+    assert_eq!(edges.len(), 6, "{edges:?}");
+    // Where the time of an insert goes: one observation per insert answered, per stage.
+    let metrics = node.handle.metrics_text();
+    for stage in ["parse", "queue", "step", "reply"] {
+        let key = format!("calm_insert_{stage}_seconds_count{{node=\"n1\"}} ");
+        let n: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .unwrap_or_else(|| panic!("{key} missing"))
+            .parse()
+            .unwrap();
+        // 6 inserts answered 200 on each path (the empty one included), each counted once.
+        assert_eq!(n, 12, "{stage}");
+    }
+    node.handle.shutdown();
+
+    // With a token: none or a wrong one is 401 on both paths, the right one is served.
+    let (node, addr) = http_node_with_token(&rt, "0123456789abcdef");
+    for (auth, status) in [
+        ("", 401),
+        ("Authorization: Bearer 0123456789abcdeF\r\n", 401),
+        ("Authorization: Bearer 0123456789abcdef\r\n", 200),
+    ] {
+        let headers = format!("{auth}{text}");
+        let short = post_facts(addr, &headers, "edge(7, \"g\").", true);
+        let routed = post_facts(addr, &headers, "edge(7, \"g\").", false);
+        assert_eq!(short.0, status, "{auth:?}: {short:?}");
+        assert_eq!(short, routed, "{auth:?}");
+    }
+    node.handle.shutdown();
+}

@@ -14,6 +14,7 @@ pub mod github;
 pub mod human;
 pub mod json;
 pub mod sarif;
+pub mod svg;
 
 use crate::{Finding, Report};
 use calm_syntax::{FileId, SourceMap, Span};

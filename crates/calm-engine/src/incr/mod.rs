@@ -36,6 +36,7 @@ use calm_ir::{Builtin, RelId, RuleId, Time};
 use rules::{Reader, Rule, Search, Seed, SeedKind, View, Wants};
 use std::collections::BTreeMap;
 pub(crate) use table::Row;
+pub(crate) use table::table_bytes;
 use table::{Delta, Map, Set, Table};
 
 /// Indexes that reads (not rules) may add to one relation.
@@ -103,7 +104,6 @@ pub(crate) struct Incr {
     /// `@next` and own `@async` heads), `2 nrel..3 nrel` what it sends to other nodes.
     tables: Vec<Table>,
     deltas: Vec<Delta>,
-    inputs: Vec<Map<Row, u8>>,
     /// Rows whose input bits changed since the last evaluation.
     touched: Vec<Set>,
     /// Rows that were input for the last tick only.
@@ -143,12 +143,14 @@ impl Incr {
         for r in 0..prog.rules.len() {
             rules.push(Some(Rule::compile(prog, r, it, &mut wants)));
         }
-        let mut tables: Vec<Table> = (0..3 * nrel).map(|_| Table::new()).collect();
+        let mut tables: Vec<Table> = (0..3 * nrel)
+            .map(|t| Table::new(prog.relations[t % nrel].arity))
+            .collect();
         for (rel, rows) in full.relations.into_iter().enumerate() {
             let t = &mut tables[rel];
-            t.rows.reserve(rows.len());
+            t.reserve(rows.len());
             for row in rows {
-                t.rows.insert(row);
+                t.insert(&row);
             }
         }
         let pos: Vec<usize> = wants
@@ -178,7 +180,6 @@ impl Incr {
             },
             tables,
             deltas: (0..3 * nrel).map(|_| Delta::default()).collect(),
-            inputs: (0..nrel).map(|_| Map::default()).collect(),
             touched: (0..nrel).map(|_| Set::default()).collect(),
             arrived: Vec::new(),
             pending: Vec::new(),
@@ -192,16 +193,15 @@ impl Incr {
         // What the tick's input was.
         for (rel, rows) in full.given.into_iter().enumerate() {
             for row in rows {
-                *inc.inputs[rel].entry(row).or_default() |= GIVEN | EVALUATED;
+                inc.or_input(rel, &row, GIVEN | EVALUATED);
             }
         }
         for &(rel, ref row) in builtins {
-            *inc.inputs[rel].entry(row.clone()).or_default() |= BUILTIN | EVALUATED;
+            inc.or_input(rel, row, BUILTIN | EVALUATED);
         }
         for (rel, rows) in full.once.into_iter().enumerate() {
             for row in rows {
-                let bits = inc.inputs[rel].entry(row.clone()).or_default();
-                *bits |= ARRIVED | EVALUATED;
+                inc.or_input(rel, &row, ARRIVED | EVALUATED);
                 inc.arrived.push((rel, row));
             }
         }
@@ -216,7 +216,7 @@ impl Incr {
         }
         for rel in 0..nrel {
             if inc.persist[rel] {
-                let rows: Vec<Row> = inc.tables[rel].rows.iter().cloned().collect();
+                let rows: Vec<Row> = inc.tables[rel].iter().map(Row::from).collect();
                 for row in rows {
                     inc.set_bits(rel, &row, PERSISTED, true, false);
                 }
@@ -235,28 +235,35 @@ impl Incr {
         }
     }
 
+    /// Adds input bits to a row, as the state a tick starts from (no journal, not touched).
+    fn or_input(&mut self, rel: RelId, row: &[Word], bits: u8) {
+        self.tables[rel].update_input(row, |was| was | bits);
+    }
+
     fn set_bits(&mut self, rel: RelId, row: &Row, bit: u8, on: bool, journal: bool) {
-        let old = self.inputs[rel].get(row).copied();
-        let was = old.unwrap_or(0);
-        let now = if on { was | bit } else { was & !bit };
+        if on {
+            self.change_bits(rel, row, bit, 0, journal);
+        } else {
+            self.change_bits(rel, row, 0, bit, journal);
+        }
+    }
+
+    /// Sets the input bits `on` and clears `off` of a row; its bits before and after.
+    fn change_bits(&mut self, rel: RelId, row: &Row, on: u8, off: u8, journal: bool) -> (u8, u8) {
+        let was = self.tables[rel].update_input(row, |was| (was | on) & !off);
+        let now = (was | on) & !off;
         if now == was {
-            return;
+            return (was, now);
         }
         if journal {
             self.journal.push(Undo(rel, row.clone(), was));
-        }
-        if now == 0 {
-            self.inputs[rel].remove(row);
-        } else if let Some(b) = self.inputs[rel].get_mut(row) {
-            *b = now;
-        } else {
-            self.inputs[rel].insert(row.clone(), now);
         }
         if (now & SOURCES != 0) != (was & SOURCES != 0)
             || (now & SOURCES != 0) != (now & EVALUATED != 0)
         {
             self.touched[rel].insert(row.clone());
         }
+        (was, now)
     }
 
     /// Adds given facts that hold at every tick from now on.
@@ -274,10 +281,10 @@ impl Incr {
     /// The facts carried into the next tick, per relation.
     pub fn carry(&self) -> Vec<Vec<Row>> {
         let mut out: Vec<Vec<Row>> = vec![Vec::new(); self.nrel];
-        for (rel, m) in self.inputs.iter().enumerate() {
-            for (row, &bits) in m {
+        for (rel, rows) in out.iter_mut().enumerate() {
+            for (row, bits) in self.tables[rel].inputs() {
                 if bits & (CARRIED | PERSISTED) != 0 {
-                    out[rel].push(row.clone());
+                    rows.push(Row::from(row));
                 }
             }
         }
@@ -292,8 +299,8 @@ impl Incr {
     }
 
     /// The rows of a relation (unordered).
-    pub fn rows(&self, rel: RelId) -> impl Iterator<Item = &Row> {
-        self.tables[rel].rows.iter()
+    pub fn rows(&self, rel: RelId) -> impl Iterator<Item = &[Word]> {
+        self.tables[rel].iter()
     }
 
     pub fn len(&self, rel: RelId) -> usize {
@@ -302,7 +309,7 @@ impl Incr {
 
     /// Calls `f` with the rows whose columns `cols` equal `key`, through an index if one of
     /// the relation's indexes is keyed by some of those columns.
-    pub fn rows_where(&self, rel: RelId, filter: &[(usize, Word)], f: &mut dyn FnMut(&Row)) {
+    pub fn rows_where(&self, rel: RelId, filter: &[(usize, Word)], f: &mut dyn FnMut(&[Word])) {
         let t = &self.tables[rel];
         let best = t
             .indexes
@@ -310,22 +317,22 @@ impl Incr {
             .enumerate()
             .filter(|(_, ix)| ix.cols.iter().all(|c| filter.iter().any(|f| f.0 == *c)))
             .max_by_key(|(_, ix)| ix.cols.len());
-        let ok = |row: &Row| filter.iter().all(|&(c, w)| row[c] == w);
+        let ok = |row: &[Word]| filter.iter().all(|&(c, w)| row[c] == w);
         match best {
-            Some((_, ix)) => {
+            Some((i, ix)) => {
                 let key: Vec<Word> = ix
                     .cols
                     .iter()
                     .map(|c| filter.iter().find(|f| f.0 == *c).expect("covered").1)
                     .collect();
-                for row in ix.get(&key) {
+                for row in t.lookup(i, &key) {
                     if ok(row) {
                         f(row);
                     }
                 }
             }
             None => {
-                for row in &t.rows {
+                for row in t.iter() {
                     if ok(row) {
                         f(row);
                     }
@@ -357,7 +364,7 @@ impl Incr {
             let Some(l) = self.location[rel] else {
                 continue;
             };
-            for row in &self.tables[2 * self.nrel + rel].rows {
+            for row in self.tables[2 * self.nrel + rel].iter() {
                 *out.entry((rel, row[l])).or_default() += 1;
             }
         }
@@ -368,16 +375,12 @@ impl Incr {
     pub fn stats(&self) -> Vec<(usize, usize, usize, usize)> {
         (0..self.tables.len())
             .map(|t| {
-                let inputs = if t < self.nrel {
-                    self.inputs[t].len()
-                } else {
-                    0
-                };
+                let inputs = self.tables[t].inputs().count();
                 let rows = if self.carried_table(t) {
                     let rel = t - self.nrel;
-                    self.inputs[rel]
-                        .values()
-                        .filter(|&&b| b & CARRIED != 0)
+                    self.tables[rel]
+                        .inputs()
+                        .filter(|&(_, b)| b & CARRIED != 0)
                         .count()
                 } else {
                     self.tables[t].len()
@@ -385,6 +388,12 @@ impl Incr {
                 (t, rows, self.tables[t].indexes.len(), inputs)
             })
             .collect()
+    }
+
+    /// Per table (relation, carried, sent): bytes of its row store, its set of row ids and its
+    /// indexes.
+    pub fn bytes(&self) -> Vec<(usize, usize, usize)> {
+        self.tables.iter().map(Table::bytes).collect()
     }
 
     /// Per table, its indexes: key columns, keys, largest bucket.
@@ -451,11 +460,7 @@ impl Incr {
                     d.clear();
                 }
                 while let Some(Undo(rel, row, bits)) = self.journal.pop() {
-                    if bits == 0 {
-                        self.inputs[rel].remove(&row);
-                    } else {
-                        self.inputs[rel].insert(row, bits);
-                    }
+                    self.tables[rel].set_input(&row, bits);
                 }
                 self.arrived = saved_arrived;
                 self.pending = saved_pending;
@@ -497,16 +502,18 @@ impl Incr {
             }
             let touched = std::mem::take(&mut self.touched[rel]);
             for row in touched {
-                let bits = self.inputs[rel].get(&row).copied().unwrap_or(0);
-                let now = bits & SOURCES != 0;
-                let before = bits & EVALUATED != 0;
-                if now != before {
+                // An input now that was not evaluated as one, or the other way around.
+                let flip = |bits: u8| match (bits & SOURCES != 0, bits & EVALUATED != 0) {
+                    (true, false) => bits | EVALUATED,
+                    (false, true) => 0,
+                    _ => bits,
+                };
+                let bits = self.tables[rel].update_input(&row, flip);
+                if flip(bits) != bits {
                     self.journal.push(Undo(rel, row.clone(), bits));
-                    if now {
-                        self.inputs[rel].insert(row.clone(), bits | EVALUATED);
+                    if bits & SOURCES != 0 {
                         in_plus[rel].push(row);
                     } else {
-                        self.inputs[rel].remove(&row);
                         in_minus[rel].push(row);
                     }
                 }
@@ -532,37 +539,49 @@ impl Incr {
         }
         // The next tick's carry.
         let mut carry_same = true;
-        let mut flips: Vec<(RelId, Row, u8, bool)> = Vec::new();
+        // Per row, the input bits it gains and loses (a persisted relation's row may change
+        // both CARRIED and PERSISTED).
+        let mut flips: Vec<(RelId, Row, u8, u8)> = Vec::new();
         for rel in 0..nrel {
-            let d = &self.deltas[nrel + rel];
-            flips.extend(d.plus.iter().map(|r| (rel, r.clone(), CARRIED, true)));
-            flips.extend(d.minus.iter().map(|r| (rel, r.clone(), CARRIED, false)));
-            if self.persist[rel] {
-                let d = &self.deltas[rel];
-                flips.extend(d.plus.iter().map(|r| (rel, r.clone(), PERSISTED, true)));
-                flips.extend(d.minus.iter().map(|r| (rel, r.clone(), PERSISTED, false)));
+            let c = &self.deltas[nrel + rel];
+            let own = &self.deltas[rel];
+            let persist = self.persist[rel];
+            let p_bits = |row: &Row| -> (u8, u8) {
+                if !persist {
+                    (0, 0)
+                } else if own.plus.contains(row) {
+                    (PERSISTED, 0)
+                } else if own.minus.contains(row) {
+                    (0, PERSISTED)
+                } else {
+                    (0, 0)
+                }
+            };
+            for (set, on, off) in [(&c.plus, CARRIED, 0), (&c.minus, 0, CARRIED)] {
+                for row in set {
+                    let (pon, poff) = p_bits(row);
+                    flips.push((rel, row.clone(), on | pon, off | poff));
+                }
+            }
+            if persist {
+                for (set, on, off) in [(&own.plus, PERSISTED, 0), (&own.minus, 0, PERSISTED)] {
+                    for row in set {
+                        if !c.plus.contains(row) && !c.minus.contains(row) {
+                            flips.push((rel, row.clone(), on, off));
+                        }
+                    }
+                }
             }
         }
-        // Whether each flipped row was carried into this tick, before any flip.
-        let carried = |b: Option<&u8>| b.is_some_and(|b| b & (CARRIED | PERSISTED | INSERTED) != 0);
-        let mut before: Map<(RelId, Row), bool> = Map::default();
-        for (rel, row, _, _) in &flips {
-            let was = carried(self.inputs[*rel].get(row));
-            before.entry((*rel, row.clone())).or_insert(was);
-        }
-        for (rel, row, bit, on) in flips {
-            self.set_bits(rel, &row, bit, on, true);
-        }
-        for ((rel, row), was) in before {
-            let now = self.inputs[rel]
-                .get(&row)
-                .is_some_and(|b| b & (CARRIED | PERSISTED) != 0);
-            if was != now {
+        for (rel, row, on, off) in flips {
+            // Whether the row was carried into this tick, and is carried into the next.
+            let (was, now) = self.change_bits(rel, &row, on, off, true);
+            if (was & (CARRIED | PERSISTED | INSERTED) != 0) != (now & (CARRIED | PERSISTED) != 0) {
                 carry_same = false;
             }
         }
         for (rel, row) in &inserted {
-            let bits = self.inputs[rel.to_owned()].get(row).copied().unwrap_or(0);
+            let bits = self.tables[*rel].input(row);
             if bits & (CARRIED | PERSISTED) == 0 {
                 carry_same = false;
             }
@@ -625,13 +644,11 @@ impl Incr {
         if d.minus.contains(row) {
             return false;
         }
-        self.inputs[t - self.nrel]
-            .get(row)
-            .is_some_and(|b| b & CARRIED != 0)
+        self.tables[t - self.nrel].input(row) & CARRIED != 0
     }
 
     fn is_input(&self, t: usize, row: &[Word]) -> bool {
-        t < self.nrel && self.inputs[t].get(row).is_some_and(|b| b & SOURCES != 0)
+        t < self.nrel && self.tables[t].input(row) & SOURCES != 0
     }
 
     /// Searches rule `r` from seed `seed` (index into its seeds, or the re-derivation when

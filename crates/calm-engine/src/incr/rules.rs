@@ -3,7 +3,7 @@
 //! again), by index lookups in the order a greedy planner chose for that seed, reading every
 //! relation either as it is now or as it was before the tick (a [`View`]).
 
-use super::table::{Delta, KeyBuf, Row, Table};
+use super::table::{Delta, KeyBuf, Table};
 use crate::emit::{Acc, CExpr, compare};
 use crate::index::Word;
 use crate::value::Interner;
@@ -613,9 +613,9 @@ impl Reader<'_> {
         let t = &self.tables[rel];
         let d = &self.deltas[rel];
         let old = self.old();
-        let rows: Box<dyn Iterator<Item = &Row>> = match ix {
-            Some(i) => Box::new(t.indexes[i].get(key).iter()),
-            None => Box::new(t.rows.iter()),
+        let rows: Box<dyn Iterator<Item = &[Word]>> = match ix {
+            Some(i) => Box::new(t.lookup(i, key)),
+            None => Box::new(t.iter()),
         };
         for row in rows {
             if old && d.plus.contains(row) {

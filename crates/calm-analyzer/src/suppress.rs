@@ -85,6 +85,7 @@ pub fn scan(text: &str, program: &ast::Program) -> Vec<Suppression> {
             ast::Item::Decl(d) => d.span,
             ast::Item::Directive(d) => d.span,
             ast::Item::Rule(r) => r.span,
+            ast::Item::Type(t) => t.span,
         })
         .collect();
     items.sort_unstable();

@@ -117,10 +117,16 @@ fn missing_files_are_io_failures_exit_2() {
         stderr(&o)
     );
 
+    // A fact file that cannot be read is the program's error: E0600 at its `.input`, exit 1.
     std::fs::write(dir.join("p.dl"), ".decl e(a: number)\n.input e\n").unwrap();
     let o = calm(&["run", "p.dl", "-F", "missing"], &dir);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("e.facts"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("error[E0600]: `.input e`: cannot read missing/e.facts"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("p.dl:2:1"), "{}", stderr(&o));
 }
 
 #[test]

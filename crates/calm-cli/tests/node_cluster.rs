@@ -123,11 +123,12 @@ fn single_node(facts: &str) -> BTreeSet<String> {
     let (ok, out, err) = calm(&["run", file.to_str().unwrap(), "-D", "-"]);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(ok, "{err}");
-    // ---------------\ndeadlocked\n===============\nt1\n...===============
+    // ---------------\ndeadlocked\nt\n===============\nt1\n...=============== (the column
+    // names under the relation's name, as Souffle prints them under `-D -`)
     let cli: BTreeSet<String> = out
         .lines()
         .skip_while(|l| *l != "deadlocked")
-        .skip(2)
+        .skip(3)
         .take_while(|l| !l.starts_with("====="))
         .map(str::to_string)
         .collect();

@@ -333,14 +333,17 @@ const MACHINE_3: &[(&str, &str)] = &[
 #[test]
 fn machine_3_alone_frees_the_live_o4_naively_and_nothing_with_coordination() {
     let (out, err) = run_as("gc.dl", "n3", MACHINE_3);
-    assert!(out.contains("garbage\n===============\no4\no5\n"), "{out}");
+    assert!(
+        out.contains("garbage\no\n===============\no4\no5\n"),
+        "{out}"
+    );
     assert!(
         err.contains("`edge` fact addressed to node `n1` not delivered"),
         "{err}"
     );
     let (out, _) = run_as("gc_coordinated.dl", "n3", MACHINE_3);
     assert!(
-        out.contains("garbage\n===============\n==============="),
+        out.contains("garbage\no\n===============\n==============="),
         "{out}"
     );
 }

@@ -226,8 +226,9 @@ fn usage_and_data_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("E0200"), "{}", stderr(&o));
 
-    // Missing fact files: like `calm run`, an I/O error.
+    // Missing fact files: like `calm run`, an error at the `.input` (E0600).
     let o = calm(&["sim", &data("tc_gossip.dl"), "-F", dir.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("E0600"), "{}", stderr(&o));
     assert!(stderr(&o).contains("edge.facts"), "{}", stderr(&o));
 }

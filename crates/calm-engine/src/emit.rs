@@ -3,8 +3,10 @@
 
 use crate::index::{Index, Word};
 use crate::value::Interner;
+use calm_ir::Type;
+use calm_ir::functor::{self, FVal};
 use calm_syntax::Span;
-use calm_syntax::ast::{AggFunc, BinOp, CmpOp};
+use calm_syntax::ast::{AggFunc, BinOp, CmpOp, Functor};
 
 /// A compiled expression over registers.
 #[derive(Clone, Debug)]
@@ -14,6 +16,8 @@ pub(crate) enum CExpr {
     Const(Word, i64),
     Neg(Box<CExpr>),
     Bin(BinOp, Box<CExpr>, Box<CExpr>),
+    /// A built-in functor call.
+    Call(Functor, Vec<CExpr>),
 }
 
 impl CExpr {
@@ -22,13 +26,29 @@ impl CExpr {
         matches!(self, CExpr::Reg(_) | CExpr::Const(..))
     }
 
+    /// Whether the expression is a functor call that gives a symbol.
+    fn is_symbol_call(&self) -> bool {
+        matches!(self, CExpr::Call(f, _) if functor::result_type(*f) == Type::Symbol)
+    }
+
     /// The value as a word (symbols and numbers).
     #[inline]
     pub(crate) fn word(&self, regs: &[Word], it: &mut Interner) -> Result<Word, &'static str> {
         match self {
             CExpr::Reg(r) => Ok(regs[*r]),
             CExpr::Const(w, _) => Ok(*w),
+            CExpr::Call(f, args) => call_word(*f, args, regs, it),
             other => Ok(it.encode(other.num(regs, it)?)),
+        }
+    }
+
+    /// The value of an expression of type `ty`, for a functor's argument.
+    fn val<'a>(&self, regs: &[Word], it: &'a Interner, ty: Type) -> Result<FVal<'a>, &'static str> {
+        match (self, ty) {
+            (CExpr::Reg(r), Type::Symbol) => Ok(FVal::Str(it.resolve(regs[*r]).into())),
+            (CExpr::Const(w, _), Type::Symbol) => Ok(FVal::Str(it.resolve(*w).into())),
+            (CExpr::Call(f, args), _) => call_val(*f, args, regs, it),
+            _ => Ok(FVal::Num(self.num(regs, it)?)),
         }
     }
 
@@ -41,19 +61,47 @@ impl CExpr {
             CExpr::Neg(a) => a.num(regs, it)?.checked_neg().ok_or("arithmetic overflow"),
             CExpr::Bin(op, a, b) => {
                 let (x, y) = (a.num(regs, it)?, b.num(regs, it)?);
-                let r = match op {
-                    BinOp::Add => x.checked_add(y),
-                    BinOp::Sub => x.checked_sub(y),
-                    BinOp::Mul => x.checked_mul(y),
-                    BinOp::Div if y == 0 => return Err("division by zero"),
-                    BinOp::Rem if y == 0 => return Err("remainder by zero"),
-                    BinOp::Div => x.checked_div(y),
-                    BinOp::Rem => x.checked_rem(y),
-                };
-                r.ok_or("arithmetic overflow")
+                functor::arith(*op, x, y)
             }
+            CExpr::Call(f, args) => match call_val(*f, args, regs, it)? {
+                FVal::Num(n) => Ok(n),
+                FVal::Str(_) => Err("a functor gave a symbol where a number is needed"),
+            },
         }
     }
+}
+
+/// A functor call's value.
+#[inline(never)]
+fn call_val<'a>(
+    f: Functor,
+    args: &[CExpr],
+    regs: &[Word],
+    it: &'a Interner,
+) -> Result<FVal<'a>, &'static str> {
+    let mut vals = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        vals.push(a.val(regs, it, functor::arg_type(f, i))?);
+    }
+    functor::call(f, &vals)
+}
+
+/// A functor call's value as a word (a symbol it builds is interned).
+#[inline(never)]
+fn call_word(
+    f: Functor,
+    args: &[CExpr],
+    regs: &[Word],
+    it: &mut Interner,
+) -> Result<Word, &'static str> {
+    let v = call_val(f, args, regs, it)?;
+    Ok(match v {
+        FVal::Num(n) => it.encode(n),
+        FVal::Str(s) => {
+            let s = s.into_owned();
+            it.intern(&s)
+        }
+    })
 }
 
 /// Whether `lhs op rhs` holds over the registers (orderings compare numbers; equality compares
@@ -67,7 +115,9 @@ pub(crate) fn compare(
     regs: &[Word],
     it: &mut Interner,
 ) -> Result<bool, &'static str> {
-    if lhs.is_word() && rhs.is_word() && matches!(op, CmpOp::Eq | CmpOp::Ne) {
+    if matches!(op, CmpOp::Eq | CmpOp::Ne)
+        && ((lhs.is_word() && rhs.is_word()) || lhs.is_symbol_call() || rhs.is_symbol_call())
+    {
         // Words are canonical: equal values have equal words.
         let (x, y) = (lhs.word(regs, it)?, rhs.word(regs, it)?);
         return Ok((x == y) == (op == CmpOp::Eq));

@@ -109,7 +109,13 @@ pub fn load_inputs_at_most(
                 )));
             }
             let path = dir.join(&name);
-            let bytes = read_bounded(&path, max_file_bytes).map_err(|e| io_err(&path, e))?;
+            let bytes = read_bounded(&path, max_file_bytes).map_err(|e| {
+                directive(format!(
+                    "`.input {}`: cannot read {}: {e}",
+                    rel.name,
+                    path.display()
+                ))
+            })?;
             let text = String::from_utf8(bytes).map_err(|e| {
                 directive(format!(
                     "{}: not valid UTF-8 (at byte {})",
@@ -187,14 +193,25 @@ pub fn write_outputs(
             let to_stdout = matches!(target, OutputTarget::Stdout) || io_kind(spec) == "stdout";
             let mut text = String::new();
             for row in &rows {
+                if row.is_empty() {
+                    // Souffle writes the tuple of a zero-column relation as `()`.
+                    text.push_str("()\n");
+                    continue;
+                }
                 let line: Vec<String> = row.iter().map(Value::to_string).collect();
                 text.push_str(&line.join(delimiter));
                 text.push('\n');
             }
             if to_stdout {
+                // Under `-D -`, Souffle prints the column names under the relation's name.
+                let header = if matches!(target, OutputTarget::Stdout) {
+                    format!("{}\n", rel.columns.join(delimiter))
+                } else {
+                    String::new()
+                };
                 write!(
                     stdout,
-                    "---------------\n{}\n===============\n{text}===============\n",
+                    "---------------\n{}\n{header}===============\n{text}===============\n",
                     rel.name
                 )
                 .map_err(so)?;

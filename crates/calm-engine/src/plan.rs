@@ -235,6 +235,7 @@ impl<'a> Planner<'a> {
             }
             Expr::Neg(a) => CExpr::Neg(Box::new(self.expr(a))),
             Expr::Bin(op, a, b) => CExpr::Bin(*op, Box::new(self.expr(a)), Box::new(self.expr(b))),
+            Expr::Call(f, args) => CExpr::Call(*f, args.iter().map(|a| self.expr(a)).collect()),
         }
     }
 

@@ -2,7 +2,7 @@
 //! every column typed, every rule safe, and the strata computed.
 
 use calm_syntax::Span;
-use calm_syntax::ast::{AggFunc, BinOp, CmpOp};
+use calm_syntax::ast::{AggFunc, BinOp, CmpOp, Functor};
 use std::collections::{BTreeMap, HashMap};
 
 /// Index of a relation in [`Program::relations`].
@@ -153,6 +153,8 @@ pub enum Expr {
     Neg(Box<Expr>),
     /// Binary arithmetic.
     Bin(BinOp, Box<Expr>, Box<Expr>),
+    /// A built-in functor call (`cat`, `strlen`, ...).
+    Call(Functor, Vec<Expr>),
 }
 
 impl Expr {
@@ -166,17 +168,20 @@ impl Expr {
                 a.for_each_var(f);
                 b.for_each_var(f);
             }
+            Expr::Call(_, args) => args.iter().for_each(|a| a.for_each_var(f)),
         }
     }
 
-    /// Whether the expression can fail at run time (division or remainder).
+    /// Whether the expression can fail at run time for other reasons than overflow
+    /// (division, remainder, a power, a functor such as `to_number`).
     pub fn can_fail(&self) -> bool {
         match self {
             Expr::Var(_) | Expr::Const(_) => false,
             Expr::Neg(e) => e.can_fail(),
             Expr::Bin(op, a, b) => {
-                matches!(op, BinOp::Div | BinOp::Rem) || a.can_fail() || b.can_fail()
+                matches!(op, BinOp::Div | BinOp::Rem | BinOp::Pow) || a.can_fail() || b.can_fail()
             }
+            Expr::Call(f, args) => crate::functor::can_fail(*f) || args.iter().any(Expr::can_fail),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod codes;
+pub mod functor;
 pub mod ir;
 mod lower;
 pub mod pattern;
@@ -24,8 +25,9 @@ mod safety;
 mod strata;
 mod typeck;
 
+pub use functor::arith;
 pub use ir::*;
-pub use lower::{arith, for_each_item_var};
+pub use lower::for_each_item_var;
 pub use pattern::Pattern;
 
 use calm_syntax::{Diagnostic, FileId, ast};
@@ -121,8 +123,9 @@ fn warn_never_defined(file: FileId, prog: &Program, diags: &mut Vec<Diagnostic>)
                         .with_code(codes::BUILTIN_MISUSE)
                         .with_primary(file, span, "not a relation")
                         .with_help(
-                            "calm's expressions are numbers, strings, variables, `+ - * / %` and \
-                             aggregates; its built-in predicates are `match` and `contains`",
+                            "calm implements the functors `cat`, `strlen`, `substr`, `to_number`, \
+                             `to_string`, `min`, `max` (called in expressions, as in \
+                             `n = strlen(s)`), and the predicates `match` and `contains`",
                         ),
                     );
                     continue;

@@ -1,8 +1,9 @@
 //! Lowering the AST to the IR: resolve relations, check arity, number variables, normalise atoms.
 
 use crate::codes;
+use crate::functor::FVal;
 use crate::ir::*;
-use calm_syntax::ast::{self, AggFunc, BinOp, CmpOp};
+use calm_syntax::ast::{self, AggFunc, CmpOp};
 use calm_syntax::{Diagnostic, FileId, Span};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -56,8 +57,140 @@ impl Lowerer {
         id
     }
 
+    /// Resolves the user-defined types (`.type`) to the built-in type each one stands for:
+    /// a subtype or an alias is its base type, a union the one type all its members share.
+    /// Returns the type of every well-defined user type; reports duplicates, unknown names,
+    /// cycles and unions that mix numbers and symbols.
+    fn user_types(&mut self, program: &ast::Program) -> HashMap<String, Type> {
+        let mut defs: HashMap<&str, &ast::TypeDecl> = HashMap::new();
+        for item in &program.items {
+            let ast::Item::Type(t) = item else { continue };
+            if builtin_type(&t.name.name).is_some() || t.name.name == "float" {
+                self.error(
+                    codes::DUPLICATE_DECL,
+                    t.name.span,
+                    format!("`{}` is a built-in type", t.name.name),
+                    "cannot be redefined",
+                );
+                continue;
+            }
+            if let Some(prev) = defs.get(t.name.name.as_str()) {
+                self.diags.push(
+                    Diagnostic::error(format!("type `{}` is declared twice", t.name.name))
+                        .with_code(codes::DUPLICATE_DECL)
+                        .with_primary(self.file, t.name.span, "declared again here")
+                        .with_secondary(self.file, prev.name.span, "first declared here"),
+                );
+                continue;
+            }
+            defs.insert(&t.name.name, t);
+        }
+        let mut resolved: HashMap<String, Option<Type>> = HashMap::new();
+        let mut names: Vec<&str> = defs.keys().copied().collect();
+        names.sort_by_key(|n| defs[n].span.start);
+        for name in names {
+            let mut visiting = Vec::new();
+            self.resolve_type(name, &defs, &mut resolved, &mut visiting);
+        }
+        resolved
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|t| (k, t)))
+            .collect()
+    }
+
+    /// The built-in type of the user type `name` (memoised in `resolved`; `None` once an error
+    /// was reported for it).
+    fn resolve_type(
+        &mut self,
+        name: &str,
+        defs: &HashMap<&str, &ast::TypeDecl>,
+        resolved: &mut HashMap<String, Option<Type>>,
+        visiting: &mut Vec<String>,
+    ) -> Option<Type> {
+        if let Some(t) = resolved.get(name) {
+            return *t;
+        }
+        let decl = defs[name];
+        if visiting.iter().any(|v| v == name) {
+            self.diags.push(
+                Diagnostic::error(format!("type `{name}` is defined in terms of itself"))
+                    .with_code(codes::UNKNOWN_TYPE)
+                    .with_primary(self.file, decl.name.span, "a cycle of type definitions")
+                    .with_help(format!("cycle: {} -> {name}", visiting.join(" -> "))),
+            );
+            resolved.insert(name.to_string(), None);
+            return None;
+        }
+        visiting.push(name.to_string());
+        let members: Vec<&ast::Ident> = match &decl.def {
+            ast::TypeDef::Subtype(base) => vec![base],
+            ast::TypeDef::Union(members) => members.iter().collect(),
+        };
+        let mut ty: Option<(Type, &ast::Ident)> = None;
+        let mut ok = true;
+        for m in members {
+            let t = match builtin_type(&m.name) {
+                Some(t) => Some(t),
+                None if defs.contains_key(m.name.as_str()) => {
+                    self.resolve_type(&m.name, defs, resolved, visiting)
+                }
+                None => {
+                    self.unknown_type(m);
+                    None
+                }
+            };
+            let Some(t) = t else {
+                ok = false;
+                continue;
+            };
+            match ty {
+                Some((prev, prev_m)) if prev != t => {
+                    self.diags.push(
+                        Diagnostic::error(format!(
+                            "union type `{name}` mixes {} and {}",
+                            prev.as_str(),
+                            t.as_str()
+                        ))
+                        .with_code(codes::TYPE_MISMATCH)
+                        .with_primary(self.file, m.span, format!("a {}", t.as_str()))
+                        .with_secondary(self.file, prev_m.span, format!("a {}", prev.as_str()))
+                        .with_help("the members of a union must all be numbers or all symbols"),
+                    );
+                    ok = false;
+                }
+                Some(_) => {}
+                None => ty = Some((t, m)),
+            }
+        }
+        visiting.pop();
+        let out = if ok { ty.map(|(t, _)| t) } else { None };
+        resolved.insert(name.to_string(), out);
+        out
+    }
+
+    fn unknown_type(&mut self, ty: &ast::Ident) {
+        if ty.name == "float" {
+            self.diags.push(
+                Diagnostic::error("floats are not supported")
+                    .with_code(codes::UNKNOWN_TYPE)
+                    .with_primary(self.file, ty.span, "not supported by calm")
+                    .with_help("calm's numbers are 64-bit integers; scale the values to integers"),
+            );
+        } else {
+            self.diags.push(
+                Diagnostic::error(format!("unknown type `{}`", ty.name))
+                    .with_code(codes::UNKNOWN_TYPE)
+                    .with_primary(self.file, ty.span, "not a type")
+                    .with_help(
+                        "the built-in types are `number`, `unsigned` and `symbol`; declare others with `.type Name <: symbol` or `.type Name = A | B`",
+                    ),
+            );
+        }
+    }
+
     /// Pass 1: declarations.
     pub fn declare(&mut self, program: &ast::Program) -> HashMap<RelId, Vec<(usize, Type)>> {
+        let user_types = self.user_types(program);
         let mut declared_types = HashMap::new();
         for item in &program.items {
             let ast::Item::Decl(decl) = item else {
@@ -87,6 +220,23 @@ impl Lowerer {
                 );
                 continue;
             }
+            for (i, p) in decl.params.iter().enumerate() {
+                if let Some(prev) = decl.params[..i].iter().find(|q| q.name.name == p.name.name) {
+                    self.diags.push(
+                        Diagnostic::error(format!(
+                            "column `{}` of `{name}` is declared twice",
+                            p.name.name
+                        ))
+                        .with_code(codes::DUPLICATE_DECL)
+                        .with_primary(self.file, p.name.span, "declared again here")
+                        .with_secondary(
+                            self.file,
+                            prev.name.span,
+                            "first declared here",
+                        ),
+                    );
+                }
+            }
             let id = self.add_relation(name, decl.params.len(), decl.span);
             let mut types = Vec::new();
             let rel = &mut self.prog.relations[id];
@@ -94,22 +244,19 @@ impl Lowerer {
             rel.columns = decl.params.iter().map(|p| p.name.name.clone()).collect();
             rel.eqrel = decl.qualifiers.iter().any(|q| q.name == "eqrel");
             for (i, p) in decl.params.iter().enumerate() {
-                let ty = match p.ty.name.as_str() {
-                    "number" | "unsigned" => Some(Type::Number),
-                    "symbol" => Some(Type::Symbol),
-                    _ => None,
-                };
+                let ty = builtin_type(&p.ty.name).or_else(|| user_types.get(&p.ty.name).copied());
                 match ty {
                     Some(t) => {
                         self.prog.relations[id].types[i] = t;
                         types.push((i, t));
                     }
-                    None => self.error(
-                        codes::UNKNOWN_TYPE,
-                        p.ty.span,
-                        format!("unknown type `{}`", p.ty.name),
-                        "expected `number` or `symbol`",
-                    ),
+                    // A user type whose definition was wrong is already reported.
+                    None if program
+                        .items
+                        .iter()
+                        .any(|it| matches!(it, ast::Item::Type(t) if t.name.name == p.ty.name)) => {
+                    }
+                    None => self.unknown_type(&p.ty),
                 }
             }
             declared_types.insert(id, types);
@@ -280,6 +427,16 @@ impl Lowerer {
 
     /// Adds an `.input`/`.output`/`.printsize`/`.persist` to relation `id`.
     fn apply_directive(&mut self, id: RelId, kind: ast::DirectiveKind, spec: IoSpec) {
+        if kind == ast::DirectiveKind::PrintSize && self.prog.relations[id].printsize {
+            let name = self.prog.relations[id].name.clone();
+            self.error(
+                codes::IO_PARAM,
+                spec.span,
+                format!("`.printsize` given twice for `{name}`"),
+                "given again here",
+            );
+            return;
+        }
         let rel = &mut self.prog.relations[id];
         let add = |list: &mut Vec<IoSpec>| {
             if !list.iter().any(|s| s.params == spec.params) {
@@ -306,7 +463,16 @@ impl Lowerer {
                     if self.prog.relations[id].span != decl.span {
                         continue; // a duplicate declaration, already reported
                     }
-                    for q in &decl.qualifiers {
+                    for (i, q) in decl.qualifiers.iter().enumerate() {
+                        if decl.qualifiers[..i].iter().any(|p| p.name == q.name) {
+                            self.error(
+                                codes::IO_PARAM,
+                                q.span,
+                                format!("qualifier `{}` given twice", q.name),
+                                "given again here",
+                            );
+                            continue;
+                        }
                         let kind = match q.name.as_str() {
                             "input" => ast::DirectiveKind::Input,
                             "output" => ast::DirectiveKind::Output,
@@ -321,7 +487,7 @@ impl Lowerer {
                     }
                     continue;
                 }
-                ast::Item::Rule(_) => continue,
+                ast::Item::Rule(_) | ast::Item::Type(_) => continue,
             };
             for t in &d.targets {
                 let Some(&id) = self.prog.by_name.get(&t.name.name) else {
@@ -713,6 +879,7 @@ fn remap(e: &Expr, map: &HashMap<VarId, VarId>) -> Expr {
         Expr::Const(c) => Expr::Const(c.clone()),
         Expr::Neg(a) => Expr::Neg(Box::new(remap(a, map))),
         Expr::Bin(op, a, b) => Expr::Bin(*op, Box::new(remap(a, map)), Box::new(remap(b, map))),
+        Expr::Call(f, args) => Expr::Call(*f, args.iter().map(|a| remap(a, map)).collect()),
     }
 }
 
@@ -729,32 +896,46 @@ pub(crate) fn fold_const(e: &Expr) -> Result<Const, String> {
             Const::Symbol(_) => Err("cannot negate a symbol".into()),
         },
         Expr::Bin(op, a, b) => match (fold_const(a)?, fold_const(b)?) {
-            (Const::Number(x), Const::Number(y)) => arith(*op, x, y).map(Const::Number),
+            (Const::Number(x), Const::Number(y)) => crate::functor::arith(*op, x, y)
+                .map(Const::Number)
+                .map_err(str::to_string),
             _ => Err(format!("`{}` needs numbers", op.as_str())),
         },
+        Expr::Call(f, args) => {
+            let args = args.iter().map(fold_const).collect::<Result<Vec<_>, _>>()?;
+            let vals: Vec<FVal<'_>> = args
+                .iter()
+                .map(|c| match c {
+                    Const::Number(n) => FVal::Num(*n),
+                    Const::Symbol(s) => FVal::Str(s.as_str().into()),
+                })
+                .collect();
+            for (i, v) in vals.iter().enumerate() {
+                let want = crate::functor::arg_type(*f, i);
+                if matches!(v, FVal::Num(_)) != (want == Type::Number) {
+                    return Err(format!(
+                        "argument {} of `{}` must be a {}",
+                        i + 1,
+                        f.as_str(),
+                        want.as_str()
+                    ));
+                }
+            }
+            match crate::functor::call(*f, &vals)? {
+                FVal::Num(n) => Ok(Const::Number(n)),
+                FVal::Str(s) => Ok(Const::Symbol(s.into_owned())),
+            }
+        }
     }
 }
 
-/// Checked 64-bit arithmetic shared by constant folding (the engine has its own copy on words).
-pub fn arith(op: BinOp, x: i64, y: i64) -> Result<i64, String> {
-    let r = match op {
-        BinOp::Add => x.checked_add(y),
-        BinOp::Sub => x.checked_sub(y),
-        BinOp::Mul => x.checked_mul(y),
-        BinOp::Div => {
-            if y == 0 {
-                return Err("division by zero".into());
-            }
-            x.checked_div(y)
-        }
-        BinOp::Rem => {
-            if y == 0 {
-                return Err("remainder by zero".into());
-            }
-            x.checked_rem(y)
-        }
-    };
-    r.ok_or_else(|| "arithmetic overflow".to_string())
+/// The built-in type called `name` (`unsigned` is read as `number`).
+fn builtin_type(name: &str) -> Option<Type> {
+    match name {
+        "number" | "unsigned" => Some(Type::Number),
+        "symbol" => Some(Type::Symbol),
+        _ => None,
+    }
 }
 
 /// Variable numbering for one rule.
@@ -1078,6 +1259,13 @@ impl<'a> Scope<'a> {
                 Box::new(self.lower_expr(lw, lhs, sc)?),
                 Box::new(self.lower_expr(lw, rhs, sc)?),
             ),
+            ast::Expr::Call { func, args, .. } => {
+                let mut out = Vec::with_capacity(args.len());
+                for a in args {
+                    out.push(self.lower_expr(lw, a, sc)?);
+                }
+                Expr::Call(*func, out)
+            }
             ast::Expr::Aggregate(g) => {
                 lw.error(
                     codes::AGGREGATE,
@@ -1133,6 +1321,11 @@ fn collect_names<'a>(e: &'a ast::Expr, _inside_agg: bool, out: &mut HashSet<&'a 
         ast::Expr::Binary { lhs, rhs, .. } => {
             collect_names(lhs, false, out);
             collect_names(rhs, false, out);
+        }
+        ast::Expr::Call { args, .. } => {
+            for a in args {
+                collect_names(a, false, out);
+            }
         }
         // Names inside a body-form aggregate are local unless they occur outside too; the
         // argument of a head-form aggregate refers to the body's variables.

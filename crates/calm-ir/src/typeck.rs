@@ -115,6 +115,15 @@ impl Checker<'_> {
                 }
                 Ty::Fixed(Type::Number, span)
             }
+            Expr::Call(f, args) => {
+                let what = format!("`{}`", f.as_str());
+                for (i, a) in args.iter().enumerate() {
+                    let t = self.expr(a, base, span);
+                    let want = crate::functor::arg_type(*f, i);
+                    self.unify(t, Ty::Fixed(want, span), span, &what);
+                }
+                Ty::Fixed(crate::functor::result_type(*f), span)
+            }
         }
     }
 

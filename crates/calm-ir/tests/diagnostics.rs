@@ -22,6 +22,52 @@ fn e0100_unknown_type() {
 }
 
 #[test]
+fn e0100_unknown_type_in_a_type_declaration() {
+    insta::assert_snapshot!(check(".type Id <: numbr\n.decl p(x: Id)\np(1).\n"));
+}
+
+#[test]
+fn e0100_cyclic_type_declarations() {
+    insta::assert_snapshot!(check(".type A = B\n.type B = A\n.decl p(x: A)\n"));
+}
+
+#[test]
+fn e0102_type_declared_twice() {
+    insta::assert_snapshot!(check(
+        ".type A <: number\n.type A <: symbol\n.type symbol <: number\n"
+    ));
+}
+
+#[test]
+fn e0102_column_declared_twice() {
+    insta::assert_snapshot!(check(".decl r(a: number, b: symbol, a: number)\n"));
+}
+
+#[test]
+fn e0110_printsize_given_twice() {
+    insta::assert_snapshot!(check(
+        ".decl a(x: number) printsize\n.decl b(x: number)\n.printsize b\n.printsize a, b\n"
+    ));
+}
+
+#[test]
+fn e0110_qualifier_given_twice() {
+    insta::assert_snapshot!(check(".decl r(a: number) output output\nr(1).\n"));
+}
+
+#[test]
+fn e0300_union_of_numbers_and_symbols() {
+    insta::assert_snapshot!(check(
+        ".type Name <: symbol\n.type Id <: number\n.type Key = Name | Id\n.decl p(x: Key)\n"
+    ));
+}
+
+#[test]
+fn e0300_subtype_is_its_base_type() {
+    insta::assert_snapshot!(check(".type Name <: symbol\n.decl p(x: Name)\np(1).\n"));
+}
+
+#[test]
 fn e0101_arity_mismatch_against_decl() {
     insta::assert_snapshot!(check(
         ".decl edge(x: number, y: number)\np(x) :- edge(x, y, z).\n"
@@ -137,9 +183,26 @@ fn negation_cycle_through_next_is_fine() {
 }
 
 #[test]
+fn e0300_functor_argument_types() {
+    insta::assert_snapshot!(check(
+        "n(1).\ns(\"a\").\np(x) :- n(y), x = strlen(y).\nq(x) :- s(y), x = y band 1.\n"
+    ));
+}
+
+#[test]
+fn e0300_functor_result_type() {
+    insta::assert_snapshot!(check(".decl p(x: number)\np(cat(\"a\", \"b\")).\n"));
+}
+
+#[test]
+fn e0108_functor_in_a_fact_fails() {
+    insta::assert_snapshot!(check("p(to_number(\"x1\")).\nq(substr(\"ab\", 3, 1)).\n"));
+}
+
+#[test]
 fn e0104_souffle_functor_as_atom() {
     insta::assert_snapshot!(check(
-        "name(\"ab\").\nlen(s, n) :- name(s), strlen(s, n).\n"
+        "name(\"ab\").\nlen(s, n) :- name(s), to_float(s, n).\n"
     ));
 }
 

@@ -22,6 +22,28 @@ pub enum Item {
     Directive(Directive),
     /// A fact (a rule with an empty body) or a rule.
     Rule(Rule),
+    /// `.type Name <: base`, `.type Name = Other`, `.type Name = A | B`
+    Type(TypeDecl),
+}
+
+/// A user-defined type: Souffle's `.type` (also the old `.number_type`/`.symbol_type`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeDecl {
+    /// The declared type.
+    pub name: Ident,
+    /// What it is.
+    pub def: TypeDef,
+    /// The whole declaration.
+    pub span: Span,
+}
+
+/// The definition of a user-defined type. Names are resolved by `calm-ir`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TypeDef {
+    /// `.type Name <: base`: a subtype of `base` (`.number_type Name` is `<: number`).
+    Subtype(Ident),
+    /// `.type Name = A` (an alias, one member) or `.type Name = A | B | ...` (a union).
+    Union(Vec<Ident>),
 }
 
 /// An identifier with its span. Relation names may contain `.` (Souffle's qualified names) and,
@@ -273,6 +295,26 @@ pub enum BinOp {
     Div,
     /// `%` (by zero is a runtime error)
     Rem,
+    /// `^`: exponentiation (right-associative, binds tighter than unary minus)
+    Pow,
+    /// `band`: bitwise and
+    Band,
+    /// `bor`: bitwise or
+    Bor,
+    /// `bxor`: bitwise exclusive or
+    Bxor,
+    /// `bshl`: shift left
+    Bshl,
+    /// `bshr`: arithmetic shift right
+    Bshr,
+    /// `bshru`: logical shift right
+    Bshru,
+    /// `land`: logical and (1 when both are non-zero, else 0)
+    Land,
+    /// `lor`: logical or
+    Lor,
+    /// `lxor`: logical exclusive or
+    Lxor,
 }
 
 impl BinOp {
@@ -284,6 +326,99 @@ impl BinOp {
             BinOp::Mul => "*",
             BinOp::Div => "/",
             BinOp::Rem => "%",
+            BinOp::Pow => "^",
+            BinOp::Band => "band",
+            BinOp::Bor => "bor",
+            BinOp::Bxor => "bxor",
+            BinOp::Bshl => "bshl",
+            BinOp::Bshr => "bshr",
+            BinOp::Bshru => "bshru",
+            BinOp::Land => "land",
+            BinOp::Lor => "lor",
+            BinOp::Lxor => "lxor",
+        }
+    }
+
+    /// The operator written as a word (`band`, ...), with its precedence.
+    pub fn word(name: &str) -> Option<BinOp> {
+        Some(match name {
+            "band" => BinOp::Band,
+            "bor" => BinOp::Bor,
+            "bxor" => BinOp::Bxor,
+            "bshl" => BinOp::Bshl,
+            "bshr" => BinOp::Bshr,
+            "bshru" => BinOp::Bshru,
+            "land" => BinOp::Land,
+            "lor" => BinOp::Lor,
+            "lxor" => BinOp::Lxor,
+            _ => return None,
+        })
+    }
+}
+
+/// Souffle's built-in functors that calm implements, called as `name(arg, ...)` (`bnot x` and
+/// `lnot x` are written as prefix operators).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Functor {
+    /// `cat(s, t, ...)`: the symbols concatenated.
+    Cat,
+    /// `strlen(s)`: the length of `s` in bytes.
+    Strlen,
+    /// `substr(s, i, n)`: the `n` bytes of `s` from byte `i` (fewer at the end of `s`).
+    Substr,
+    /// `to_number(s)`: the number written in `s`.
+    ToNumber,
+    /// `to_string(n)`: the number written as a symbol.
+    ToString,
+    /// `min(a, b, ...)`: the smallest number.
+    Min,
+    /// `max(a, b, ...)`: the largest number.
+    Max,
+    /// `bnot x`: bitwise not.
+    Bnot,
+    /// `lnot x`: logical not (1 when `x` is 0, else 0).
+    Lnot,
+}
+
+impl Functor {
+    /// The functor called `name`, if calm implements it.
+    pub fn by_name(name: &str) -> Option<Functor> {
+        Some(match name {
+            "cat" => Functor::Cat,
+            "strlen" => Functor::Strlen,
+            "substr" => Functor::Substr,
+            "to_number" => Functor::ToNumber,
+            "to_string" => Functor::ToString,
+            "min" => Functor::Min,
+            "max" => Functor::Max,
+            "bnot" => Functor::Bnot,
+            "lnot" => Functor::Lnot,
+            _ => return None,
+        })
+    }
+
+    /// The functor's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Functor::Cat => "cat",
+            Functor::Strlen => "strlen",
+            Functor::Substr => "substr",
+            Functor::ToNumber => "to_number",
+            Functor::ToString => "to_string",
+            Functor::Min => "min",
+            Functor::Max => "max",
+            Functor::Bnot => "bnot",
+            Functor::Lnot => "lnot",
+        }
+    }
+
+    /// How many arguments it takes: at least `.0`, at most `.1` (`None`: any number).
+    pub fn arity(self) -> (usize, Option<usize>) {
+        match self {
+            Functor::Cat => (1, None),
+            Functor::Min | Functor::Max => (2, None),
+            Functor::Substr => (3, Some(3)),
+            _ => (1, Some(1)),
         }
     }
 }
@@ -337,6 +472,15 @@ pub enum Expr {
         /// The whole expression.
         span: Span,
     },
+    /// A call of a built-in functor: `cat(a, b)`, `strlen(s)`, `bnot x`, ...
+    Call {
+        /// Which functor.
+        func: Functor,
+        /// Its arguments.
+        args: Vec<Expr>,
+        /// The whole call.
+        span: Span,
+    },
     /// An aggregate, in Souffle's body form `count : { p(x, _) }` / `sum y : { p(x, y) }`
     /// (also `count : p(x)` without braces), or the head form `sum(v)` in a head argument.
     Aggregate(Box<Aggregate>),
@@ -348,7 +492,7 @@ impl Expr {
         match self {
             Expr::Var(i) => i.span,
             Expr::Wildcard(s) | Expr::Number(_, s) | Expr::String(_, s) | Expr::Neg(_, s) => *s,
-            Expr::Binary { span, .. } => *span,
+            Expr::Binary { span, .. } | Expr::Call { span, .. } => *span,
             Expr::Aggregate(a) => a.span,
         }
     }

@@ -68,10 +68,15 @@ fn e0004_integer_overflow() {
 }
 
 #[test]
-fn e0005_type_declaration() {
+fn e0005_record_type() {
     insta::assert_snapshot!(render(
-        ".type Node <: number\n.decl edge(x: number, y: number)\n"
+        ".type Pair = [a: number, b: symbol]\n.decl edge(x: number, y: number)\n"
     ));
+}
+
+#[test]
+fn e0005_algebraic_data_type() {
+    insta::assert_snapshot!(render(".type Tree = Leaf {} | Node {l: Tree, r: Tree}\n"));
 }
 
 #[test]
@@ -82,7 +87,7 @@ fn e0005_disjunction() {
 #[test]
 fn e0005_float_and_functor() {
     insta::assert_snapshot!(render(
-        "weight(1, 0.5).\nlen(s, n) :- name(s), n = strlen(s).\n"
+        "weight(1, 0.5).\nid(s, n) :- name(s), n = ord(s).\n"
     ));
 }
 

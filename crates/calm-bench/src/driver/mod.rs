@@ -16,6 +16,7 @@ pub mod engines;
 pub mod measure;
 pub mod node;
 pub mod report;
+pub mod souffle;
 pub mod workloads;
 
 use engines::Engine;
@@ -32,7 +33,8 @@ const WORKSPACE_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     name = "calm-bench",
     about = "Runs the benchmark workloads with calm and the datafrog and Ascent baselines",
     after_help = "Build first: cargo build --release -p calm-cli -p calm-bench\n\
-                  `calm-bench node --help`: the node benchmark (calm node processes beside Redis)"
+                  `calm-bench node --help`: the node benchmark (calm node processes beside Redis)\n\
+                  `calm-bench souffle-suite --help`: Souffle's test suite against `calm run`"
 )]
 pub struct Options {
     /// Workloads to run (tc, sg, agg, neg, andersen); all by default.
@@ -79,6 +81,11 @@ pub fn main_with_args(args: Vec<OsString>) -> ExitCode {
         let mut rest = vec![OsString::from("calm-bench node")];
         rest.extend(args.into_iter().skip(2));
         return node::main_with_args(rest);
+    }
+    if args.get(1).is_some_and(|a| a == "souffle-suite") {
+        let mut rest = vec![OsString::from("calm-bench souffle-suite")];
+        rest.extend(args.into_iter().skip(2));
+        return souffle::main_with_args(rest);
     }
     let options = match Options::try_parse_from(args) {
         Ok(options) => options,

@@ -156,6 +156,7 @@ fn cexpr(e: &Expr, it: &mut Interner) -> CExpr {
         }
         Expr::Neg(a) => CExpr::Neg(Box::new(cexpr(a, it))),
         Expr::Bin(op, a, b) => CExpr::Bin(*op, Box::new(cexpr(a, it)), Box::new(cexpr(b, it))),
+        Expr::Call(f, args) => CExpr::Call(*f, args.iter().map(|a| cexpr(a, it)).collect()),
     }
 }
 
@@ -168,6 +169,7 @@ fn expr_vars(e: &CExpr, out: &mut Vec<VarId>) {
             expr_vars(a, out);
             expr_vars(b, out);
         }
+        CExpr::Call(_, args) => args.iter().for_each(|a| expr_vars(a, out)),
     }
 }
 

@@ -114,7 +114,7 @@ fn raw_agg_term() -> impl Strategy<Value = RawAggTerm> {
 fn raw_lit() -> impl Strategy<Value = RawLit> {
     prop_oneof![
         3 => (0u8..6, raw_term(), raw_term()).prop_map(|(op, a, b)| RawLit::Cmp(op, a, b)),
-        2 => (0u8..6, raw_term(), raw_term()).prop_map(|(op, a, b)| RawLit::Assign(op, a, b)),
+        2 => (0u8..15, raw_term(), raw_term()).prop_map(|(op, a, b)| RawLit::Assign(op, a, b)),
         2 => raw_atom().prop_map(RawLit::Neg),
         2 => (
             0u8..4,
@@ -313,7 +313,28 @@ impl Ctx {
                         let d = k % 7 - 3;
                         Term::Const(if d == 0 { 2 } else { d })
                     };
-                    let expr = match op % 6 {
+                    let small = |t: &RawTerm| {
+                        let k = match t {
+                            RawTerm::Var(k) => i64::from(*k),
+                            RawTerm::Const(c) => *c,
+                            RawTerm::Wild => 0,
+                        };
+                        Term::Const(k.rem_euclid(3))
+                    };
+                    let expr = match op % 15 {
+                        6 => Expr::Bin(BinOp::Band, lhs, rhs),
+                        7 => Expr::Bin(BinOp::Bor, lhs, rhs),
+                        8 => Expr::Bin(BinOp::Bxor, lhs, rhs),
+                        9 => Expr::Bin(BinOp::Bshl, lhs, small(b)),
+                        10 => Expr::Bin(BinOp::Bshr, lhs, small(b)),
+                        11 => Expr::Bin(BinOp::Land, lhs, rhs),
+                        12 => Expr::Bin(BinOp::Lor, lhs, rhs),
+                        13 => Expr::Bin(BinOp::Lxor, lhs, rhs),
+                        // `-3 ^ 2` would read as `-(3 ^ 2)`: only variables are raised.
+                        14 => match lhs {
+                            Term::Var(_) => Expr::Bin(BinOp::Pow, lhs, small(b)),
+                            _ => Expr::Bin(BinOp::Add, lhs, rhs),
+                        },
                         0 => Expr::Bin(BinOp::Add, lhs, rhs),
                         1 => Expr::Bin(BinOp::Sub, lhs, rhs),
                         2 => match (&lhs, &rhs) {

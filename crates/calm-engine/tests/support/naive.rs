@@ -43,6 +43,15 @@ pub enum BinOp {
     Mul,
     Div,
     Rem,
+    Pow,
+    Band,
+    Bor,
+    Bxor,
+    Bshl,
+    Bshr,
+    Land,
+    Lor,
+    Lxor,
 }
 
 /// Comparison operators.
@@ -390,6 +399,16 @@ fn arith(op: BinOp, a: i64, b: i64) -> i64 {
         BinOp::Mul => a.checked_mul(b),
         BinOp::Div => a.checked_div(b),
         BinOp::Rem => a.checked_rem(b),
+        // The exponents and shift amounts the generator writes are small and non-negative.
+        BinOp::Pow => (0..b).try_fold(1i64, |acc, _| acc.checked_mul(a)),
+        BinOp::Band => Some(a & b),
+        BinOp::Bor => Some(a | b),
+        BinOp::Bxor => Some(a ^ b),
+        BinOp::Bshl => a.checked_mul(1 << b).or(Some(a.wrapping_mul(1 << b))),
+        BinOp::Bshr => Some(a.div_euclid(1 << b)),
+        BinOp::Land => Some(((a != 0) && (b != 0)) as i64),
+        BinOp::Lor => Some(((a != 0) || (b != 0)) as i64),
+        BinOp::Lxor => Some(((a != 0) ^ (b != 0)) as i64),
     };
     r.unwrap_or_else(|| panic!("naive: arithmetic error in {a} {op:?} {b}"))
 }
@@ -511,6 +530,15 @@ impl BinOp {
             BinOp::Mul => "*",
             BinOp::Div => "/",
             BinOp::Rem => "%",
+            BinOp::Pow => "^",
+            BinOp::Band => "band",
+            BinOp::Bor => "bor",
+            BinOp::Bxor => "bxor",
+            BinOp::Bshl => "bshl",
+            BinOp::Bshr => "bshr",
+            BinOp::Land => "land",
+            BinOp::Lor => "lor",
+            BinOp::Lxor => "lxor",
         }
     }
 }

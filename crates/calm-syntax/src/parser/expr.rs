@@ -6,7 +6,7 @@
 
 use super::lexer::{Tok, Token, unescape};
 use super::{PResult, Parser, codes};
-use crate::ast::{AggFunc, Aggregate, Arg, Atom, BinOp, CmpOp, Expr, Ident, Literal};
+use crate::ast::{AggFunc, Aggregate, Arg, Atom, BinOp, CmpOp, Expr, Functor, Ident, Literal};
 use crate::{Diagnostic, Span};
 
 /// Deepest nesting of parentheses, aggregates and unary minus.
@@ -42,17 +42,50 @@ fn cmp_op(k: Tok) -> Option<CmpOp> {
     })
 }
 
-/// A binary operator and its precedence (higher binds tighter).
-fn bin_op(k: Tok) -> Option<(BinOp, u8)> {
+/// A binary operator and its precedence (higher binds tighter), as in Souffle: `lor`, `lxor`,
+/// `land`, `bor`, `bxor`, `band`, the shifts, `+ -`, then `* / %` (`^` is parsed by
+/// `power`, above unary minus).
+fn bin_op(k: Tok, text: &str) -> Option<(BinOp, u8)> {
     Some(match k {
-        Tok::Plus => (BinOp::Add, 1),
-        Tok::Minus => (BinOp::Sub, 1),
-        Tok::Star => (BinOp::Mul, 2),
-        Tok::Slash => (BinOp::Div, 2),
-        Tok::Percent => (BinOp::Rem, 2),
+        Tok::Plus => (BinOp::Add, 8),
+        Tok::Minus => (BinOp::Sub, 8),
+        Tok::Star => (BinOp::Mul, 9),
+        Tok::Slash => (BinOp::Div, 9),
+        Tok::Percent => (BinOp::Rem, 9),
+        Tok::Ident => {
+            let op = BinOp::word(text)?;
+            let prec = match op {
+                BinOp::Lor => 1,
+                BinOp::Lxor => 2,
+                BinOp::Land => 3,
+                BinOp::Bor => 4,
+                BinOp::Bxor => 5,
+                BinOp::Band => 6,
+                _ => 7,
+            };
+            (op, prec)
+        }
         _ => return None,
     })
 }
+
+/// Souffle functors calm does not implement (a call is an error naming it).
+const UNSUPPORTED_FUNCTORS: &[&str] = &[
+    "ord",
+    "to_float",
+    "to_unsigned",
+    "to_signed",
+    "itou",
+    "itof",
+    "utoi",
+    "utof",
+    "ftoi",
+    "ftou",
+    "range",
+    "autoinc",
+    "mean",
+    "as",
+];
 
 fn agg_func(name: &str) -> Option<AggFunc> {
     Some(match name {
@@ -145,7 +178,9 @@ impl Parser<'_> {
                 self.bump();
                 self.negated(t)
             }
-            Tok::Ident if self.nth(1).kind == Tok::LParen => {
+            Tok::Ident
+                if self.nth(1).kind == Tok::LParen && Functor::by_name(self.text(t)).is_none() =>
+            {
                 let (a, h) = self.atom()?;
                 match agg_func(&a.name.name) {
                     Some(func)
@@ -436,6 +471,35 @@ impl Parser<'_> {
         } else {
             Some(self.expr()?)
         };
+        if let (Some(first), true) = (&target, self.at(Tok::Comma)) {
+            // `min(a, b, ...)`: the functor, not the head-form aggregate.
+            let functor = match func {
+                AggFunc::Min => Some(Functor::Min),
+                AggFunc::Max => Some(Functor::Max),
+                _ => None,
+            };
+            if let Some(functor) = functor {
+                let mut h = first.h;
+                let mut args = target.into_iter().collect::<Vec<_>>();
+                let close = loop {
+                    let t = self.peek();
+                    match t.kind {
+                        Tok::Comma => {
+                            self.bump();
+                            let a = self.expr()?;
+                            h = h.max(a.h);
+                            args.push(a);
+                        }
+                        Tok::RParen => break self.bump(),
+                        _ => {
+                            let after = format!(" after an argument of `{}`", func.as_str());
+                            return Err(self.expected(t, "`,` or `)`", &after));
+                        }
+                    }
+                };
+                return self.finish_call(f, functor, args, close, h);
+            }
+        }
         let after = format!(" after the argument of `{}`", func.as_str());
         let close = self.expect(Tok::RParen, "`)`", &after)?;
         let target = match target {
@@ -558,7 +622,7 @@ impl Parser<'_> {
     /// Binary operators of precedence `min_prec` or higher after `lhs`, left-associative.
     fn binary_rest(&mut self, mut lhs: P, min_prec: u8) -> PResult<P> {
         loop {
-            let Some((op, prec)) = bin_op(self.peek().kind) else {
+            let Some((op, prec)) = self.peek_bin_op() else {
                 return Ok(lhs);
             };
             if prec < min_prec {
@@ -566,7 +630,7 @@ impl Parser<'_> {
             }
             self.bump();
             let mut rhs = self.unary()?;
-            while let Some((_, next)) = bin_op(self.peek().kind) {
+            while let Some((_, next)) = self.peek_bin_op() {
                 if next <= prec {
                     break;
                 }
@@ -588,11 +652,78 @@ impl Parser<'_> {
         }
     }
 
-    /// Unary minus or a primary expression.
+    /// The binary operator at the next token, if any.
+    fn peek_bin_op(&mut self) -> Option<(BinOp, u8)> {
+        let t = self.peek();
+        bin_op(t.kind, self.text(t))
+    }
+
+    /// `base ^ exponent` with `base` parsed and `^` next (right-associative; the exponent may
+    /// be negated). Out of line, like [`Self::prefix_functor`]: the frames of `unary` and
+    /// `primary` bound how deep an expression may nest in a small stack.
+    #[inline(never)]
+    fn power_rest(&mut self, base: P) -> PResult<P> {
+        let caret = self.bump();
+        self.enter(caret)?;
+        let exp = self.unary()?;
+        self.leave();
+        let span = base.span.to(exp.span);
+        let h = 1 + base.h.max(exp.h);
+        self.check_height(h, span)?;
+        Ok(P {
+            e: Expr::Binary {
+                op: BinOp::Pow,
+                lhs: Box::new(base.e),
+                rhs: Box::new(exp.e),
+                span,
+            },
+            span,
+            h,
+        })
+    }
+
+    /// `bnot x` or `lnot x`, the operator next.
+    #[inline(never)]
+    fn prefix_functor(&mut self, t: Token) -> PResult<P> {
+        let func = if self.text(t) == "bnot" {
+            Functor::Bnot
+        } else {
+            Functor::Lnot
+        };
+        self.bump();
+        self.enter(t)?;
+        let inner = self.unary()?;
+        self.leave();
+        let span = t.span.to(inner.span);
+        let h = inner.h + 1;
+        self.check_height(h, span)?;
+        Ok(P {
+            e: Expr::Call {
+                func,
+                args: vec![inner.e],
+                span,
+            },
+            span,
+            h,
+        })
+    }
+
+    /// Unary minus, `bnot`, `lnot`, or a primary with an optional `^ exponent`.
     fn unary(&mut self) -> PResult<P> {
         let t = self.peek();
+        if t.kind == Tok::Ident
+            && matches!(self.text(t), "bnot" | "lnot")
+            && starts_expr(self.nth(1).kind)
+        {
+            return self.prefix_functor(t);
+        }
         if t.kind != Tok::Minus {
-            return self.primary();
+            let base = self.primary()?;
+            return if self.at(Tok::Caret) {
+                self.power_rest(base)
+            } else {
+                Ok(base)
+            };
         }
         self.bump();
         // `-9223372036854775808`: the magnitude only fits under the minus.
@@ -660,8 +791,112 @@ impl Parser<'_> {
                     h: inner.h,
                 })
             }
+            Tok::LBracket => Err(self.record_literal(t)),
             _ => Err(self.expected(t, "an expression", "")),
         }
+    }
+
+    /// `name(arg, ...)`, a built-in functor call (the name is next). `min(e) : { ... }` and
+    /// `max(e) : { ... }` turn out to be body aggregates.
+    fn call(&mut self, f: Token) -> PResult<P> {
+        let name = self.text(f).to_string();
+        self.bump();
+        self.enter(f)?;
+        let open = self.bump();
+        let mut args = Vec::new();
+        let mut h = 0;
+        let close = if self.at(Tok::RParen) {
+            self.bump()
+        } else {
+            loop {
+                let a = self.expr()?;
+                h = h.max(a.h);
+                args.push(a);
+                let t = self.peek();
+                match t.kind {
+                    Tok::Comma => {
+                        self.bump();
+                    }
+                    Tok::RParen => break self.bump(),
+                    _ => {
+                        let after = format!(" after an argument of `{name}`");
+                        return Err(self.expected(t, "`,` or `)`", &after));
+                    }
+                }
+            }
+        };
+        if let Some(func) = agg_func(&name)
+            && args.len() == 1
+            && self.at(Tok::Colon)
+        {
+            let Some(a) = args.pop() else {
+                return Err(self.expected(f, "an aggregate", ""));
+            };
+            let target = P {
+                span: open.span.to(close.span),
+                ..a
+            };
+            return self.finish_body_aggregate(f, func, Some(target));
+        }
+        let Some(func) = Functor::by_name(&name) else {
+            return Err(self.expected(f, "a functor", ""));
+        };
+        self.finish_call(f, func, args, close, h)
+    }
+
+    /// A functor call whose arguments are parsed: checks their number.
+    fn finish_call(
+        &mut self,
+        f: Token,
+        func: Functor,
+        args: Vec<P>,
+        close: Token,
+        h: u32,
+    ) -> PResult<P> {
+        let span = f.span.to(close.span);
+        let (least, most) = func.arity();
+        if args.len() < least || most.is_some_and(|m| args.len() > m) {
+            let wanted = match most {
+                Some(m) if m == least => format!("{least}"),
+                Some(m) => format!("{least} to {m}"),
+                None => format!("at least {least}"),
+            };
+            let d = Diagnostic::error(format!(
+                "`{}` takes {wanted} argument{}, found {}",
+                func.as_str(),
+                if wanted == "1" { "" } else { "s" },
+                args.len()
+            ))
+            .with_code(codes::UNEXPECTED)
+            .with_primary(self.file, span, "wrong number of arguments");
+            return Err(self.report(d));
+        }
+        self.leave();
+        let h = h + 1;
+        self.check_height(h, span)?;
+        Ok(P {
+            e: Expr::Call {
+                func,
+                args: args.into_iter().map(|a| a.e).collect(),
+                span,
+            },
+            span,
+            h,
+        })
+    }
+
+    /// Reports a record literal `[...]` (kept out of `primary`, whose stack frame bounds how
+    /// deep an expression may nest).
+    #[inline(never)]
+    fn record_literal(&mut self, t: Token) -> super::Reported {
+        let d = Diagnostic::error("records are not supported")
+            .with_code(codes::UNSUPPORTED)
+            .with_primary(self.file, t.span, "a record literal")
+            .with_help(
+                "give each field its own column (of type `number` or `symbol`) in the relations \
+                 that hold the record",
+            );
+        self.report(d)
     }
 
     /// A variable, `_`, or a body aggregate.
@@ -676,10 +911,24 @@ impl Parser<'_> {
             });
         }
         let next = self.nth(1).kind;
+        if next == Tok::LParen && Functor::by_name(text).is_some() {
+            return self.call(t);
+        }
         if let Some(func) = agg_func(text)
             && (next == Tok::Colon || starts_operand(next))
         {
             return self.body_aggregate(func);
+        }
+        if next == Tok::LParen && UNSUPPORTED_FUNCTORS.contains(&text) {
+            let d = Diagnostic::error(format!("Souffle's functor `{text}` is not supported"))
+                .with_code(codes::UNSUPPORTED)
+                .with_primary(self.file, t.span, "not supported by calm")
+                .with_help(
+                    "calm implements `cat`, `strlen`, `substr`, `to_number`, `to_string`, \
+                     `min`, `max`, `bnot`, `lnot` and the operators `band bor bxor bshl bshr \
+                     bshru land lor lxor ^`",
+                );
+            return Err(self.report(d));
         }
         if next == Tok::LParen {
             let d = Diagnostic::error(format!("`{text}(...)` cannot be used as an expression"))

@@ -18,6 +18,7 @@ fn not_a_fact(item: &Item) -> Option<(Span, &'static str)> {
     match item {
         Item::Decl(d) => Some((d.span, "a declaration is not a fact")),
         Item::Directive(d) => Some((d.span, "a directive is not a fact")),
+        Item::Type(t) => Some((t.span, "a type declaration is not a fact")),
         Item::Rule(r) => {
             if let (Some(first), Some(last)) = (r.body.first(), r.body.last()) {
                 return Some((first.span().to(last.span()), "a fact has no body"));

@@ -4,13 +4,12 @@ use super::lexer::{Tok, Token, unescape};
 use super::{PResult, Parser, Reported, codes};
 use crate::ast::{
     Decl, Directive, DirectiveKind, DirectiveTarget, Ident, IoParam, Item, Param, Program, Rule,
-    TimeSuffix,
+    TimeSuffix, TypeDecl, TypeDef,
 };
 use crate::{Diagnostic, Span};
 
 /// Souffle directives that calm does not support.
 const UNSUPPORTED_DIRECTIVES: &[&str] = &[
-    "type",
     "comp",
     "init",
     "functor",
@@ -19,8 +18,6 @@ const UNSUPPORTED_DIRECTIVES: &[&str] = &[
     "override",
     "limitsize",
     "lattice",
-    "number_type",
-    "symbol_type",
 ];
 
 /// Souffle relation qualifiers skipped (with a warning) after a declaration: they only choose
@@ -44,6 +41,8 @@ const KEPT_QUALIFIERS: &[&str] = &["eqrel", "input", "output", "printsize"];
 enum Outcome {
     /// Parsed without error.
     Item(Item),
+    /// Several items from one (`.decl a, b(x: number)` declares `a` and `b`).
+    Items(Vec<Item>),
     /// Parsed, nothing to keep (an unsupported directive that was skipped).
     Nothing,
 }
@@ -63,6 +62,7 @@ impl Parser<'_> {
             let line_item = t.kind == Tok::Directive;
             match self.item() {
                 Ok(Outcome::Item(item)) if !self.item_error => items.push(item),
+                Ok(Outcome::Items(more)) if !self.item_error => items.extend(more),
                 Ok(_) => {}
                 Err(Reported) if line_item => self.recover_line_item(),
                 Err(Reported) => self.recover_clause(),
@@ -79,7 +79,14 @@ impl Parser<'_> {
         let t = self.peek();
         match t.kind {
             Tok::Directive => self.directive_item(),
-            Tok::Ident => Ok(Outcome::Item(Item::Rule(self.clause()?))),
+            Tok::Ident => {
+                let mut rules = self.clause()?;
+                Ok(if rules.len() == 1 {
+                    Outcome::Item(Item::Rule(rules.remove(0)))
+                } else {
+                    Outcome::Items(rules.into_iter().map(Item::Rule).collect())
+                })
+            }
             _ => Err(self.expected(t, "a declaration, a directive or a clause", "")),
         }
     }
@@ -88,7 +95,15 @@ impl Parser<'_> {
         let kw = self.bump();
         let word = self.text(kw).get(1..).unwrap_or("");
         let kind = match word {
-            "decl" => return Ok(Outcome::Item(Item::Decl(self.decl(kw)?))),
+            "decl" => {
+                let mut decls = self.decl(kw)?;
+                return Ok(if decls.len() == 1 {
+                    Outcome::Item(Item::Decl(decls.remove(0)))
+                } else {
+                    Outcome::Items(decls.into_iter().map(Item::Decl).collect())
+                });
+            }
+            "type" | "number_type" | "symbol_type" => return self.type_decl(kw, word),
             "input" => DirectiveKind::Input,
             "output" => DirectiveKind::Output,
             "printsize" => DirectiveKind::PrintSize,
@@ -98,11 +113,6 @@ impl Parser<'_> {
                     .with_code(codes::UNSUPPORTED)
                     .with_primary(self.file, kw.span, "not supported by calm")
                     .with_note("this item is skipped");
-                let d = if word == "type" {
-                    d.with_help("declare columns with the built-in types `number` and `symbol`")
-                } else {
-                    d
-                };
                 self.report(d);
                 self.recover_line_item();
                 return Ok(Outcome::Nothing);
@@ -123,6 +133,89 @@ impl Parser<'_> {
         Ok(Outcome::Item(Item::Directive(self.directive(kw, kind)?)))
     }
 
+    /// `.type Name <: base`, `.type Name = A | B`, `.number_type Name`, `.symbol_type Name`
+    /// (the keyword is consumed). Records (`= [a: T]`) and algebraic data types
+    /// (`= A {x: T} | B {}`) are reported as not supported and skipped.
+    fn type_decl(&mut self, kw: Token, word: &str) -> PResult<Outcome> {
+        let name = self.expect(Tok::Ident, "a type name", &format!(" after `.{word}`"))?;
+        let name = self.ident(name);
+        if word != "type" {
+            let base = if word == "number_type" {
+                "number"
+            } else {
+                "symbol"
+            };
+            return Ok(Outcome::Item(Item::Type(TypeDecl {
+                def: TypeDef::Subtype(Ident {
+                    name: base.to_string(),
+                    span: kw.span,
+                }),
+                span: kw.span.to(name.span),
+                name,
+            })));
+        }
+        let after_name = format!(" after `.type {}`", name.name);
+        let t = self.peek();
+        match t.kind {
+            Tok::Lt if self.nth(1).kind == Tok::Colon => {
+                self.bump();
+                self.bump();
+                let base = self.expect(Tok::Ident, "a type name", " after `<:`")?;
+                let base = self.ident(base);
+                Ok(Outcome::Item(Item::Type(TypeDecl {
+                    span: kw.span.to(base.span),
+                    def: TypeDef::Subtype(base),
+                    name,
+                })))
+            }
+            Tok::Eq => {
+                self.bump();
+                let first = self.peek();
+                let adt = first.kind == Tok::Ident
+                    && matches!(self.nth(1).kind, Tok::LBrace | Tok::LParen);
+                if first.kind == Tok::LBracket || adt {
+                    let what = if adt {
+                        "algebraic data types"
+                    } else {
+                        "record types"
+                    };
+                    let d = Diagnostic::error(format!("{what} are not supported"))
+                        .with_code(codes::UNSUPPORTED)
+                        .with_primary(self.file, kw.span.to(first.span), "not supported by calm")
+                        .with_note("this item is skipped")
+                        .with_help(
+                            "give each field its own column (of type `number` or `symbol`) in the relations that use this type",
+                        );
+                    self.report(d);
+                    self.recover_line_item();
+                    return Ok(Outcome::Nothing);
+                }
+                let mut members = Vec::new();
+                loop {
+                    let m = self.expect(Tok::Ident, "a type name", " in a type definition")?;
+                    members.push(self.ident(m));
+                    if self.at(Tok::Pipe) {
+                        self.bump();
+                    } else {
+                        break;
+                    }
+                }
+                let end = members.last().map_or(name.span, |m| m.span);
+                Ok(Outcome::Item(Item::Type(TypeDecl {
+                    span: kw.span.to(end),
+                    def: TypeDef::Union(members),
+                    name,
+                })))
+            }
+            _ => Err(self.expected_with_help(
+                t,
+                "`<:` or `=`",
+                &after_name,
+                Some("write `.type Name <: symbol` (a subtype) or `.type Name = A | B` (a union)"),
+            )),
+        }
+    }
+
     /// An identifier token as an [`Ident`].
     fn ident(&self, t: Token) -> Ident {
         Ident {
@@ -131,10 +224,19 @@ impl Parser<'_> {
         }
     }
 
-    /// `.decl name(col: type, ...)` with optional Souffle qualifiers after it.
-    fn decl(&mut self, kw: Token) -> PResult<Decl> {
+    /// `.decl name(col: type, ...)` with optional Souffle qualifiers after it; `.decl a, b(...)`
+    /// declares each name with the same columns and qualifiers.
+    fn decl(&mut self, kw: Token) -> PResult<Vec<Decl>> {
         let name = self.expect(Tok::Ident, "a relation name", " after `.decl`")?;
-        let name = self.ident(name);
+        let mut names = vec![self.ident(name)];
+        while self.at(Tok::Comma) {
+            self.bump();
+            let more = self.expect(Tok::Ident, "a relation name", " after `,` in `.decl`")?;
+            names.push(self.ident(more));
+        }
+        let Some(name) = names.last().cloned() else {
+            return Err(self.expected(kw, "a relation name", ""));
+        };
         let after_name = format!(" after `.decl {}`", name.name);
         self.expect(Tok::LParen, "`(`", &after_name)?;
         let mut params = Vec::new();
@@ -162,12 +264,15 @@ impl Parser<'_> {
             }
         };
         let qualifiers = self.qualifiers()?;
-        Ok(Decl {
-            name,
-            params,
-            qualifiers,
-            span: kw.span.to(close.span),
-        })
+        Ok(names
+            .into_iter()
+            .map(|name| Decl {
+                name,
+                params: params.clone(),
+                qualifiers: qualifiers.clone(),
+                span: kw.span.to(close.span),
+            })
+            .collect())
     }
 
     fn expect_with_help(
@@ -320,10 +425,30 @@ impl Parser<'_> {
         })
     }
 
-    /// `head.` or `head :- body.`, with an optional `@next`/`@async` after the head.
-    fn clause(&mut self) -> PResult<Rule> {
+    /// `head.` or `head :- body.`, with an optional `@next`/`@async` after the head. Souffle's
+    /// several heads, `a(x), b(x) :- body.`, give one rule per head, each with the whole body.
+    fn clause(&mut self) -> PResult<Vec<Rule>> {
         let (head, _) = self.atom()?;
         let time = self.time_suffix()?;
+        let mut heads = vec![(head, time)];
+        while self.at(Tok::Comma) && heads.iter().all(|(_, t)| t.is_none()) {
+            self.bump();
+            let (more, _) = self.atom()?;
+            let time = self.time_suffix()?;
+            if let Some(t) = time {
+                let d = Diagnostic::error("a rule with several heads cannot have a time suffix")
+                    .with_code(codes::UNEXPECTED)
+                    .with_primary(self.file, t.span(), "time suffix on one of several heads")
+                    .with_help("write one rule per head");
+                return Err(self.report(d));
+            }
+            heads.push((more, time));
+        }
+        if heads.len() > 1 && !self.at(Tok::ColonDash) {
+            let t = self.peek();
+            return Err(self.expected(t, "`:-`", " after several heads"));
+        }
+        let (head, time) = heads.remove(0);
         let t = self.peek();
         let (body, end) = match t.kind {
             Tok::Dot => (Vec::new(), self.bump()),
@@ -337,12 +462,22 @@ impl Parser<'_> {
                 return Err(self.expected_with_help(t, "`:-` or `.`", " after the head", help));
             }
         };
-        Ok(Rule {
-            span: head.span.to(end.span),
+        let span = head.span.to(end.span);
+        let mut rules = vec![Rule {
+            span,
             head,
             time,
             body,
-        })
+        }];
+        for (head, time) in heads {
+            rules.push(Rule {
+                span: head.span.to(end.span),
+                head,
+                time,
+                body: rules[0].body.clone(),
+            });
+        }
+        Ok(rules)
     }
 
     fn time_suffix(&mut self) -> PResult<Option<TimeSuffix>> {

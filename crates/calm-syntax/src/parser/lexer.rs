@@ -66,6 +66,7 @@ pub(crate) enum Tok {
     Star,
     Slash,
     Percent,
+    Caret,
     /// End of input.
     Eof,
 }
@@ -102,7 +103,7 @@ fn is_ident_char(c: char) -> bool {
 
 /// Characters that may start a token; anything else is reported as unexpected.
 fn starts_token(c: char) -> bool {
-    is_ident_start(c) || c.is_ascii_digit() || "\"$.()[]{},:;!@|=<>+-*/%".contains(c)
+    is_ident_start(c) || c.is_ascii_digit() || "\"$.()[]{},:;!@|=<>+-*/%^".contains(c)
 }
 
 fn span_of(i: &Input<'_>) -> Span {
@@ -169,6 +170,7 @@ fn punct(first: char, rest: &str) -> Option<(Tok, usize)> {
                 '*' => Tok::Star,
                 '/' => Tok::Slash,
                 '%' => Tok::Percent,
+                '^' => Tok::Caret,
                 _ => return None,
             },
             1,

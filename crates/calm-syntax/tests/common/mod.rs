@@ -5,7 +5,7 @@
 
 use calm_syntax::Span;
 use calm_syntax::ast::{
-    Aggregate, Arg, Atom, DirectiveKind, Expr, Item, Literal, Program, TimeSuffix,
+    Aggregate, Arg, Atom, DirectiveKind, Expr, Item, Literal, Program, TimeSuffix, TypeDef,
 };
 
 /// A string literal for `s`, escaped.
@@ -37,6 +37,10 @@ pub fn expr(e: &Expr) -> String {
         Expr::Neg(inner, _) => format!("(-{})", expr(inner)),
         Expr::Binary { op, lhs, rhs, .. } => {
             format!("({} {} {})", expr(lhs), op.as_str(), expr(rhs))
+        }
+        Expr::Call { func, args, .. } => {
+            let args: Vec<String> = args.iter().map(expr).collect();
+            format!("{}({})", func.as_str(), args.join(", "))
         }
         Expr::Aggregate(a) => aggregate(a),
     }
@@ -133,6 +137,13 @@ pub fn item(i: &Item) -> String {
             s.push('.');
             s
         }
+        Item::Type(t) => match &t.def {
+            TypeDef::Subtype(base) => format!(".type {} <: {}", t.name.name, base.name),
+            TypeDef::Union(ms) => {
+                let ms: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
+                format!(".type {} = {}", t.name.name, ms.join(" | "))
+            }
+        },
     }
 }
 
@@ -164,6 +175,14 @@ pub fn spans(p: &Program) -> Vec<Span> {
                         out.push(p.key.span);
                         out.push(p.value_span);
                     }
+                }
+            }
+            Item::Type(t) => {
+                out.push(t.span);
+                out.push(t.name.span);
+                match &t.def {
+                    TypeDef::Subtype(b) => out.push(b.span),
+                    TypeDef::Union(ms) => out.extend(ms.iter().map(|m| m.span)),
                 }
             }
             Item::Rule(r) => {
@@ -208,6 +227,11 @@ fn expr_spans(e: &Expr, out: &mut Vec<Span>) {
         Expr::Binary { lhs, rhs, .. } => {
             expr_spans(lhs, out);
             expr_spans(rhs, out);
+        }
+        Expr::Call { args, .. } => {
+            for a in args {
+                expr_spans(a, out);
+            }
         }
         Expr::Aggregate(a) => {
             out.push(a.func_span);

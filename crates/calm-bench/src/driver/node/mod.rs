@@ -1309,9 +1309,6 @@ fn cluster(ctx: &Ctx<'_>, report: &mut Report, redis: Option<&RedisRun>) -> Resu
     Ok(())
 }
 
-// ---- Output ----
-
-/// The first three fields of `/proc/loadavg`.
 // ---- 5. The same client: redis-benchmark against --resp and Redis ----
 
 /// Pairs of runs, each side once per pair, alternating.
@@ -1348,7 +1345,10 @@ fn resp(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
     };
     let mut pairs = Vec::new();
     for k in 0..RESP_PAIRS {
-        progress(&format!("[resp] pair {}: redis-benchmark -t hset -n {n}", k + 1));
+        progress(&format!(
+            "[resp] pair {}: redis-benchmark -t hset -n {n}",
+            k + 1
+        ));
         let r = hset(redis.port)?;
         let c = hset(calm_port)?;
         pairs.push((c, r));
@@ -1393,6 +1393,9 @@ fn resp(ctx: &Ctx<'_>, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+// ---- Output ----
+
+/// The first three fields of `/proc/loadavg`.
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()

@@ -563,6 +563,8 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
                 ticks = stepper.core().engine().ticks(),
                 replayed = restored.replayed,
                 unacked = restored.outbox.values().map(BTreeMap::len).sum::<usize>(),
+                snapshot_bytes = restored.snapshot_bytes,
+                log_bytes = restored.log_bytes,
                 ms = started.elapsed().as_millis() as u64,
                 "state loaded from the data directory"
             );

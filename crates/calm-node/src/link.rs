@@ -708,6 +708,7 @@ pub(crate) async fn listen(
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(shared.limits.max_connections));
+    let per_ip = PerIp::new(shared.limits.max_connections_per_ip);
     loop {
         let (mut stream, addr) = tokio::select! {
             r = listener.accept() => match r {
@@ -720,6 +721,12 @@ pub(crate) async fn listen(
             },
             _ = stop.changed() => return,
         };
+        let Some(ip_slot) = per_ip.take(addr.ip()) else {
+            Metrics::add(&shared.metrics.bad_frames, 1);
+            Metrics::add(&shared.metrics.peer_per_ip_rejections, 1);
+            tracing::warn!(%addr, limit = shared.limits.max_connections_per_ip, "too many peer handshakes from this address; refusing");
+            continue;
+        };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             Metrics::add(&shared.metrics.bad_frames, 1);
             tracing::warn!(%addr, "too many connections; refusing");
@@ -728,7 +735,7 @@ pub(crate) async fn listen(
         let _ = stream.set_nodelay(true);
         let (me, links, shared) = (me.clone(), links.clone(), shared.clone());
         tokio::spawn(async move {
-            let _permit = permit;
+            let _permit = (permit, ip_slot);
             let hs = Me {
                 name: &me,
                 incarnation,
@@ -922,6 +929,53 @@ mod tests {
             });
             bytes.extend(framed(&Frame::Auth { proof: auth_proof }));
             prop_assert!(against(bytes, dialing, Some(secret())).is_err());
+        }
+    }
+}
+
+/// Handshakes in progress per IP address, bounded.
+struct PerIp {
+    counts: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+    max: usize,
+}
+
+/// One handshake counted against its address's limit, until dropped.
+struct IpSlot {
+    per_ip: Arc<PerIp>,
+    ip: std::net::IpAddr,
+}
+
+impl PerIp {
+    fn new(max: usize) -> Arc<PerIp> {
+        Arc::new(PerIp {
+            counts: std::sync::Mutex::new(HashMap::new()),
+            max: max.max(1),
+        })
+    }
+
+    /// A slot for one more connection from `ip`, if it has fewer than the limit.
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let mut m = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            per_ip: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self.per_ip.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
         }
     }
 }

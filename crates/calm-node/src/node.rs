@@ -37,6 +37,10 @@ pub struct Limits {
     pub max_string_len: usize,
     /// Simultaneous inbound peer connections (handshakes included).
     pub max_connections: usize,
+    /// Simultaneous inbound peer connections in their handshake from one IP address; more are
+    /// closed at once (on top of [`Limits::max_connections`]), so that one address cannot take
+    /// every handshake slot from the members.
+    pub max_connections_per_ip: usize,
     /// Time a peer has to complete the handshake.
     pub handshake_timeout: Duration,
     /// Events queued for the tick loop. Client requests over it are refused as busy (HTTP 503
@@ -81,6 +85,7 @@ impl Default for Limits {
             max_facts_per_request: 100_000,
             max_string_len: 64 << 10,
             max_connections: 64,
+            max_connections_per_ip: 8,
             handshake_timeout: Duration::from_secs(5),
             queue_len: 1024,
             peer_idle_timeout: Duration::from_secs(30),

@@ -129,7 +129,16 @@ pub fn render(s: &Summary) -> String {
         );
     }
     let _ = writeln!(o, "| reads (failed) | {} ({}) |", s.reads.0, s.reads.1);
-    let _ = writeln!(o, "| final rows of visible | {} |", s.final_rows);
+    let _ = writeln!(
+        o,
+        "| final rows of {} | {} |",
+        if s.workload == "deadlock" {
+            "deadlocked"
+        } else {
+            "visible"
+        },
+        s.final_rows
+    );
     let conv =
         |d: Option<Duration>| d.map_or("none".to_string(), |d| format!("{:.1} s", d.as_secs_f64()));
     let _ = writeln!(
@@ -167,7 +176,7 @@ pub fn render(s: &Summary) -> String {
         let _ = writeln!(o);
         let _ = writeln!(
             o,
-            "| catch-up after a heal (markers, polled every 100 ms) | heals | links connected: median / max | caught up: median / max | not caught up | overlapped by the next fault |"
+            "| catch-up after a heal (markers, polled every 100 ms) | heals | links connected: median / max | caught up: median / max | not caught up | of which the next fault began before it caught up |"
         );
         let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|");
         let secs = |d: Option<(Duration, Duration)>| {
@@ -180,14 +189,10 @@ pub fn render(s: &Summary) -> String {
             let c: Vec<&CatchUp> = s
                 .catch_ups
                 .iter()
-                .filter(|c| k.is_none_or(|k| c.kind == k) && !c.overlapped)
+                .filter(|c| k.is_none_or(|k| c.kind == k))
                 .collect();
-            let overlapped = s
-                .catch_ups
-                .iter()
-                .filter(|c| k.is_none_or(|k| c.kind == k) && c.overlapped)
-                .count();
-            if c.is_empty() && overlapped == 0 {
+            let overlapped = c.iter().filter(|c| c.overlapped).count();
+            if c.is_empty() {
                 continue;
             }
             let _ = writeln!(
@@ -252,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn catch_up_medians_and_maxima_leave_out_overlapped_heals() {
+    fn catch_up_medians_and_maxima_by_kind() {
         let c = |kind, ms: u64, overlapped| CatchUp {
             kind,
             at: Duration::from_secs(10),
@@ -272,7 +277,7 @@ mod tests {
         };
         let r = render(&s);
         assert!(
-            r.contains("| kill | 3 | 1.0 / 1.5 s | 2.0 / 3.0 s | 0 | 1 |"),
+            r.contains("| kill | 4 | 1.5 / 4.5 s | 3.0 / 9.0 s | 0 | 1 |"),
             "{r}"
         );
         assert!(
@@ -280,7 +285,7 @@ mod tests {
             "{r}"
         );
         assert!(
-            r.contains("| all | 4 | 1.0 / 1.5 s | 2.0 / 3.0 s | 0 | 1 |"),
+            r.contains("| all | 5 | 1.0 / 4.5 s | 2.0 / 9.0 s | 0 | 1 |"),
             "{r}"
         );
     }

@@ -153,7 +153,8 @@ impl Worker {
 }
 
 /// One client of `programs/deadlock.dl`: it inserts waits-for edges, one request each, moving
-/// to the next node after every edge (so that cycles span nodes). Its transactions are its own
+/// to the next node after every third edge and at once after a failed request (so that cycles
+/// span nodes, and a frozen node holds up few clients at a time). Its transactions are its own
 /// (`d{index}c{chain}t{j}`): chains of 2 to 5 of them, each closed into a cycle (a deadlock)
 /// with probability 1/2, and now and then a fresh transaction waiting on a chain (waiting on a
 /// deadlock is not being in one). An edge that certainly failed is sent again at the next node;
@@ -180,6 +181,7 @@ impl DeadlockWorker {
         let mut h = History::default();
         let mut node = self.index % self.nodes;
         let mut chain = 0u64;
+        let mut sent = 0u64;
         let mut pending: Vec<(String, String)> = Vec::new();
         for _ in 0..10_000_000u64 {
             if Instant::now() >= self.end || self.stop.load(Ordering::Relaxed) {
@@ -201,9 +203,17 @@ impl DeadlockWorker {
             }
             if rng.chance(10) {
                 // A read, as a client would check for deadlocks.
-                if api.rows(node, "deadlocked").is_err() {
-                    h.failed_reads += 1;
-                    node = (node + 1) % self.nodes;
+                match api.rows(node, "deadlocked") {
+                    // Counted only: the rows are checked at the end.
+                    Ok(_) => h.reads.push(calm_chaos::history::Read {
+                        node,
+                        at: self.start.elapsed(),
+                        rows: Vec::new(),
+                    }),
+                    Err(_) => {
+                        h.failed_reads += 1;
+                        node = (node + 1) % self.nodes;
+                    }
                 }
             }
             let Some((a, b)) = pending.last().cloned() else {
@@ -222,7 +232,10 @@ impl DeadlockWorker {
                 completed,
                 outcome,
             });
-            node = (node + 1) % self.nodes;
+            sent += 1;
+            if outcome != Outcome::Ok || sent.is_multiple_of(3) {
+                node = (node + 1) % self.nodes;
+            }
             if outcome != Outcome::Failed {
                 pending.pop();
             }

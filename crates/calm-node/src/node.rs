@@ -88,7 +88,7 @@ impl Default for Limits {
             max_connections_per_ip: 8,
             handshake_timeout: Duration::from_secs(5),
             queue_len: 1024,
-            peer_idle_timeout: Duration::from_secs(30),
+            peer_idle_timeout: Duration::from_secs(3),
             http_idle_timeout: Duration::from_secs(60),
             max_http_connections: 256,
             peer_write_timeout: Duration::from_secs(10),

@@ -207,6 +207,39 @@ pub fn render(s: &Summary) -> String {
             );
         }
     }
+    let mut slow: Vec<&CatchUp> = s
+        .catch_ups
+        .iter()
+        .filter(|c| c.caught_up.is_none_or(|t| t > Duration::from_secs(2)))
+        .collect();
+    slow.sort_by_key(|c| std::cmp::Reverse(c.caught_up.unwrap_or(Duration::MAX)));
+    if !slow.is_empty() {
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "heals caught up after more than 2 s: {} of {}; the slowest:",
+            slow.len(),
+            s.catch_ups.len()
+        );
+        let secs = |d: Option<Duration>| {
+            d.map_or("never".to_string(), |d| format!("{:.1} s", d.as_secs_f64()))
+        };
+        for c in slow.iter().take(10) {
+            let _ = writeln!(
+                o,
+                "- {} healed at {:.1} s: links connected {}, caught up {}{}",
+                c.kind,
+                c.at.as_secs_f64(),
+                secs(c.connected),
+                secs(c.caught_up),
+                if c.overlapped {
+                    " (the next fault began before)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
     if !s.disk_notes.is_empty() {
         let _ = writeln!(o);
         for n in &s.disk_notes {
@@ -282,6 +315,13 @@ mod tests {
         );
         assert!(
             r.contains("| freeze | 1 | 0.2 / 0.2 s | 0.4 / 0.4 s | 0 | 0 |"),
+            "{r}"
+        );
+        assert!(r.contains("after more than 2 s: 2 of 5"), "{r}");
+        assert!(
+            r.contains(
+                "- kill healed at 10.0 s: links connected 4.5 s, caught up 9.0 s (the next fault began before)"
+            ),
             "{r}"
         );
         assert!(

@@ -15,7 +15,8 @@
 //!   no taint is local ([`Class::Local`]): deterministic on each node, not a point of order. A
 //!   site over membership-derived input ranges over "every member" ([`Class::Membership`]); a
 //!   site over asynchronous input is a point of order ([`Class::Async`]) unless a manifest seal
-//!   guards it ([`Class::Sealed`], see [`crate::seal`]).
+//!   guards it ([`Class::Sealed`], see [`crate::seal`]), or it is an aggregate only compared with a
+//!   constant in the direction it grows ([`Class::Threshold`], see [`crate::threshold`]).
 //! - **Consequences.** Following the graph forward from a site's head: if the result is
 //!   persisted (`.persist` or an `@next` rule), sent (`@async`), or drives a deletion (negated in
 //!   a persistence rule), a premature answer becomes permanent and the final state depends on
@@ -24,6 +25,7 @@
 
 use crate::graph::{EdgeKind, EdgeTime, Graph, is_persistence_rule};
 use crate::seal::{self, Seal};
+use crate::threshold;
 use crate::{Compiled, Finding, Step, Summary};
 use calm_ir::{BodyItem, Builtin, Program, RelId, RuleId, Term, Time, VarId};
 use calm_syntax::ast::AggFunc;
@@ -77,6 +79,9 @@ pub enum Class {
     Membership(usize),
     /// Over asynchronous input, but guarded by this seal: converges.
     Sealed(usize),
+    /// An aggregate over asynchronous input whose result is only compared with a constant in
+    /// the direction it grows (`count … >= k`): once true, true for ever, so monotone.
+    Threshold(usize),
 }
 
 /// What happens to a site's result.
@@ -138,7 +143,9 @@ impl Site {
     /// The read that makes it one (or that is sealed), if any.
     pub fn culprit(&self) -> Option<&Read> {
         match self.class {
-            Class::Async(i) | Class::Membership(i) | Class::Sealed(i) => self.reads.get(i),
+            Class::Async(i) | Class::Membership(i) | Class::Sealed(i) | Class::Threshold(i) => {
+                self.reads.get(i)
+            }
             Class::Local => self.reads.first(),
         }
     }
@@ -248,7 +255,12 @@ impl<'c> Analysis<'c> {
                     }
                     _ => continue,
                 };
-                let class = self.classify(&reads, ri);
+                let mut class = self.classify(&reads, ri);
+                if let (Class::Async(i), BodyItem::Aggregate(g)) = (class, item)
+                    && threshold::is_threshold(rule, g)
+                {
+                    class = Class::Threshold(i);
+                }
                 sites.push(Site {
                     rule: ri,
                     kind,
@@ -617,11 +629,12 @@ impl<'c> Analysis<'c> {
     }
 }
 
-/// The atoms read by sealed operations, by rule and span.
+/// The atoms read by sealed operations and by thresholds (whose results, once derived, stay),
+/// by rule and span.
 fn sealed_reads(sites: &[Site]) -> HashSet<(RuleId, Span)> {
     sites
         .iter()
-        .filter(|s| matches!(s.class, Class::Sealed(_)))
+        .filter(|s| matches!(s.class, Class::Sealed(_) | Class::Threshold(_)))
         .flat_map(|s| s.reads.iter().map(|r| (r.context, r.span)))
         .collect()
 }

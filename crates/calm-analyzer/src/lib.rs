@@ -49,6 +49,7 @@ pub mod lints;
 pub mod output;
 pub mod seal;
 pub mod suppress;
+pub mod threshold;
 
 pub use config::{Config, ConfigError};
 pub use lints::Lint;

@@ -118,6 +118,7 @@ case!(
     suppressed_with_reason,
     "tests/cases/suppressed_with_reason.dl"
 );
+case!(calm008_thresholds, "tests/cases/calm008_thresholds.dl");
 case!(syntax_error, "tests/cases/syntax_error.dl");
 
 #[test]

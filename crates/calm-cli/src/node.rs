@@ -29,6 +29,10 @@ pub struct NodeArgs {
     /// Where to serve the client API [default: 127.0.0.1:0, a free port].
     #[arg(long, value_name = "HOST:PORT")]
     http: Option<String>,
+    /// Also serve the key-value store over Redis's protocol (RESP2) here, for programs shaped
+    /// like programs/kvs.dl (see docs/node.md).
+    #[arg(long, value_name = "HOST:PORT")]
+    resp: Option<String>,
     /// A cluster.toml (see docs/node.md); command-line options take precedence.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -109,6 +113,7 @@ pub fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
             program: args.program,
             listen: args.listen,
             http: args.http,
+            resp: args.resp,
             peers: args.peers,
             insecure: args.insecure,
             data_dir: args.data_dir,
@@ -126,6 +131,9 @@ pub fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    if settings.resp.is_some() {
+        calm_node::resp::check_program(&program).map_err(anyhow::Error::msg)?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -203,6 +211,15 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
     let http_addr = listener.local_addr()?;
+    let resp_listener = match settings.resp {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for RESP on {addr}"))?,
+        ),
+        None => None,
+    };
+    let resp_addr = resp_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let mut options = match &settings.data_dir {
         Some(dir) => match NodeOptions::data_dir(dir) {
             Ok(o) => o,
@@ -236,19 +253,32 @@ async fn serve(
         handle.add_warning(w);
     }
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let token = auth.token.map(std::sync::Arc::new);
+    let (stop_resp, resp_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(l) = resp_listener {
+        tokio::spawn(calm_node::resp::serve(
+            l,
+            handle.clone(),
+            token.clone(),
+            async move {
+                let _ = resp_stopped.await;
+            },
+        ));
+    }
     let server = tokio::spawn(http::serve_with(
         listener,
         handle.clone(),
         http::HttpOptions {
             max_body: settings.max_body,
-            token: auth.token,
+            token: token.as_deref().cloned(),
         },
         async move {
             let _ = http_stopped.await;
         },
     ));
+    let resp_note = resp_addr.map_or(String::new(), |a| format!(" resp={a}"));
     println!(
-        "ready name={} peer={} http=http://{http_addr}",
+        "ready name={} peer={} http=http://{http_addr}{resp_note}",
         settings.name, node.peer_addr
     );
     use std::io::Write as _;
@@ -286,6 +316,7 @@ async fn serve(
         tracing::warn!("the node did not stop within 5 s");
     }
     let _ = stop_http.send(());
+    let _ = stop_resp.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     Ok(ExitCode::SUCCESS)
 }

@@ -276,7 +276,10 @@ fn explain() {
     // The list.
     let o = calm(&["explain"]);
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(stdout(&o).lines().count(), 10);
+    assert_eq!(stdout(&o).lines().count(), 11);
+    let o = calm(&["explain", "monotone-threshold"]);
+    assert!(stdout(&o).starts_with("CALM008"));
+    assert!(stdout(&o).contains("count >= 2"));
     // Unknown.
     let o = calm(&["explain", "CALM999"]);
     assert_eq!(o.status.code(), Some(2));

@@ -412,3 +412,39 @@ fn refused_requests_exit_1_with_the_nodes_message() {
     sigterm(&node.0);
     assert!(wait_exit(&mut node.0).success());
 }
+
+#[test]
+fn a_node_serves_the_store_over_resp_when_asked() {
+    use std::io::{Read as _, Write as _};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let kvs = root.join("programs/kvs.dl");
+    let mut child = Killed(
+        Command::new(CALM)
+            .args(["node", kvs.to_str().unwrap(), "--resp", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let rx = lines(&mut child.0);
+    let ready = rx.recv_timeout(DEADLINE).expect("a ready line");
+    let addr = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("resp="))
+        .unwrap_or_else(|| panic!("no resp= in `{ready}`"))
+        .to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(b"*4\r\n$4\r\nHSET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\nHGET a b\r\nQUIT\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert_eq!(out, ":1\r\n$1\r\nc\r\n+OK\r\n");
+    // A program without kvs.dl's relations cannot serve it; a public address needs a token.
+    let (code, _, err) = calm(&["node", "--resp", "127.0.0.1:0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("shaped like programs/kvs.dl"), "{err}");
+    let (code, _, err) = calm(&["node", kvs.to_str().unwrap(), "--resp", "0.0.0.0:0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--resp 0.0.0.0:0"), "{err}");
+}

@@ -5,6 +5,12 @@
 //! the head. Every join input is an index keyed by the variables the two sides share, in one
 //! agreed order; intermediates carry only the variables still needed. Filters, assignments,
 //! negations and aggregates run in the step where their variables are first all bound.
+//!
+//! Two kinds of input are computed on their own first, into an intermediate that the chain
+//! then joins (see [`inputs`]): an atom selected by a constant (`s(0)`, which calm-ir writes
+//! as `s(v), v = 0`), so the selection runs at its scan instead of after a join, and a group of
+//! atoms sharing no variable with the atoms before it, so it is joined once instead of inside
+//! a cross product (in a recursive stratum, once per round at most, on its new rows).
 
 use crate::emit::{AggOp, AggStep, CExpr, CTerm, Op, Sink};
 use crate::index::Word;
@@ -244,22 +250,21 @@ impl<'a> Planner<'a> {
                 other => pending.push(other),
             }
         }
-        let atoms = connected_order(atoms, &HashSet::new());
-        let head_exprs: Vec<CExpr> = rule.head_args.iter().map(|e| self.expr(e)).collect();
-        let head_sink = || Sink {
-            exprs: head_exprs.clone(),
-            perms: if collect {
-                vec![(0..rule.head_args.len()).collect()]
-            } else {
-                Vec::new()
+        let exprs: Vec<CExpr> = rule.head_args.iter().map(|e| self.expr(e)).collect();
+        let out = Out {
+            sink: Sink {
+                exprs,
+                perms: if collect {
+                    vec![(0..rule.head_args.len()).collect()]
+                } else {
+                    Vec::new()
+                },
             },
-        };
-        let head_dest = || {
-            if collect {
+            dest: if collect {
                 Dest::Collect
             } else {
                 Dest::Head(rule.head, Vec::new())
-            }
+            },
         };
         let mut head_vars = HashSet::new();
         for e in &rule.head_args {
@@ -267,59 +272,99 @@ impl<'a> Planner<'a> {
                 head_vars.insert(v);
             });
         }
-        let mut bound: HashSet<VarId> = HashSet::new();
+        let inputs = inputs(atoms, &mut pending);
         let mut steps = Vec::new();
-        let vars_of = |a: &Atom| -> Vec<VarId> { a.vars().collect() };
-        if atoms.is_empty() {
-            let (ops, spans) = self.ready_ops(&mut pending, &mut bound).into_iter().unzip();
+        self.chain(inputs, &mut pending, &head_vars, out, &mut steps);
+        RulePlan {
+            rule: rid,
+            nregs: rule.vars.len(),
+            steps,
+        }
+    }
+
+    /// Plans a chain of joins over `inputs` (in order) into `out`: a scan when there is one,
+    /// else `I1 ⋈ I2 → T1`, `T1 ⋈ I3 → T2`, ..., the last join writing `out`. An input that is a
+    /// group of atoms is computed first, on its own, into an intermediate keyed by the
+    /// variables it shares with what precedes it. `needed_out` are the variables `out` reads.
+    fn chain<'x>(
+        &mut self,
+        inputs: Vec<Input<'x>>,
+        pending: &mut Vec<&'x BodyItem>,
+        needed_out: &HashSet<VarId>,
+        out: Out,
+        steps: &mut Vec<Step>,
+    ) {
+        let prog = self.prog;
+        let mut bound: HashSet<VarId> = HashSet::new();
+        let mut out = Some(out);
+        let Some(first) = inputs.first() else {
+            let (ops, spans) = self.ready_ops(pending, &mut bound).into_iter().unzip();
+            let out = out.take().unwrap_or_else(Out::none);
             steps.push(Step {
                 kind: StepKind::Unit,
                 ops,
                 spans,
-                sink: head_sink(),
-                dest: head_dest(),
+                sink: out.sink,
+                dest: out.dest,
             });
-            return RulePlan {
-                rule: rid,
-                nregs: rule.vars.len(),
-                steps,
+            return;
+        };
+        if inputs.len() == 1 {
+            // One input is always an atom (`inputs` makes groups only beside other inputs).
+            let first = match first {
+                Input::Atom(a) => *a,
+                Input::Group(atoms, _) => atoms[0],
             };
-        }
-        let first = atoms[0];
-        bound.extend(vars_of(first));
-        if atoms.len() == 1 {
+            bound.extend(first.vars());
             let arity = prog.relations[first.rel].arity;
             let spec = IndexSpec::new(first.rel, arity, Vec::new());
             let map = spec.cols().map(|c| var_at(first, c)).collect();
             let src = self.slot(first.rel, spec);
-            let (ops, spans) = self.ready_ops(&mut pending, &mut bound).into_iter().unzip();
+            let (ops, spans) = self.ready_ops(pending, &mut bound).into_iter().unzip();
+            let out = out.take().unwrap_or_else(Out::none);
             steps.push(Step {
                 kind: StepKind::Scan { src, map },
                 ops,
                 spans,
-                sink: head_sink(),
-                dest: head_dest(),
+                sink: out.sink,
+                dest: out.dest,
             });
-            return RulePlan {
-                rule: rid,
-                nregs: rule.vars.len(),
-                steps,
-            };
+            return;
         }
-        // Left side of the next join: an atom or an intermediate with its key and value regs.
-        enum Left<'x> {
-            Atom(&'x Atom),
+        // Every variable that something after input `i` reads.
+        let needed_after = |i: usize, pending: &[&BodyItem]| {
+            let mut needed: HashSet<VarId> = needed_out.clone();
+            for inp in &inputs[i + 1..] {
+                needed.extend(inp.vars());
+            }
+            for item in pending {
+                calm_ir::for_each_item_var(item, &mut |v| {
+                    needed.insert(v);
+                });
+            }
+            needed
+        };
+        // Left side of the next join: an atom or an intermediate with its value variables.
+        enum Left<'y> {
+            Atom(&'y Atom),
             Inter(usize, Vec<usize>),
         }
-        let mut left = Left::Atom(first);
-        // Filters over the first atom alone run before the first join.
-        let mut early_ops = self.ready_ops(&mut pending, &mut bound);
-        for i in 1..atoms.len() {
-            let b = atoms[i];
-            let shared: Vec<VarId> = vars_of(b)
-                .into_iter()
-                .filter(|v| bound.contains(v))
-                .collect();
+        let mut left = match first {
+            Input::Atom(a) => Left::Atom(a),
+            Input::Group(atoms, locals) => {
+                let vars = inputs[0].vars();
+                let after: HashSet<VarId> = vars.iter().copied().collect();
+                let key = inputs[1].shared(&after);
+                let needed = needed_after(0, pending);
+                let (slot, vals) = self.group(atoms, locals, key, &vars, &needed, steps);
+                Left::Inter(slot, vals)
+            }
+        };
+        bound.extend(inputs[0].vars());
+        // Filters over the first input alone run in the first join's step.
+        let mut early_ops = self.ready_ops(pending, &mut bound);
+        for i in 1..inputs.len() {
+            let shared = inputs[i].shared(&bound);
             let (a_slot, amap) = match &left {
                 Left::Atom(a) => {
                     let key: Vec<usize> = shared.iter().map(|v| col_of(a, *v)).collect();
@@ -329,13 +374,24 @@ impl<'a> Planner<'a> {
                 }
                 Left::Inter(slot, vals) => (Slot::Inter(*slot), vals.clone()),
             };
-            let bkey: Vec<usize> = shared.iter().map(|v| col_of(b, *v)).collect();
-            let bspec = IndexSpec::new(b.rel, b.args.len(), bkey);
-            let bmap = bspec.val.iter().map(|&c| var_at(b, c)).collect();
-            let b_slot = self.slot(b.rel, bspec);
-            bound.extend(vars_of(b));
+            let (b_slot, bmap) = match &inputs[i] {
+                Input::Atom(b) => {
+                    let bkey: Vec<usize> = shared.iter().map(|v| col_of(b, *v)).collect();
+                    let bspec = IndexSpec::new(b.rel, b.args.len(), bkey);
+                    let bmap = bspec.val.iter().map(|&c| var_at(b, c)).collect();
+                    (self.slot(b.rel, bspec), bmap)
+                }
+                Input::Group(atoms, locals) => {
+                    let needed = needed_after(i, pending);
+                    let vars = inputs[i].vars();
+                    let (slot, vals) =
+                        self.group(atoms, locals, shared.clone(), &vars, &needed, steps);
+                    (Slot::Inter(slot), vals)
+                }
+            };
+            bound.extend(inputs[i].vars());
             let mut ops = std::mem::take(&mut early_ops);
-            ops.extend(self.ready_ops(&mut pending, &mut bound));
+            ops.extend(self.ready_ops(pending, &mut bound));
             let (ops, spans): (Vec<Op>, Vec<Span>) = ops.into_iter().unzip();
             let kind = StepKind::Join {
                 a: a_slot,
@@ -344,31 +400,20 @@ impl<'a> Planner<'a> {
                 amap,
                 bmap,
             };
-            if i + 1 == atoms.len() {
+            if i + 1 == inputs.len() {
+                let out = out.take().unwrap_or_else(Out::none);
                 steps.push(Step {
                     kind,
                     ops,
                     spans,
-                    sink: head_sink(),
-                    dest: head_dest(),
+                    sink: out.sink,
+                    dest: out.dest,
                 });
                 break;
             }
-            // Carry what later atoms, pending operations and the head need.
-            let next = atoms[i + 1];
-            let key: Vec<VarId> = vars_of(next)
-                .into_iter()
-                .filter(|v| bound.contains(v))
-                .collect();
-            let mut needed: HashSet<VarId> = head_vars.clone();
-            for a in &atoms[i + 1..] {
-                needed.extend(vars_of(a));
-            }
-            for item in &pending {
-                calm_ir::for_each_item_var(item, &mut |v| {
-                    needed.insert(v);
-                });
-            }
+            // Carry what later inputs, pending operations and the output need.
+            let key = inputs[i + 1].shared(&bound);
+            let needed = needed_after(i, pending);
             let mut vals: Vec<VarId> = bound
                 .iter()
                 .copied()
@@ -391,11 +436,43 @@ impl<'a> Planner<'a> {
             });
             left = Left::Inter(slot, vals);
         }
-        RulePlan {
-            rule: rid,
-            nregs: rule.vars.len(),
-            steps,
-        }
+    }
+
+    /// Plans a group of atoms (with the operations over their variables alone) on its own into a
+    /// new intermediate keyed by `key`, carrying the group's variables in `needed`; returns
+    /// the intermediate and its value variables.
+    fn group<'x>(
+        &mut self,
+        atoms: &[&'x Atom],
+        locals: &[&'x BodyItem],
+        key: Vec<VarId>,
+        vars: &[VarId],
+        needed: &HashSet<VarId>,
+        steps: &mut Vec<Step>,
+    ) -> (usize, Vec<VarId>) {
+        let mut vals: Vec<VarId> = vars
+            .iter()
+            .copied()
+            .filter(|v| needed.contains(v) && !key.contains(v))
+            .collect();
+        vals.sort_unstable();
+        vals.dedup();
+        let slot = self.plan.inters.len();
+        self.plan.inters.push((key.len(), vals.len()));
+        let cols: Vec<VarId> = key.iter().chain(&vals).copied().collect();
+        let exprs: Vec<CExpr> = cols.iter().map(|&v| CExpr::Reg(v)).collect();
+        let out = Out {
+            sink: Sink {
+                exprs,
+                perms: vec![(0..cols.len()).collect()],
+            },
+            dest: Dest::Inter(slot),
+        };
+        let mut pend = locals.to_vec();
+        let inputs = inputs(atoms.to_vec(), &mut pend);
+        let needed_out = cols.into_iter().collect();
+        self.chain(inputs, &mut pend, &needed_out, out, steps);
+        (slot, vals)
     }
 
     /// Compiles and removes the pending items whose variables are bound, repeatedly (an
@@ -539,6 +616,167 @@ impl<'a> Planner<'a> {
             Term::Wildcard => CTerm::Const(0),
         }
     }
+}
+
+/// Where a chain writes: the head's sink and destination, or an intermediate's.
+struct Out {
+    sink: Sink,
+    dest: Dest,
+}
+
+impl Out {
+    /// Never used: every chain is given its output once and writes it once.
+    fn none() -> Out {
+        Out {
+            sink: Sink {
+                exprs: Vec::new(),
+                perms: Vec::new(),
+            },
+            dest: Dest::Collect,
+        }
+    }
+}
+
+/// One input of a chain of joins.
+enum Input<'x> {
+    /// An atom, read through an index of its relation.
+    Atom(&'x Atom),
+    /// Atoms (connected among themselves) and the operations over their variables alone,
+    /// computed first into an intermediate.
+    Group(Vec<&'x Atom>, Vec<&'x BodyItem>),
+}
+
+impl Input<'_> {
+    /// The variables the input binds, in order of first occurrence.
+    fn vars(&self) -> Vec<VarId> {
+        let atoms: &[&Atom] = match self {
+            Input::Atom(a) => std::slice::from_ref(a),
+            Input::Group(atoms, _) => atoms,
+        };
+        let mut out: Vec<VarId> = Vec::new();
+        for a in atoms {
+            for v in a.vars() {
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+
+    /// The variables of the input that are already bound: the key it is joined on. For an
+    /// atom, one per column in column order (as the index on them is keyed).
+    fn shared(&self, bound: &HashSet<VarId>) -> Vec<VarId> {
+        match self {
+            Input::Atom(a) => a.vars().filter(|v| bound.contains(v)).collect(),
+            Input::Group(..) => self
+                .vars()
+                .into_iter()
+                .filter(|v| bound.contains(v))
+                .collect(),
+        }
+    }
+}
+
+/// Splits a rule's positive atoms into the inputs of its chain of joins, taking the operations
+/// that move with them out of `pending`:
+/// - the atoms connected (through shared variables) to the first one, in a connected order;
+/// - each other group of connected atoms, as one input computed on its own, with the filters
+///   over its variables alone, so that it is joined (or found empty) once, before the cross
+///   product with the rest instead of inside it;
+/// - an atom that an equality with a constant selects from (`s(0)`: calm-ir writes it as
+///   `s(v), v = 0`), also on its own with its filters, so the selection runs at the scan.
+fn inputs<'x>(atoms: Vec<&'x Atom>, pending: &mut Vec<&'x BodyItem>) -> Vec<Input<'x>> {
+    if atoms.len() < 2 {
+        return atoms.into_iter().map(Input::Atom).collect();
+    }
+    // Connected components, in the order of their first atom.
+    let mut groups: Vec<Vec<&Atom>> = Vec::new();
+    let mut group_vars: Vec<HashSet<VarId>> = Vec::new();
+    for a in atoms {
+        let vars: HashSet<VarId> = a.vars().collect();
+        let touching: Vec<usize> = (0..groups.len())
+            .filter(|&g| !group_vars[g].is_disjoint(&vars))
+            .collect();
+        match touching.split_first() {
+            None => {
+                groups.push(vec![a]);
+                group_vars.push(vars);
+            }
+            Some((&g, rest)) => {
+                // Merge the later groups this atom connects into the first one.
+                for &r in rest.iter().rev() {
+                    let atoms = groups.remove(r);
+                    let vs = group_vars.remove(r);
+                    groups[g].extend(atoms);
+                    group_vars[g].extend(vs);
+                }
+                groups[g].push(a);
+                group_vars[g].extend(vars);
+            }
+        }
+    }
+    // The operations whose variables all belong to `vars` (filters only: an assignment or an
+    // aggregate binds a variable the rest may need).
+    let take = |pending: &mut Vec<&'x BodyItem>, vars: &HashSet<VarId>| {
+        let mut taken = Vec::new();
+        pending.retain(|item| {
+            if !matches!(item, BodyItem::Compare { .. } | BodyItem::Negated(_)) {
+                return true;
+            }
+            let mut inside = true;
+            let mut any = false;
+            calm_ir::for_each_item_var(item, &mut |v| {
+                any = true;
+                inside &= vars.contains(&v);
+            });
+            if any && inside {
+                taken.push(*item);
+                false
+            } else {
+                true
+            }
+        });
+        taken
+    };
+    let selects = |a: &Atom, pending: &[&BodyItem]| {
+        pending.iter().any(|item| match item {
+            BodyItem::Compare {
+                op: calm_syntax::ast::CmpOp::Eq,
+                lhs,
+                rhs,
+                ..
+            } => matches!(
+                (lhs, rhs),
+                (Expr::Var(v), Expr::Const(_)) | (Expr::Const(_), Expr::Var(v))
+                    if a.args.contains(&Term::Var(*v))
+            ),
+            _ => false,
+        })
+    };
+    let mut out = Vec::new();
+    for (g, group) in groups.into_iter().enumerate() {
+        let group = connected_order(group, &HashSet::new());
+        if g == 0 {
+            for a in group {
+                if selects(a, pending) {
+                    let vars = a.vars().collect();
+                    let locals = take(pending, &vars);
+                    out.push(Input::Group(vec![a], locals));
+                } else {
+                    out.push(Input::Atom(a));
+                }
+            }
+            continue;
+        }
+        let locals = take(pending, &group_vars[g]);
+        if group.len() == 1 && locals.is_empty() {
+            out.push(Input::Atom(group[0]));
+        } else {
+            out.push(Input::Group(group, locals));
+        }
+    }
+    out
 }
 
 /// Positive atoms never reach `op`: they are split off before.

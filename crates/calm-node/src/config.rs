@@ -8,6 +8,7 @@
 //! program = "deadlock.dl"     # relative to this file
 //! listen = "127.0.0.1:7001"   # peer port
 //! http = "127.0.0.1:8001"     # client API
+//! resp = "127.0.0.1:6380"     # optional: the store over Redis's protocol (kvs.dl-shaped programs)
 //!
 //! [peers]
 //! n2 = "127.0.0.1:7002"
@@ -67,6 +68,8 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// Client API (HTTP) address.
     pub http: Option<String>,
+    /// The key-value store over Redis's protocol (RESP), for kvs.dl-shaped programs.
+    pub resp: Option<String>,
     /// Allow non-loopback addresses without authentication.
     pub insecure: Option<bool>,
     /// Where the node keeps its state across restarts, relative to the file.
@@ -94,6 +97,8 @@ pub struct NodeEntry {
     pub listen: String,
     /// Its client API address.
     pub http: Option<String>,
+    /// Its RESP address.
+    pub resp: Option<String>,
 }
 
 /// The `[limits]` table; every field is optional.
@@ -176,6 +181,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// `--http`.
     pub http: Option<String>,
+    /// `--resp`.
+    pub resp: Option<String>,
     /// `--peer NAME=ADDR`, in order.
     pub peers: Vec<String>,
     /// `--insecure`.
@@ -199,6 +206,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Client API address.
     pub http: SocketAddr,
+    /// The RESP address, if the store is served over Redis's protocol.
+    pub resp: Option<SocketAddr>,
     /// The other members.
     pub peers: Vec<Peer>,
     /// Non-loopback addresses allowed.
@@ -263,6 +272,7 @@ pub fn resolve(
     check_name("node name", &name)?;
     let mut listen = cli.listen;
     let mut http = cli.http;
+    let mut resp = cli.resp;
     let mut peers: BTreeMap<String, String> = BTreeMap::new();
     if !file.nodes.is_empty() {
         let Some(me) = file.nodes.get(&name) else {
@@ -274,6 +284,7 @@ pub fn resolve(
         };
         listen = listen.or_else(|| Some(me.listen.clone()));
         http = http.or_else(|| me.http.clone());
+        resp = resp.or_else(|| me.resp.clone());
         for (n, e) in &file.nodes {
             if *n != name {
                 peers.insert(n.clone(), e.listen.clone());
@@ -282,6 +293,7 @@ pub fn resolve(
     } else {
         listen = listen.or(file.listen);
         http = http.or(file.http);
+        resp = resp.or(file.resp);
         peers.extend(file.peers);
     }
     let mut from_cli = BTreeMap::new();
@@ -310,6 +322,7 @@ pub fn resolve(
     }
     let listen = parse_addr("--listen", listen.as_deref().unwrap_or("127.0.0.1:0"))?;
     let http = parse_addr("--http", http.as_deref().unwrap_or("127.0.0.1:0"))?;
+    let resp = resp.map(|a| parse_addr("--resp", &a)).transpose()?;
     let l = &file.limits;
     let d = Limits::default();
     let duration = |key: &str, v: &Option<String>, default| match v {
@@ -376,6 +389,7 @@ pub fn resolve(
         program: cli.program.or(file.program),
         listen,
         http,
+        resp,
         peers: out,
         insecure: cli.insecure || file.insecure.unwrap_or(false),
         limits,
@@ -409,7 +423,16 @@ pub fn check_exposure(settings: &Settings) -> Result<(), ConfigError> {
              reach it could insert facts",
         ),
     ];
-    for (what, addr, protected, why) in checks {
+    let resp = settings.resp.map(|addr| {
+        (
+            "--resp",
+            addr,
+            settings.token_file.is_some(),
+            "clients are not authenticated without a token (--token-file, sent with AUTH), so \
+             anyone who can reach it could write to the store",
+        )
+    });
+    for (what, addr, protected, why) in checks.into_iter().chain(resp) {
         if !addr.ip().is_loopback() && !protected {
             return err(format!(
                 "refusing to bind {what} {addr}: it is not a loopback address, and {why}. Bind \
@@ -441,6 +464,15 @@ pub fn exposure_warnings(settings: &Settings) -> Vec<String> {
             "--insecure: the client API {} is not a loopback address and has no token \
              (--token-file): anyone who can reach it can insert facts",
             settings.http
+        ));
+    }
+    if let Some(resp) = settings.resp
+        && !resp.ip().is_loopback()
+        && settings.token_file.is_none()
+    {
+        out.push(format!(
+            "--insecure: the RESP port {resp} is not a loopback address and has no token \
+             (--token-file): anyone who can reach it can write to the store"
         ));
     }
     out
@@ -593,6 +625,48 @@ mod tests {
         s.listen = "127.0.0.1:0".parse().unwrap();
         s.http = "127.0.0.1:0".parse().unwrap();
         assert!(exposure_warnings(&s).is_empty());
+    }
+
+    #[test]
+    fn the_resp_address_from_flags_files_and_cluster_tables_and_its_exposure() {
+        let f = FileConfig::parse("name = \"n1\"\nresp = \"127.0.0.1:6380\"\n").unwrap();
+        let s = resolve(Some(f), None, o()).unwrap();
+        assert_eq!(s.resp.map(|a| a.port()), Some(6380));
+        let f = FileConfig::parse(
+            "[nodes.n1]\nlisten = \"127.0.0.1:7001\"\nresp = \"127.0.0.1:6381\"\n\
+             [nodes.n2]\nlisten = \"127.0.0.1:7002\"\n",
+        )
+        .unwrap();
+        let mut cli = o();
+        cli.name = Some("n1".into());
+        let s = resolve(Some(f), None, cli).unwrap();
+        assert_eq!(s.resp.map(|a| a.port()), Some(6381));
+        let mut cli = o();
+        cli.resp = Some("127.0.0.1:6390".into());
+        let mut s = resolve(None, None, cli).unwrap();
+        assert_eq!(s.resp.map(|a| a.port()), Some(6390));
+        assert_eq!(resolve(None, None, o()).unwrap().resp, None);
+        let mut cli = o();
+        cli.resp = Some("nowhere".into());
+        assert!(
+            resolve(None, None, cli)
+                .unwrap_err()
+                .0
+                .contains("--resp `nowhere`")
+        );
+        // A public RESP port needs a token, as the HTTP API does.
+        s.resp = Some("0.0.0.0:6380".parse().unwrap());
+        let msg = check_exposure(&s).unwrap_err().0;
+        assert!(msg.contains("--resp 0.0.0.0:6380"), "{msg}");
+        s.token_file = Some("token".into());
+        check_exposure(&s).unwrap();
+        s.token_file = None;
+        s.insecure = true;
+        let w = exposure_warnings(&s);
+        assert!(
+            w.iter().any(|w| w.contains("RESP port 0.0.0.0:6380")),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ mod link;
 pub mod metrics;
 mod node;
 mod outbox;
+pub mod resp;
 pub mod stepper;
 pub mod store;
 mod warnings;

@@ -135,3 +135,18 @@ fn a_seal_broken_by_placement_is_flagged_as_a_disagreement() {
     );
     assert_eq!(report.to_json()["disagreement"], true);
 }
+
+#[test]
+fn a_quorum_on_an_exact_count_is_caught() {
+    let s = setup(
+        "quorum_exact.dl",
+        Some("quorum"),
+        Some("quorum/placement.tsv"),
+        Options::default(),
+    );
+    assert!(!s.analyzer.coordination_free, "{}", s.analyzer.verdict);
+    let report = run(&s, 100);
+    assert_caught(&report, 100);
+    let c = report.counterexample.as_ref().unwrap();
+    assert!(c.differences.iter().all(|d| d.relation == "decided"));
+}

@@ -240,3 +240,26 @@ fn restarts_go_through_the_nodes_store() {
     assert_eq!((report.stats.commits, report.stats.recoveries), (0, 0));
     assert!(!report.render().contains("restarts from a store"));
 }
+
+/// The quorum (`programs/crdt/quorum.dl`): a count of votes that arrive in any order, kept once
+/// it reaches two. The analyzer calls the count a monotone threshold (CALM008), not a point of
+/// order, and every schedule agrees: `a`, with three votes, is decided everywhere; `b` and `c`,
+/// with one each, nowhere.
+#[test]
+fn the_quorum_threshold_is_confluent() {
+    let s = setup(
+        "programs/crdt/quorum.dl",
+        Some("quorum"),
+        Some("quorum/placement.tsv"),
+        Options::default(),
+    );
+    assert!(s.analyzer.coordination_free, "{}", s.analyzer.verdict);
+    let n = seeds(300, 1000);
+    let report = run(&s, n);
+    assert_confluent(&report, n);
+    for node in &report.outcomes[0].outputs {
+        let decided = &node["decided"];
+        assert_eq!(decided.len(), 1, "{decided:?}");
+        assert_eq!(decided[0][0], calm_engine::Value::Symbol("a".into()));
+    }
+}

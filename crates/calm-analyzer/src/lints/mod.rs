@@ -5,6 +5,7 @@
 mod invalid_suppression;
 mod local_non_monotonic;
 mod membership_under_negation;
+mod monotone_threshold;
 mod non_monotonic_aggregation;
 mod non_monotonic_negation;
 mod order_dependent_deletion;
@@ -78,6 +79,7 @@ pub const ALL: &[&Lint] = &[
     &unstratifiable::LINT,
     &local_non_monotonic::LINT,
     &sealed_non_monotonic::LINT,
+    &monotone_threshold::LINT,
     &unused_suppression::LINT,
     &suppression_without_reason::LINT,
     &invalid_suppression::LINT,
@@ -113,6 +115,7 @@ pub(crate) fn run(a: &Analysis<'_>, compiled: &Compiled, out: &mut Vec<Finding>)
         let finding = match site.class {
             Class::Local => local_non_monotonic::check(a, site),
             Class::Sealed(_) => sealed_non_monotonic::check(a, site),
+            Class::Threshold(_) => monotone_threshold::check(a, site),
             Class::Membership(_) => membership_under_negation::check(a, site),
             Class::Async(_) if site.deletion => order_dependent_deletion::check(a, site),
             Class::Async(_) => match site.kind {

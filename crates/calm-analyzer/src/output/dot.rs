@@ -40,6 +40,7 @@ fn mark(a: &Analysis<'_>, rule: RuleId, span: Span) -> Option<(String, Option<&'
         let m = match site.class {
             Class::Local => String::new(),
             Class::Sealed(_) => "sealed".to_string(),
+            Class::Threshold(_) => "threshold".to_string(),
             Class::Membership(_) => "CALM004".to_string(),
             Class::Async(_) if site.deletion => "CALM003".to_string(),
             Class::Async(_) => match site.kind {

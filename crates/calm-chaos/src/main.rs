@@ -859,16 +859,24 @@ impl Chaos<'_> {
         let mib = |b: u64| b as f64 / (1 << 20) as f64;
         let mut line = Vec::new();
         for (k, f) in self.data_files.iter().enumerate() {
-            let size = std::fs::metadata(f).map_or(0, |m| m.len());
+            // Allocated, not the length: redb's file has unwritten (sparse) regions.
+            let (size, len) = std::fs::metadata(f).map_or((0, 0), |m| {
+                (std::os::unix::fs::MetadataExt::blocks(&m) * 512, m.len())
+            });
             self.largest_files[k] = self.largest_files[k].max(size);
-            line.push(format!("n{} {:.1} MiB", k + 1, mib(size)));
+            line.push(format!(
+                "n{} {:.1} MiB ({:.1} MiB long)",
+                k + 1,
+                mib(size),
+                mib(len)
+            ));
         }
         let disk = self
             .disk
             .map(|d| format!("; the disk node's tmpfs holds {:.1} MiB", mib(d.used())))
             .unwrap_or_default();
         let text = format!(
-            "calm.redb sizes{}: {}{disk}",
+            "calm.redb allocated sizes{}: {}{disk}",
             if last { " at the end" } else { "" },
             line.join(", ")
         );
@@ -882,7 +890,7 @@ impl Chaos<'_> {
                 .map(|(k, b)| format!("n{} {:.1} MiB", k + 1, mib(*b)))
                 .collect();
             self.summary.disk_notes.push(format!(
-                "calm.redb largest seen (sampled every minute): {}",
+                "calm.redb largest allocated size seen (sampled every minute): {}",
                 largest.join(", ")
             ));
         }

@@ -19,7 +19,7 @@
 //! - **Unavailable.** During a fault, the nodes it does not hit keep acknowledging writes (the
 //!   store's writes are coordination-free): see [`availability`].
 
-use crate::history::{History, Outcome, Row, VersionId, WriteKind};
+use crate::history::{History, Outcome, Row, VersionId, Write, WriteKind};
 use crate::schedule::FaultKind;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -105,12 +105,13 @@ fn node_name(i: usize) -> String {
 /// read). Violations are sorted by kind.
 pub fn check_final(history: &History, finals: &[Option<Vec<Row>>]) -> Vec<Violation> {
     let mut out = Vec::new();
-    let puts: HashMap<&VersionId, (&str, &str, &str)> = history
-        .writes
+    // The workload's writes and the harness's probes alike.
+    let all: Vec<&Write> = history.writes.iter().chain(&history.probes).collect();
+    let puts: HashMap<&VersionId, (&str, &str, &str)> = all
         .iter()
         .filter_map(|w| match &w.kind {
             WriteKind::Put { id, value } => Some((id, (w.k1.as_str(), w.k2.as_str(), &**value))),
-            WriteKind::Del => None,
+            WriteKind::Del | WriteKind::Edge => None,
         })
         .collect();
 
@@ -181,12 +182,12 @@ pub fn check_final(history: &History, finals: &[Option<Vec<Row>>]) -> Vec<Violat
 
     // Lost acks.
     let mut by_key: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
-    for (i, w) in history.writes.iter().enumerate() {
+    for (i, w) in all.iter().enumerate() {
         by_key.entry((&w.k1, &w.k2)).or_default().push(i);
     }
     for ((k1, k2), writes) in &by_key {
         for &p in writes {
-            let put = &history.writes[p];
+            let put = all[p];
             let WriteKind::Put { id, .. } = &put.kind else {
                 continue;
             };
@@ -194,7 +195,7 @@ pub fn check_final(history: &History, finals: &[Option<Vec<Row>>]) -> Vec<Violat
                 continue;
             }
             let must_survive = writes.iter().all(|&q| {
-                let w = &history.writes[q];
+                let w = all[q];
                 q == p
                     || w.outcome == Outcome::Failed
                     || (w.outcome == Outcome::Ok && w.completed <= put.invoked)
@@ -223,7 +224,7 @@ pub fn check_final(history: &History, finals: &[Option<Vec<Row>>]) -> Vec<Violat
 
     // Resurrections.
     let mut reported = BTreeSet::new();
-    for w in &history.writes {
+    for w in &all {
         if w.outcome != Outcome::Ok {
             continue;
         }
@@ -238,6 +239,7 @@ pub fn check_final(history: &History, finals: &[Option<Vec<Row>>]) -> Vec<Violat
                 let what = match w.kind {
                     WriteKind::Put { .. } => "put",
                     WriteKind::Del => "delete",
+                    WriteKind::Edge => "waits-for edge",
                 };
                 out.push(v(
                     ViolationKind::Resurrected,
@@ -249,6 +251,179 @@ pub fn check_final(history: &History, finals: &[Option<Vec<Row>>]) -> Vec<Violat
                         node_name(w.node),
                         w.completed.as_secs_f64(),
                         at.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    out.sort_by_key(|x| x.kind);
+    out
+}
+
+/// The transactions on a cycle of the waits-for graph `edges` (a self-loop is one): what
+/// `programs/deadlock.dl` derives as `deadlocked` on a node that holds all of them. Computed
+/// here independently of calm (strongly connected components, Kosaraju, without recursion).
+pub fn deadlocked<'a>(edges: impl IntoIterator<Item = (&'a str, &'a str)>) -> BTreeSet<String> {
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut id = |t: &'a str, names: &mut Vec<&'a str>| {
+        *ids.entry(t).or_insert_with(|| {
+            names.push(t);
+            names.len() - 1
+        })
+    };
+    let mut fwd: Vec<Vec<usize>> = Vec::new();
+    let mut out = BTreeSet::new();
+    let mut pairs = Vec::new();
+    for (a, b) in edges {
+        let (a, b) = (id(a, &mut names), id(b, &mut names));
+        pairs.push((a, b));
+    }
+    let n = names.len();
+    fwd.resize(n, Vec::new());
+    let mut back: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(a, b) in &pairs {
+        if a == b {
+            out.insert(names[a].to_string());
+        }
+        fwd[a].push(b);
+        back[b].push(a);
+    }
+    // First pass: the order in which depth-first searches finish.
+    let mut order = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    for root in 0..n {
+        if seen[root] {
+            continue;
+        }
+        seen[root] = true;
+        let mut stack = vec![(root, 0usize)];
+        while let Some((v, i)) = stack.pop() {
+            if let Some(&w) = fwd[v].get(i) {
+                stack.push((v, i + 1));
+                if !seen[w] {
+                    seen[w] = true;
+                    stack.push((w, 0));
+                }
+            } else {
+                order.push(v);
+            }
+        }
+    }
+    // Second pass, on the reversed graph in reverse finishing order: one component per tree.
+    let mut comp = vec![usize::MAX; n];
+    for (c, &root) in order.iter().rev().enumerate() {
+        if comp[root] != usize::MAX {
+            continue;
+        }
+        comp[root] = c;
+        let mut members = vec![root];
+        let mut stack = vec![root];
+        while let Some(v) = stack.pop() {
+            for &w in &back[v] {
+                if comp[w] == usize::MAX {
+                    comp[w] = c;
+                    members.push(w);
+                    stack.push(w);
+                }
+            }
+        }
+        if members.len() > 1 {
+            out.extend(members.iter().map(|&m| names[m].to_string()));
+        }
+    }
+    out
+}
+
+/// Checks a run of `programs/deadlock.dl`: `base` are the program's own `waits` facts, the
+/// history's [`WriteKind::Edge`] writes (and probes) the edges clients inserted, `finals` every
+/// node's `deadlocked` at the end (`None`: unreadable). Every node must report every deadlock
+/// that the acknowledged edges (with `base`) make (else **lost ack**), nothing that all edges
+/// whose outcome is not "certainly not applied" could not make (else **phantom**), and the same
+/// set as the others (else **divergence**).
+pub fn check_deadlock(
+    history: &History,
+    base: &[(String, String)],
+    finals: &[Option<BTreeSet<String>>],
+) -> Vec<Violation> {
+    let edges: Vec<&Write> = history
+        .writes
+        .iter()
+        .chain(&history.probes)
+        .filter(|w| w.kind == WriteKind::Edge)
+        .collect();
+    let base = base.iter().map(|(a, b)| (a.as_str(), b.as_str()));
+    let must = deadlocked(
+        base.clone().chain(
+            edges
+                .iter()
+                .filter(|w| w.outcome == Outcome::Ok)
+                .map(|w| (w.k1.as_str(), w.k2.as_str())),
+        ),
+    );
+    let may = deadlocked(
+        base.chain(
+            edges
+                .iter()
+                .filter(|w| w.outcome != Outcome::Failed)
+                .map(|w| (w.k1.as_str(), w.k2.as_str())),
+        ),
+    );
+    let mut out = Vec::new();
+    let examples = |set: Vec<&String>| {
+        let n = set.len();
+        let some: Vec<&str> = set.into_iter().take(5).map(String::as_str).collect();
+        format!("{n} (e.g. {})", some.join(", "))
+    };
+    for (i, f) in finals.iter().enumerate() {
+        let Some(f) = f else {
+            out.push(v(
+                ViolationKind::Divergence,
+                format!("{} could not be read at the end", node_name(i)),
+            ));
+            continue;
+        };
+        let missing: Vec<&String> = must.difference(f).collect();
+        if !missing.is_empty() {
+            out.push(v(
+                ViolationKind::LostAck,
+                format!(
+                    "{}: deadlocks that acknowledged edges make are not reported: {}",
+                    node_name(i),
+                    examples(missing)
+                ),
+            ));
+        }
+        let extra: Vec<&String> = f.difference(&may).collect();
+        if !extra.is_empty() {
+            out.push(v(
+                ViolationKind::Phantom,
+                format!(
+                    "{}: deadlocks that no edge sent makes are reported: {}",
+                    node_name(i),
+                    examples(extra)
+                ),
+            ));
+        }
+    }
+    let read: Vec<(usize, &BTreeSet<String>)> = finals
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.as_ref().map(|f| (i, f)))
+        .collect();
+    if let Some(&(r, base)) = read.first() {
+        for &(i, f) in &read[1..] {
+            if f != base {
+                out.push(v(
+                    ViolationKind::Divergence,
+                    format!(
+                        "{} and {} differ: {} only at {}, {} only at {}",
+                        node_name(i),
+                        node_name(r),
+                        examples(f.difference(base).collect()),
+                        node_name(i),
+                        examples(base.difference(f).collect()),
+                        node_name(r)
                     ),
                 ));
             }
@@ -340,7 +515,7 @@ pub fn availability(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Read, Write};
+    use crate::history::Read;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -410,6 +585,7 @@ mod tests {
                 rows: vec![row("a", 2)],
             }],
             failed_reads: 0,
+            probes: Vec::new(),
         };
         let v = check_final(&h, &everywhere(&[row("a", 2), row("c", 4)]));
         assert!(v.is_empty(), "{v:#?}");
@@ -579,6 +755,7 @@ mod tests {
                 rows: vec![Row::new("a", "x", "v1", "w0", 9)],
             }],
             failed_reads: 0,
+            probes: Vec::new(),
         };
         // A read of an id never written, and a final value that is not the put's.
         let mut finals = everywhere(&[row("a", 1)]);
@@ -646,5 +823,82 @@ mod tests {
         let (_, v) = availability(&h, &phases, ms(100), 3);
         assert_eq!(kinds(&v), vec![ViolationKind::Unavailable], "{v:#?}");
         assert!(v[0].detail.contains("partition of n3"));
+    }
+
+    fn edge(node: usize, a: &str, b: &str, outcome: Outcome) -> Write {
+        Write {
+            node,
+            k1: a.into(),
+            k2: b.into(),
+            kind: WriteKind::Edge,
+            pre_read: Vec::new(),
+            invoked: ms(0),
+            completed: ms(5),
+            outcome,
+        }
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn deadlocked_is_the_transactions_on_cycles() {
+        // The paper's example: a local cycle, one across machines, and t6 waiting on a cycle.
+        let edges = [
+            ("t1", "t2"),
+            ("t2", "t1"),
+            ("t3", "t4"),
+            ("t4", "t5"),
+            ("t5", "t3"),
+            ("t6", "t1"),
+            ("t7", "t7"),
+            ("a", "b"),
+            ("b", "c"),
+        ];
+        assert_eq!(
+            deadlocked(edges),
+            set(&["t1", "t2", "t3", "t4", "t5", "t7"])
+        );
+        // A long chain closed at its end: every link of it (and no stack overflow).
+        let names: Vec<String> = (0..100_000).map(|i| format!("x{i}")).collect();
+        let mut chain: Vec<(&str, &str)> = names.windows(2).map(|w| (&*w[0], &*w[1])).collect();
+        assert!(deadlocked(chain.iter().copied()).is_empty());
+        chain.push((&names[99_999], &names[0]));
+        assert_eq!(deadlocked(chain).len(), 100_000);
+    }
+
+    #[test]
+    fn deadlock_checks() {
+        let base = vec![("t1".to_string(), "t2".to_string())];
+        let h = History {
+            writes: vec![
+                edge(0, "t2", "t1", Outcome::Ok),
+                edge(1, "a", "b", Outcome::Ok),
+                edge(2, "b", "a", Outcome::Unknown),
+                edge(2, "c", "c", Outcome::Failed),
+            ],
+            ..History::default()
+        };
+        let ok = set(&["t1", "t2"]);
+        assert!(check_deadlock(&h, &base, &[Some(ok.clone()), Some(ok.clone())]).is_empty());
+        // The unknown edge may have been applied everywhere.
+        let with = set(&["t1", "t2", "a", "b"]);
+        assert!(check_deadlock(&h, &base, &[Some(with.clone()), Some(with.clone())]).is_empty());
+        // Missing an acknowledged deadlock, reporting one only a refused edge makes, differing.
+        let v = check_deadlock(&h, &base, &[Some(set(&["t1"])), Some(ok.clone())]);
+        assert_eq!(
+            kinds(&v),
+            vec![ViolationKind::LostAck, ViolationKind::Divergence]
+        );
+        let mut phantom = ok.clone();
+        phantom.insert("c".into());
+        let v = check_deadlock(&h, &base, &[Some(phantom.clone()), Some(phantom)]);
+        assert_eq!(
+            kinds(&v),
+            vec![ViolationKind::Phantom, ViolationKind::Phantom]
+        );
+        let v = check_deadlock(&h, &base, &[None, Some(ok)]);
+        assert_eq!(kinds(&v), vec![ViolationKind::Divergence]);
     }
 }

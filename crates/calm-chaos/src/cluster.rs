@@ -151,6 +151,11 @@ impl Cluster {
         }
     }
 
+    /// Node `i`'s data directory.
+    pub fn data_dir(&self, i: usize) -> &Path {
+        &self.specs[i].data_dir
+    }
+
     /// Whether node `i` has a process (running or stopped).
     pub fn is_up(&self, i: usize) -> bool {
         self.running[i].is_some()
@@ -269,23 +274,40 @@ impl Api {
         }
     }
 
-    /// Reads `visible` at `node` with equality filters (keys and values are plain words).
-    pub fn visible(&self, node: usize, filters: &[(&str, &str)]) -> Result<Vec<Row>, String> {
+    /// Reads relation `rel` at `node` with equality filters (values are plain words): its rows
+    /// as JSON arrays.
+    pub fn rows_where(
+        &self,
+        node: usize,
+        rel: &str,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<serde_json::Value>, String> {
         let query: Vec<String> = filters.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let path = if query.is_empty() {
-            "/v1/relations/visible".to_string()
+            format!("/v1/relations/{rel}")
         } else {
-            format!("/v1/relations/visible?{}", query.join("&"))
+            format!("/v1/relations/{rel}?{}", query.join("&"))
         };
         let (status, _, body) = self.get(node, &path).map_err(|e| e.to_string())?;
         if status != 200 {
             return Err(format!("HTTP {status}: {body}"));
         }
-        let json: serde_json::Value =
+        let mut json: serde_json::Value =
             serde_json::from_str(&body).map_err(|e| format!("bad JSON: {e}"))?;
-        json["rows"]
-            .as_array()
-            .ok_or("no rows")?
+        match json["rows"].take() {
+            serde_json::Value::Array(rows) => Ok(rows),
+            _ => Err("no rows".into()),
+        }
+    }
+
+    /// Every row of relation `rel` at `node`.
+    pub fn rows(&self, node: usize, rel: &str) -> Result<Vec<serde_json::Value>, String> {
+        self.rows_where(node, rel, &[])
+    }
+
+    /// Reads `visible` at `node` with equality filters (keys and values are plain words).
+    pub fn visible(&self, node: usize, filters: &[(&str, &str)]) -> Result<Vec<Row>, String> {
+        self.rows_where(node, "visible", filters)?
             .iter()
             .map(|r| Row::from_json(r).ok_or_else(|| format!("bad row {r}")))
             .collect()

@@ -1,5 +1,6 @@
-//! What the workload did and saw: its writes (puts and deletes of `programs/kvs.dl`) with their
-//! outcomes, and its reads of `visible`.
+//! What the workload did and saw: its writes (puts and deletes of `programs/kvs.dl`, or
+//! waits-for edges of `programs/deadlock.dl`) with their outcomes, its reads of `visible`, and
+//! the harness's own probe writes (markers written around each heal to time the catch-up).
 
 use std::time::Duration;
 
@@ -87,6 +88,8 @@ pub enum WriteKind {
     },
     /// `del(k1, k2)`.
     Del,
+    /// `waits(k1, k2)` of `programs/deadlock.dl`: transaction `k1` waits for `k2`.
+    Edge,
 }
 
 /// A write and what came of it.
@@ -131,6 +134,9 @@ pub struct History {
     pub reads: Vec<Read>,
     /// Reads that failed (timeouts, refused connections, errors).
     pub failed_reads: usize,
+    /// The harness's probe writes (markers around heals): checked like the others at the end
+    /// (they must not be lost, nor be phantoms), but not counted in the phases' availability.
+    pub probes: Vec<Write>,
 }
 
 impl History {
@@ -139,5 +145,6 @@ impl History {
         self.writes.extend(other.writes);
         self.reads.extend(other.reads);
         self.failed_reads += other.failed_reads;
+        self.probes.extend(other.probes);
     }
 }

@@ -1,6 +1,7 @@
-//! `calm-chaos`: the chaos test. Runs real `calm node` processes (programs/kvs.dl) in network
-//! namespaces it makes, drives a workload of puts, deletes and reads at every node, injects
-//! partitions, freezes, kills and full disks on a schedule drawn from a seed, and checks the
+//! `calm-chaos`: the chaos test. Runs real `calm node` processes (programs/kvs.dl, or
+//! programs/deadlock.dl) in network namespaces it makes, drives a workload of puts, deletes and
+//! reads (or waits-for edges) at every node, injects partitions, freezes, kills and full disks on
+//! a schedule drawn from a seed, times how the cluster catches up after each heal, and checks the
 //! history afterwards (see `calm_chaos::checker`). Exit code 0: no violation (or skipped: no
 //! namespaces here); 1: a violation or a hang; 2: the harness itself failed.
 
@@ -11,7 +12,7 @@ mod workload;
 use anyhow::{Context as _, bail};
 use calm_chaos::checker::{self, Phase, Violation, ViolationKind};
 use calm_chaos::history::{History, Outcome, Row, WriteKind};
-use calm_chaos::report::{self, Summary};
+use calm_chaos::report::{self, CatchUp, Summary};
 use calm_chaos::schedule::{self, Fault, FaultKind, ScheduleConfig};
 use clap::Parser;
 use cluster::{Api, Cluster, NodeSpec};
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The chaos test: real calm nodes in network namespaces, faults on a seeded schedule,
@@ -53,8 +55,14 @@ struct Args {
     /// Where the nodes' data directories and logs go (emptied at start, kept at the end).
     #[arg(long, default_value = "/tmp/calm-chaos")]
     work_dir: PathBuf,
-    /// The size of the tmpfs holding the disk node's data directory, in MiB.
-    #[arg(long, default_value_t = 128)]
+    /// The workload: `kvs` (programs/kvs.dl: puts, deletes, reads) or `deadlock`
+    /// (programs/deadlock.dl: waits-for edges).
+    #[arg(long, default_value = "kvs", value_parser = ["kvs", "deadlock"])]
+    workload: String,
+    /// The size of the tmpfs holding the disk node's data directory, in MiB. A disk fault
+    /// shrinks it to what is in use and gives the space back at the heal, so it only needs to
+    /// hold what the node writes over the run.
+    #[arg(long, default_value_t = 1024)]
     disk_mb: u64,
     /// Fail if the nodes do not converge within this many seconds after the last heal and the
     /// workload's end.
@@ -69,8 +77,44 @@ struct Args {
     dry_run: bool,
 }
 
-/// The program the nodes run.
+/// The programs the nodes run.
 const KVS: &str = include_str!("../../../programs/kvs.dl");
+const DEADLOCK: &str = include_str!("../../../programs/deadlock.dl");
+
+/// What the nodes run and the clients do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    Kvs,
+    Deadlock,
+}
+
+impl Workload {
+    fn program(self) -> (&'static str, &'static str) {
+        match self {
+            Workload::Kvs => ("kvs.dl", KVS),
+            Workload::Deadlock => ("deadlock.dl", DEADLOCK),
+        }
+    }
+
+    /// The relation read at the end (and compared across nodes).
+    fn output(self) -> &'static str {
+        match self {
+            Workload::Kvs => "visible",
+            Workload::Deadlock => "deadlocked",
+        }
+    }
+}
+
+/// The program's own `waits("a", "b").` facts.
+fn program_edges(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let args = l.trim().strip_prefix("waits(\"")?.strip_suffix("\").")?;
+            let (a, b) = args.split_once("\", \"")?;
+            Some((a.to_string(), b.to_string()))
+        })
+        .collect()
+}
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -154,8 +198,14 @@ fn run_claimed(
     let token = random_hex(32)?;
     write_private(&secret, &random_hex(32)?)?;
     write_private(&token_file, &token)?;
-    let program = work.join("kvs.dl");
-    std::fs::write(&program, KVS)?;
+    let workload = if args.workload == "deadlock" {
+        Workload::Deadlock
+    } else {
+        Workload::Kvs
+    };
+    let (file, text) = workload.program();
+    let program = work.join(file);
+    std::fs::write(&program, text)?;
 
     // The environment, torn down in reverse order when these are dropped (on success, error or
     // panic): processes first, then mounts, then namespaces.
@@ -201,21 +251,48 @@ fn run_claimed(
         args.workers
     })
         .map(|index| {
-            let w = workload::Worker {
-                index,
-                nodes: args.nodes,
-                seed: args.seed,
-                start,
-                end,
-                stop: stop.clone(),
-                keys: 8,
-            };
             let api = api.clone();
-            std::thread::spawn(move || w.run(&api))
+            let stop = stop.clone();
+            let (nodes, seed) = (args.nodes, args.seed);
+            match workload {
+                Workload::Kvs => std::thread::spawn(move || {
+                    workload::Worker {
+                        index,
+                        nodes,
+                        seed,
+                        start,
+                        end,
+                        stop,
+                        keys: 8,
+                    }
+                    .run(&api)
+                }),
+                Workload::Deadlock => std::thread::spawn(move || {
+                    workload::DeadlockWorker {
+                        index,
+                        nodes,
+                        seed,
+                        start,
+                        end,
+                        stop,
+                    }
+                    .run(&api)
+                }),
+            }
         })
         .collect();
 
+    let data_files = (0..args.nodes)
+        .map(|i| cluster.data_dir(i).join("calm.redb"))
+        .collect();
     let mut chaos = Chaos {
+        api: api.clone(),
+        workload,
+        probes: Vec::new(),
+        heals: 0,
+        data_files,
+        largest_files: vec![0; args.nodes],
+        next_size_sample: Duration::from_secs(60),
         cluster: &mut cluster,
         net: &net,
         disk: disk.as_ref(),
@@ -225,6 +302,7 @@ fn run_claimed(
             seed: args.seed,
             nodes: args.nodes,
             run: run_for,
+            workload: args.workload.clone(),
             ..Summary::default()
         },
         phases: Vec::new(),
@@ -251,15 +329,63 @@ fn run_claimed(
     let quiet = start.elapsed();
     let last_heal = chaos.last_heal;
     chaos.hang_check(&api, quiet, Duration::from_secs(args.hang_secs), &stop);
-    let (finals, converged) =
-        chaos.converge(&api, quiet, Duration::from_secs(args.converge_secs), &stop);
+    let (finals, converged) = chaos.converge(
+        &api,
+        workload.output(),
+        quiet,
+        Duration::from_secs(args.converge_secs),
+        &stop,
+    );
     if let Some(t) = converged {
         chaos.summary.convergence = Some(t.saturating_sub(quiet));
         chaos.summary.since_last_heal = Some(t.saturating_sub(last_heal));
     }
+    for p in std::mem::take(&mut chaos.probes) {
+        match p.join() {
+            Ok((writes, mut c)) => {
+                history.probes.extend(writes);
+                let done = c.at + c.caught_up.unwrap_or(Duration::MAX / 4);
+                c.overlapped = chaos
+                    .phases
+                    .iter()
+                    .any(|ph| ph.fault.is_some() && ph.start > c.at && ph.start < done);
+                chaos.summary.catch_ups.push(c);
+            }
+            Err(_) => bail!("a probe thread panicked"),
+        }
+    }
+    chaos.sample_sizes(true);
 
     let mut violations = std::mem::take(&mut chaos.violations);
-    violations.extend(checker::check_final(&history, &finals));
+    match workload {
+        Workload::Kvs => {
+            let rows: Vec<Option<Vec<Row>>> = finals
+                .iter()
+                .map(|f| {
+                    f.as_ref()
+                        .map(|rows| rows.iter().filter_map(Row::from_json).collect())
+                })
+                .collect();
+            violations.extend(checker::check_final(&history, &rows));
+        }
+        Workload::Deadlock => {
+            let sets: Vec<Option<std::collections::BTreeSet<String>>> = finals
+                .iter()
+                .map(|f| {
+                    f.as_ref().map(|rows| {
+                        rows.iter()
+                            .filter_map(|r| r[0].as_str().map(str::to_string))
+                            .collect()
+                    })
+                })
+                .collect();
+            violations.extend(checker::check_deadlock(
+                &history,
+                &program_edges(DEADLOCK),
+                &sets,
+            ));
+        }
+    }
     let phases = std::mem::take(&mut chaos.phases);
     let (stats, unavailable) =
         checker::availability(&history, &phases, Duration::from_millis(500), 5);
@@ -276,9 +402,11 @@ fn run_claimed(
     };
     s.puts = count(|k| matches!(k, WriteKind::Put { .. }));
     s.dels = count(|k| matches!(k, WriteKind::Del));
+    s.edges = count(|k| matches!(k, WriteKind::Edge));
     s.reads = (history.reads.len(), history.failed_reads);
     s.phases = stats;
     s.final_rows = finals.iter().flatten().next().map_or(0, Vec::len);
+    s.catch_ups.sort_by_key(|c| c.at);
     s.violations = violations;
     s.discarded_commits = (0..args.nodes)
         .map(|i| {
@@ -398,6 +526,49 @@ impl Disk {
         self.dir.join("filler")
     }
 
+    /// Bytes in use on the file system.
+    fn used(&self) -> u64 {
+        nix::sys::statvfs::statvfs(&self.dir)
+            .map(|s| (s.blocks() - s.blocks_free()) * s.fragment_size())
+            .unwrap_or(0)
+    }
+
+    fn remount(&self, bytes: u64) -> bool {
+        Command::new("mount")
+            .args(["-o", &format!("remount,size={bytes}")])
+            .arg(&self.dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// The fault: shrinks the file system to what is in use (a write that needs a new page
+    /// then fails with ENOSPC) and fills what is left; returns the size it was given.
+    fn shrink(&self) -> u64 {
+        let page = 4096;
+        let mut size = self.used().div_ceil(page) * page;
+        // The usage may grow meanwhile: a few tries, a page more each time.
+        for _ in 0..16 {
+            if self.remount(size.max(page)) {
+                break;
+            }
+            size = self.used().div_ceil(page) * page + page;
+        }
+        self.fill();
+        size
+    }
+
+    /// The heal: the space back.
+    fn grow(&self) {
+        self.free();
+        if !self.remount(self.mb << 20) {
+            eprintln!(
+                "chaos: cannot give the disk's space back ({})",
+                self.dir.display()
+            );
+        }
+    }
+
     /// Fills the file system up (to ENOSPC); returns the bytes written.
     fn fill(&self) -> u64 {
         let Ok(mut f) = std::fs::File::create(self.filler()) else {
@@ -434,6 +605,18 @@ impl Drop for Disk {
 
 /// The fault injector and process monitor.
 struct Chaos<'a> {
+    api: Arc<Api>,
+    workload: Workload,
+    /// The catch-up probe of each heal, running.
+    probes: Vec<JoinHandle<(Vec<calm_chaos::history::Write>, CatchUp)>>,
+    /// Heals so far (markers are named after them).
+    heals: usize,
+    /// Each node's data file.
+    data_files: Vec<PathBuf>,
+    /// The largest size of each seen.
+    largest_files: Vec<u64>,
+    /// When the data files' sizes are next printed.
+    next_size_sample: Duration,
     cluster: &'a mut Cluster,
     net: &'a net::Net,
     disk: Option<&'a Disk>,
@@ -531,8 +714,12 @@ impl Chaos<'_> {
                 self.disk_stopped = false;
                 match self.disk {
                     Some(d) => {
-                        let n = d.fill();
-                        println!("           filled the disk of n{} ({n} bytes)", i + 1);
+                        let n = d.shrink();
+                        println!(
+                            "           shrank the disk of n{} to what it uses ({:.1} MiB) and filled it",
+                            i + 1,
+                            n as f64 / (1 << 20) as f64
+                        );
                         Ok(())
                     }
                     None => Ok(()),
@@ -550,6 +737,24 @@ impl Chaos<'_> {
             return;
         };
         let i = f.node;
+        // The catch-up probe: markers at the nodes not hit, just before the heal.
+        self.heals += 1;
+        let h = self.heals;
+        let healing = Instant::now();
+        let at = self.now();
+        let mut pre = Vec::new();
+        for j in (0..self.cluster.len()).filter(|&j| j != i) {
+            if self.cluster.is_up(j) {
+                pre.push(write_marker(
+                    &self.api,
+                    self.workload,
+                    j,
+                    h,
+                    &format!("pre-n{}", j + 1),
+                    self.start,
+                ));
+            }
+        }
         match f.kind {
             FaultKind::Partition => {
                 if let Err(e) = self.net.set_link(i, true) {
@@ -567,7 +772,7 @@ impl Chaos<'_> {
                 // Did it stop meanwhile?
                 self.monitor_disk(i);
                 if let Some(d) = self.disk {
-                    d.free();
+                    d.grow();
                 }
                 if self.disk_stopped {
                     self.summary.disk_stops += 1;
@@ -577,6 +782,16 @@ impl Chaos<'_> {
                 }
             }
         }
+        let (api, workload, n, start) = (
+            self.api.clone(),
+            self.workload,
+            self.cluster.len(),
+            self.start,
+        );
+        let kind = f.kind;
+        self.probes.push(std::thread::spawn(move || {
+            probe(&api, workload, n, h, kind, at, healing, pre, start)
+        }));
         let t = self.now();
         println!("{:7.1} s  healed {} of n{}", t.as_secs_f64(), f.kind, i + 1);
         self.phases.push(Phase {
@@ -634,8 +849,56 @@ impl Chaos<'_> {
         }
     }
 
+    /// Prints the sizes of the nodes' data files every minute (and at the end, with `last`).
+    fn sample_sizes(&mut self, last: bool) {
+        let t = self.now();
+        if !last && t < self.next_size_sample {
+            return;
+        }
+        self.next_size_sample = t + Duration::from_secs(60);
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let mut line = Vec::new();
+        for (k, f) in self.data_files.iter().enumerate() {
+            // Allocated, not the length: redb's file has unwritten (sparse) regions.
+            let (size, len) = std::fs::metadata(f).map_or((0, 0), |m| {
+                (std::os::unix::fs::MetadataExt::blocks(&m) * 512, m.len())
+            });
+            self.largest_files[k] = self.largest_files[k].max(size);
+            line.push(format!(
+                "n{} {:.1} MiB ({:.1} MiB long)",
+                k + 1,
+                mib(size),
+                mib(len)
+            ));
+        }
+        let disk = self
+            .disk
+            .map(|d| format!("; the disk node's tmpfs holds {:.1} MiB", mib(d.used())))
+            .unwrap_or_default();
+        let text = format!(
+            "calm.redb allocated sizes{}: {}{disk}",
+            if last { " at the end" } else { "" },
+            line.join(", ")
+        );
+        println!("{:7.1} s  {text}", t.as_secs_f64());
+        if last {
+            self.summary.disk_notes.push(text);
+            let largest: Vec<String> = self
+                .largest_files
+                .iter()
+                .enumerate()
+                .map(|(k, b)| format!("n{} {:.1} MiB", k + 1, mib(*b)))
+                .collect();
+            self.summary.disk_notes.push(format!(
+                "calm.redb largest allocated size seen (sampled every minute): {}",
+                largest.join(", ")
+            ));
+        }
+    }
+
     /// Notices nodes that exited; restarts those that should be running.
     fn monitor(&mut self) {
+        self.sample_sizes(false);
         for i in 0..self.cluster.len() {
             let hit = self
                 .active
@@ -716,18 +979,26 @@ impl Chaos<'_> {
     fn converge(
         &mut self,
         api: &Api,
+        relation: &str,
         quiet: Duration,
         bound: Duration,
         stop: &AtomicBool,
-    ) -> (Vec<Option<Vec<Row>>>, Option<Duration>) {
+    ) -> (Vec<Option<Vec<serde_json::Value>>>, Option<Duration>) {
         let n = self.cluster.len();
         let deadline = quiet + bound;
         let mut agreed_since: Option<Duration> = None;
-        let mut finals: Vec<Option<Vec<Row>>> = vec![None; n];
+        let mut finals: Vec<Option<Vec<serde_json::Value>>> = vec![None; n];
         let mut owed = String::new();
         for _ in 0..100_000 {
             let t = self.now();
-            finals = (0..n).map(|i| api.visible(i, &[]).ok()).collect();
+            finals = (0..n)
+                .map(|i| {
+                    api.rows(i, relation).ok().map(|mut rows| {
+                        rows.sort_by_cached_key(|r| r.to_string());
+                        rows
+                    })
+                })
+                .collect();
             let same = finals.iter().all(|f| f.is_some() && *f == finals[0]);
             owed.clear();
             for i in 0..n {
@@ -788,4 +1059,149 @@ impl Chaos<'_> {
         );
         (finals, None)
     }
+}
+
+/// A probe's marker write at `node` for heal `h`: a put of (`mark{h}`, `{tag}`) (kvs) or a
+/// waits-for self-loop of `m{h}{tag}`, a deadlock (deadlock). Each attempt has a fresh id.
+fn write_marker(
+    api: &Api,
+    workload: Workload,
+    node: usize,
+    h: usize,
+    tag: &str,
+    start: Instant,
+) -> calm_chaos::history::Write {
+    use calm_chaos::history::VersionId;
+    static SEQ: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed) + 1;
+    let invoked = start.elapsed();
+    let (k1, k2, kind, outcome) = match workload {
+        Workload::Kvs => {
+            let (k1, k2) = (format!("mark{h}"), format!("{tag}-{seq}"));
+            let tuple = serde_json::json!([["chaos", seq, k1, k2, "m"]]);
+            let outcome = api.insert(node, "put", &tuple);
+            let id = VersionId {
+                client: "chaos".into(),
+                seq,
+            };
+            let kind = WriteKind::Put {
+                id,
+                value: "m".into(),
+            };
+            (k1, k2, kind, outcome)
+        }
+        Workload::Deadlock => {
+            let t = format!("m{h}{tag}-{seq}");
+            let outcome = api.insert(node, "waits", &serde_json::json!([[t, t]]));
+            (t.clone(), t, WriteKind::Edge, outcome)
+        }
+    };
+    calm_chaos::history::Write {
+        node,
+        k1,
+        k2,
+        kind,
+        pre_read: Vec::new(),
+        invoked,
+        completed: start.elapsed(),
+        outcome,
+    }
+}
+
+/// Whether the marker `m` is visible at `node`.
+fn marker_visible(
+    api: &Api,
+    workload: Workload,
+    node: usize,
+    m: &calm_chaos::history::Write,
+) -> bool {
+    match workload {
+        Workload::Kvs => api
+            .rows_where(node, "visible", &[("k1", &m.k1), ("k2", &m.k2)])
+            .is_ok_and(|rows| !rows.is_empty()),
+        Workload::Deadlock => api
+            .rows_where(node, "deadlocked", &[("t", &m.k1)])
+            .is_ok_and(|rows| !rows.is_empty()),
+    }
+}
+
+/// The catch-up after heal `h` (of a `kind` fault, begun at `at` = `healing`): writes a marker
+/// at every node (retrying one that certainly failed, for up to 10 s), then polls every 100 ms
+/// until every node's links are connected and every acknowledged marker (these and `pre`, the
+/// ones written just before the heal) is visible at every node, for at most 30 s.
+#[allow(clippy::too_many_arguments)]
+fn probe(
+    api: &Api,
+    workload: Workload,
+    n: usize,
+    h: usize,
+    kind: FaultKind,
+    at: Duration,
+    healing: Instant,
+    pre: Vec<calm_chaos::history::Write>,
+    start: Instant,
+) -> (Vec<calm_chaos::history::Write>, CatchUp) {
+    let mut writes = pre;
+    let bound = Duration::from_secs(30);
+    for node in 0..n {
+        for _ in 0..100 {
+            let w = write_marker(
+                api,
+                workload,
+                node,
+                h,
+                &format!("post-n{}", node + 1),
+                start,
+            );
+            let outcome = w.outcome;
+            writes.push(w);
+            if outcome == Outcome::Ok || healing.elapsed() >= Duration::from_secs(10) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let mut waiting: Vec<(usize, usize)> = (0..n)
+        .flat_map(|node| {
+            writes
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.outcome == Outcome::Ok)
+                .map(move |(m, _)| (node, m))
+        })
+        .collect();
+    let mut connected = None;
+    let mut caught_up = None;
+    for _ in 0..1_000 {
+        if connected.is_none() {
+            let all = (0..n).all(|i| {
+                api.status(i).is_some_and(|s| {
+                    s["peers"]
+                        .as_array()
+                        .is_some_and(|ps| ps.iter().all(|p| p["connected"].as_bool() == Some(true)))
+                })
+            });
+            if all {
+                connected = Some(healing.elapsed());
+            }
+        }
+        waiting.retain(|&(node, m)| !marker_visible(api, workload, node, &writes[m]));
+        if waiting.is_empty() && caught_up.is_none() {
+            caught_up = Some(healing.elapsed());
+        }
+        if (caught_up.is_some() && connected.is_some()) || healing.elapsed() >= bound {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (
+        writes,
+        CatchUp {
+            kind,
+            at,
+            connected,
+            caught_up,
+            overlapped: false,
+        },
+    )
 }

@@ -151,3 +151,102 @@ impl Worker {
         std::thread::sleep(d.min(left).max(Duration::from_millis(1)));
     }
 }
+
+/// One client of `programs/deadlock.dl`: it inserts waits-for edges, one request each, moving
+/// to the next node after every third edge and at once after a failed request (so that cycles
+/// span nodes, and a frozen node holds up few clients at a time). Its transactions are its own
+/// (`d{index}c{chain}t{j}`): chains of 2 to 5 of them, each closed into a cycle (a deadlock)
+/// with probability 1/2, and now and then a fresh transaction waiting on a chain (waiting on a
+/// deadlock is not being in one). An edge that certainly failed is sent again at the next node;
+/// one whose outcome is unknown is left as it is (the checker allows for it).
+pub struct DeadlockWorker {
+    /// Its index.
+    pub index: usize,
+    /// The number of nodes.
+    pub nodes: usize,
+    /// Its random choices' seed.
+    pub seed: u64,
+    /// The run's start.
+    pub start: Instant,
+    /// When to stop.
+    pub end: Instant,
+    /// Set to stop early.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl DeadlockWorker {
+    /// Runs until `end` (or `stop`), and returns its edges.
+    pub fn run(self, api: &Api) -> History {
+        let mut rng = Rng::new(self.seed ^ (self.index as u64).wrapping_mul(0x51_7cc1_b727));
+        let mut h = History::default();
+        let mut node = self.index % self.nodes;
+        let mut chain = 0u64;
+        let mut sent = 0u64;
+        let mut pending: Vec<(String, String)> = Vec::new();
+        for _ in 0..10_000_000u64 {
+            if Instant::now() >= self.end || self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if pending.is_empty() {
+                chain += 1;
+                let len = 2 + rng.below(4) as usize;
+                let t = |j: usize| format!("d{}c{chain}t{j}", self.index);
+                pending = (0..len - 1).map(|j| (t(j), t(j + 1))).collect();
+                if rng.chance(50) {
+                    pending.push((t(len - 1), t(0)));
+                }
+                if rng.chance(20) {
+                    pending.push((format!("d{}c{chain}w", self.index), t(0)));
+                }
+                // Reversed: `pop` takes them in order.
+                pending.reverse();
+            }
+            if rng.chance(10) {
+                // A read, as a client would check for deadlocks.
+                match api.rows(node, "deadlocked") {
+                    // Counted only: the rows are checked at the end.
+                    Ok(_) => h.reads.push(calm_chaos::history::Read {
+                        node,
+                        at: self.start.elapsed(),
+                        rows: Vec::new(),
+                    }),
+                    Err(_) => {
+                        h.failed_reads += 1;
+                        node = (node + 1) % self.nodes;
+                    }
+                }
+            }
+            let Some((a, b)) = pending.last().cloned() else {
+                continue;
+            };
+            let invoked = self.start.elapsed();
+            let outcome = api.insert(node, "waits", &json!([[a, b]]));
+            let completed = self.start.elapsed();
+            h.writes.push(Write {
+                node,
+                k1: a,
+                k2: b,
+                kind: WriteKind::Edge,
+                pre_read: Vec::new(),
+                invoked,
+                completed,
+                outcome,
+            });
+            sent += 1;
+            if outcome != Outcome::Ok || sent.is_multiple_of(3) {
+                node = (node + 1) % self.nodes;
+            }
+            if outcome != Outcome::Failed {
+                pending.pop();
+            }
+            let d = if outcome == Outcome::Ok {
+                rng.millis(5, 25)
+            } else {
+                rng.millis(100, 300)
+            };
+            let left = self.end.saturating_duration_since(Instant::now());
+            std::thread::sleep(d.min(left).max(Duration::from_millis(1)));
+        }
+        h
+    }
+}

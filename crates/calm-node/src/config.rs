@@ -111,6 +111,8 @@ pub struct LimitsConfig {
     pub max_string_len: Option<usize>,
     /// Simultaneous inbound peer connections.
     pub max_connections: Option<usize>,
+    /// Simultaneous inbound peer connections in their handshake from one IP address.
+    pub max_connections_per_ip: Option<usize>,
     /// Time a peer has to complete the handshake, e.g. `"5s"`.
     pub handshake_timeout: Option<String>,
     /// Events queued for the tick loop.
@@ -335,6 +337,10 @@ pub fn resolve(
         max_facts_per_request: l.max_facts_per_request.unwrap_or(d.max_facts_per_request),
         max_string_len: l.max_string_len.unwrap_or(d.max_string_len),
         max_connections: l.max_connections.unwrap_or(d.max_connections).max(1),
+        max_connections_per_ip: l
+            .max_connections_per_ip
+            .unwrap_or(d.max_connections_per_ip)
+            .max(1),
         handshake_timeout: duration(
             "handshake_timeout",
             &l.handshake_timeout,
@@ -674,6 +680,7 @@ mod tests {
              token_file = \"token\"\n[limits]\npeer_idle_timeout = \"2s\"\n\
              http_idle_timeout = \"500ms\"\nmax_http_connections = 3\n\
              http_header_timeout = \"2s\"\nmax_http_connections_per_ip = 5\n\
+             max_connections_per_ip = 3\n\
              peer_connect_grace = \"1m\"\n",
         )
         .unwrap();
@@ -690,11 +697,13 @@ mod tests {
         assert_eq!(s.limits.max_http_connections, 3);
         assert_eq!(s.limits.http_header_timeout.as_secs(), 2);
         assert_eq!(s.limits.max_http_connections_per_ip, 5);
+        assert_eq!(s.limits.max_connections_per_ip, 3);
         assert_eq!(s.limits.peer_connect_grace.as_secs(), 60);
         let d = Limits::default();
         let s = resolve(None, None, o()).unwrap();
         assert_eq!(s.limits.http_header_timeout, d.http_header_timeout);
         assert_eq!(s.limits.max_http_connections_per_ip, 64);
+        assert_eq!(s.limits.max_connections_per_ip, d.max_connections_per_ip);
         let _ = std::fs::remove_dir_all(&dir);
         let e = resolve(
             Some(FileConfig::parse("[limits]\npeer_idle_timeout = \"soon\"\n").unwrap()),

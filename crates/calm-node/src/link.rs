@@ -32,8 +32,13 @@ use tokio::time::{Instant, sleep_until, timeout};
 /// How long the link waits for an acknowledgement, everything written, before it writes the
 /// unacknowledged batches again on the same connection.
 const RETRANSMIT_AFTER: Duration = Duration::from_secs(2);
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Longest wait between the starts of two reconnection attempts: a healed link is back within
+/// about this (plus the connect itself) once the peer can be reached again.
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
+/// How often a write waiting for the socket checks whether the connection's reader ended (the
+/// peer went silent past the idle timeout, or closed): then the write is abandoned and the link
+/// reconnects, rather than waiting for the write timeout.
+const WRITE_CHECK: Duration = Duration::from_millis(200);
 /// Frames written in one go before the link looks at its other duties.
 const WRITES_PER_TURN: usize = 256;
 
@@ -82,9 +87,26 @@ impl Link {
         };
         let limit = self.p.shared.limits.peer_write_timeout;
         self.p.state.set_writing(Some(std::time::Instant::now()));
+        let reader = &self.reader;
         let r = timeout(limit, async {
-            w.write_all(bytes).await?;
-            w.flush().await
+            let write = async {
+                w.write_all(bytes).await?;
+                w.flush().await
+            };
+            tokio::pin!(write);
+            loop {
+                tokio::select! {
+                    r = &mut write => return r,
+                    () = tokio::time::sleep(WRITE_CHECK) => {
+                        if reader.as_ref().is_some_and(JoinHandle::is_finished) {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::ConnectionAborted,
+                                "the connection's reader ended",
+                            ));
+                        }
+                    }
+                }
+            }
         })
         .await;
         self.p.state.set_writing(None);
@@ -359,6 +381,7 @@ pub(crate) async fn run(p: LinkParams) {
             return;
         }
         if link.writer.is_none() && link.p.dial && Instant::now() >= next_dial {
+            let attempt = Instant::now();
             let dialed = tokio::select! {
                 r = dial(&link.p) => Some(r),
                 _ = stop.changed(), if stopping.is_none() => {
@@ -392,7 +415,8 @@ pub(crate) async fn run(p: LinkParams) {
                         }
                         DialError::Handshake(e) => e.report(&link.p.shared, &link.p.peer.name),
                     }
-                    next_dial = Instant::now() + backoff;
+                    // From the attempt's start: an attempt that timed out has waited already.
+                    next_dial = attempt + backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
@@ -708,6 +732,7 @@ pub(crate) async fn listen(
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(shared.limits.max_connections));
+    let per_ip = PerIp::new(shared.limits.max_connections_per_ip);
     loop {
         let (mut stream, addr) = tokio::select! {
             r = listener.accept() => match r {
@@ -720,6 +745,12 @@ pub(crate) async fn listen(
             },
             _ = stop.changed() => return,
         };
+        let Some(ip_slot) = per_ip.take(addr.ip()) else {
+            Metrics::add(&shared.metrics.bad_frames, 1);
+            Metrics::add(&shared.metrics.peer_per_ip_rejections, 1);
+            tracing::warn!(%addr, limit = shared.limits.max_connections_per_ip, "too many peer handshakes from this address; refusing");
+            continue;
+        };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             Metrics::add(&shared.metrics.bad_frames, 1);
             tracing::warn!(%addr, "too many connections; refusing");
@@ -728,7 +759,7 @@ pub(crate) async fn listen(
         let _ = stream.set_nodelay(true);
         let (me, links, shared) = (me.clone(), links.clone(), shared.clone());
         tokio::spawn(async move {
-            let _permit = permit;
+            let _permit = (permit, ip_slot);
             let hs = Me {
                 name: &me,
                 incarnation,
@@ -779,6 +810,53 @@ pub(crate) fn inbound_cost(facts: &[WireFact]) -> u32 {
         })
         .sum();
     u32::try_from((2 * bytes) / 1024 + 1).unwrap_or(u32::MAX)
+}
+
+/// Handshakes in progress per IP address, bounded.
+struct PerIp {
+    counts: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+    max: usize,
+}
+
+/// One handshake counted against its address's limit, until dropped.
+struct IpSlot {
+    per_ip: Arc<PerIp>,
+    ip: std::net::IpAddr,
+}
+
+impl PerIp {
+    fn new(max: usize) -> Arc<PerIp> {
+        Arc::new(PerIp {
+            counts: std::sync::Mutex::new(HashMap::new()),
+            max: max.max(1),
+        })
+    }
+
+    /// A slot for one more connection from `ip`, if it has fewer than the limit.
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<IpSlot> {
+        let mut m = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            per_ip: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut m = self.per_ip.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -152,6 +152,10 @@ pub struct Metrics {
     /// [`crate::Limits::max_http_connections_per_ip`] open already (also counted in
     /// `closed_connections`).
     pub http_per_ip_rejections: AtomicU64,
+    /// Peer connections closed at once because their IP address had
+    /// [`crate::Limits::max_connections_per_ip`] handshakes in progress already (also counted
+    /// in `bad_frames`).
+    pub peer_per_ip_rejections: AtomicU64,
     /// HTTP connections closed because a request's head did not arrive within
     /// [`crate::Limits::http_header_timeout`] (also counted in `closed_connections`).
     pub http_header_timeouts: AtomicU64,
@@ -167,7 +171,7 @@ impl Metrics {
 
     /// Renders every metric, labelled with the node's name.
     pub fn render(&self, node: &str) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 26] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 27] = [
             (
                 "calm_ticks_total",
                 "counter",
@@ -317,6 +321,12 @@ impl Metrics {
                 "counter",
                 "HTTP connections closed at once: too many from the same IP address.",
                 &self.http_per_ip_rejections,
+            ),
+            (
+                "calm_peer_per_ip_rejections_total",
+                "counter",
+                "Peer connections closed at once: too many handshakes from the same IP address.",
+                &self.peer_per_ip_rejections,
             ),
             (
                 "calm_http_header_timeouts_total",

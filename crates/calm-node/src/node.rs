@@ -37,6 +37,10 @@ pub struct Limits {
     pub max_string_len: usize,
     /// Simultaneous inbound peer connections (handshakes included).
     pub max_connections: usize,
+    /// Simultaneous inbound peer connections in their handshake from one IP address; more are
+    /// closed at once (on top of [`Limits::max_connections`]), so that one address cannot take
+    /// every handshake slot from the members.
+    pub max_connections_per_ip: usize,
     /// Time a peer has to complete the handshake.
     pub handshake_timeout: Duration,
     /// Events queued for the tick loop. Client requests over it are refused as busy (HTTP 503
@@ -81,9 +85,10 @@ impl Default for Limits {
             max_facts_per_request: 100_000,
             max_string_len: 64 << 10,
             max_connections: 64,
+            max_connections_per_ip: 8,
             handshake_timeout: Duration::from_secs(5),
             queue_len: 1024,
-            peer_idle_timeout: Duration::from_secs(30),
+            peer_idle_timeout: Duration::from_secs(3),
             http_idle_timeout: Duration::from_secs(60),
             max_http_connections: 256,
             peer_write_timeout: Duration::from_secs(10),
@@ -592,6 +597,8 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
                 ticks = stepper.core().engine().ticks(),
                 replayed = restored.replayed,
                 unacked = restored.outbox.values().map(BTreeMap::len).sum::<usize>(),
+                snapshot_bytes = restored.snapshot_bytes,
+                log_bytes = restored.log_bytes,
                 ms = started.elapsed().as_millis() as u64,
                 "state loaded from the data directory"
             );

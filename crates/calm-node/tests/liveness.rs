@@ -414,3 +414,109 @@ async fn tiny_inbound_budgets_slow_peers_down_but_everyone_converges() {
         stop(n).await;
     }
 }
+
+/// A TCP proxy that can cut the network: from a cut on, nothing it carries moves, and the
+/// connections it carried never move again nor close (as TCP connections across a partition,
+/// whose retransmissions back off for minutes); only connections made after the heal carry.
+struct Cutter {
+    addr: SocketAddr,
+    /// The epoch (bumped at each heal) and whether the network is cut.
+    state: watch::Sender<(u64, bool)>,
+}
+
+impl Cutter {
+    async fn start(target: SocketAddr) -> Cutter {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (state, rx) = watch::channel((0u64, false));
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let rx = rx.clone();
+                let epoch = rx.borrow().0;
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (ir, iw) = inbound.into_split();
+                    let (or, ow) = outbound.into_split();
+                    tokio::spawn(cut_pipe(ir, ow, rx.clone(), epoch));
+                    tokio::spawn(cut_pipe(or, iw, rx, epoch));
+                });
+            }
+        });
+        Cutter { addr, state }
+    }
+
+    fn cut(&self) {
+        self.state.send_modify(|s| s.1 = true);
+    }
+
+    fn heal(&self) {
+        self.state.send_modify(|s| *s = (s.0 + 1, false));
+    }
+}
+
+/// Forwards while the network is whole and in the connection's epoch; otherwise holds the
+/// connection open, moving nothing, for good.
+async fn cut_pipe(
+    mut r: OwnedReadHalf,
+    mut w: OwnedWriteHalf,
+    mut state: watch::Receiver<(u64, bool)>,
+    epoch: u64,
+) {
+    let mut buf = vec![0u8; 16 << 10];
+    loop {
+        if state.wait_for(|s| *s == (epoch, false)).await.is_err() {
+            return;
+        }
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if state.wait_for(|s| *s == (epoch, false)).await.is_err() {
+            return;
+        }
+        if w.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+/// Two nodes with the default limits; their one connection (n1 dials n2) dies in a partition
+/// and stays open but dead after the heal. The nodes notice the silence (the idle timeout, with
+/// pings), n1 dials again, and everything written on either side during and after the cut
+/// arrives, well within the bound. Fails with an idle timeout longer than the bound (30 s was
+/// the default), by the expiry of the convergence wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dead_after_a_partition_is_replaced() {
+    let names = ["n1", "n2"];
+    let addrs: Vec<SocketAddr> = names.iter().map(|_| free_port()).collect();
+    let cutter = Cutter::start(addrs[1]).await;
+    let real = |n: &str| addrs[names.iter().position(|m| *m == n).unwrap()];
+    let via_cutter = |n: &str| if n == "n2" { cutter.addr } else { real(n) };
+    let defaults = Limits::default;
+    let n1 = start(
+        "n1",
+        addrs[0],
+        peers_of("n1", &names, via_cutter),
+        defaults(),
+    )
+    .await;
+    let n2 = start("n2", addrs[1], peers_of("n2", &names, real), defaults()).await;
+    let both = [&n1.handle, &n2.handle];
+    all_connected(&both).await;
+    load(n1.handle.clone(), vec![], 0, 50, 64).await;
+    converge(&both, 50, Duration::from_secs(60)).await;
+
+    cutter.cut();
+    load(n1.handle.clone(), vec![], 50, 100, 64).await;
+    load(n2.handle.clone(), vec![], 1000, 1050, 64).await;
+    cutter.heal();
+    load(n1.handle.clone(), vec![], 100, 150, 64).await;
+    load(n2.handle.clone(), vec![], 1050, 1100, 64).await;
+    converge(&both, 250, Duration::from_secs(20)).await;
+    for n in [n1, n2] {
+        stop(n).await;
+    }
+}

@@ -149,3 +149,82 @@ fn garbage_oversized_frames_and_bad_handshakes_are_refused() {
     assert!(n >= attacks.len() as u64, "{line}");
     node.handle.shutdown();
 }
+
+/// Whether the node answers a member's Hello on a new connection (it took the connection into
+/// its handshake) rather than closing it unanswered.
+fn answers_hello(addr: SocketAddr) -> bool {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let hello = Frame::Hello {
+        version: PROTOCOL_VERSION,
+        node: "n2".into(),
+        incarnation: 1,
+        nonce: vec![0; 32],
+        proof: vec![],
+    };
+    let _ = s.write_all(&framed(&hello));
+    let mut buf = [0u8; 64];
+    match s.read(&mut buf) {
+        Ok(n) => n > 0,
+        Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => false,
+        Err(e) => panic!("neither answered nor closed: {e}"),
+    }
+}
+
+#[test]
+fn handshakes_from_one_address_are_limited() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let program = Program::compile("t.dl", ".decl p(x: number)\n").unwrap();
+    let limits = Limits {
+        max_connections_per_ip: 2,
+        // Long: the silent connections below hold their slots for the whole test.
+        handshake_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let node = rt.block_on(async {
+        calm_node::start(NodeConfig {
+            name: "n1".into(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            peers: vec![Peer {
+                name: "n2".into(),
+                addr: "127.0.0.1:9".parse().unwrap(),
+            }],
+            program,
+            limits,
+        })
+        .await
+        .unwrap()
+    });
+    let addr = node.peer_addr;
+    let rejected = || {
+        node.handle
+            .metrics()
+            .peer_per_ip_rejections
+            .load(Ordering::Relaxed)
+    };
+    // Two silent connections take this address's two handshake slots ...
+    let first = TcpStream::connect(addr).unwrap();
+    let _second = TcpStream::connect(addr).unwrap();
+    // ... so a third is closed unanswered, and counted (the global limit, 64, is far).
+    assert_closed(addr, &[], "a third handshake from the same address");
+    assert_eq!(rejected(), 1);
+    // A slot given back (the connection closed) takes a new connection, which is answered.
+    drop(first);
+    let mut answered = false;
+    for _ in 0..200 {
+        if answers_hello(addr) {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(
+        answered,
+        "no handshake slot came back after a connection closed"
+    );
+    node.handle.shutdown();
+}

@@ -32,8 +32,8 @@
 //! Every error is a [`Diagnostic`] with a code and a span; a program with a component error is
 //! not instantiated (its components are dropped), so the later layers do not add follow-up
 //! errors about relations of instances that do not exist. The expansion is bounded: nesting of
-//! instantiations is at most [`MAX_DEPTH`] deep, its work at most [`MAX_WORK`], and a program has
-//! at most [`MAX_COMPONENTS`] components.
+//! instantiations is at most [`MAX_DEPTH`] deep, it makes at most [`MAX_INSTANCES`] instantiations
+//! and [`MAX_ITEMS`] items, and a program has at most [`MAX_COMPONENTS`] components.
 
 use std::collections::{HashMap, HashSet};
 
@@ -70,9 +70,12 @@ pub(crate) mod codes {
 /// base component), as in Souffle.
 pub const MAX_DEPTH: u32 = 100;
 
-/// Most work the expansion may do: instantiations, inheritance steps and items produced, summed
-/// over every level of nesting.
-pub const MAX_WORK: usize = 1_000_000;
+/// Most instantiations (and steps from a component to a base) the expansion may make.
+pub const MAX_INSTANCES: usize = 50_000;
+
+/// Most items (types, declarations, directives, clauses) the expansion may produce, counted at
+/// every level of nesting they pass through.
+pub const MAX_ITEMS: usize = 1_000_000;
 
 /// Most components in a program, nested ones included.
 pub const MAX_COMPONENTS: usize = 5_000;
@@ -161,7 +164,8 @@ pub(crate) fn expand(file: FileId, units: Vec<Unit>) -> (Program, Vec<Diagnostic
         file,
         tree: &tree,
         diags: Vec::new(),
-        work: 0,
+        instances: 0,
+        items: 0,
         over_budget: false,
     };
     if tree.comps.len() > MAX_COMPONENTS {
@@ -398,9 +402,11 @@ struct Expander<'t, 'a> {
     file: FileId,
     tree: &'t Tree<'a>,
     diags: Vec<Diagnostic>,
-    /// Instantiations made and items produced so far (bounded by [`MAX_WORK`]).
-    work: usize,
-    /// [`MAX_WORK`] was exceeded (and reported).
+    /// Instantiations made so far (bounded by [`MAX_INSTANCES`]).
+    instances: usize,
+    /// Items produced so far (bounded by [`MAX_ITEMS`]).
+    items: usize,
+    /// A bound was exceeded (and reported).
     over_budget: bool,
 }
 
@@ -426,17 +432,20 @@ impl Expander<'_, '_> {
         );
     }
 
-    /// Counts `n` units of work; `false` (after reporting it once) when the budget is exceeded.
-    fn spend(&mut self, n: usize, span: Span) -> bool {
-        self.work = self.work.saturating_add(n);
-        if self.work > MAX_WORK && !self.over_budget {
+    /// Counts one instantiation and `items` items; `false` (after reporting it once) when a
+    /// bound is exceeded.
+    fn spend(&mut self, instances: usize, items: usize, span: Span) -> bool {
+        self.instances = self.instances.saturating_add(instances);
+        self.items = self.items.saturating_add(items);
+        if (self.instances > MAX_INSTANCES || self.items > MAX_ITEMS) && !self.over_budget {
             self.over_budget = true;
             let d = self
                 .err(
                     codes::LIMIT,
                     span,
                     format!(
-                        "component instantiations produce more than {MAX_WORK} instances and items"
+                        "component expansion too large: more than {MAX_INSTANCES} \
+                         instantiations or {MAX_ITEMS} items"
                     ),
                     "expansion too large",
                 )
@@ -518,18 +527,21 @@ impl Expander<'_, '_> {
                 }
             }
         }
+        // As in Souffle, an override error points at the component (the `.override` and the
+        // declaration are secondary labels).
         for o in &node.overrides {
             if let Some(own) = node.relations.iter().find(|r| r.name.name == o.name) {
                 let d = self
                     .err(
                         codes::OVERRIDE,
-                        o.span,
+                        def.ty.name.span,
                         format!(
-                            "`.override {}` in component `{}`, which declares `{}` itself",
-                            o.name, def.ty.name.name, o.name
+                            "component `{}` overrides `{}`, which it declares itself",
+                            def.ty.name.name, o.name
                         ),
                         "override of a relation that is not inherited",
                     )
+                    .with_secondary(self.file, o.span, "overridden here")
                     .with_secondary(self.file, own.name.span, "declared here")
                     .with_help("only a relation declared in a base component can be overridden");
                 self.diags.push(d);
@@ -542,13 +554,14 @@ impl Expander<'_, '_> {
                         let d = self
                             .err(
                                 codes::OVERRIDE,
-                                o.span,
+                                def.ty.name.span,
                                 format!(
-                                    "`.override {}` in component `{}`: `{}` is not overridable",
-                                    o.name, def.ty.name.name, r.name.name
+                                    "component `{}` overrides `{}`, which is not overridable",
+                                    def.ty.name.name, o.name
                                 ),
                                 "override of a relation that is not `overridable`",
                             )
+                            .with_secondary(self.file, o.span, "overridden here")
                             .with_secondary(self.file, r.name.span, "declared here")
                             .with_help("declare it `overridable` in the base component");
                         self.diags.push(d);
@@ -643,7 +656,7 @@ impl Expander<'_, '_> {
             self.diags.push(d);
             return res;
         }
-        if !self.spend(1, init.span) {
+        if !self.spend(1, 0, init.span) {
             return res;
         }
         let tree = self.tree;
@@ -663,7 +676,7 @@ impl Expander<'_, '_> {
         );
         let produced =
             res.types.len() + res.relations.len() + res.directives.len() + res.clauses.len();
-        if !self.spend(produced, init.span) {
+        if !self.spend(0, produced, init.span) {
             return Content::default();
         }
         // Prefix what the instance declares, everywhere it is used.
@@ -740,7 +753,7 @@ impl Expander<'_, '_> {
                 self.diags.push(d);
                 return;
             }
-            if !self.spend(1, base.span) {
+            if !self.spend(1, 0, base.span) {
                 return;
             }
             let active = binding.extend(&tree.comps[b].def.ty.params, &base.params);

@@ -165,3 +165,17 @@ ok().
 "
     ));
 }
+
+#[test]
+fn e0023_override_of_a_relation_that_is_not_overridable() {
+    insta::assert_snapshot!(render(
+        ".comp Base {\n  .decl r(x: number)\n}\n.comp Sub : Base {\n  .override r\n  r(1).\n}\n.init s = Sub\n"
+    ));
+}
+
+#[test]
+fn e0027_w0027_pragmas() {
+    insta::assert_snapshot!(render(
+        ".pragma \"magic-transform\" \"*\"\n.pragma \"fact-dir\" \"facts\"\n"
+    ));
+}

@@ -26,6 +26,7 @@
 //! | `E0020`–`E0026` | components (see [`crate::components`]): unknown component, wrong number of type parameters, inheritance cycle, bad `.override`, redefinition or name clash, expansion limit, misplaced component syntax |
 //! | `E0027` | a `.pragma` that would change what the program computes |
 //! | `W0027` | warning: a `.pragma` that cannot change a result, ignored |
+//! | `E0028` | a choice domain names a column its relation does not have (choice domains themselves are `E0005`) |
 
 mod expr;
 mod facts;
@@ -66,6 +67,8 @@ pub(crate) mod codes {
     pub const PREPROCESSOR_LINE: &str = "W0001";
     /// Souffle relation qualifier ignored (warning).
     pub const IGNORED_QUALIFIER: &str = "W0002";
+    /// A choice domain names a column the relation does not have.
+    pub const UNKNOWN_COLUMN: &str = "E0028";
 }
 
 /// The result of parsing: the tree and the problems found.

@@ -179,3 +179,10 @@ fn e0027_w0027_pragmas() {
         ".pragma \"magic-transform\" \"*\"\n.pragma \"fact-dir\" \"facts\"\n"
     ));
 }
+
+#[test]
+fn e0028_choice_domain_unknown_column() {
+    insta::assert_snapshot!(render(
+        ".decl pick(x: number, y: number) choice-domain x, (y, z), w\npick(1, 2).\n"
+    ));
+}

@@ -410,7 +410,7 @@ impl Parser<'_> {
                 }
             }
         };
-        let qualifiers = self.qualifiers()?;
+        let qualifiers = self.qualifiers(&name.name, &params)?;
         Ok(names
             .into_iter()
             .map(|name| Decl {
@@ -456,10 +456,11 @@ impl Parser<'_> {
             && self.text(domain) == "domain"
     }
 
-    /// Reads Souffle qualifiers after a declaration: keeps `eqrel`, `input`, `output` and
-    /// `printsize`; skips the data-structure ones (`brie`, ...) with one warning; reports a
-    /// choice domain (`choice-domain x, (y, z)`), which calm does not implement, as an error.
-    fn qualifiers(&mut self) -> PResult<Vec<Ident>> {
+    /// Reads Souffle qualifiers after the declaration of `rel` with columns `params`: keeps
+    /// `eqrel`, `input`, `output`, `printsize` and `overridable`; skips the data-structure ones
+    /// (`brie`, ...) with one warning; reports a choice domain (`choice-domain x, (y, z)`), which
+    /// calm does not implement, as an error (after any column it names that `rel` lacks).
+    fn qualifiers(&mut self, rel: &str, params: &[Param]) -> PResult<Vec<Ident>> {
         let mut kept = Vec::new();
         let mut skipped: Option<Span> = None;
         let mut skipped_names = Vec::new();
@@ -476,6 +477,7 @@ impl Parser<'_> {
                 let first = self.bump();
                 self.bump();
                 let domain = self.bump();
+                self.choice_domain_columns(rel, params)?;
                 let d = Diagnostic::error("choice domains are not supported")
                     .with_code(codes::UNSUPPORTED)
                     .with_primary(
@@ -501,6 +503,50 @@ impl Parser<'_> {
             self.diags.push(d);
         }
         Ok(kept)
+    }
+
+    /// The keys of a choice domain, `x, (y, z), ...`: each column must be one of `params`
+    /// (an error with code `E0028` for each that is not).
+    fn choice_domain_columns(&mut self, rel: &str, params: &[Param]) -> PResult<()> {
+        loop {
+            let mut names = Vec::new();
+            if self.at(Tok::LParen) {
+                self.bump();
+                loop {
+                    names.push(self.expect(Tok::Ident, "a column name", " in a choice domain")?);
+                    let t = self.peek();
+                    match t.kind {
+                        Tok::Comma => {
+                            self.bump();
+                        }
+                        Tok::RParen => {
+                            self.bump();
+                            break;
+                        }
+                        _ => return Err(self.expected(t, "`,` or `)`", " in a choice domain")),
+                    }
+                }
+            } else {
+                names.push(self.expect(Tok::Ident, "a column name", " in a choice domain")?);
+            }
+            for t in names {
+                let name = self.text(t);
+                if !params.iter().any(|p| p.name.name == name) {
+                    let d = Diagnostic::error(format!(
+                        "`{name}` in the choice domain is not a column of `{rel}`"
+                    ))
+                    .with_code(codes::UNKNOWN_COLUMN)
+                    .with_primary(self.file, t.span, "no such column");
+                    self.diags.push(d);
+                }
+            }
+            // A `,` continues the domain unless a declaration or a clause follows it.
+            if self.at(Tok::Comma) && matches!(self.nth(1).kind, Tok::Ident | Tok::LParen) {
+                self.bump();
+            } else {
+                return Ok(());
+            }
+        }
     }
 
     /// `.input a(k=v, ...), b` (the keyword is consumed).

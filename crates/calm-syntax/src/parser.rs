@@ -30,6 +30,7 @@
 
 mod expr;
 mod facts;
+mod formula;
 mod items;
 mod lexer;
 
@@ -240,7 +241,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Reports "expected {what}{after}, found {t}" unless `t` was already reported by the lexer.
-    /// A `;` is reported as unsupported disjunction instead.
+    /// A `;` (outside a rule body, where it is disjunction) is reported as unsupported.
     fn expected(&mut self, t: Token, what: &str, after: &str) -> Reported {
         self.expected_with_help(t, what, after, None)
     }
@@ -255,10 +256,13 @@ impl<'a> Parser<'a> {
         match t.kind {
             Tok::Unknown | Tok::BadStr => return Reported,
             Tok::Semi => {
-                let d = Diagnostic::error("disjunction `;` is not supported; write two rules")
+                let d = Diagnostic::error("disjunction `;` is only supported in a rule body")
                     .with_code(codes::UNSUPPORTED)
                     .with_primary(self.file, t.span, "disjunction")
-                    .with_help("split the rule into one rule per alternative, with the same head");
+                    .with_help(
+                        "in an aggregate, aggregate over a relation defined by one rule per \
+                         alternative",
+                    );
                 return self.report(d);
             }
             Tok::Float => {

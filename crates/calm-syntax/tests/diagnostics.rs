@@ -80,8 +80,8 @@ fn e0005_algebraic_data_type() {
 }
 
 #[test]
-fn e0005_disjunction() {
-    insta::assert_snapshot!(render("p(x) :- q(x); r(x).\n"));
+fn e0005_disjunction_in_aggregate() {
+    insta::assert_snapshot!(render("p(n) :- n = count : { q(x) ; r(x) }.\n"));
 }
 
 #[test]

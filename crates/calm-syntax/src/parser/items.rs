@@ -641,13 +641,12 @@ impl Parser<'_> {
             let t = self.peek();
             return Err(self.expected(t, "`:-`", " after several heads"));
         }
-        let (head, time) = heads.remove(0);
         let t = self.peek();
-        let (body, end) = match t.kind {
-            Tok::Dot => (Vec::new(), self.bump()),
+        let (disjuncts, end) = match t.kind {
+            Tok::Dot => (vec![Vec::new()], self.bump()),
             Tok::ColonDash => {
                 self.bump();
-                self.body()?
+                self.body_disjuncts()?
             }
             _ => {
                 let help = (t.line_start && t.kind == Tok::Ident)
@@ -655,20 +654,17 @@ impl Parser<'_> {
                 return Err(self.expected_with_help(t, "`:-` or `.`", " after the head", help));
             }
         };
-        let span = head.span.to(end.span);
-        let mut rules = vec![Rule {
-            span,
-            head,
-            time,
-            body,
-        }];
+        // One rule per head and per disjunct of the body.
+        let mut rules = Vec::with_capacity(heads.len() * disjuncts.len());
         for (head, time) in heads {
-            rules.push(Rule {
-                span: head.span.to(end.span),
-                head,
-                time,
-                body: rules[0].body.clone(),
-            });
+            for body in &disjuncts {
+                rules.push(Rule {
+                    span: head.span.to(end.span),
+                    head: head.clone(),
+                    time,
+                    body: body.clone(),
+                });
+            }
         }
         Ok(rules)
     }
@@ -699,31 +695,5 @@ impl Parser<'_> {
         };
         self.bump();
         Ok(Some(suffix))
-    }
-
-    /// The body literals after `:-`, up to and including the final `.`.
-    fn body(&mut self) -> PResult<(Vec<crate::ast::Literal>, Token)> {
-        let mut lits = Vec::new();
-        loop {
-            let (lit, _) = self.literal()?;
-            lits.push(lit);
-            let t = self.peek();
-            match t.kind {
-                Tok::Comma => {
-                    self.bump();
-                }
-                Tok::Dot => return Ok((lits, self.bump())),
-                _ => {
-                    let help = (t.line_start && t.kind == Tok::Ident)
-                        .then_some("is a `.` missing at the end of the rule?");
-                    return Err(self.expected_with_help(
-                        t,
-                        "`,` or `.`",
-                        " after a body literal",
-                        help,
-                    ));
-                }
-            }
-        }
     }
 }

@@ -508,6 +508,12 @@ fn disjunction_gives_one_rule_per_disjunct() {
         printed("a(x), b(x) :- c(x); d(x)."),
         "a(x) :- c(x).\na(x) :- d(x).\nb(x) :- c(x).\nb(x) :- d(x).\n"
     );
+    // `true` is the empty conjunction, `false` the empty disjunction.
+    assert_eq!(
+        printed("p(x) :- q(x), true.\np(x) :- q(x), false.\np(x) :- false ; r(x), !(false)."),
+        "p(x) :- q(x).\np(x) :- r(x).\n"
+    );
+    assert_eq!(printed("ok() :- true.\nno() :- !true."), "ok().\n");
     // Parenthesised expressions are still expressions.
     assert_eq!(
         printed("p(y) :- q(x), (x + 1) * 2 = y ; r(y)."),

@@ -4,7 +4,8 @@
 //! A body is read as a formula and put in disjunctive normal form: negations are pushed down to
 //! the literals (De Morgan; a negated atom becomes positive, a comparison takes the opposite
 //! operator, `!match` becomes `match`), and each disjunct becomes a rule of its own with the same
-//! head, as Souffle does. The expansion is bounded by [`MAX_DISJUNCTS`].
+//! head, as Souffle does. The constants `true` and `false` are the empty conjunction and the
+//! empty disjunction. The expansion is bounded by [`MAX_DISJUNCTS`].
 
 use super::lexer::{Tok, Token};
 use super::{PResult, Parser, codes};
@@ -84,11 +85,13 @@ impl Parser<'_> {
         })
     }
 
-    /// A literal, a group `( ... )`, or a negation `!` of a group or of a negation.
+    /// A literal, `true`, `false`, a group `( ... )`, or a negation `!` of a group or of a
+    /// negation.
     fn term(&mut self) -> PResult<Formula> {
         let t = self.peek();
         if t.kind == Tok::Bang
             && (self.nth(1).kind == Tok::Bang
+                || self.is_constant(1)
                 || (self.nth(1).kind == Tok::LParen && self.is_group(1)))
         {
             self.bump();
@@ -116,8 +119,29 @@ impl Parser<'_> {
                 other => other,
             });
         }
+        if self.is_constant(0) {
+            // Souffle's constant literals: `true` is the empty conjunction, `false` the empty
+            // disjunction (a rule with `false` in every disjunct is dropped).
+            let t = self.bump();
+            return Ok(if self.text(t) == "true" {
+                Formula::And(Vec::new())
+            } else {
+                Formula::Or(Vec::new())
+            });
+        }
         let (lit, _) = self.literal()?;
         Ok(Formula::Lit(lit))
+    }
+
+    /// Whether the token `n` ahead is the literal `true` or `false` (not a relation `true()`).
+    fn is_constant(&mut self, n: usize) -> bool {
+        let t = self.nth(n);
+        t.kind == Tok::Ident
+            && matches!(self.text(t), "true" | "false")
+            && matches!(
+                self.nth(n + 1).kind,
+                Tok::Comma | Tok::Semi | Tok::Dot | Tok::RParen
+            )
     }
 
     /// Whether the `(` `n` tokens ahead opens a group of literals rather than an expression:

@@ -396,6 +396,11 @@ struct Content {
     relations: Vec<Decl>,
     directives: Vec<Directive>,
     clauses: Vec<Rule>,
+    /// Where each type of `types` is defined, by name (while the content is collected).
+    type_index: HashMap<String, Span>,
+    /// Where each relation of `relations` is declared, by name (while the content is
+    /// collected).
+    relation_index: HashMap<String, Span>,
 }
 
 struct Expander<'t, 'a> {
@@ -679,7 +684,10 @@ impl Expander<'_, '_> {
         if !self.spend(0, produced, init.span) {
             return Content::default();
         }
-        // Prefix what the instance declares, everywhere it is used.
+        // Prefix what the instance declares, everywhere it is used (the indexes, by the old
+        // names, are not needed any more).
+        res.type_index.clear();
+        res.relation_index.clear();
         let prefix = &init.name.name;
         let mut type_map: HashMap<String, String> = HashMap::new();
         for t in &mut res.types {
@@ -787,13 +795,13 @@ impl Expander<'_, '_> {
         for d in &node.directives {
             self.add_directive(res, (*d).clone());
         }
-        let declared: HashSet<&str> = res.relations.iter().map(|r| r.name.name.as_str()).collect();
+        let declared = &res.relation_index;
         for c in &node.clauses {
             let first = c.head.name.name.split('.').next().unwrap_or_default();
             if overridden.contains(first) {
                 continue;
             }
-            if declared.contains(c.head.name.name.as_str()) {
+            if declared.contains_key(c.head.name.name.as_str()) {
                 res.clauses.push((*c).clone());
             } else {
                 orphans.push((*c).clone());
@@ -802,7 +810,7 @@ impl Expander<'_, '_> {
         // Orphans of nested instances whose head this component declares are its clauses.
         let (adopted, rest): (Vec<Rule>, Vec<Rule>) = std::mem::take(orphans)
             .into_iter()
-            .partition(|c| declared.contains(c.head.name.name.as_str()));
+            .partition(|c| declared.contains_key(c.head.name.name.as_str()));
         *orphans = rest;
         res.clauses.extend(adopted);
     }
@@ -821,7 +829,7 @@ impl Expander<'_, '_> {
     }
 
     fn add_type(&mut self, res: &mut Content, t: TypeDecl) {
-        if let Some(prev) = res.types.iter().find(|p| p.name.name == t.name.name) {
+        if let Some(&prev) = res.type_index.get(&t.name.name) {
             let d = self
                 .err(
                     codes::REDEFINITION,
@@ -829,15 +837,16 @@ impl Expander<'_, '_> {
                     format!("type `{}` is defined twice in one instance", t.name.name),
                     "defined again here",
                 )
-                .with_secondary(self.file, prev.name.span, "first defined here");
+                .with_secondary(self.file, prev, "first defined here");
             self.diags.push(d);
             return;
         }
+        res.type_index.insert(t.name.name.clone(), t.name.span);
         res.types.push(t);
     }
 
     fn add_relation(&mut self, res: &mut Content, r: Decl) {
-        if let Some(prev) = res.relations.iter().find(|p| p.name.name == r.name.name) {
+        if let Some(&prev) = res.relation_index.get(&r.name.name) {
             let d = self
                 .err(
                     codes::REDEFINITION,
@@ -848,10 +857,11 @@ impl Expander<'_, '_> {
                     ),
                     "declared again here",
                 )
-                .with_secondary(self.file, prev.name.span, "first declared here");
+                .with_secondary(self.file, prev, "first declared here");
             self.diags.push(d);
             return;
         }
+        res.relation_index.insert(r.name.name.clone(), r.name.span);
         res.relations.push(r);
     }
 

@@ -15,8 +15,8 @@
 //! | `E0002` | unterminated string literal |
 //! | `E0003` | unterminated block comment |
 //! | `E0004` | integer literal out of the 64-bit range |
-//! | `E0005` | unsupported Souffle construct (`.type`, disjunction, floats, functors, ...) |
-//! | `E0006` | nesting too deep / expression too large |
+//! | `E0005` | unsupported Souffle construct (records, floats, choice domains, `;` in an aggregate, ...) |
+//! | `E0006` | nesting too deep, expression too large, a clause whose disjunctions expand to too many rules |
 //! | `E0007` | unknown directive `.xxx` |
 //! | `E0008` | not a fact (only in [`parse_facts`]) |
 //! | `E0009` | unknown escape sequence in a string literal |

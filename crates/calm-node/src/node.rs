@@ -190,6 +190,11 @@ pub struct PeerStatus {
     /// The peer's backlog went over its budget (`Limits::peer_outbox_bytes`): new batches are
     /// not queued for it until it caught up, and then its history is sent again.
     pub overflowed: bool,
+    /// Facts sent to the peer over the node's life, each counted once: what it is sent again
+    /// if it restarts without its state (see `docs/node.md`, "What a node keeps").
+    pub history_facts: u64,
+    /// Bytes of memory that record takes.
+    pub history_bytes: u64,
 }
 
 /// What `status` reports.
@@ -1007,10 +1012,16 @@ impl TickLoop {
                 tracing::warn!(%dest, facts = n, "facts addressed to a node that is not a member are dropped");
             }
             // Into the peers' outboxes, never waiting: the links drain them at their pace.
+            let mut last = None;
             for (dest, seq, facts) in sends {
                 if let Some(link) = shared.links.get(&dest) {
                     link.push(seq, &facts, false, metrics);
+                    if last.as_ref() != Some(&dest) {
+                        let (n, bytes) = self.stepper.core().history_size(&dest);
+                        link.set_history(n, bytes);
+                    }
                 }
+                last = Some(dest);
             }
             for (peer, seq) in out.acks {
                 if let Some(link) = shared.links.get(&peer) {

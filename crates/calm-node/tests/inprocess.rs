@@ -91,6 +91,16 @@ async fn three_nodes_find_the_same_deadlocks_as_one() {
     }
     let status = nodes[0].handle.status().await.unwrap();
     assert!(status.peers.iter().all(|p| p.connected), "{status:?}");
+    // n1 sent each peer at least its own two edges, and records them (to send again to a peer
+    // that restarts without its state).
+    for p in &status.peers {
+        assert!(p.history_facts >= 2 && p.history_bytes > 0, "{p:?}");
+    }
+    let metrics = nodes[0].handle.metrics_text();
+    assert!(
+        metrics.contains("calm_peer_history_facts{node=\"n1\",peer=\"n2\"}"),
+        "{metrics}"
+    );
     for node in nodes {
         node.handle.shutdown();
         node.wait().await;

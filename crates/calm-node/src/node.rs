@@ -24,8 +24,20 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub struct Peer {
     /// Its node name.
     pub name: String,
-    /// Where it listens for peers.
+    /// Where it listens for peers (when `host` is a name, where that name pointed at start).
     pub addr: SocketAddr,
+    /// The `HOST:PORT` it was given, when HOST is a name rather than an IP address
+    /// (`calm-1.calm:7000`): resolved again at every connection attempt, so a peer that comes
+    /// back under the same name at another address (a rescheduled pod) is found. `None`: `addr`
+    /// is used as it is.
+    pub host: Option<String>,
+}
+
+impl Peer {
+    /// Where the peer is, as configured: its host name and port, or its address.
+    pub fn shown(&self) -> String {
+        self.host.clone().unwrap_or_else(|| self.addr.to_string())
+    }
 }
 
 /// Limits on what outsiders control.
@@ -535,8 +547,7 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             .peers
             .iter()
             .map(|p| {
-                let state =
-                    LinkState::new(&p.name, p.addr.to_string(), config.limits.peer_outbox_bytes);
+                let state = LinkState::new(&p.name, p.shown(), config.limits.peer_outbox_bytes);
                 (p.name.clone(), Arc::new(state))
             })
             .collect(),

@@ -506,15 +506,19 @@ pub enum Expr {
     /// `nil`: the empty value of every record type.
     Nil(Span),
     /// `$Name(e, ...)`: a constructor of an algebraic data type (`$Name` without arguments
-    /// is `$Name()`).
-    Branch {
-        /// The constructor's name, without the `$`.
-        name: Ident,
-        /// Its arguments.
-        args: Vec<Expr>,
-        /// The whole expression.
-        span: Span,
-    },
+    /// is `$Name()`). Boxed to keep `Expr` small (the parser's recursion depth depends on it).
+    Branch(Box<Construct>),
+}
+
+/// `$Name(e, ...)`: a value of an algebraic data type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Construct {
+    /// The constructor's name, without the `$`.
+    pub name: Ident,
+    /// Its arguments.
+    pub args: Vec<Expr>,
+    /// The whole expression.
+    pub span: Span,
 }
 
 impl Expr {
@@ -528,9 +532,8 @@ impl Expr {
             | Expr::Neg(_, s)
             | Expr::Record(_, s)
             | Expr::Nil(s) => *s,
-            Expr::Binary { span, .. } | Expr::Call { span, .. } | Expr::Branch { span, .. } => {
-                *span
-            }
+            Expr::Binary { span, .. } | Expr::Call { span, .. } => *span,
+            Expr::Branch(c) => c.span,
             Expr::Aggregate(a) => a.span,
         }
     }

@@ -6,7 +6,9 @@
 
 use super::lexer::{Tok, Token, unescape};
 use super::{PResult, Parser, codes};
-use crate::ast::{AggFunc, Aggregate, Arg, Atom, BinOp, CmpOp, Expr, Functor, Ident, Literal};
+use crate::ast::{
+    AggFunc, Aggregate, Arg, Atom, BinOp, CmpOp, Construct, Expr, Functor, Ident, Literal,
+};
 use crate::{Diagnostic, Span};
 
 /// Deepest nesting of parentheses, aggregates and unary minus.
@@ -932,11 +934,11 @@ impl Parser<'_> {
         }
         if !self.at(Tok::LParen) {
             return Ok(P {
-                e: Expr::Branch {
+                e: Expr::Branch(Box::new(Construct {
                     name,
                     args: Vec::new(),
                     span: t.span,
-                },
+                })),
                 span: t.span,
                 h: 1,
             });
@@ -950,7 +952,7 @@ impl Parser<'_> {
         let h = h + 1;
         self.check_height(h, span)?;
         Ok(P {
-            e: Expr::Branch { name, args, span },
+            e: Expr::Branch(Box::new(Construct { name, args, span })),
             span,
             h,
         })
@@ -984,7 +986,9 @@ impl Parser<'_> {
         }
     }
 
-    /// A variable, `_`, or a body aggregate.
+    /// A variable, `_`, `nil`, a constructor, a functor call or a body aggregate (kept out of
+    /// `primary`, whose stack frame bounds how deep an expression may nest).
+    #[inline(never)]
     fn ident_expr(&mut self, t: Token) -> PResult<P> {
         let text = self.text(t);
         if text == "_" {

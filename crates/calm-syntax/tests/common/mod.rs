@@ -48,9 +48,9 @@ pub fn expr(e: &Expr) -> String {
             format!("[{}]", fields.join(", "))
         }
         Expr::Nil(_) => "nil".into(),
-        Expr::Branch { name, args, .. } => {
-            let args: Vec<String> = args.iter().map(expr).collect();
-            format!("${}({})", name.name, args.join(", "))
+        Expr::Branch(c) => {
+            let args: Vec<String> = c.args.iter().map(expr).collect();
+            format!("${}({})", c.name.name, args.join(", "))
         }
     }
 }
@@ -263,8 +263,13 @@ fn expr_spans(e: &Expr, out: &mut Vec<Span>) {
             expr_spans(lhs, out);
             expr_spans(rhs, out);
         }
-        Expr::Call { args, .. } | Expr::Record(args, _) | Expr::Branch { args, .. } => {
+        Expr::Call { args, .. } | Expr::Record(args, _) => {
             for a in args {
+                expr_spans(a, out);
+            }
+        }
+        Expr::Branch(c) => {
+            for a in &c.args {
                 expr_spans(a, out);
             }
         }

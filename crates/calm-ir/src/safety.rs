@@ -1,6 +1,8 @@
 //! Safety (range restriction): every variable a rule needs must be bound by a positive atom, an
 //! assignment `x = expr` over bound variables, or an aggregate. Equalities that bind a variable
-//! are turned into [`BodyItem::Assign`] here.
+//! are turned into [`BodyItem::Assign`] here, and equalities between a bound value and a record
+//! pattern with unbound variables (`p([x, y])` is `p(r), r = [x, y]`) are destructured: a check
+//! of the record's tag ([`Expr::Tag`]), then one equality per field ([`Expr::Field`]).
 
 use crate::codes;
 use crate::ir::*;
@@ -11,7 +13,7 @@ use std::collections::HashSet;
 /// Checks one rule, rewriting binding equalities into assignments. Returns `false` on error.
 pub(crate) fn check_rule(file: FileId, rule: &mut Rule, diags: &mut Vec<Diagnostic>) -> bool {
     let mut bound = HashSet::new();
-    let mut ok = resolve_items(file, &mut rule.body, &mut bound, &rule.vars, diags);
+    let mut ok = resolve_items(file, &mut rule.body, &mut bound, &mut rule.vars, diags);
     let mut missing = Vec::new();
     for e in &rule.head_args {
         e.for_each_var(&mut |v| {
@@ -39,9 +41,9 @@ pub(crate) fn check_rule(file: FileId, rule: &mut Rule, diags: &mut Vec<Diagnost
 /// Binds what can be bound among `items`, given `bound`; reports what cannot.
 fn resolve_items(
     file: FileId,
-    items: &mut [BodyItem],
+    items: &mut Vec<BodyItem>,
     bound: &mut HashSet<VarId>,
-    vars: &[Var],
+    vars: &mut Vec<Var>,
     diags: &mut Vec<Diagnostic>,
 ) -> bool {
     for item in items.iter() {
@@ -57,10 +59,20 @@ fn resolve_items(
     let mut done = vec![false; items.len()];
     loop {
         let mut progress = false;
-        for (i, item) in items.iter_mut().enumerate() {
+        let mut i = 0;
+        while i < items.len() {
             if done[i] {
+                i += 1;
                 continue;
             }
+            if let Some(parts) = destructure(&items[i], bound, vars) {
+                let n = parts.len();
+                items.splice(i..=i, parts);
+                done.splice(i..=i, std::iter::repeat_n(false, n));
+                progress = true;
+                continue;
+            }
+            let item = &mut items[i];
             match item {
                 BodyItem::Atom(_) => done[i] = true,
                 BodyItem::Compare {
@@ -134,6 +146,7 @@ fn resolve_items(
                     }
                 }
             }
+            i += 1;
         }
         if !progress {
             break;
@@ -161,6 +174,69 @@ fn resolve_items(
         report_unbound(file, unbound, vars, diags, what);
     }
     ok
+}
+
+/// When `item` is `bound = record` (either way round) and the record pattern has unbound
+/// variables: the items that destructure it (a tag check, then `field = Field(...)` per field;
+/// the fields are resolved like any other equality, so a nested pattern is destructured in
+/// turn). A bound side that is not a variable is first assigned to a fresh one.
+fn destructure(
+    item: &BodyItem,
+    bound: &HashSet<VarId>,
+    vars: &mut Vec<Var>,
+) -> Option<Vec<BodyItem>> {
+    let BodyItem::Compare {
+        op: CmpOp::Eq,
+        lhs,
+        rhs,
+        span,
+    } = item
+    else {
+        return None;
+    };
+    let (value, ctor, fields) = match (lhs, rhs) {
+        (v, Expr::Record(c, fs)) if all_bound(v, bound) && !all_bound(rhs, bound) => (v, c, fs),
+        (Expr::Record(c, fs), v) if all_bound(v, bound) && !all_bound(lhs, bound) => (v, c, fs),
+        _ => return None,
+    };
+    let span = *span;
+    let mut out = Vec::with_capacity(fields.len() + 2);
+    let base = match value {
+        Expr::Var(v) => *v,
+        other => {
+            vars.push(Var {
+                name: "_record".into(),
+                span,
+            });
+            let v = vars.len() - 1;
+            out.push(BodyItem::Assign {
+                var: v,
+                expr: other.clone(),
+                span,
+            });
+            v
+        }
+    };
+    out.push(BodyItem::Compare {
+        op: CmpOp::Eq,
+        lhs: Expr::Tag(Box::new(Expr::Var(base))),
+        rhs: Expr::Const(Const::Number(ctor.tag())),
+        span,
+    });
+    for (index, f) in fields.iter().enumerate() {
+        out.push(BodyItem::Compare {
+            op: CmpOp::Eq,
+            lhs: f.clone(),
+            rhs: Expr::Field {
+                rec: Box::new(Expr::Var(base)),
+                ctor: *ctor,
+                index,
+                of: fields.len(),
+            },
+            span,
+        });
+    }
+    Some(out)
 }
 
 fn t_vars(e: &Expr, bound: &HashSet<VarId>) -> Vec<VarId> {

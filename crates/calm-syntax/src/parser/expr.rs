@@ -190,11 +190,13 @@ impl Parser<'_> {
                 self.negated(t)
             }
             Tok::Ident
-                if self.nth(1).kind == Tok::LParen
-                    && Functor::by_name(self.text(t)).is_none()
-                    && !is_constructor(self.text(t)) =>
+                if self.nth(1).kind == Tok::LParen && Functor::by_name(self.text(t)).is_none() =>
             {
                 let (a, h) = self.atom()?;
+                if is_constructor(&a.name.name) && cmp_op(self.peek().kind).is_some() {
+                    // `$A(1) != $B(2)`: a constructor, not an atom.
+                    return self.constructor_from_atom(a, h);
+                }
                 match agg_func(&a.name.name) {
                     Some(func)
                         if self.at(Tok::Colon)
@@ -896,6 +898,28 @@ impl Parser<'_> {
             span,
             h,
         })
+    }
+
+    /// The comparison that starts with the constructor `$A(...)`, parsed as the atom `a`.
+    #[inline(never)]
+    fn constructor_from_atom(&mut self, a: Atom, h: u32) -> PResult<(Literal, u32)> {
+        if let Some(arg) = a.args.iter().find(|x| x.location) {
+            let d = Diagnostic::error("a location argument `@x` cannot be a constructor's argument")
+                .with_code(codes::UNEXPECTED)
+                .with_primary(self.file, arg.span, "location argument here");
+            return Err(self.report(d));
+        }
+        let name = Ident {
+            name: a.name.name.get(1..).unwrap_or("").to_string(),
+            span: a.name.span,
+        };
+        let span = a.span;
+        let e = Expr::Branch(Box::new(Construct {
+            name,
+            args: a.args.into_iter().map(|x| x.expr).collect(),
+            span,
+        }));
+        self.finish_compare(P { e, span, h })
     }
 
     /// A record literal `[e, ...]` (the `[` is next), kept out of `primary`, whose stack frame

@@ -217,10 +217,7 @@ impl<'a> Planner<'a> {
     }
 
     fn word(&mut self, c: &Const) -> Word {
-        match c {
-            Const::Number(n) => self.interner.encode(*n),
-            Const::Symbol(s) => self.interner.intern(s),
-        }
+        self.interner.const_word(c)
     }
 
     fn expr(&mut self, e: &Expr) -> CExpr {
@@ -229,13 +226,18 @@ impl<'a> Planner<'a> {
             Expr::Const(c) => {
                 let n = match c {
                     Const::Number(n) => *n,
-                    Const::Symbol(_) => 0,
+                    _ => 0,
                 };
                 CExpr::Const(self.word(c), n)
             }
             Expr::Neg(a) => CExpr::Neg(Box::new(self.expr(a))),
             Expr::Bin(op, a, b) => CExpr::Bin(*op, Box::new(self.expr(a)), Box::new(self.expr(b))),
             Expr::Call(f, args) => CExpr::Call(*f, args.iter().map(|a| self.expr(a)).collect()),
+            Expr::Record(c, args) => {
+                CExpr::Record(c.tag(), args.iter().map(|a| self.expr(a)).collect())
+            }
+            Expr::Field { rec, index, .. } => CExpr::Field(Box::new(self.expr(rec)), *index),
+            Expr::Tag(a) => CExpr::Tag(Box::new(self.expr(a))),
         }
     }
 

@@ -104,9 +104,10 @@ pub(crate) fn define(lw: &mut Lowerer, program: &ast::Program, resolved: &HashMa
                 match ty {
                     Some(t) => fields.push((p.name.name.clone(), t)),
                     None => {
-                        let defined = program.items.iter().any(
-                            |it| matches!(it, ast::Item::Type(t) if t.name.name == p.ty.name),
-                        );
+                        let defined = program
+                            .items
+                            .iter()
+                            .any(|it| matches!(it, ast::Item::Type(t) if t.name.name == p.ty.name));
                         if !defined {
                             lw.unknown_type(&p.ty);
                         }
@@ -127,7 +128,11 @@ pub(crate) fn constructor(lw: &mut Lowerer, c: &ast::Construct) -> Option<Ctor> 
     let Some(ctor) = lw.prog.constructor(&c.name.name) else {
         let mut d = Diagnostic::error(format!("unknown constructor `${}`", c.name.name))
             .with_code(codes::RECORD)
-            .with_primary(lw.file, c.name.span, "no algebraic data type has this branch");
+            .with_primary(
+                lw.file,
+                c.name.span,
+                "no algebraic data type has this branch",
+            );
         let known: Vec<String> = lw
             .prog
             .records

@@ -33,7 +33,11 @@ enum Ty {
 /// A constraint that waits for a type to be known.
 enum Pending {
     /// A record literal of type `slot` with fields of types `args`.
-    Literal { slot: usize, args: Vec<Ty>, span: Span },
+    Literal {
+        slot: usize,
+        args: Vec<Ty>,
+        span: Span,
+    },
     /// `nil` of type `slot`: a record type.
     Nil { slot: usize, span: Span },
     /// Field `index` (of `of`) of a record literal pattern over a value of type `rec`: its

@@ -904,9 +904,10 @@ impl Parser<'_> {
     #[inline(never)]
     fn constructor_from_atom(&mut self, a: Atom, h: u32) -> PResult<(Literal, u32)> {
         if let Some(arg) = a.args.iter().find(|x| x.location) {
-            let d = Diagnostic::error("a location argument `@x` cannot be a constructor's argument")
-                .with_code(codes::UNEXPECTED)
-                .with_primary(self.file, arg.span, "location argument here");
+            let d =
+                Diagnostic::error("a location argument `@x` cannot be a constructor's argument")
+                    .with_code(codes::UNEXPECTED)
+                    .with_primary(self.file, arg.span, "location argument here");
             return Err(self.report(d));
         }
         let name = Ident {

@@ -1103,6 +1103,21 @@ impl<'a> Scope<'a> {
                         ast::Expr::Wildcard(_) => Term::Wildcard,
                         ast::Expr::Number(n, _) => Term::Const(Const::Number(*n)),
                         ast::Expr::String(s, _) => Term::Const(Const::Symbol(s.clone())),
+                        other if crate::record::has_wildcard(other) => {
+                            lw.diags.push(
+                                Diagnostic::error(
+                                    "`_` inside a record in a negated atom is not supported",
+                                )
+                                .with_code(codes::WILDCARD)
+                                .with_primary(self.file, arg.span, "a record pattern with `_`")
+                                .with_help(
+                                    "negate a relation that projects the field away instead: \
+                                     `r(x) :- p([x, _]).` then `!r(x)`",
+                                ),
+                            );
+                            self.broken = true;
+                            return;
+                        }
                         other => {
                             let Some(e) = self.lower_expr(lw, other, sc) else {
                                 return;

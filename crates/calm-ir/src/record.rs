@@ -122,6 +122,20 @@ pub(crate) fn define(lw: &mut Lowerer, program: &ast::Program, resolved: &HashMa
     }
 }
 
+/// Whether a record literal or a constructor has `_` among its fields (at any depth).
+pub(crate) fn has_wildcard(e: &ast::Expr) -> bool {
+    let mut stack = vec![e];
+    while let Some(e) = stack.pop() {
+        match e {
+            ast::Expr::Wildcard(_) => return true,
+            ast::Expr::Record(fields, _) => stack.extend(fields),
+            ast::Expr::Branch(c) => stack.extend(&c.args),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The record built by `$name(args)`, checked: the constructor exists and gets as many
 /// arguments as its branch has fields.
 pub(crate) fn constructor(lw: &mut Lowerer, c: &ast::Construct) -> Option<Ctor> {

@@ -236,8 +236,12 @@ impl Checker<'_> {
                 break;
             }
         }
+        let mut reported = Vec::new();
         for p in std::mem::take(&mut self.pending) {
-            if let Pending::Literal { span, .. } | Pending::Field { span, .. } = p {
+            if let Pending::Literal { span, .. } | Pending::Field { span, .. } = p
+                && !reported.contains(&span)
+            {
+                reported.push(span);
                 self.error(
                     span,
                     "cannot tell the type of this record".into(),

@@ -75,6 +75,26 @@ impl CExpr {
         }
     }
 
+    /// The word of the value, except that a record no value holds is `None` (not interned).
+    fn word_or_lookup(
+        &self,
+        regs: &[Word],
+        it: &mut Interner,
+    ) -> Result<Option<Word>, &'static str> {
+        let CExpr::Record(tag, fields) = self else {
+            return self.word(regs, it).map(Some);
+        };
+        let mut words = Vec::with_capacity(fields.len() + 1);
+        words.push(*tag as Word);
+        for f in fields {
+            match f.word_or_lookup(regs, it)? {
+                Some(w) => words.push(w),
+                None => return Ok(None),
+            }
+        }
+        Ok(it.lookup_record(&words))
+    }
+
     /// The value of an expression of type `ty`, for a functor's argument.
     fn val<'a>(&self, regs: &[Word], it: &'a Interner, ty: Type) -> Result<FVal<'a>, &'static str> {
         match (self, ty) {
@@ -168,9 +188,15 @@ pub(crate) fn compare(
     if matches!(op, CmpOp::Eq | CmpOp::Ne)
         && ((lhs.is_word() && rhs.is_word()) || lhs.is_symbol_call() || rhs.is_symbol_call())
     {
-        // Words are canonical: equal values have equal words.
-        let (x, y) = (lhs.word(regs, it)?, rhs.word(regs, it)?);
-        return Ok((x == y) == (op == CmpOp::Eq));
+        // Words are canonical: equal values have equal words. A record built only to be
+        // compared is looked up, not interned: one that no value holds equals nothing.
+        let eq = match (lhs.word_or_lookup(regs, it)?, rhs.word_or_lookup(regs, it)?) {
+            (Some(x), Some(y)) => x == y,
+            // Two records that no value holds: built to compare them.
+            (None, None) => lhs.word(regs, it)? == rhs.word(regs, it)?,
+            _ => false,
+        };
+        return Ok(eq == (op == CmpOp::Eq));
     }
     if op.is_predicate() {
         return string_predicate(op, lhs, rhs, regs, it);

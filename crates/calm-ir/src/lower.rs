@@ -150,6 +150,22 @@ impl Lowerer {
                 ok = false;
                 continue;
             };
+            if let (Type::Record(_), ast::TypeDef::Subtype(_)) = (t, &decl.def) {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "`{name}` cannot be a subtype of the record type `{}`",
+                        m.name
+                    ))
+                    .with_code(codes::RECORD)
+                    .with_primary(self.file, decl.span, "a subtype of a record type")
+                    .with_help(format!(
+                        "write `.type {name} = {}` for another name of it",
+                        m.name
+                    )),
+                );
+                ok = false;
+                continue;
+            }
             match ty {
                 Some((prev, prev_m)) if prev != t => {
                     self.diags.push(

@@ -58,7 +58,7 @@ struct Checker<'a> {
     file: FileId,
     diags: &'a mut Vec<Diagnostic>,
     failed: bool,
-    records: &'a [RecordType],
+    records: Vec<RecordType>,
     pending: Vec<Pending>,
 }
 
@@ -138,6 +138,54 @@ impl Checker<'_> {
         let Type::Record(id) = t else { return None };
         let r = self.records.get(id as usize).filter(|r| !r.adt)?;
         Some(r.branches.first()?.fields.iter().map(|f| f.1).collect())
+    }
+
+    /// Gives the first record literal whose type nothing tells (one only compared and
+    /// destructured within a rule, `r = [x, y], r = [a, b]`) a record type of its own, whose
+    /// fields have the literal's fields' types (`number` where nothing tells). Returns whether
+    /// there was one.
+    fn anonymous(&mut self) -> bool {
+        let Some((slot, args, span)) = self.pending.iter().find_map(|p| match p {
+            Pending::Literal { slot, args, span } => Some((*slot, args.clone(), *span)),
+            _ => None,
+        }) else {
+            return false;
+        };
+        let mut fields = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            let t = match self.resolve(*a) {
+                Some((t, _)) => t,
+                None => {
+                    self.unify(*a, Ty::Fixed(Type::Number, span), span, "this record");
+                    Type::Number
+                }
+            };
+            fields.push((format!("f{i}"), t));
+        }
+        let id = self.records.len() as u32;
+        self.records.push(RecordType {
+            name: format!(
+                "[{}]",
+                fields
+                    .iter()
+                    .map(|f| f.1.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            span,
+            branches: vec![RecordBranch {
+                name: String::new(),
+                fields,
+            }],
+            adt: false,
+        });
+        self.unify(
+            Ty::Var(slot),
+            Ty::Fixed(Type::Record(id), span),
+            span,
+            "this record",
+        );
+        true
     }
 
     /// Settles the pending constraints whose types became known, until none does; reports
@@ -232,7 +280,7 @@ impl Checker<'_> {
                     }
                 }
             }
-            if !progress {
+            if !progress && !self.anonymous() {
                 break;
             }
         }
@@ -454,7 +502,6 @@ pub(crate) fn check(
         rule_base.push(n);
         n += r.vars.len();
     }
-    let records = prog.records.clone();
     let mut c = Checker {
         uf: Uf {
             parent: (0..n).collect(),
@@ -463,7 +510,7 @@ pub(crate) fn check(
         file,
         diags,
         failed: false,
-        records: &records,
+        records: prog.records.clone(),
         pending: Vec::new(),
     };
     for &(rel, col, ty) in declared {
@@ -508,6 +555,7 @@ pub(crate) fn check(
         }
     }
     c.settle();
+    prog.records = std::mem::take(&mut c.records);
     let failed = c.failed;
     for (id, r) in prog.relations.iter_mut().enumerate() {
         for i in 0..r.arity {

@@ -308,7 +308,8 @@ fn e0120_duplicate_constructor() {
 
 #[test]
 fn e0120_record_literal_of_unknown_type() {
-    insta::assert_snapshot!(check(".decl q(x: number)\nq(1) :- [1, 2] = [1, 2].\n"));
+    // A record destructured, with nothing telling its type (`p` is not declared).
+    insta::assert_snapshot!(check(".decl q(x: number)\nq(a) :- p(x), x = [a, _].\n"));
 }
 
 #[test]
@@ -349,5 +350,12 @@ fn e0107_wildcard_in_a_record_under_negation() {
     insta::assert_snapshot!(check(
         ".type P = [a: number, b: number]\n.decl p(x: P)\np([1, 2]).\n.decl q(x: number)\n\
          q(1).\n.decl r(x: number)\nr(x) :- q(x), !p([x, _]).\n"
+    ));
+}
+
+#[test]
+fn e0120_subtype_of_a_record_type() {
+    insta::assert_snapshot!(check(
+        ".type L = [h: number, t: L]\n.type S <: L\n.decl s(x: S)\ns(nil).\n"
     ));
 }

@@ -2,7 +2,10 @@
 //! assignment `x = expr` over bound variables, or an aggregate. Equalities that bind a variable
 //! are turned into [`BodyItem::Assign`] here, and equalities between a bound value and a record
 //! pattern with unbound variables (`p([x, y])` is `p(r), r = [x, y]`) are destructured: a check
-//! of the record's tag ([`Expr::Tag`]), then one equality per field ([`Expr::Field`]).
+//! of the record's tag ([`Expr::Tag`]), then one equality per field ([`Expr::Field`]). An
+//! equality between a positive atom's variable and a record built from bound variables is an
+//! assignment to that variable: a check where the engine runs it after the atom, a join key
+//! for the atom where it runs it before.
 
 use crate::codes;
 use crate::ir::*;
@@ -46,11 +49,13 @@ fn resolve_items(
     vars: &mut Vec<Var>,
     diags: &mut Vec<Diagnostic>,
 ) -> bool {
+    let mut atom_vars = HashSet::new();
     for item in items.iter() {
         if let BodyItem::Atom(a) = item {
             for t in &a.args {
                 if let Term::Var(v) = t {
                     bound.insert(*v);
+                    atom_vars.insert(*v);
                 }
             }
         }
@@ -84,6 +89,22 @@ fn resolve_items(
                     let lb = all_bound(lhs, bound);
                     let rb = all_bound(rhs, bound);
                     if lb && rb {
+                        // `r = [x, y]` with `r` a positive atom's variable: an assignment that
+                        // is a check where it runs after the atom, and gives the atom a join
+                        // key where it runs before (the engine chooses).
+                        let key = match (&*lhs, &*rhs) {
+                            (Expr::Var(v), e @ Expr::Record(..))
+                            | (e @ Expr::Record(..), Expr::Var(v))
+                                if atom_vars.contains(v) && has_var(e) =>
+                            {
+                                Some((*v, e.clone()))
+                            }
+                            _ => None,
+                        };
+                        if let Some((var, expr)) = key {
+                            let span = *span;
+                            *item = BodyItem::Assign { var, expr, span };
+                        }
                         done[i] = true;
                         progress = true;
                     } else if let (Expr::Var(v), true) = (&*lhs, rb) {
@@ -237,6 +258,12 @@ fn destructure(
         });
     }
     Some(out)
+}
+
+fn has_var(e: &Expr) -> bool {
+    let mut any = false;
+    e.for_each_var(&mut |_| any = true);
+    any
 }
 
 fn t_vars(e: &Expr, bound: &HashSet<VarId>) -> Vec<VarId> {

@@ -276,7 +276,15 @@ fn needs(item: &Item) -> (Vec<VarId>, Option<VarId>) {
 /// Whether an operation can fail at run time: arithmetic (overflow, division by zero) or an
 /// aggregate (a sum may overflow). Comparisons of plain variables and constants cannot.
 fn fallible(item: &Item) -> bool {
-    let arith = |e: &CExpr| !matches!(e, CExpr::Reg(_) | CExpr::Const(..));
+    // Building a record, reading its fields or its tag cannot fail.
+    fn arith(e: &CExpr) -> bool {
+        match e {
+            CExpr::Reg(_) | CExpr::Const(..) => false,
+            CExpr::Record(_, args) => args.iter().any(arith),
+            CExpr::Field(a, _) | CExpr::Tag(a) => arith(a),
+            _ => true,
+        }
+    }
     match item {
         Item::Filter { lhs, rhs, .. } => arith(lhs) || arith(rhs),
         Item::Assign { expr, .. } => arith(expr),

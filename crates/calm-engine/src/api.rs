@@ -176,10 +176,7 @@ impl Program {
                 row.push(0);
             }
             for v in &f.values {
-                row.push(match v {
-                    calm_ir::Const::Number(n) => interner.encode(*n),
-                    calm_ir::Const::Symbol(s) => interner.intern(s),
-                });
+                row.push(interner.const_word(v));
             }
         }
         let mut stateful: Vec<bool> = ir.relations.iter().map(|r| r.persist).collect();
@@ -223,10 +220,14 @@ impl Program {
             });
         }
         for (i, (v, ty)) in tuple.iter().zip(&info.types).enumerate() {
-            if !matches!(
-                (v, ty),
-                (Value::Number(_), Type::Number) | (Value::Symbol(_), Type::Symbol)
-            ) {
+            let ok = match (v, ty) {
+                (Value::Number(_), Type::Number) | (Value::Symbol(_), Type::Symbol) => true,
+                (Value::Symbol(s), Type::Record(_)) => {
+                    crate::record::parse(ir, *ty, s, &mut crate::record::DryRun).is_ok()
+                }
+                _ => false,
+            };
+            if !ok {
                 return Err(EngineError::Type {
                     relation: info.name.clone(),
                     column: i + 1,
@@ -501,6 +502,20 @@ impl Engine {
             out.push(match (v, info.types[i]) {
                 (Value::Number(n), Type::Number) => self.interner.encode(*n),
                 (Value::Symbol(s), Type::Symbol) => self.interner.intern(s),
+                (Value::Symbol(s), ty @ Type::Record(_)) => {
+                    let ir = &self.program.inner.ir;
+                    match crate::record::parse(ir, ty, s, &mut self.interner) {
+                        Ok(Some(w)) => w,
+                        _ => {
+                            return Err(EngineError::Type {
+                                relation: info.name.clone(),
+                                column: i + 1,
+                                expected: ty.as_str(),
+                                got: v.to_string(),
+                            });
+                        }
+                    }
+                }
                 (v, ty) => {
                     return Err(EngineError::Type {
                         relation: info.name.clone(),
@@ -790,6 +805,12 @@ impl Engine {
             .map(|(&w, t)| match t {
                 Type::Number => Value::Number(self.interner.decode(w)),
                 Type::Symbol => Value::Symbol(self.interner.resolve(w).to_string()),
+                Type::Record(_) => {
+                    let mut text = String::new();
+                    let ir = &self.program.inner.ir;
+                    crate::record::format(ir, &self.interner, *t, w, &mut text);
+                    Value::Symbol(text)
+                }
             })
             .collect()
     }
@@ -859,6 +880,12 @@ impl Engine {
             let w = match (v, info.types.get(*c)) {
                 (Value::Number(n), Some(Type::Number)) => self.interner.encoded(*n),
                 (Value::Symbol(s), Some(Type::Symbol)) => self.interner.lookup(s),
+                (Value::Symbol(s), Some(&ty @ Type::Record(_))) => {
+                    let lookup = &mut crate::record::Lookup(&self.interner);
+                    crate::record::parse(&self.program.inner.ir, ty, s, lookup)
+                        .ok()
+                        .flatten()
+                }
                 // Another type, or no such column: nothing matches.
                 _ => None,
             };

@@ -25,6 +25,7 @@ mod incr;
 mod index;
 pub mod io;
 mod plan;
+mod record;
 mod seen;
 mod value;
 

@@ -57,6 +57,34 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config(cases(200).div_ceil(4)))]
+
+    /// The same programs with every column a one-field record (`[x]`): records built in heads,
+    /// destructured in atoms, given in facts and inserted as text, negated and aggregated.
+    #[test]
+    fn boxed_stratified_programs_agree(prog in random_program(Mode::Stratified)) {
+        match support::check_as(&prog, true) {
+            Ok(Checked::Agreed) => {}
+            Ok(Checked::TooBig) => prop_assume!(false, "too big for the naive evaluator"),
+            Err(e) => prop_assert!(false, "{}", e),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(cases(200).div_ceil(8)))]
+
+    #[test]
+    fn boxed_dedalus_programs_agree(prog in random_program(Mode::Dedalus)) {
+        match support::check_as(&prog, true) {
+            Ok(Checked::Agreed) => {}
+            Ok(Checked::TooBig) => prop_assume!(false, "too big for the naive evaluator"),
+            Err(e) => prop_assert!(false, "{}", e),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The generator and the naive evaluator on their own (independent of the engine).
 

@@ -23,6 +23,10 @@ pub const CONST_EVAL: &str = "E0108";
 pub const BAD_PATTERN: &str = "E0109";
 /// A directive parameter (or `IO=` value) that calm does not implement.
 pub const IO_PARAM: &str = "E0110";
+/// A record or an ADT value misused: an unknown constructor, a constructor or a record
+/// literal with the wrong number of fields, a record type that cannot be told, a duplicate
+/// constructor.
+pub const RECORD: &str = "E0120";
 /// A variable that no positive atom binds.
 pub const UNBOUND_VAR: &str = "E0200";
 /// Conflicting types.

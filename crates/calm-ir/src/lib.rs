@@ -21,6 +21,7 @@ pub mod functor;
 pub mod ir;
 mod lower;
 pub mod pattern;
+pub mod record;
 mod safety;
 mod strata;
 mod typeck;

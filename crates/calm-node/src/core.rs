@@ -98,6 +98,32 @@ impl Processed {
     }
 }
 
+/// Why `program` cannot run on a node, if it cannot: a node sends, stores and serves facts as
+/// numbers and symbols (its wire format, store and HTTP API), so a program with record types
+/// or algebraic data types is refused (`calm run` runs it). The diagnostic points at the first
+/// such type.
+pub fn unsupported(program: &Program) -> Option<calm_syntax::Diagnostic> {
+    let r = program.ir().records.first()?;
+    let what = if r.adt {
+        "algebraic data types are"
+    } else {
+        "record types are"
+    };
+    Some(
+        calm_syntax::Diagnostic::error(format!("{what} not supported by `calm node`"))
+            .with_code("E0700")
+            .with_primary(
+                program.file(),
+                r.span,
+                format!("`{}` declared here", r.name),
+            )
+            .with_note(
+                "a node sends, stores and serves facts of numbers and symbols; `calm run` \
+                 runs this program",
+            ),
+    )
+}
+
 /// A node's state and logic.
 pub struct NodeCore {
     engine: Engine,

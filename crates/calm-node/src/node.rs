@@ -532,6 +532,9 @@ struct Loaded {
 /// Starts a node with durability and authentication options: with storage, the node first comes
 /// back to the state of its last commit (an error there is [`NodeError::Storage`]).
 pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node, NodeError> {
+    if let Some(d) = crate::core::unsupported(&config.program) {
+        return Err(NodeError::Setup(d.message));
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| NodeError::Setup(format!("cannot listen on {}: {e}", config.listen)))?;

@@ -556,9 +556,10 @@ impl AggFunc {
 }
 
 impl Program {
-    /// `name(a, b)` (`name(_, a, b)` for the head relation of an `@async` rule).
-    pub fn atom(&self, a: &Atom) -> String {
-        let mut args: Vec<String> = a.args.iter().map(|t| t.to_string()).collect();
+    /// `name(a, b)` (`name(_, a, b)` for the head relation of an `@async` rule); with `boxed`,
+    /// every column holds a one-field record `[a]`.
+    fn atom_as(&self, a: &Atom, boxed: bool) -> String {
+        let mut args: Vec<String> = a.args.iter().map(|t| boxed_term(t, boxed)).collect();
         if self.is_mailbox(a.rel) {
             args.insert(0, "_".into());
         }
@@ -572,10 +573,10 @@ impl Program {
             .any(|r| r.time == Time::Async && r.head.rel == rel)
     }
 
-    fn lit(&self, l: &Lit) -> String {
+    fn lit(&self, l: &Lit, boxed: bool) -> String {
         match l {
-            Lit::Pos(a) => self.atom(a),
-            Lit::Neg(a) => format!("!{}", self.atom(a)),
+            Lit::Pos(a) => self.atom_as(a, boxed),
+            Lit::Neg(a) => format!("!{}", self.atom_as(a, boxed)),
             Lit::Cmp(op, a, b) => format!("{a} {} {b}", op.as_str()),
             Lit::Assign(v, Expr::Neg(t)) => format!("{v} = -{t}"),
             Lit::Assign(v, Expr::Bin(op, a, b)) => format!("{v} = {a} {} {b}", op.as_str()),
@@ -594,7 +595,7 @@ impl Program {
                 format!(
                     "{result} = {}{target} : {{ {}{filter} }}",
                     func.as_str(),
-                    self.atom(atom)
+                    self.atom_as(atom, boxed)
                 )
             }
         }
@@ -602,9 +603,27 @@ impl Program {
 
     /// The program as calm source text.
     pub fn render(&self) -> String {
+        self.render_as(false)
+    }
+
+    /// The same program with every number column of every relation holding a one-field
+    /// record `[x]` of type `Box` instead (`_` stays a whole-column wildcard): the engine's
+    /// records against the naive evaluator's plain numbers. Inserted facts are given as the
+    /// records' text (`"[3]"`).
+    pub fn render_boxed(&self) -> String {
+        self.render_as(true)
+    }
+
+    fn render_as(&self, boxed: bool) -> String {
         let mut s = String::new();
+        let col_ty = if boxed {
+            s += ".type Box = [v: number]\n";
+            "Box"
+        } else {
+            "number"
+        };
         for (i, &arity) in self.arities.iter().enumerate() {
-            let mut cols: Vec<String> = (0..arity).map(|c| format!("c{c}: number")).collect();
+            let mut cols: Vec<String> = (0..arity).map(|c| format!("c{c}: {col_ty}")).collect();
             if self.is_mailbox(i) {
                 cols.insert(0, "at: symbol".into());
             }
@@ -616,21 +635,29 @@ impl Program {
             }
         }
         for (rel, t) in &self.program_facts {
-            let args: Vec<String> = t.iter().map(|x| x.to_string()).collect();
+            let args: Vec<String> = t
+                .iter()
+                .map(|x| boxed_term(&Term::Const(*x), boxed))
+                .collect();
             s += &format!("{}({}).\n", self.names[*rel], args.join(", "));
         }
         for rule in &self.rules {
-            let mut body: Vec<String> = rule.body.iter().map(|l| self.lit(l)).collect();
+            let mut body: Vec<String> = rule.body.iter().map(|l| self.lit(l, boxed)).collect();
             if !body.is_empty() {
                 let k = rule.rotate % body.len();
                 body.rotate_left(k);
             }
             let head = match rule.time {
-                Time::Now => self.atom(&rule.head),
-                Time::Next => format!("{}@next", self.atom(&rule.head)),
+                Time::Now => self.atom_as(&rule.head, boxed),
+                Time::Next => format!("{}@next", self.atom_as(&rule.head, boxed)),
                 Time::Async => {
                     body.push("$self(me)".into());
-                    let args: Vec<String> = rule.head.args.iter().map(|t| t.to_string()).collect();
+                    let args: Vec<String> = rule
+                        .head
+                        .args
+                        .iter()
+                        .map(|t| boxed_term(t, boxed))
+                        .collect();
                     format!(
                         "{}(@me, {})@async",
                         self.names[rule.head.rel],
@@ -651,6 +678,15 @@ impl Program {
             s += &format!("{}({})\n", self.names[*rel], args.join(", "));
         }
         s
+    }
+}
+
+/// A term as written, inside a one-field record when `boxed` (a wildcard stays `_`).
+fn boxed_term(t: &Term, boxed: bool) -> String {
+    match t {
+        Term::Wild => "_".into(),
+        t if boxed => format!("[{t}]"),
+        t => t.to_string(),
     }
 }
 

@@ -10,6 +10,9 @@
 //!   grows with `v` (`v`, `v + w`, `v - w`, `max(v, w)`, `min(v, w)`, ... with `w` not
 //!   mentioning `v`).
 //!
+//! An assignment `z = e` with `e` growing with `v` passes the read on: `z` must be used
+//! monotonically in turn.
+//!
 //! An expression "grows with `v`" is built from `v`, expressions without `v`, `+`, `-` with `v`
 //! only on its left, and the `max`/`min` functors. Any other use (a key column of the head, an
 //! equality, `!=`, a threshold the wrong way, a join on the value, a negation, an aggregate) is
@@ -112,12 +115,37 @@ fn mentions_item(item: &BodyItem, v: VarId) -> bool {
 }
 
 fn monotone_read(rule: &Rule, at: usize, v: VarId, l: Lattice, head: Option<Lattice>) -> bool {
+    monotone_uses(rule, &mut vec![at], v, l, head)
+}
+
+/// Whether every use of `v` outside the body items `skip` is monotone: a threshold, an
+/// assignment `z = e` with `e` growing with `v` and `z` used monotonically in turn, or the value
+/// column of a head with the same lattice.
+fn monotone_uses(
+    rule: &Rule,
+    skip: &mut Vec<usize>,
+    v: VarId,
+    l: Lattice,
+    head: Option<Lattice>,
+) -> bool {
+    // Each assignment is followed once, so this ends (its variable is bound once).
+    if skip.len() > rule.body.len() {
+        return false;
+    }
     for (j, item) in rule.body.iter().enumerate() {
-        if j == at || !mentions_item(item, v) {
+        if skip.contains(&j) || !mentions_item(item, v) {
             continue;
         }
         match item {
             BodyItem::Compare { op, lhs, rhs, .. } if threshold(*op, lhs, rhs, v, l) => {}
+            BodyItem::Assign { var, expr, .. } if *var != v && dep(expr, v) == Dep::Grows => {
+                skip.push(j);
+                let ok = monotone_uses(rule, skip, *var, l, head);
+                skip.pop();
+                if !ok {
+                    return false;
+                }
+            }
             _ => return false,
         }
     }

@@ -861,7 +861,8 @@ impl Incr {
     /// Updates a stratum that computes a lattice relation. Merges only raise values, so it
     /// handles a tick whose changes make what the stratum reads only grow: rows added; a
     /// lattice row replaced by a larger one of the same key where it is read monotonically; a
-    /// row gone from under a negation. Every search starts from an added row (semi-naive, in
+    /// row gone from under a negation; anything at all when every relation of the stratum is
+    /// persisted (what it held is carried in, so nothing it holds can go down). Every search starts from an added row (semi-naive, in
     /// the tables as they are now), and a derived row goes into a lattice table by a merge
     /// (replacing the key's row when it is larger: a removal and an addition in the table's
     /// delta). Consequences of a replaced row need no retraction here: every rule of the stratum
@@ -881,6 +882,9 @@ impl Incr {
             (st.tables.clone(), st.rules.clone(), st.recursive)
         };
         let is_own = |rel: RelId| own.contains(&rel);
+        // When every relation of the stratum is persisted, what it held is an input now: its
+        // values cannot go down, whatever disappeared below.
+        let kept = own.iter().all(|&t| self.persist[t]);
         let mut lower: Vec<(RuleId, usize)> = Vec::new();
         let mut inner: Vec<(RuleId, usize, RelId)> = Vec::new();
         for &r in &rules {
@@ -896,14 +900,15 @@ impl Incr {
                 if d.is_empty() {
                     continue;
                 }
-                let grows = match seed.kind {
-                    SeedKind::Pos => d
-                        .minus
-                        .iter()
-                        .all(|row| !self.raw[r] && self.covered(seed.rel, row, false, it)),
-                    SeedKind::Neg => d.plus.is_empty(),
-                    SeedKind::Agg | SeedKind::Head => false,
-                };
+                let grows = kept
+                    || match seed.kind {
+                        SeedKind::Pos => d
+                            .minus
+                            .iter()
+                            .all(|row| !self.raw[r] && self.covered(seed.rel, row, false, it)),
+                        SeedKind::Neg => d.plus.is_empty(),
+                        SeedKind::Agg | SeedKind::Head => false,
+                    };
                 if !grows {
                     return Err(TickError::Full);
                 }

@@ -341,7 +341,31 @@ pub async fn serve(
 /// connection limits (in all and per IP address), header timeout and idle timeout. Once
 /// `shutdown` resolves, no connection is accepted, idle ones are closed, and the call returns when
 /// the requests in progress have been answered.
+///
+/// The server runs on the node's tick thread (its own single-threaded runtime, whatever
+/// runtime calls this): a request hands its facts to the tick loop and gets its answer back
+/// without a thread switch, and reads are served from the engine between two ticks. The
+/// returned future only waits for it.
 pub async fn serve_with(
+    listener: TcpListener,
+    handle: NodeHandle,
+    options: HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.into_std()?;
+    let guard = handle.server_guard();
+    let rt = handle.client_runtime().clone();
+    let served = rt.spawn(async move {
+        let _guard = guard;
+        let listener = TcpListener::from_std(listener)?;
+        serve_here(listener, handle, options, shutdown).await
+    });
+    // Cancelled: the tick thread's runtime is gone, so is the node.
+    served.await.unwrap_or(Ok(()))
+}
+
+/// [`serve_with`] on the current runtime.
+async fn serve_here(
     listener: TcpListener,
     handle: NodeHandle,
     options: HttpOptions,

@@ -792,7 +792,7 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
         for (seq, facts) in unacked {
             state.push(seq, &facts, false, &shared.metrics);
         }
-        tokio::spawn(link::run(link::LinkParams {
+        clients.spawn(link::run(link::LinkParams {
             me: config.name.clone(),
             incarnation,
             dial: config.name < peer.name,
@@ -805,16 +805,35 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             peer_incarnation,
         }));
     }
-    tokio::spawn(link::listen(
-        listener,
+    // The links, like the client servers, run on the tick thread's runtime: a peer's batch
+    // reaches the tick loop, and the tick loop's sends reach the link, without a thread switch.
+    let listener = listener
+        .into_std()
+        .map_err(|e| NodeError::Setup(format!("cannot listen on {peer_addr}: {e}")))?;
+    let (listen_name, listen_links, listen_shared, listen_stop) = (
         config.name.clone(),
-        incarnation,
         links.clone(),
         shared.clone(),
         stop_rx.clone(),
-    ));
-    start_timers(&config.program, &tx, &stop_rx, &restored.timers)?;
-    tokio::spawn(watch_connections(shared.clone(), stop_rx.clone()));
+    );
+    clients.spawn(async move {
+        match TcpListener::from_std(listener) {
+            Ok(listener) => {
+                link::listen(
+                    listener,
+                    listen_name,
+                    incarnation,
+                    listen_links,
+                    listen_shared,
+                    listen_stop,
+                )
+                .await
+            }
+            Err(e) => tracing::error!(error = %e, "cannot listen for peers"),
+        }
+    });
+    start_timers(&config.program, &tx, &stop_rx, &restored.timers, &clients)?;
+    clients.spawn(watch_connections(shared.clone(), stop_rx.clone()));
     let handle = NodeHandle {
         tx,
         shared: shared.clone(),
@@ -895,12 +914,13 @@ fn start_timers(
     tx: &mpsc::Sender<Event>,
     stop: &watch::Receiver<bool>,
     rounds: &BTreeMap<String, i64>,
+    rt: &tokio::runtime::Handle,
 ) -> Result<(), NodeError> {
     for (name, period) in timer_inputs(program).map_err(NodeError::Setup)? {
         let tx = tx.clone();
         let first_round = rounds.get(&name).copied().unwrap_or(0);
         let mut stop = stop.clone();
-        tokio::spawn(async move {
+        rt.spawn(async move {
             let mut interval = tokio::time::interval(period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             // With a data directory, rounds go on from where they were.

@@ -298,10 +298,7 @@ impl Api {
             return None;
         }
         let rel = req.uri().path().strip_prefix("/v1/relations/")?;
-        let plain = !rel.is_empty()
-            && rel
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let plain = !rel.is_empty() && rel.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         let authorized = self
             .token
             .as_ref()

@@ -787,7 +787,9 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             });
         });
     if let Err(e) = spawned {
-        return Err(NodeError::Setup(format!("cannot start the tick thread: {e}")));
+        return Err(NodeError::Setup(format!(
+            "cannot start the tick thread: {e}"
+        )));
     }
     let Loaded {
         incarnation,

@@ -126,7 +126,10 @@ fn no_read_misses_a_put_acknowledged_before_it() {
                 let body = r.body_mut().read_to_string().unwrap();
                 assert_eq!(r.status().as_u16(), 200, "{body}");
                 // Read your write, on the same connection.
-                let mine = keys(&get(&agent, &format!("{base}/v1/relations/item?i={i}&w={w}")));
+                let mine = keys(&get(
+                    &agent,
+                    &format!("{base}/v1/relations/item?i={i}&w={w}"),
+                ));
                 assert_eq!(mine, BTreeSet::from([(w, i)]), "writer {w}");
                 acked[w as usize].store(i + 1, Ordering::SeqCst);
             }

@@ -472,7 +472,11 @@ fn an_active_http_connection_outlives_the_idle_timeout() {
         let mut buf = [0u8; 1024];
         while !(got.ends_with(b"}") && got.windows(4).any(|w| w == b"\r\n\r\n")) {
             let n = s.read(&mut buf).unwrap_or(0);
-            assert!(n > 0, "request {i}: closed after {:?}", String::from_utf8_lossy(&got));
+            assert!(
+                n > 0,
+                "request {i}: closed after {:?}",
+                String::from_utf8_lossy(&got)
+            );
             got.extend_from_slice(&buf[..n]);
         }
         assert!(got.starts_with(b"HTTP/1.1 200"), "request {i}");

@@ -370,10 +370,11 @@ pub async fn serve(
 /// `shutdown` resolves, no connection is accepted, idle ones are closed, and the call returns when
 /// the requests in progress have been answered.
 ///
-/// The server runs on the node's tick thread (its own single-threaded runtime, whatever
-/// runtime calls this): a request hands its facts to the tick loop and gets its answer back
-/// without a thread switch, and reads are served from the engine between two ticks. The
-/// returned future only waits for it.
+/// Without a data directory, the server runs on the node's tick thread (its own
+/// single-threaded runtime, whatever runtime calls this): a request hands its facts to the tick
+/// loop and gets its answer back without a thread switch, and reads are served from the engine
+/// between two ticks. With one, it runs on the runtime that started the node. The returned
+/// future only waits for it.
 pub async fn serve_with(
     listener: TcpListener,
     handle: NodeHandle,

@@ -691,9 +691,10 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
     }
     // The engine is synchronous and single-threaded (not `Send`): it runs on a thread of its
     // own, which first loads the state from the store. That thread runs a single-threaded
-    // runtime too, where the client servers run (`http::serve_with`, `resp::serve`): a
-    // request hands its facts to the tick loop and gets its answer back without waking another
-    // thread, and reads are served from the engine between two steps.
+    // runtime, where (without a data directory) the client servers (`http::serve_with`,
+    // `resp::serve`) and the links run too: a request hands its facts to the tick loop and gets
+    // its answer back without waking another thread, and reads are served from the engine
+    // between two steps.
     let (program, name) = (config.program.clone(), config.name.clone());
     let limits = config.limits.clone();
     let peer_names: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
@@ -820,8 +821,9 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             peer_incarnation,
         }));
     }
-    // The links, like the client servers, run on the tick thread's runtime: a peer's batch
-    // reaches the tick loop, and the tick loop's sends reach the link, without a thread switch.
+    // The links, like the client servers, run on `clients`: without a data directory the tick
+    // thread's runtime, so that a peer's batch reaches the tick loop, and the tick loop's sends
+    // reach the link, without a thread switch.
     let listener = listener
         .into_std()
         .map_err(|e| NodeError::Setup(format!("cannot listen on {peer_addr}: {e}")))?;

@@ -17,8 +17,8 @@ use tokio::sync::Semaphore;
 
 /// Serves RESP on `listener` for the node of `handle` until `shutdown` resolves. `token`, if
 /// given, must be presented with `AUTH` before any other command. Like the HTTP API, the
-/// server runs on the node's tick thread (see [`crate::http::serve_with`]); the returned future
-/// only waits for it.
+/// server runs on the node's tick thread without a data directory (see
+/// [`crate::http::serve_with`]); the returned future only waits for it.
 pub async fn serve(
     listener: TcpListener,
     handle: NodeHandle,

@@ -1,10 +1,11 @@
 //! Reads against concurrent writes on a live in-process node over HTTP: a read sees every put
-//! acknowledged before it was sent, whichever connection acknowledged it (reads are served
-//! from the engine between two steps of the tick loop, on the tick thread), with and without
-//! filters, and through the node's handle from another runtime.
+//! acknowledged before it was sent, whichever connection acknowledged it, with and without
+//! filters, and through the node's handle from another runtime. Without a data directory the
+//! reads are served from the engine between two steps of the tick loop, on the tick thread;
+//! with one, the HTTP server runs on other threads and reads go through the tick loop's queue.
 
 use calm_engine::{Program, Value};
-use calm_node::{Limits, NodeConfig, NodeHandle};
+use calm_node::{Limits, NodeConfig, NodeHandle, NodeOptions};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,20 +43,27 @@ fn keys(answer: &serde_json::Value) -> BTreeSet<(u64, u64)> {
         .collect()
 }
 
-fn start() -> (tokio::runtime::Runtime, NodeHandle, String) {
+fn start(data_dir: Option<&std::path::Path>) -> (tokio::runtime::Runtime, NodeHandle, String) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let (handle, base) = rt.block_on(async {
-        let node = calm_node::start(NodeConfig {
-            name: "n1".into(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            peers: vec![],
-            program: Program::compile("reads.dl", PROGRAM).unwrap(),
-            limits: Limits::default(),
-        })
+        let options = match data_dir {
+            Some(dir) => NodeOptions::data_dir(dir).unwrap(),
+            None => NodeOptions::default(),
+        };
+        let node = calm_node::start_with(
+            NodeConfig {
+                name: "n1".into(),
+                listen: "127.0.0.1:0".parse().unwrap(),
+                peers: vec![],
+                program: Program::compile("reads.dl", PROGRAM).unwrap(),
+                limits: Limits::default(),
+            },
+            options,
+        )
         .await
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -78,7 +86,18 @@ fn start() -> (tokio::runtime::Runtime, NodeHandle, String) {
 /// queue) sees them all.
 #[test]
 fn no_read_misses_a_put_acknowledged_before_it() {
-    let (rt, handle, base) = start();
+    reads_see_acknowledged_puts(None);
+}
+
+/// The same with a data directory.
+#[test]
+fn no_read_misses_a_put_acknowledged_before_it_with_a_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    reads_see_acknowledged_puts(Some(dir.path()));
+}
+
+fn reads_see_acknowledged_puts(data_dir: Option<&std::path::Path>) {
+    let (rt, handle, base) = start(data_dir);
     // Per writer, how many of its puts are acknowledged (its puts are acknowledged in order).
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..WRITERS).map(|_| AtomicU64::new(0)).collect());
     let done = Arc::new(AtomicBool::new(false));

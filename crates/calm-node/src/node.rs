@@ -1236,7 +1236,7 @@ impl TickLoop {
                 if let Some(link) = shared.links.get(&dest) {
                     link.push(seq, &facts, false, metrics);
                     if last.as_ref() != Some(&dest) {
-                        let (n, bytes) = self.stepper.borrow().core().history_size(&dest);
+                        let (n, bytes) = stepper.core().history_size(&dest);
                         link.set_history(n, bytes);
                     }
                 }

@@ -101,6 +101,10 @@ pub fn load_program(path: Option<&Path>) -> anyhow::Result<Result<Program, ExitC
             if !p.warnings().is_empty() {
                 eprint!("{}", render_all(p.warnings(), p.sources()));
             }
+            if let Some(d) = calm_node::core::unsupported(&p) {
+                eprint!("{}", render_all(&[d], p.sources()));
+                return Ok(Err(ExitCode::from(1)));
+            }
             Ok(Ok(p))
         }
         Err(e) => {

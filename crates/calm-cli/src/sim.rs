@@ -88,6 +88,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     }
     let faults = Faults::parse(&args.faults).map_err(anyhow::Error::msg)?;
     let program = match Program::compile(&name, &text) {
+        Ok(p) if let Some(d) = calm_node::core::unsupported(&p) => {
+            eprint!("{}", render_all(&[d], p.sources()));
+            return Ok(ExitCode::from(1));
+        }
         Ok(p) => p,
         Err(e) => {
             eprint!("{}", render_all(&e.diagnostics, &e.sources));

@@ -499,3 +499,37 @@ fn settings_come_from_the_environment_as_from_flags() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`oops`"), "{err}");
 }
+
+#[test]
+fn programs_with_records_are_refused_by_node_and_sim() {
+    // A node sends, stores and serves numbers and symbols: a record type is a compile-time
+    // error there (E0700) pointing at the type, never a panic or a changed value.
+    let dir = std::env::temp_dir().join(format!("calm-node-records-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, text, what) in [
+        (
+            "rec.dl",
+            ".type P = [a: number, b: symbol]\n.decl p(x: P)\np([1, \"a\"]).\n",
+            "record types are not supported by `calm node`",
+        ),
+        (
+            "adt.dl",
+            ".type T = A {x: number} | B {}\n.decl t(x: T)\nt($B()).\n",
+            "algebraic data types are not supported by `calm node`",
+        ),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        let p = path.to_str().unwrap();
+        for args in [vec!["node", p], vec!["sim", p, "--seeds", "1"]] {
+            let (code, _, err) = calm(&args);
+            assert_eq!(code, 1, "{args:?}: {err}");
+            assert!(
+                err.contains("E0700") && err.contains(what),
+                "{args:?}: {err}"
+            );
+            assert!(err.contains(&format!("{file}:1:1")), "{args:?}: {err}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

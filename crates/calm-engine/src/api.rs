@@ -1,7 +1,7 @@
 //! The public API: [`Program`] (compiled once) and [`Engine`] (a database plus the tick loop).
 
 use crate::eval::{Db, RuleError, eval_stratum, eval_temporal};
-use crate::incr::{FullTick, Incr, Row, builtin_rows};
+use crate::incr::{FullTick, Incr, Row, TickError, builtin_rows};
 use crate::index::Word;
 use crate::plan::{StratumPlan, plan_stratum, plan_temporal};
 use crate::value::{Interner, Value};
@@ -176,10 +176,7 @@ impl Program {
                 row.push(0);
             }
             for v in &f.values {
-                row.push(match v {
-                    calm_ir::Const::Number(n) => interner.encode(*n),
-                    calm_ir::Const::Symbol(s) => interner.intern(s),
-                });
+                row.push(interner.const_word(v));
             }
         }
         let mut stateful: Vec<bool> = ir.relations.iter().map(|r| r.persist).collect();
@@ -223,10 +220,14 @@ impl Program {
             });
         }
         for (i, (v, ty)) in tuple.iter().zip(&info.types).enumerate() {
-            if !matches!(
-                (v, ty),
-                (Value::Number(_), Type::Number) | (Value::Symbol(_), Type::Symbol)
-            ) {
+            let ok = match (v, ty) {
+                (Value::Number(_), Type::Number) | (Value::Symbol(_), Type::Symbol) => true,
+                (Value::Symbol(s), Type::Record(_)) => {
+                    crate::record::parse(ir, *ty, s, &mut crate::record::DryRun).is_ok()
+                }
+                _ => false,
+            };
+            if !ok {
                 return Err(EngineError::Type {
                     relation: info.name.clone(),
                     column: i + 1,
@@ -501,6 +502,20 @@ impl Engine {
             out.push(match (v, info.types[i]) {
                 (Value::Number(n), Type::Number) => self.interner.encode(*n),
                 (Value::Symbol(s), Type::Symbol) => self.interner.intern(s),
+                (Value::Symbol(s), ty @ Type::Record(_)) => {
+                    let ir = &self.program.inner.ir;
+                    match crate::record::parse(ir, ty, s, &mut self.interner) {
+                        Ok(Some(w)) => w,
+                        _ => {
+                            return Err(EngineError::Type {
+                                relation: info.name.clone(),
+                                column: i + 1,
+                                expected: ty.as_str(),
+                                got: v.to_string(),
+                            });
+                        }
+                    }
+                }
                 (v, ty) => {
                     return Err(EngineError::Type {
                         relation: info.name.clone(),
@@ -522,8 +537,6 @@ impl Engine {
     pub fn tick(&mut self, arrivals: &[(String, Vec<Value>)]) -> Result<TickOutput, EngineError> {
         let prog = self.program.clone();
         let ir = prog.ir();
-        let nrel = ir.relations.len();
-        let stateful = &prog.inner.stateful;
         // Check and encode what arrived before touching any state, so a bad fact changes nothing.
         let mut arrived: Vec<(usize, Vec<Word>)> = Vec::with_capacity(arrivals.len());
         for (name, tuple) in arrivals {
@@ -540,6 +553,19 @@ impl Engine {
         if self.incr.is_some() {
             return self.tick_incr(arrived, arrivals.is_empty());
         }
+        self.tick_full(arrived, arrivals.is_empty())
+    }
+
+    /// One tick evaluated in full, from the engine's facts, the carry and `arrived`.
+    fn tick_full(
+        &mut self,
+        arrived: Vec<(usize, Vec<Word>)>,
+        none_arrived: bool,
+    ) -> Result<TickOutput, EngineError> {
+        let prog = self.program.clone();
+        let ir = prog.ir();
+        let nrel = ir.relations.len();
+        let stateful = &prog.inner.stateful;
         let once_in: Vec<Vec<Word>> = match &self.carry {
             Some(c) => c.clone(),
             None => Vec::new(),
@@ -629,7 +655,7 @@ impl Engine {
         let sent = self.messages(away);
         self.db = db;
         self.ticks += 1;
-        let quiescent = arrivals.is_empty() && self.carry.as_ref() == Some(&next);
+        let quiescent = none_arrived && self.carry.as_ref() == Some(&next);
         self.carry = Some(next);
         self.last_full = Some(LastFull {
             once,
@@ -725,6 +751,7 @@ impl Engine {
     ) -> Result<TickOutput, EngineError> {
         let prog = self.program.clone();
         let ir = prog.ir();
+        let arrived_words = arrived.clone();
         let rows: Vec<(usize, Row)> = arrived
             .into_iter()
             .flat_map(|(rel, words)| {
@@ -736,7 +763,17 @@ impl Engine {
         let incr = self.incr.as_mut().expect("incremental");
         let ticked = match incr.tick(rows, &mut self.interner) {
             Ok(t) => t,
-            Err(f) => {
+            Err(TickError::Full) => {
+                // A lattice value may have to go down: this tick is evaluated in full (the
+                // incremental state, undone, gives its carry), and the next starts incremental
+                // ticks again from it.
+                let incr = self.incr.take().expect("incremental");
+                self.carry = Some(self.flat_carry(&incr));
+                self.last_full = None;
+                drop(incr);
+                return self.tick_full(arrived_words, none_arrived);
+            }
+            Err(TickError::Rule(f)) => {
                 return Err(self.runtime_error(RuleError {
                     rule: f.rule,
                     message: f.message.to_string(),
@@ -790,6 +827,12 @@ impl Engine {
             .map(|(&w, t)| match t {
                 Type::Number => Value::Number(self.interner.decode(w)),
                 Type::Symbol => Value::Symbol(self.interner.resolve(w).to_string()),
+                Type::Record(_) => {
+                    let mut text = String::new();
+                    let ir = &self.program.inner.ir;
+                    crate::record::format(ir, &self.interner, *t, w, &mut text);
+                    Value::Symbol(text)
+                }
             })
             .collect()
     }
@@ -859,6 +902,12 @@ impl Engine {
             let w = match (v, info.types.get(*c)) {
                 (Value::Number(n), Some(Type::Number)) => self.interner.encoded(*n),
                 (Value::Symbol(s), Some(Type::Symbol)) => self.interner.lookup(s),
+                (Value::Symbol(s), Some(&ty @ Type::Record(_))) => {
+                    let lookup = &mut crate::record::Lookup(&self.interner);
+                    crate::record::parse(&self.program.inner.ir, ty, s, lookup)
+                        .ok()
+                        .flatten()
+                }
                 // Another type, or no such column: nothing matches.
                 _ => None,
             };

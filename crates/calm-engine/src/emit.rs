@@ -18,6 +18,13 @@ pub(crate) enum CExpr {
     Bin(BinOp, Box<CExpr>, Box<CExpr>),
     /// A built-in functor call.
     Call(Functor, Vec<CExpr>),
+    /// A record: its tag and fields (interned when built).
+    Record(i64, Vec<CExpr>),
+    /// Field `.1` of a record (an arbitrary word for `nil` or a record without it: a tag check
+    /// always guards it).
+    Field(Box<CExpr>, usize),
+    /// A record's tag: -1 for `nil`.
+    Tag(Box<CExpr>),
 }
 
 impl CExpr {
@@ -26,9 +33,26 @@ impl CExpr {
         matches!(self, CExpr::Reg(_) | CExpr::Const(..))
     }
 
-    /// Whether the expression is a functor call that gives a symbol.
+    /// Whether the expression is a functor call that gives a symbol, or a record or a field
+    /// (compared as words).
     fn is_symbol_call(&self) -> bool {
         matches!(self, CExpr::Call(f, _) if functor::result_type(*f) == Type::Symbol)
+            || matches!(self, CExpr::Record(..) | CExpr::Field(..))
+    }
+
+    /// The word of field `i` of the record `rec`, without interning anything.
+    fn field(rec: &CExpr, i: usize, regs: &[Word], it: &Interner) -> Result<Word, &'static str> {
+        let w = match rec {
+            CExpr::Reg(r) => regs[*r],
+            CExpr::Const(w, _) => *w,
+            CExpr::Field(inner, j) => Self::field(inner, *j, regs, it)?,
+            _ => return Err("a field of a computed record"),
+        };
+        Ok(it
+            .record(w)
+            .and_then(|ws| ws.get(i + 1))
+            .copied()
+            .unwrap_or(0))
     }
 
     /// The value as a word (symbols and numbers).
@@ -38,8 +62,37 @@ impl CExpr {
             CExpr::Reg(r) => Ok(regs[*r]),
             CExpr::Const(w, _) => Ok(*w),
             CExpr::Call(f, args) => call_word(*f, args, regs, it),
+            CExpr::Field(rec, i) => Self::field(rec, *i, regs, it),
+            CExpr::Record(tag, fields) => {
+                let mut words = Vec::with_capacity(fields.len() + 1);
+                words.push(*tag as Word);
+                for f in fields {
+                    words.push(f.word(regs, it)?);
+                }
+                it.intern_record(&words)
+            }
             other => Ok(it.encode(other.num(regs, it)?)),
         }
+    }
+
+    /// The word of the value, except that a record no value holds is `None` (not interned).
+    fn word_or_lookup(
+        &self,
+        regs: &[Word],
+        it: &mut Interner,
+    ) -> Result<Option<Word>, &'static str> {
+        let CExpr::Record(tag, fields) = self else {
+            return self.word(regs, it).map(Some);
+        };
+        let mut words = Vec::with_capacity(fields.len() + 1);
+        words.push(*tag as Word);
+        for f in fields {
+            match f.word_or_lookup(regs, it)? {
+                Some(w) => words.push(w),
+                None => return Ok(None),
+            }
+        }
+        Ok(it.lookup_record(&words))
     }
 
     /// The value of an expression of type `ty`, for a functor's argument.
@@ -47,6 +100,9 @@ impl CExpr {
         match (self, ty) {
             (CExpr::Reg(r), Type::Symbol) => Ok(FVal::Str(it.resolve(regs[*r]).into())),
             (CExpr::Const(w, _), Type::Symbol) => Ok(FVal::Str(it.resolve(*w).into())),
+            (CExpr::Field(rec, i), Type::Symbol) => Ok(FVal::Str(
+                it.resolve(Self::field(rec, *i, regs, it)?).into(),
+            )),
             (CExpr::Call(f, args), _) => call_val(*f, args, regs, it),
             _ => Ok(FVal::Num(self.num(regs, it)?)),
         }
@@ -67,6 +123,20 @@ impl CExpr {
                 FVal::Num(n) => Ok(n),
                 FVal::Str(_) => Err("a functor gave a symbol where a number is needed"),
             },
+            CExpr::Field(rec, i) => Ok(it.decode(Self::field(rec, *i, regs, it)?)),
+            CExpr::Tag(rec) => {
+                let w = match &**rec {
+                    CExpr::Reg(r) => regs[*r],
+                    CExpr::Const(w, _) => *w,
+                    CExpr::Field(inner, j) => Self::field(inner, *j, regs, it)?,
+                    _ => return Err("the tag of a computed record"),
+                };
+                Ok(it
+                    .record(w)
+                    .and_then(|ws| ws.first())
+                    .map_or(-1, |&t| i64::from(t)))
+            }
+            CExpr::Record(..) => Err("a record where a number is needed"),
         }
     }
 }
@@ -118,9 +188,15 @@ pub(crate) fn compare(
     if matches!(op, CmpOp::Eq | CmpOp::Ne)
         && ((lhs.is_word() && rhs.is_word()) || lhs.is_symbol_call() || rhs.is_symbol_call())
     {
-        // Words are canonical: equal values have equal words.
-        let (x, y) = (lhs.word(regs, it)?, rhs.word(regs, it)?);
-        return Ok((x == y) == (op == CmpOp::Eq));
+        // Words are canonical: equal values have equal words. A record built only to be
+        // compared is looked up, not interned: one that no value holds equals nothing.
+        let eq = match (lhs.word_or_lookup(regs, it)?, rhs.word_or_lookup(regs, it)?) {
+            (Some(x), Some(y)) => x == y,
+            // Two records that no value holds: built to compare them.
+            (None, None) => lhs.word(regs, it)? == rhs.word(regs, it)?,
+            _ => false,
+        };
+        return Ok(eq == (op == CmpOp::Eq));
     }
     if op.is_predicate() {
         return string_predicate(op, lhs, rhs, regs, it);
@@ -346,6 +422,9 @@ pub struct Emitter<'a> {
     /// Where the failing operation was written (`None`: in the head).
     pub(crate) error_span: Option<Span>,
     spans: &'a [Span],
+    /// When the head relation has a lattice column: its merge, which keeps only rows that
+    /// raise their key's value.
+    merge: Option<&'a std::cell::RefCell<crate::merge::Merge>>,
 }
 
 impl<'a> Emitter<'a> {
@@ -429,7 +508,18 @@ impl<'a> Emitter<'a> {
             error: None,
             error_span: None,
             spans,
+            merge: None,
         }
+    }
+
+    /// Writes only the rows that raise their key's value in `merge` (the head relation's), which
+    /// are then that key's value. Rows go through the registers (no fast path).
+    pub(crate) fn with_merge(mut self, merge: &'a std::cell::RefCell<crate::merge::Merge>) -> Self {
+        self.merge = Some(merge);
+        self.fast = None;
+        self.fast_negs.clear();
+        self.direct = None;
+        self
     }
 
     /// Records a bug in the plan; evaluation stops with an error instead of a panic.
@@ -522,6 +612,11 @@ impl<'a> Emitter<'a> {
                     }
                 }
             }
+        }
+        if let Some(m) = self.merge
+            && !m.borrow_mut().admit(&self.row, self.interner)
+        {
+            return;
         }
         for i in 0..self.dests.len() {
             let buf = match self.dests[i] {

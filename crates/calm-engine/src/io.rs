@@ -130,8 +130,12 @@ pub fn load_inputs_at_most(
                     continue;
                 }
                 let at = |col: usize| format!("{}:{}:{}", path.display(), i + 1, col);
+                let has_records = rel.types.iter().any(|t| matches!(t, Type::Record(_)));
                 let fields: Vec<&str> = if rel.arity == 0 {
                     Vec::new()
+                } else if has_records {
+                    split_with_records(line, delimiter, &rel.types)
+                        .map_err(|(col, msg)| directive(format!("{}: {msg}", at(col))))?
                 } else {
                     line.split(delimiter).collect()
                 };
@@ -162,6 +166,19 @@ pub fn load_inputs_at_most(
                             }
                         },
                         Type::Symbol => Value::Symbol((*f).to_string()),
+                        Type::Record(_) => {
+                            let ir = program.ir();
+                            let dry = &mut crate::record::DryRun;
+                            if let Err(msg) = crate::record::parse(ir, *ty, f, dry) {
+                                return Err(directive(format!(
+                                    "{}: column `{}` of `{}`: {msg}",
+                                    at(col),
+                                    rel.columns.get(tuple.len()).map_or("?", String::as_str),
+                                    rel.name,
+                                )));
+                            }
+                            Value::Symbol(f.trim().to_string())
+                        }
                     });
                     col += f.chars().count() + delimiter.chars().count();
                 }
@@ -172,6 +189,55 @@ pub fn load_inputs_at_most(
         }
     }
     Ok(total)
+}
+
+/// Splits a line of a relation with record columns: a record column ends where its record
+/// does (it may contain the delimiter), any other column at the next delimiter (the last one at
+/// the end of the line). Errors give the 1-based character column.
+fn split_with_records<'a>(
+    line: &'a str,
+    delimiter: &str,
+    types: &[Type],
+) -> Result<Vec<&'a str>, (usize, String)> {
+    let col = |byte: usize| line[..byte].chars().count() + 1;
+    let mut fields = Vec::with_capacity(types.len());
+    let mut pos = 0;
+    for (i, ty) in types.iter().enumerate() {
+        let last = i + 1 == types.len();
+        let end = match ty {
+            Type::Record(_) => crate::record::end_of(line, pos).map_err(|m| (col(pos), m))?,
+            _ if last => line.len(),
+            _ => match line[pos..].find(delimiter) {
+                Some(k) => pos + k,
+                None => {
+                    return Err((
+                        col(line.len()),
+                        format!("expected {} columns, this line has {}", types.len(), i + 1),
+                    ));
+                }
+            },
+        };
+        fields.push(&line[pos..end]);
+        pos = end;
+        if last {
+            if !line[pos..].trim().is_empty() {
+                return Err((col(pos), "unexpected text after the last column".into()));
+            }
+        } else {
+            // Blanks around the delimiter are allowed after a record.
+            let rest = &line[pos..];
+            let skip = if rest.starts_with(delimiter) {
+                0
+            } else {
+                rest.len() - rest.trim_start_matches(' ').len()
+            };
+            if !rest[skip..].starts_with(delimiter) {
+                return Err((col(pos), format!("expected the delimiter {delimiter:?}")));
+            }
+            pos += skip + delimiter.len();
+        }
+    }
+    Ok(fields)
 }
 
 /// Writes `.printsize` lines and `.output` relations. Relations with `IO=stdout`, and all of

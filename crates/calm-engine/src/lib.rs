@@ -24,7 +24,9 @@ mod eval;
 mod incr;
 mod index;
 pub mod io;
+mod merge;
 mod plan;
+mod record;
 mod seen;
 mod value;
 

@@ -217,10 +217,7 @@ impl<'a> Planner<'a> {
     }
 
     fn word(&mut self, c: &Const) -> Word {
-        match c {
-            Const::Number(n) => self.interner.encode(*n),
-            Const::Symbol(s) => self.interner.intern(s),
-        }
+        self.interner.const_word(c)
     }
 
     fn expr(&mut self, e: &Expr) -> CExpr {
@@ -229,13 +226,18 @@ impl<'a> Planner<'a> {
             Expr::Const(c) => {
                 let n = match c {
                     Const::Number(n) => *n,
-                    Const::Symbol(_) => 0,
+                    _ => 0,
                 };
                 CExpr::Const(self.word(c), n)
             }
             Expr::Neg(a) => CExpr::Neg(Box::new(self.expr(a))),
             Expr::Bin(op, a, b) => CExpr::Bin(*op, Box::new(self.expr(a)), Box::new(self.expr(b))),
             Expr::Call(f, args) => CExpr::Call(*f, args.iter().map(|a| self.expr(a)).collect()),
+            Expr::Record(c, args) => {
+                CExpr::Record(c.tag(), args.iter().map(|a| self.expr(a)).collect())
+            }
+            Expr::Field { rec, index, .. } => CExpr::Field(Box::new(self.expr(rec)), *index),
+            Expr::Tag(a) => CExpr::Tag(Box::new(self.expr(a))),
         }
     }
 
@@ -364,6 +366,40 @@ impl<'a> Planner<'a> {
         bound.extend(inputs[0].vars());
         // Filters over the first input alone run in the first join's step.
         let mut early_ops = self.ready_ops(pending, &mut bound);
+        // A key of the next atom computed by an assignment from the first atom's variables
+        // (`r = [x, y]`): the first atom is scanned, with those operations, into an
+        // intermediate keyed by it.
+        if let Left::Atom(a) = left {
+            let key = inputs[1].shared(&bound);
+            if key.iter().any(|v| !a.args.contains(&Term::Var(*v))) {
+                let needed = needed_after(0, pending);
+                let mut vals: Vec<VarId> = bound
+                    .iter()
+                    .copied()
+                    .filter(|v| needed.contains(v) && !key.contains(v))
+                    .collect();
+                vals.sort_unstable();
+                let slot = self.plan.inters.len();
+                self.plan.inters.push((key.len(), vals.len()));
+                let exprs: Vec<CExpr> = key.iter().chain(&vals).map(|&v| CExpr::Reg(v)).collect();
+                let n = exprs.len();
+                let spec = IndexSpec::new(a.rel, a.args.len(), Vec::new());
+                let map = spec.cols().map(|c| var_at(a, c)).collect();
+                let src = self.slot(a.rel, spec);
+                let (ops, spans) = std::mem::take(&mut early_ops).into_iter().unzip();
+                steps.push(Step {
+                    kind: StepKind::Scan { src, map },
+                    ops,
+                    spans,
+                    sink: Sink {
+                        exprs,
+                        perms: vec![(0..n).collect()],
+                    },
+                    dest: Dest::Inter(slot),
+                });
+                left = Left::Inter(slot, vals);
+            }
+        }
         for i in 1..inputs.len() {
             let shared = inputs[i].shared(&bound);
             let (a_slot, amap) = match &left {
@@ -503,6 +539,13 @@ impl<'a> Planner<'a> {
                 lhs: self.expr(lhs),
                 rhs: self.expr(rhs),
             },
+            // A variable an atom bound already (calm-ir writes `r = [x, y]` over an atom's
+            // `r` this way): a check.
+            BodyItem::Assign { var, expr, .. } if bound.contains(var) => Op::Filter {
+                op: calm_syntax::ast::CmpOp::Eq,
+                lhs: CExpr::Reg(*var),
+                rhs: self.expr(expr),
+            },
             BodyItem::Assign { var, expr, .. } => {
                 bound.insert(*var);
                 Op::Assign {
@@ -532,7 +575,8 @@ impl<'a> Planner<'a> {
                         other => pend.push(other),
                     }
                 }
-                let atoms = connected_order(atoms, &inner);
+                let links = assign_links(&pend);
+                let atoms = connected_order(atoms, &inner, &links);
                 let mut steps: Vec<AggStep> = self
                     .ready_ops(&mut pend, &mut inner)
                     .into_iter()
@@ -687,9 +731,20 @@ impl Input<'_> {
 ///   product with the rest instead of inside it;
 /// - an atom that an equality with a constant selects from (`s(0)`: calm-ir writes it as
 ///   `s(v), v = 0`), also on its own with its filters, so the selection runs at the scan.
+/// - when an assignment computes a variable of an atom (`r = [x, y]` over an atom's `r`), no
+///   input on its own: every atom in one chain, in a connected order where a variable counts
+///   as bound once an assignment can compute it, so that the atom is looked up by it.
 fn inputs<'x>(atoms: Vec<&'x Atom>, pending: &mut Vec<&'x BodyItem>) -> Vec<Input<'x>> {
     if atoms.len() < 2 {
         return atoms.into_iter().map(Input::Atom).collect();
+    }
+    let links = assign_links(pending);
+    if links
+        .iter()
+        .any(|(v, _)| atoms.iter().any(|a| a.args.contains(&Term::Var(*v))))
+    {
+        let order = connected_order(atoms, &HashSet::new(), &links);
+        return order.into_iter().map(Input::Atom).collect();
     }
     // Connected components, in the order of their first atom.
     let mut groups: Vec<Vec<&Atom>> = Vec::new();
@@ -761,7 +816,7 @@ fn inputs<'x>(atoms: Vec<&'x Atom>, pending: &mut Vec<&'x BodyItem>) -> Vec<Inpu
     };
     let mut out = Vec::new();
     for (g, group) in groups.into_iter().enumerate() {
-        let group = connected_order(group, &HashSet::new());
+        let group = connected_order(group, &HashSet::new(), &[]);
         if g == 0 {
             for a in group {
                 if selects(a, pending) {
@@ -803,11 +858,40 @@ fn ready(item: &BodyItem, bound: &HashSet<VarId>) -> bool {
     ok
 }
 
+/// The assignments among `items`: the variable each binds and the variables it reads.
+fn assign_links(items: &[&BodyItem]) -> Vec<(VarId, Vec<VarId>)> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            BodyItem::Assign { var, expr, .. } => {
+                let mut reads = Vec::new();
+                expr.for_each_var(&mut |v| reads.push(v));
+                Some((*var, reads))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Orders atoms so that each one after the first shares a variable with those before it when
-/// possible (source order otherwise), avoiding needless cross products.
-fn connected_order<'x>(mut atoms: Vec<&'x Atom>, bound: &HashSet<VarId>) -> Vec<&'x Atom> {
+/// possible (source order otherwise), avoiding needless cross products. A variable that one of
+/// the assignments `links` computes from variables already bound counts as bound.
+fn connected_order<'x>(
+    mut atoms: Vec<&'x Atom>,
+    bound: &HashSet<VarId>,
+    links: &[(VarId, Vec<VarId>)],
+) -> Vec<&'x Atom> {
     let mut out = Vec::with_capacity(atoms.len());
     let mut seen = bound.clone();
+    let close = |seen: &mut HashSet<VarId>| {
+        while let Some((v, _)) = links
+            .iter()
+            .find(|(v, reads)| !seen.contains(v) && reads.iter().all(|r| seen.contains(r)))
+        {
+            seen.insert(*v);
+        }
+    };
+    close(&mut seen);
     while !atoms.is_empty() {
         let shares = |a: &Atom| {
             a.args
@@ -827,6 +911,7 @@ fn connected_order<'x>(mut atoms: Vec<&'x Atom>, bound: &HashSet<VarId>) -> Vec<
                 seen.insert(*v);
             }
         }
+        close(&mut seen);
         out.push(a);
     }
     out

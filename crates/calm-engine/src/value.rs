@@ -50,6 +50,19 @@ pub(crate) struct Interner {
     big_ids: HashMap<i64, Word>,
     /// Compiled `match` patterns, by the symbol holding the pattern (bounded: cleared when full).
     patterns: HashMap<Word, calm_ir::Pattern>,
+    /// Records: record `w` (from 1; 0 is `nil`) is `rec_words[rec_ends[w - 2]..rec_ends[w - 1]]`
+    /// (its tag, then its fields' words), found again by its words through `rec_ids`.
+    rec_words: Vec<Word>,
+    rec_ends: Vec<usize>,
+    rec_ids: hashbrown::HashTable<Word>,
+}
+
+/// The words of record `w` in a record store (`None` for `nil` or an unknown id).
+fn record_words<'a>(words: &'a [Word], ends: &[usize], w: Word) -> Option<&'a [Word]> {
+    let i = (w as usize).checked_sub(1)?;
+    let end = *ends.get(i)?;
+    let start = if i == 0 { 0 } else { ends[i - 1] };
+    words.get(start..end)
 }
 
 /// Most compiled `match` patterns kept at once.
@@ -125,12 +138,75 @@ impl Interner {
         id
     }
 
-    /// About the bytes held: the text, the symbols' ends, the table from text to id.
+    /// About the bytes held: the text, the symbols' ends, the table from text to id, the
+    /// records.
     pub fn bytes(&self) -> usize {
         self.text.capacity()
             + self.ends.capacity() * std::mem::size_of::<usize>()
             + crate::incr::table_bytes(self.ids.capacity(), 4)
             + self.big.capacity() * 8
+            + self.rec_words.capacity() * 4
+            + self.rec_ends.capacity() * std::mem::size_of::<usize>()
+            + crate::incr::table_bytes(self.rec_ids.capacity(), 4)
+    }
+
+    /// The word of the record whose tag and fields' words are `words`, interned.
+    pub fn intern_record(&mut self, words: &[Word]) -> Result<Word, &'static str> {
+        if let Some(w) = self.lookup_record(words) {
+            return Ok(w);
+        }
+        let id = Word::try_from(self.rec_ends.len() + 1).map_err(|_| "too many records")?;
+        if id == Word::MAX {
+            return Err("too many records");
+        }
+        self.rec_words.extend_from_slice(words);
+        self.rec_ends.push(self.rec_words.len());
+        let (rw, re, hasher) = (&self.rec_words, &self.rec_ends, &self.hasher);
+        self.rec_ids
+            .insert_unique(hasher.hash_one(words), id, |&w| {
+                hasher.hash_one(record_words(rw, re, w).unwrap_or_default())
+            });
+        Ok(id)
+    }
+
+    /// The word of a record already interned (`None`: no value holds it).
+    pub fn lookup_record(&self, words: &[Word]) -> Option<Word> {
+        let h = self.hasher.hash_one(words);
+        self.rec_ids
+            .find(h, |&w| {
+                record_words(&self.rec_words, &self.rec_ends, w) == Some(words)
+            })
+            .copied()
+    }
+
+    /// The tag and fields' words of record `w` (`None` for `nil`).
+    #[inline]
+    pub fn record(&self, w: Word) -> Option<&[Word]> {
+        record_words(&self.rec_words, &self.rec_ends, w)
+    }
+
+    /// The word of a constant of the program. Cannot fail: a source text is at most
+    /// `calm_syntax::MAX_SOURCE_LEN` bytes (64 MiB), far fewer records than the 2³² ids.
+    pub fn const_word(&mut self, c: &calm_ir::Const) -> Word {
+        self.konst(c).unwrap_or(0)
+    }
+
+    /// The word of a constant (a record's parts are interned).
+    pub fn konst(&mut self, c: &calm_ir::Const) -> Result<Word, &'static str> {
+        use calm_ir::Const;
+        Ok(match c {
+            Const::Number(n) => self.encode(*n),
+            Const::Symbol(s) => self.intern(s),
+            Const::Nil => 0,
+            Const::Record(ctor, fields) => {
+                let mut words = Vec::with_capacity(fields.len() + 1);
+                words.push(ctor.tag() as Word);
+                for f in fields {
+                    words.push(self.konst(f)?);
+                }
+                self.intern_record(&words)?
+            }
+        })
     }
 
     pub fn resolve(&self, w: Word) -> &str {

@@ -19,14 +19,68 @@ pub enum Type {
     Number,
     /// Interned string.
     Symbol,
+    /// A record type or an algebraic data type: an index in [`Program::records`]. Its values
+    /// are interned tuples.
+    Record(u32),
 }
 
 impl Type {
-    /// `number` or `symbol`.
+    /// `number`, `symbol` or `record`.
     pub fn as_str(self) -> &'static str {
         match self {
             Type::Number => "number",
             Type::Symbol => "symbol",
+            Type::Record(_) => "record",
+        }
+    }
+}
+
+/// A record type (`.type P = [a: number, b: P]`) or an algebraic data type
+/// (`.type T = A {x: number} | B {}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordType {
+    /// Its name.
+    pub name: String,
+    /// The `.type` declaration.
+    pub span: Span,
+    /// A record type has one branch, unnamed (`name` is empty); an ADT one per constructor,
+    /// in declaration order (a branch's index is its tag).
+    pub branches: Vec<RecordBranch>,
+    /// Whether it is an algebraic data type (values `$A(...)`) rather than a record type
+    /// (values `[...]` and `nil`).
+    pub adt: bool,
+}
+
+/// One branch of a [`RecordType`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordBranch {
+    /// The constructor's name (empty for a record type).
+    pub name: String,
+    /// The fields' names and types.
+    pub fields: Vec<(String, Type)>,
+}
+
+/// What builds a record value: a record literal `[...]`, whose type comes from where it is
+/// used, or an ADT constructor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Ctor {
+    /// `[e, ...]`.
+    Plain,
+    /// `$Name(e, ...)`: branch `branch` of the ADT `Program::records[ty]`.
+    Branch {
+        /// The ADT.
+        ty: u32,
+        /// The branch (its tag).
+        branch: u32,
+    },
+}
+
+impl Ctor {
+    /// The tag stored with the record: 0 for a record literal, the branch for a constructor.
+    pub fn tag(self) -> i64 {
+        match self {
+            Ctor::Plain => 0,
+            Ctor::Branch { branch, .. } => i64::from(branch),
         }
     }
 }
@@ -38,14 +92,21 @@ pub enum Const {
     Number(i64),
     /// A symbol.
     Symbol(String),
+    /// `nil`, the empty record (of any record type).
+    Nil,
+    /// A record of constants.
+    Record(Ctor, Vec<Const>),
 }
 
 impl Const {
-    /// The constant's type.
-    pub fn ty(&self) -> Type {
+    /// The constant's type, when it has one of its own (`nil` and record literals take theirs
+    /// from where they are used).
+    pub fn ty(&self) -> Option<Type> {
         match self {
-            Const::Number(_) => Type::Number,
-            Const::Symbol(_) => Type::Symbol,
+            Const::Number(_) => Some(Type::Number),
+            Const::Symbol(_) => Some(Type::Symbol),
+            Const::Nil | Const::Record(Ctor::Plain, _) => None,
+            Const::Record(Ctor::Branch { ty, .. }, _) => Some(Type::Record(*ty)),
         }
     }
 }
@@ -72,6 +133,52 @@ impl Builtin {
         }
     }
 }
+
+/// The lattice of a relation's last column (`.decl r(k: symbol, v: max)`): the relation holds
+/// one value per key (the other columns), the join of every value given or derived for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lattice {
+    /// Numbers ordered as usual; the join is the larger.
+    Max,
+    /// Numbers ordered the other way; the join is the smaller.
+    Min,
+}
+
+impl Lattice {
+    /// The lattice called `name` as a column type, if calm implements it.
+    pub fn by_name(name: &str) -> Option<Lattice> {
+        match name {
+            "max" => Some(Lattice::Max),
+            "min" => Some(Lattice::Min),
+            _ => None,
+        }
+    }
+
+    /// `max` or `min`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lattice::Max => "max",
+            Lattice::Min => "min",
+        }
+    }
+
+    /// Whether `a` is strictly above `b` in the lattice order (a merge of `a` into `b` changes
+    /// `b`).
+    pub fn above(self, a: i64, b: i64) -> bool {
+        match self {
+            Lattice::Max => a > b,
+            Lattice::Min => a < b,
+        }
+    }
+
+    /// The join of two values.
+    pub fn join(self, a: i64, b: i64) -> i64 {
+        if self.above(a, b) { a } else { b }
+    }
+}
+
+/// Names of lattices that calm reserves but does not implement (an error, not a column type).
+pub const UNIMPLEMENTED_LATTICES: &[&str] = &["bool", "set", "map", "lww", "counter"];
 
 /// Parameters of an `.input`/`.output` directive.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -115,6 +222,16 @@ pub struct Relation {
     pub eqrel: bool,
     /// No rule derives it and it is not built-in: it holds only given facts, at every tick.
     pub edb: bool,
+    /// The lattice of the last column, if it is one: the relation then holds one row per key
+    /// (the other columns), with the join of the values given or derived for that key.
+    pub lattice: Option<Lattice>,
+}
+
+impl Relation {
+    /// The key columns of a lattice relation (all but the last).
+    pub fn lattice_key(&self) -> Option<std::ops::Range<usize>> {
+        self.lattice.map(|_| 0..self.arity - 1)
+    }
 }
 
 /// When a rule's head holds.
@@ -155,6 +272,23 @@ pub enum Expr {
     Bin(BinOp, Box<Expr>, Box<Expr>),
     /// A built-in functor call (`cat`, `strlen`, ...).
     Call(Functor, Vec<Expr>),
+    /// A record built from its fields (`[a, b]`, `$A(x)`).
+    Record(Ctor, Vec<Expr>),
+    /// Field `index` of a record: made by the compiler when a record pattern is destructured,
+    /// always after a [`Expr::Tag`] check of the same record. Reading a field of `nil` or of
+    /// another branch gives an arbitrary value, never an error.
+    Field {
+        /// The record.
+        rec: Box<Expr>,
+        /// What the pattern was (its type's branch, or a record literal).
+        ctor: Ctor,
+        /// The field.
+        index: usize,
+        /// How many fields the pattern has (checked against the type).
+        of: usize,
+    },
+    /// A record's tag as a number: -1 for `nil`, 0 for a record, the branch of an ADT value.
+    Tag(Box<Expr>),
 }
 
 impl Expr {
@@ -168,7 +302,10 @@ impl Expr {
                 a.for_each_var(f);
                 b.for_each_var(f);
             }
-            Expr::Call(_, args) => args.iter().for_each(|a| a.for_each_var(f)),
+            Expr::Call(_, args) | Expr::Record(_, args) => {
+                args.iter().for_each(|a| a.for_each_var(f))
+            }
+            Expr::Field { rec: e, .. } | Expr::Tag(e) => e.for_each_var(f),
         }
     }
 
@@ -182,6 +319,8 @@ impl Expr {
                 matches!(op, BinOp::Div | BinOp::Rem | BinOp::Pow) || a.can_fail() || b.can_fail()
             }
             Expr::Call(f, args) => crate::functor::can_fail(*f) || args.iter().any(Expr::can_fail),
+            Expr::Record(_, args) => args.iter().any(Expr::can_fail),
+            Expr::Field { rec: e, .. } | Expr::Tag(e) => e.can_fail(),
         }
     }
 }
@@ -287,11 +426,16 @@ pub struct Rule {
     /// Made by the compiler rather than written (the closure rules of an `eqrel` relation, whose
     /// spans are the declaration's).
     pub compiler_made: bool,
+    /// Positions in `body` of the positive atoms over a lattice relation whose value the rule
+    /// reads other than monotonically (anything but a threshold, or a monotone expression in
+    /// the value column of a head with the same lattice). Such a read is treated like a
+    /// negation: the relation must be complete before the rule reads it.
+    pub raw_reads: Vec<usize>,
 }
 
 impl Rule {
-    /// Relations read by the body, with whether each read is non-monotonic (negated or inside
-    /// an aggregate).
+    /// Relations read by the body, with whether each read is non-monotonic (negated, inside
+    /// an aggregate, or a raw read of a lattice value: see [`Rule::raw_reads`]).
     pub fn body_relations(&self) -> Vec<(RelId, bool, Span)> {
         let mut out = Vec::new();
         fn walk(items: &[BodyItem], under_agg: bool, out: &mut Vec<(RelId, bool, Span)>) {
@@ -304,7 +448,15 @@ impl Rule {
                 }
             }
         }
-        walk(&self.body, false, &mut out);
+        for (i, item) in self.body.iter().enumerate() {
+            let at = out.len();
+            walk(std::slice::from_ref(item), false, &mut out);
+            if self.raw_reads.contains(&i) {
+                for e in &mut out[at..] {
+                    e.1 = true;
+                }
+            }
+        }
         out
     }
 }
@@ -347,12 +499,39 @@ pub struct Program {
     pub temporal_rules: Vec<RuleId>,
     /// Relation ids by name.
     pub by_name: HashMap<String, RelId>,
+    /// Record types and algebraic data types, indexed by [`Type::Record`].
+    pub records: Vec<RecordType>,
 }
 
 impl Program {
     /// The relation called `name`.
     pub fn relation(&self, name: &str) -> Option<RelId> {
         self.by_name.get(name).copied()
+    }
+
+    /// The ADT constructor called `name` (without the `$`): its type and branch.
+    pub fn constructor(&self, name: &str) -> Option<Ctor> {
+        self.records.iter().enumerate().find_map(|(ty, r)| {
+            let branch = r.branches.iter().position(|b| r.adt && b.name == name)?;
+            Some(Ctor::Branch {
+                ty: ty as u32,
+                branch: branch as u32,
+            })
+        })
+    }
+
+    /// The fields of the record built by `ctor` when its type is `ty` (`None`: `ctor` is not
+    /// a constructor of `ty`, or `ty` is not a record type).
+    pub fn fields(&self, ty: Type, ctor: Ctor) -> Option<&[(String, Type)]> {
+        let Type::Record(id) = ty else { return None };
+        let r = self.records.get(id as usize)?;
+        match ctor {
+            Ctor::Plain if !r.adt => r.branches.first().map(|b| b.fields.as_slice()),
+            Ctor::Branch { ty, branch } if ty == id => {
+                r.branches.get(branch as usize).map(|b| b.fields.as_slice())
+            }
+            _ => None,
+        }
     }
 
     /// The id of a built-in relation, if the program has it.

@@ -19,8 +19,10 @@
 pub mod codes;
 pub mod functor;
 pub mod ir;
+mod lattice;
 mod lower;
 pub mod pattern;
+pub mod record;
 mod safety;
 mod strata;
 mod typeck;
@@ -56,6 +58,7 @@ pub fn lower(program: &ast::Program, file: FileId) -> (Program, Vec<Diagnostic>)
         .collect();
     declared.sort_unstable();
     ok &= typeck::check(file, &mut prog, &declared, &mut diags);
+    lattice::classify(&mut prog);
     if ok {
         strata::stratify(file, &mut prog, &mut diags);
     }

@@ -51,6 +51,7 @@ impl Lowerer {
             builtin: None,
             eqrel: false,
             edb: true,
+            lattice: None,
         });
         self.prog.by_name.insert(name.to_string(), id);
         self.arity_origin.push(span);
@@ -85,17 +86,19 @@ impl Lowerer {
             }
             defs.insert(&t.name.name, t);
         }
-        let mut resolved: HashMap<String, Option<Type>> = HashMap::new();
+        let mut resolved = crate::record::declare(self, &defs);
         let mut names: Vec<&str> = defs.keys().copied().collect();
         names.sort_by_key(|n| defs[n].span.start);
         for name in names {
             let mut visiting = Vec::new();
             self.resolve_type(name, &defs, &mut resolved, &mut visiting);
         }
-        resolved
+        let resolved: HashMap<String, Type> = resolved
             .into_iter()
             .filter_map(|(k, v)| v.map(|t| (k, t)))
-            .collect()
+            .collect();
+        crate::record::define(self, program, &resolved);
+        resolved
     }
 
     /// The built-in type of the user type `name` (memoised in `resolved`; `None` once an error
@@ -125,6 +128,11 @@ impl Lowerer {
         let members: Vec<&ast::Ident> = match &decl.def {
             ast::TypeDef::Subtype(base) => vec![base],
             ast::TypeDef::Union(members) => members.iter().collect(),
+            // Given their ids by `record::declare` before any name is resolved.
+            ast::TypeDef::Record(_) | ast::TypeDef::Adt(_) => {
+                visiting.pop();
+                return None;
+            }
         };
         let mut ty: Option<(Type, &ast::Ident)> = None;
         let mut ok = true;
@@ -143,6 +151,22 @@ impl Lowerer {
                 ok = false;
                 continue;
             };
+            if let (Type::Record(_), ast::TypeDef::Subtype(_)) = (t, &decl.def) {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "`{name}` cannot be a subtype of the record type `{}`",
+                        m.name
+                    ))
+                    .with_code(codes::RECORD)
+                    .with_primary(self.file, decl.span, "a subtype of a record type")
+                    .with_help(format!(
+                        "write `.type {name} = {}` for another name of it",
+                        m.name
+                    )),
+                );
+                ok = false;
+                continue;
+            }
             match ty {
                 Some((prev, prev_m)) if prev != t => {
                     self.diags.push(
@@ -168,7 +192,7 @@ impl Lowerer {
         out
     }
 
-    fn unknown_type(&mut self, ty: &ast::Ident) {
+    pub(crate) fn unknown_type(&mut self, ty: &ast::Ident) {
         if ty.name == "float" {
             self.diags.push(
                 Diagnostic::error("floats are not supported")
@@ -243,7 +267,53 @@ impl Lowerer {
             rel.declared = true;
             rel.columns = decl.params.iter().map(|p| p.name.name.clone()).collect();
             rel.eqrel = decl.qualifiers.iter().any(|q| q.name == "eqrel");
+            let last = decl.params.len().saturating_sub(1);
             for (i, p) in decl.params.iter().enumerate() {
+                let user = user_types.contains_key(&p.ty.name)
+                    || program
+                        .items
+                        .iter()
+                        .any(|it| matches!(it, ast::Item::Type(t) if t.name.name == p.ty.name));
+                if !user && let Some(l) = Lattice::by_name(&p.ty.name) {
+                    self.prog.relations[id].types[i] = Type::Number;
+                    types.push((i, Type::Number));
+                    if i != last {
+                        self.diags.push(
+                            Diagnostic::error(format!(
+                                "lattice column `{}` of `{name}` is not the last column",
+                                p.name.name
+                            ))
+                            .with_code(codes::LATTICE)
+                            .with_primary(self.file, p.ty.span, "a lattice column here")
+                            .with_help(
+                                "a relation has at most one lattice column, its last: the other \
+                                 columns are the key it holds one merged value for",
+                            ),
+                        );
+                    } else if self.prog.relations[id].eqrel {
+                        self.error(
+                            codes::LATTICE,
+                            p.ty.span,
+                            format!("`eqrel` relation `{name}` cannot have a lattice column"),
+                            "a lattice column in an equivalence relation",
+                        );
+                    } else {
+                        self.prog.relations[id].lattice = Some(l);
+                    }
+                    continue;
+                }
+                if !user && UNIMPLEMENTED_LATTICES.contains(&p.ty.name.as_str()) {
+                    self.diags.push(
+                        Diagnostic::error(format!(
+                            "the lattice `{}` is not implemented",
+                            p.ty.name
+                        ))
+                        .with_code(codes::LATTICE)
+                        .with_primary(self.file, p.ty.span, "not implemented by calm")
+                        .with_help("the lattices calm implements are `max` and `min` over numbers"),
+                    );
+                    continue;
+                }
                 let ty = builtin_type(&p.ty.name).or_else(|| user_types.get(&p.ty.name).copied());
                 match ty {
                     Some(t) => {
@@ -574,6 +644,7 @@ impl Lowerer {
                 span,
                 head_span: span,
                 compiler_made: true,
+                raw_reads: Vec::new(),
             });
             self.push_rule(Rule {
                 head: id,
@@ -584,6 +655,7 @@ impl Lowerer {
                 span,
                 head_span: span,
                 compiler_made: true,
+                raw_reads: Vec::new(),
             });
         }
     }
@@ -707,6 +779,7 @@ impl Lowerer {
             span: rule.span,
             head_span: rule.head.span,
             compiler_made: false,
+            raw_reads: Vec::new(),
         };
         self.push_rule(r);
     }
@@ -747,6 +820,7 @@ impl Lowerer {
             span: rule.span,
             head_span: rule.head.span,
             compiler_made: false,
+            raw_reads: Vec::new(),
         };
         self.push_rule(aux_rule);
 
@@ -864,6 +938,7 @@ impl Lowerer {
             span: rule.span,
             head_span: rule.head.span,
             compiler_made: false,
+            raw_reads: Vec::new(),
         });
     }
 }
@@ -880,6 +955,19 @@ fn remap(e: &Expr, map: &HashMap<VarId, VarId>) -> Expr {
         Expr::Neg(a) => Expr::Neg(Box::new(remap(a, map))),
         Expr::Bin(op, a, b) => Expr::Bin(*op, Box::new(remap(a, map)), Box::new(remap(b, map))),
         Expr::Call(f, args) => Expr::Call(*f, args.iter().map(|a| remap(a, map)).collect()),
+        Expr::Record(c, args) => Expr::Record(*c, args.iter().map(|a| remap(a, map)).collect()),
+        Expr::Field {
+            rec,
+            ctor,
+            index,
+            of,
+        } => Expr::Field {
+            rec: Box::new(remap(rec, map)),
+            ctor: *ctor,
+            index: *index,
+            of: *of,
+        },
+        Expr::Tag(a) => Expr::Tag(Box::new(remap(a, map))),
     }
 }
 
@@ -893,7 +981,7 @@ pub(crate) fn fold_const(e: &Expr) -> Result<Const, String> {
                 .checked_neg()
                 .map(Const::Number)
                 .ok_or_else(|| "arithmetic overflow".to_string()),
-            Const::Symbol(_) => Err("cannot negate a symbol".into()),
+            _ => Err("only a number can be negated".into()),
         },
         Expr::Bin(op, a, b) => match (fold_const(a)?, fold_const(b)?) {
             (Const::Number(x), Const::Number(y)) => crate::functor::arith(*op, x, y)
@@ -906,10 +994,13 @@ pub(crate) fn fold_const(e: &Expr) -> Result<Const, String> {
             let vals: Vec<FVal<'_>> = args
                 .iter()
                 .map(|c| match c {
-                    Const::Number(n) => FVal::Num(*n),
-                    Const::Symbol(s) => FVal::Str(s.as_str().into()),
+                    Const::Number(n) => Ok(FVal::Num(*n)),
+                    Const::Symbol(s) => Ok(FVal::Str(s.as_str().into())),
+                    Const::Nil | Const::Record(..) => {
+                        Err(format!("`{}` cannot take a record", f.as_str()))
+                    }
                 })
-                .collect();
+                .collect::<Result<_, _>>()?;
             for (i, v) in vals.iter().enumerate() {
                 let want = crate::functor::arg_type(*f, i);
                 if matches!(v, FVal::Num(_)) != (want == Type::Number) {
@@ -926,11 +1017,16 @@ pub(crate) fn fold_const(e: &Expr) -> Result<Const, String> {
                 FVal::Str(s) => Ok(Const::Symbol(s.into_owned())),
             }
         }
+        Expr::Record(c, args) => Ok(Const::Record(
+            *c,
+            args.iter().map(fold_const).collect::<Result<_, _>>()?,
+        )),
+        Expr::Field { .. } | Expr::Tag(_) => Err("not a constant".into()),
     }
 }
 
 /// The built-in type called `name` (`unsigned` is read as `number`).
-fn builtin_type(name: &str) -> Option<Type> {
+pub(crate) fn builtin_type(name: &str) -> Option<Type> {
     match name {
         "number" | "unsigned" => Some(Type::Number),
         "symbol" => Some(Type::Symbol),
@@ -1075,6 +1171,21 @@ impl<'a> Scope<'a> {
                         ast::Expr::Wildcard(_) => Term::Wildcard,
                         ast::Expr::Number(n, _) => Term::Const(Const::Number(*n)),
                         ast::Expr::String(s, _) => Term::Const(Const::Symbol(s.clone())),
+                        other if crate::record::has_wildcard(other) => {
+                            lw.diags.push(
+                                Diagnostic::error(
+                                    "`_` inside a record in a negated atom is not supported",
+                                )
+                                .with_code(codes::WILDCARD)
+                                .with_primary(self.file, arg.span, "a record pattern with `_`")
+                                .with_help(
+                                    "negate a relation that projects the field away instead: \
+                                     `r(x) :- p([x, _]).` then `!r(x)`",
+                                ),
+                            );
+                            self.broken = true;
+                            return;
+                        }
                         other => {
                             let Some(e) = self.lower_expr(lw, other, sc) else {
                                 return;
@@ -1266,6 +1377,17 @@ impl<'a> Scope<'a> {
                 }
                 Expr::Call(*func, out)
             }
+            ast::Expr::Nil(_) => Expr::Const(Const::Nil),
+            ast::Expr::Record(fields, _) => {
+                Expr::Record(Ctor::Plain, self.record_fields(lw, fields, sc)?)
+            }
+            ast::Expr::Branch(c) => {
+                let Some(ctor) = crate::record::constructor(lw, c) else {
+                    self.broken = true;
+                    return None;
+                };
+                Expr::Record(ctor, self.record_fields(lw, &c.args, sc)?)
+            }
             ast::Expr::Aggregate(g) => {
                 lw.error(
                     codes::AGGREGATE,
@@ -1280,6 +1402,24 @@ impl<'a> Scope<'a> {
                 return None;
             }
         })
+    }
+
+    /// The fields of a record literal or a constructor: `_` is a fresh variable (bound when
+    /// the record is destructured; anywhere else it stays unbound, an error).
+    fn record_fields(
+        &mut self,
+        lw: &mut Lowerer,
+        fields: &[ast::Expr],
+        sc: usize,
+    ) -> Option<Vec<Expr>> {
+        let mut out = Vec::with_capacity(fields.len());
+        for f in fields {
+            out.push(match f {
+                ast::Expr::Wildcard(s) => Expr::Var(self.fresh("_", *s)),
+                other => self.lower_expr(lw, other, sc)?,
+            });
+        }
+        Some(out)
     }
 
     fn lower_head_expr(&mut self, lw: &mut Lowerer, e: &ast::Expr) -> Option<Expr> {
@@ -1322,8 +1462,13 @@ fn collect_names<'a>(e: &'a ast::Expr, _inside_agg: bool, out: &mut HashSet<&'a 
             collect_names(lhs, false, out);
             collect_names(rhs, false, out);
         }
-        ast::Expr::Call { args, .. } => {
+        ast::Expr::Call { args, .. } | ast::Expr::Record(args, _) => {
             for a in args {
+                collect_names(a, false, out);
+            }
+        }
+        ast::Expr::Branch(c) => {
+            for a in &c.args {
                 collect_names(a, false, out);
             }
         }
@@ -1336,7 +1481,10 @@ fn collect_names<'a>(e: &'a ast::Expr, _inside_agg: bool, out: &mut HashSet<&'a 
                 collect_names(t, false, out);
             }
         }
-        ast::Expr::Wildcard(_) | ast::Expr::Number(..) | ast::Expr::String(..) => {}
+        ast::Expr::Wildcard(_)
+        | ast::Expr::Number(..)
+        | ast::Expr::String(..)
+        | ast::Expr::Nil(_) => {}
     }
 }
 

@@ -1,6 +1,11 @@
 //! Safety (range restriction): every variable a rule needs must be bound by a positive atom, an
 //! assignment `x = expr` over bound variables, or an aggregate. Equalities that bind a variable
-//! are turned into [`BodyItem::Assign`] here.
+//! are turned into [`BodyItem::Assign`] here, and equalities between a bound value and a record
+//! pattern with unbound variables (`p([x, y])` is `p(r), r = [x, y]`) are destructured: a check
+//! of the record's tag ([`Expr::Tag`]), then one equality per field ([`Expr::Field`]). An
+//! equality between a positive atom's variable and a record built from bound variables is an
+//! assignment to that variable: a check where the engine runs it after the atom, a join key
+//! for the atom where it runs it before.
 
 use crate::codes;
 use crate::ir::*;
@@ -11,7 +16,7 @@ use std::collections::HashSet;
 /// Checks one rule, rewriting binding equalities into assignments. Returns `false` on error.
 pub(crate) fn check_rule(file: FileId, rule: &mut Rule, diags: &mut Vec<Diagnostic>) -> bool {
     let mut bound = HashSet::new();
-    let mut ok = resolve_items(file, &mut rule.body, &mut bound, &rule.vars, diags);
+    let mut ok = resolve_items(file, &mut rule.body, &mut bound, &mut rule.vars, diags);
     let mut missing = Vec::new();
     for e in &rule.head_args {
         e.for_each_var(&mut |v| {
@@ -39,16 +44,18 @@ pub(crate) fn check_rule(file: FileId, rule: &mut Rule, diags: &mut Vec<Diagnost
 /// Binds what can be bound among `items`, given `bound`; reports what cannot.
 fn resolve_items(
     file: FileId,
-    items: &mut [BodyItem],
+    items: &mut Vec<BodyItem>,
     bound: &mut HashSet<VarId>,
-    vars: &[Var],
+    vars: &mut Vec<Var>,
     diags: &mut Vec<Diagnostic>,
 ) -> bool {
+    let mut atom_vars = HashSet::new();
     for item in items.iter() {
         if let BodyItem::Atom(a) = item {
             for t in &a.args {
                 if let Term::Var(v) = t {
                     bound.insert(*v);
+                    atom_vars.insert(*v);
                 }
             }
         }
@@ -57,10 +64,20 @@ fn resolve_items(
     let mut done = vec![false; items.len()];
     loop {
         let mut progress = false;
-        for (i, item) in items.iter_mut().enumerate() {
+        let mut i = 0;
+        while i < items.len() {
             if done[i] {
+                i += 1;
                 continue;
             }
+            if let Some(parts) = destructure(&items[i], bound, vars) {
+                let n = parts.len();
+                items.splice(i..=i, parts);
+                done.splice(i..=i, std::iter::repeat_n(false, n));
+                progress = true;
+                continue;
+            }
+            let item = &mut items[i];
             match item {
                 BodyItem::Atom(_) => done[i] = true,
                 BodyItem::Compare {
@@ -72,6 +89,22 @@ fn resolve_items(
                     let lb = all_bound(lhs, bound);
                     let rb = all_bound(rhs, bound);
                     if lb && rb {
+                        // `r = [x, y]` with `r` a positive atom's variable: an assignment that
+                        // is a check where it runs after the atom, and gives the atom a join
+                        // key where it runs before (the engine chooses).
+                        let key = match (&*lhs, &*rhs) {
+                            (Expr::Var(v), e @ Expr::Record(..))
+                            | (e @ Expr::Record(..), Expr::Var(v))
+                                if atom_vars.contains(v) && has_var(e) =>
+                            {
+                                Some((*v, e.clone()))
+                            }
+                            _ => None,
+                        };
+                        if let Some((var, expr)) = key {
+                            let span = *span;
+                            *item = BodyItem::Assign { var, expr, span };
+                        }
                         done[i] = true;
                         progress = true;
                     } else if let (Expr::Var(v), true) = (&*lhs, rb) {
@@ -134,6 +167,7 @@ fn resolve_items(
                     }
                 }
             }
+            i += 1;
         }
         if !progress {
             break;
@@ -161,6 +195,75 @@ fn resolve_items(
         report_unbound(file, unbound, vars, diags, what);
     }
     ok
+}
+
+/// When `item` is `bound = record` (either way round) and the record pattern has unbound
+/// variables: the items that destructure it (a tag check, then `field = Field(...)` per field;
+/// the fields are resolved like any other equality, so a nested pattern is destructured in
+/// turn). A bound side that is not a variable is first assigned to a fresh one.
+fn destructure(
+    item: &BodyItem,
+    bound: &HashSet<VarId>,
+    vars: &mut Vec<Var>,
+) -> Option<Vec<BodyItem>> {
+    let BodyItem::Compare {
+        op: CmpOp::Eq,
+        lhs,
+        rhs,
+        span,
+    } = item
+    else {
+        return None;
+    };
+    let (value, ctor, fields) = match (lhs, rhs) {
+        (v, Expr::Record(c, fs)) if all_bound(v, bound) && !all_bound(rhs, bound) => (v, c, fs),
+        (Expr::Record(c, fs), v) if all_bound(v, bound) && !all_bound(lhs, bound) => (v, c, fs),
+        _ => return None,
+    };
+    let span = *span;
+    let mut out = Vec::with_capacity(fields.len() + 2);
+    let base = match value {
+        Expr::Var(v) => *v,
+        other => {
+            vars.push(Var {
+                name: "_record".into(),
+                span,
+            });
+            let v = vars.len() - 1;
+            out.push(BodyItem::Assign {
+                var: v,
+                expr: other.clone(),
+                span,
+            });
+            v
+        }
+    };
+    out.push(BodyItem::Compare {
+        op: CmpOp::Eq,
+        lhs: Expr::Tag(Box::new(Expr::Var(base))),
+        rhs: Expr::Const(Const::Number(ctor.tag())),
+        span,
+    });
+    for (index, f) in fields.iter().enumerate() {
+        out.push(BodyItem::Compare {
+            op: CmpOp::Eq,
+            lhs: f.clone(),
+            rhs: Expr::Field {
+                rec: Box::new(Expr::Var(base)),
+                ctor: *ctor,
+                index,
+                of: fields.len(),
+            },
+            span,
+        });
+    }
+    Some(out)
+}
+
+fn has_var(e: &Expr) -> bool {
+    let mut any = false;
+    e.for_each_var(&mut |_| any = true);
+    any
 }
 
 fn t_vars(e: &Expr, bound: &HashSet<VarId>) -> Vec<VarId> {

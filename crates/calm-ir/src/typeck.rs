@@ -1,5 +1,8 @@
-//! Type inference: every column and variable is a `number` or a `symbol`. Declared columns fix
-//! their type; undeclared ones are inferred from use; anything left open is a number.
+//! Type inference: every column and variable is a `number`, a `symbol` or a record type.
+//! Declared columns fix their type; undeclared ones are inferred from use; anything left open is
+//! a number. A record literal `[...]` (and `nil`, and a field of a record pattern) takes its
+//! type from where it is used: such constraints wait in [`Pending`] until that type is known,
+//! then its fields are checked against the type's.
 
 use crate::codes;
 use crate::ir::*;
@@ -27,14 +30,276 @@ enum Ty {
     Fixed(Type, Span),
 }
 
+/// A constraint that waits for a type to be known.
+enum Pending {
+    /// A record literal of type `slot` with fields of types `args`.
+    Literal {
+        slot: usize,
+        args: Vec<Ty>,
+        span: Span,
+    },
+    /// `nil` of type `slot`: a record type.
+    Nil { slot: usize, span: Span },
+    /// Field `index` (of `of`) of a record literal pattern over a value of type `rec`: its
+    /// type is `slot`.
+    Field {
+        rec: Ty,
+        index: usize,
+        of: usize,
+        slot: usize,
+        span: Span,
+    },
+    /// The tag of a value of type `ty`: a record type or an ADT.
+    Tagged { ty: Ty, span: Span },
+}
+
 struct Checker<'a> {
     uf: Uf,
     file: FileId,
     diags: &'a mut Vec<Diagnostic>,
     failed: bool,
+    records: Vec<RecordType>,
+    pending: Vec<Pending>,
 }
 
 impl Checker<'_> {
+    /// A fresh type variable.
+    fn fresh(&mut self) -> usize {
+        let n = self.uf.parent.len();
+        self.uf.parent.push(n);
+        self.uf.ty.push(None);
+        n
+    }
+
+    /// A type as users wrote it: `number`, `symbol`, or the record type's name.
+    fn name(&self, t: Type) -> String {
+        match t {
+            Type::Record(id) => match self.records.get(id as usize) {
+                Some(r) => format!("`{}`", r.name),
+                None => "record".into(),
+            },
+            other => other.as_str().into(),
+        }
+    }
+
+    fn error(&mut self, span: Span, msg: String, label: &str, help: Option<&str>) {
+        self.failed = true;
+        let mut d = Diagnostic::error(msg)
+            .with_code(codes::RECORD)
+            .with_primary(self.file, span, label);
+        if let Some(h) = help {
+            d = d.with_help(h);
+        }
+        self.diags.push(d);
+    }
+
+    /// The type of a constant.
+    fn konst(&mut self, c: &Const, span: Span) -> Ty {
+        match c {
+            Const::Number(_) => Ty::Fixed(Type::Number, span),
+            Const::Symbol(_) => Ty::Fixed(Type::Symbol, span),
+            Const::Nil => {
+                let slot = self.fresh();
+                self.pending.push(Pending::Nil { slot, span });
+                Ty::Var(slot)
+            }
+            Const::Record(ctor, fields) => {
+                let args = fields.iter().map(|f| self.konst(f, span)).collect();
+                self.record(*ctor, args, span)
+            }
+        }
+    }
+
+    /// The type of a record built by `ctor` from fields of types `args`.
+    fn record(&mut self, ctor: Ctor, args: Vec<Ty>, span: Span) -> Ty {
+        match ctor {
+            Ctor::Branch { ty, branch } => {
+                let fields: Vec<Type> = self
+                    .records
+                    .get(ty as usize)
+                    .and_then(|r| r.branches.get(branch as usize))
+                    .map(|b| b.fields.iter().map(|f| f.1).collect())
+                    .unwrap_or_default();
+                for (a, f) in args.into_iter().zip(fields) {
+                    self.unify(a, Ty::Fixed(f, span), span, "this constructor");
+                }
+                Ty::Fixed(Type::Record(ty), span)
+            }
+            Ctor::Plain => {
+                let slot = self.fresh();
+                self.pending.push(Pending::Literal { slot, args, span });
+                Ty::Var(slot)
+            }
+        }
+    }
+
+    /// The fields of the record type `t`, if it is one (not an ADT).
+    fn plain_fields(&self, t: Type) -> Option<Vec<Type>> {
+        let Type::Record(id) = t else { return None };
+        let r = self.records.get(id as usize).filter(|r| !r.adt)?;
+        Some(r.branches.first()?.fields.iter().map(|f| f.1).collect())
+    }
+
+    /// Gives the first record literal whose type nothing tells (one only compared and
+    /// destructured within a rule, `r = [x, y], r = [a, b]`) a record type of its own, whose
+    /// fields have the literal's fields' types (`number` where nothing tells). Returns whether
+    /// there was one.
+    fn anonymous(&mut self) -> bool {
+        let Some((slot, args, span)) = self.pending.iter().find_map(|p| match p {
+            Pending::Literal { slot, args, span } => Some((*slot, args.clone(), *span)),
+            _ => None,
+        }) else {
+            return false;
+        };
+        let mut fields = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            let t = match self.resolve(*a) {
+                Some((t, _)) => t,
+                None => {
+                    self.unify(*a, Ty::Fixed(Type::Number, span), span, "this record");
+                    Type::Number
+                }
+            };
+            fields.push((format!("f{i}"), t));
+        }
+        let id = self.records.len() as u32;
+        self.records.push(RecordType {
+            name: format!(
+                "[{}]",
+                fields
+                    .iter()
+                    .map(|f| f.1.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            span,
+            branches: vec![RecordBranch {
+                name: String::new(),
+                fields,
+            }],
+            adt: false,
+        });
+        self.unify(
+            Ty::Var(slot),
+            Ty::Fixed(Type::Record(id), span),
+            span,
+            "this record",
+        );
+        true
+    }
+
+    /// Settles the pending constraints whose types became known, until none does; reports
+    /// record literals whose type cannot be told.
+    fn settle(&mut self) {
+        loop {
+            let mut progress = false;
+            for p in std::mem::take(&mut self.pending) {
+                let (ty, span) = match &p {
+                    Pending::Literal { slot, span, .. } | Pending::Nil { slot, span } => {
+                        (Ty::Var(*slot), *span)
+                    }
+                    Pending::Field { rec, span, .. } => (*rec, *span),
+                    Pending::Tagged { ty, span } => (*ty, *span),
+                };
+                let Some((t, _)) = self.resolve(ty) else {
+                    self.pending.push(p);
+                    continue;
+                };
+                progress = true;
+                let fields = self.plain_fields(t);
+                let what = self.name(t);
+                match (p, fields) {
+                    (Pending::Literal { args, .. }, Some(fields)) => {
+                        if args.len() != fields.len() {
+                            self.error(
+                                span,
+                                format!(
+                                    "a record literal with {} field{} where {what} has {}",
+                                    args.len(),
+                                    if args.len() == 1 { "" } else { "s" },
+                                    fields.len()
+                                ),
+                                "wrong number of fields",
+                                None,
+                            );
+                            continue;
+                        }
+                        for (a, f) in args.into_iter().zip(fields) {
+                            self.unify(a, Ty::Fixed(f, span), span, "this record");
+                        }
+                    }
+                    (
+                        Pending::Field {
+                            index, of, slot, ..
+                        },
+                        Some(fields),
+                    ) => {
+                        if of != fields.len() {
+                            self.error(
+                                span,
+                                format!(
+                                    "a record pattern with {of} field{} where {what} has {}",
+                                    if of == 1 { "" } else { "s" },
+                                    fields.len()
+                                ),
+                                "wrong number of fields",
+                                None,
+                            );
+                            continue;
+                        }
+                        let f = fields.get(index).copied().unwrap_or(Type::Number);
+                        self.unify(Ty::Var(slot), Ty::Fixed(f, span), span, "this record");
+                    }
+                    (Pending::Nil { .. }, Some(_)) => {}
+                    (Pending::Tagged { .. }, _) if matches!(t, Type::Record(_)) => {}
+                    (Pending::Literal { .. } | Pending::Field { .. }, None)
+                        if matches!(t, Type::Record(_)) =>
+                    {
+                        self.error(
+                            span,
+                            format!("a record literal `[...]` where the ADT {what} is expected"),
+                            "not a value of this type",
+                            Some("build values of an algebraic data type with its constructors, `$Name(...)`"),
+                        );
+                    }
+                    (Pending::Nil { .. }, None) if matches!(t, Type::Record(_)) => {
+                        self.error(
+                            span,
+                            format!("`nil` where the ADT {what} is expected"),
+                            "not a value of this type",
+                            Some("`nil` is a value of record types only"),
+                        );
+                    }
+                    _ => {
+                        self.error(
+                            span,
+                            format!("a record where a {what} is expected"),
+                            "type mismatch",
+                            None,
+                        );
+                    }
+                }
+            }
+            if !progress && !self.anonymous() {
+                break;
+            }
+        }
+        let mut reported = Vec::new();
+        for p in std::mem::take(&mut self.pending) {
+            if let Pending::Literal { span, .. } | Pending::Field { span, .. } = p
+                && !reported.contains(&span)
+            {
+                reported.push(span);
+                self.error(
+                    span,
+                    "cannot tell the type of this record".into(),
+                    "its record type is unknown",
+                    Some("use the record in a column declared with a record type"),
+                );
+            }
+        }
+    }
+
     fn unify(&mut self, a: Ty, b: Ty, at: Span, what: &str) {
         let (ta, tb) = (self.resolve(a), self.resolve(b));
         match (a, b) {
@@ -80,20 +345,13 @@ impl Checker<'_> {
 
     fn mismatch(&mut self, a: (Type, Span), b: (Type, Span), at: Span, what: &str) {
         self.failed = true;
-        let mut d = Diagnostic::error(format!(
-            "type mismatch in {what}: {} and {}",
-            a.0.as_str(),
-            b.0.as_str()
-        ))
-        .with_code(codes::TYPE_MISMATCH)
-        .with_primary(
-            self.file,
-            at,
-            format!("{what} mixes a {} and a {}", a.0.as_str(), b.0.as_str()),
-        );
-        for (t, s) in [a, b] {
+        let (na, nb) = (self.name(a.0), self.name(b.0));
+        let mut d = Diagnostic::error(format!("type mismatch in {what}: {na} and {nb}"))
+            .with_code(codes::TYPE_MISMATCH)
+            .with_primary(self.file, at, format!("{what} mixes a {na} and a {nb}"));
+        for (t, s) in [(na, a.1), (nb, b.1)] {
             if s != at {
-                d = d.with_secondary(self.file, s, format!("{} because of this", t.as_str()));
+                d = d.with_secondary(self.file, s, format!("{t} because of this"));
             }
         }
         self.diags.push(d);
@@ -102,7 +360,7 @@ impl Checker<'_> {
     fn expr(&mut self, e: &Expr, base: usize, span: Span) -> Ty {
         match e {
             Expr::Var(v) => Ty::Var(base + v),
-            Expr::Const(c) => Ty::Fixed(c.ty(), span),
+            Expr::Const(c) => self.konst(c, span),
             Expr::Neg(a) => {
                 let t = self.expr(a, base, span);
                 self.unify(t, Ty::Fixed(Type::Number, span), span, "arithmetic");
@@ -124,6 +382,46 @@ impl Checker<'_> {
                 }
                 Ty::Fixed(crate::functor::result_type(*f), span)
             }
+            Expr::Record(ctor, args) => {
+                let args = args.iter().map(|a| self.expr(a, base, span)).collect();
+                self.record(*ctor, args, span)
+            }
+            Expr::Field {
+                rec,
+                ctor,
+                index,
+                of,
+            } => {
+                let rec = self.expr(rec, base, span);
+                match *ctor {
+                    Ctor::Branch { ty, branch } => {
+                        self.unify(rec, Ty::Fixed(Type::Record(ty), span), span, "this pattern");
+                        let f = self
+                            .records
+                            .get(ty as usize)
+                            .and_then(|r| r.branches.get(branch as usize))
+                            .and_then(|b| b.fields.get(*index))
+                            .map_or(Type::Number, |f| f.1);
+                        Ty::Fixed(f, span)
+                    }
+                    Ctor::Plain => {
+                        let slot = self.fresh();
+                        self.pending.push(Pending::Field {
+                            rec,
+                            index: *index,
+                            of: *of,
+                            slot,
+                            span,
+                        });
+                        Ty::Var(slot)
+                    }
+                }
+            }
+            Expr::Tag(e) => {
+                let ty = self.expr(e, base, span);
+                self.pending.push(Pending::Tagged { ty, span });
+                Ty::Fixed(Type::Number, span)
+            }
         }
     }
 
@@ -136,7 +434,8 @@ impl Checker<'_> {
                         match t {
                             Term::Var(v) => self.unify(Ty::Var(base + v), col, a.span, "this atom"),
                             Term::Const(c) => {
-                                self.unify(Ty::Fixed(c.ty(), a.span), col, a.span, "this atom")
+                                let t = self.konst(c, a.span);
+                                self.unify(t, col, a.span, "this atom")
                             }
                             Term::Wildcard => {}
                         }
@@ -211,6 +510,8 @@ pub(crate) fn check(
         file,
         diags,
         failed: false,
+        records: prog.records.clone(),
+        pending: Vec::new(),
     };
     for &(rel, col, ty) in declared {
         let span = prog.relations[rel].span;
@@ -233,12 +534,8 @@ pub(crate) fn check(
     }
     for f in &prog.facts {
         for (i, v) in f.values.iter().enumerate() {
-            c.unify(
-                Ty::Var(cols[f.rel] + i),
-                Ty::Fixed(v.ty(), f.span),
-                f.span,
-                "this fact",
-            );
+            let t = c.konst(v, f.span);
+            c.unify(Ty::Var(cols[f.rel] + i), t, f.span, "this fact");
         }
     }
     for (ri, rule) in prog.rules.iter().enumerate() {
@@ -257,6 +554,8 @@ pub(crate) fn check(
             );
         }
     }
+    c.settle();
+    prog.records = std::mem::take(&mut c.records);
     let failed = c.failed;
     for (id, r) in prog.relations.iter_mut().enumerate() {
         for i in 0..r.arity {

@@ -269,3 +269,93 @@ fn several_io_directives_and_qualifiers() {
     assert_eq!(a.outputs.len(), 2);
     assert!(a.printsize);
 }
+
+#[test]
+fn e0120_record_literal_with_the_wrong_number_of_fields() {
+    insta::assert_snapshot!(check(
+        ".type P = [a: number, b: symbol]\n.decl p(x: P)\np([1, \"a\", 2]).\n"
+    ));
+}
+
+#[test]
+fn e0120_record_pattern_with_the_wrong_number_of_fields() {
+    insta::assert_snapshot!(check(
+        ".type P = [a: number, b: symbol]\n.decl p(x: P)\np(nil).\n.decl q(a: number)\n\
+         q(a) :- p([a]).\n"
+    ));
+}
+
+#[test]
+fn e0120_unknown_constructor() {
+    insta::assert_snapshot!(check(
+        ".type T = A {x: number} | B {}\n.decl t(x: T)\nt($A(1)).\nt($C(2)).\n"
+    ));
+}
+
+#[test]
+fn e0120_constructor_with_the_wrong_number_of_arguments() {
+    insta::assert_snapshot!(check(
+        ".type T = A {x: number} | B {}\n.decl t(x: T)\nt($A(1, 2)).\n"
+    ));
+}
+
+#[test]
+fn e0120_duplicate_constructor() {
+    insta::assert_snapshot!(check(
+        ".type T = A {x: number} | B {}\n.type U = B {y: symbol}\n.decl t(x: T)\nt($A(1)).\n"
+    ));
+}
+
+#[test]
+fn e0120_record_literal_of_unknown_type() {
+    // A record destructured, with nothing telling its type (`p` is not declared).
+    insta::assert_snapshot!(check(".decl q(x: number)\nq(a) :- p(x), x = [a, _].\n"));
+}
+
+#[test]
+fn e0120_record_literal_for_an_adt_and_nil_for_an_adt() {
+    insta::assert_snapshot!(check(
+        ".type T = A {x: number} | B {}\n.decl t(x: T)\nt([1]).\nt(nil).\n"
+    ));
+}
+
+#[test]
+fn e0120_record_where_a_number_is_expected() {
+    insta::assert_snapshot!(check(".decl n(x: number)\nn([1, 2]).\n"));
+}
+
+#[test]
+fn e0300_record_compared_with_number() {
+    insta::assert_snapshot!(check(
+        ".type P = [a: number, b: number]\n.decl p(x: P)\np([1, 2]).\n.decl q(x: P)\n\
+         q(x) :- p(x), x < 3.\n"
+    ));
+}
+
+#[test]
+fn e0300_records_of_two_types() {
+    insta::assert_snapshot!(check(
+        ".type P = [a: number]\n.type Q = [a: number]\n.decl p(x: P)\n.decl q(x: Q)\n\
+         p([1]).\nq(x) :- p(x).\n"
+    ));
+}
+
+#[test]
+fn e0100_unknown_field_type() {
+    insta::assert_snapshot!(check(".type P = [a: numbr]\n.decl p(x: P)\np(nil).\n"));
+}
+
+#[test]
+fn e0107_wildcard_in_a_record_under_negation() {
+    insta::assert_snapshot!(check(
+        ".type P = [a: number, b: number]\n.decl p(x: P)\np([1, 2]).\n.decl q(x: number)\n\
+         q(1).\n.decl r(x: number)\nr(x) :- q(x), !p([x, _]).\n"
+    ));
+}
+
+#[test]
+fn e0120_subtype_of_a_record_type() {
+    insta::assert_snapshot!(check(
+        ".type L = [h: number, t: L]\n.type S <: L\n.decl s(x: S)\ns(nil).\n"
+    ));
+}

@@ -257,10 +257,12 @@ fn bearer_matches(token: &Secret, headers: &HeaderMap) -> bool {
 }
 
 /// The service of one HTTP connection. `POST /v1/facts` with a `Content-Length` within the body
-/// limit (and the token, if one is required), the request clients put with, is answered here
-/// by the same code as the router's route, without the router's per-request work (cloning the
-/// route's boxed service, its layers, matching, extensions). Every other request, including
-/// those the checks above refuse, goes to the router, which answers it as before.
+/// limit, the request clients put with, and `GET /v1/relations/{rel}` of a relation whose name
+/// needs no decoding, the request they read with (each with the token, if one is required),
+/// are answered here by the same code as the router's routes, without the router's
+/// per-request work (cloning the route's boxed service, its layers, matching, extensions).
+/// Every other request, including those the checks above refuse, goes to the router, which
+/// answers it as before.
 #[derive(Clone)]
 struct Api {
     router: TowerToHyperService<Router>,
@@ -288,12 +290,38 @@ impl Api {
     }
 }
 
+impl Api {
+    /// The relation of `GET /v1/relations/{rel}` (with the token, if one is required), if its
+    /// name needs no decoding (letters, digits, `_`); the router answers any other.
+    fn plain_query<'r>(&self, req: &'r hyper::Request<hyper::body::Incoming>) -> Option<&'r str> {
+        if req.method() != Method::GET {
+            return None;
+        }
+        let rel = req.uri().path().strip_prefix("/v1/relations/")?;
+        let plain = !rel.is_empty() && rel.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let authorized = self
+            .token
+            .as_ref()
+            .is_none_or(|t| bearer_matches(t, req.headers()));
+        (plain && authorized).then_some(rel)
+    }
+}
+
 impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Api {
     type Response = Response;
     type Error = Infallible;
     type Future = ApiFuture;
 
     fn call(&self, req: hyper::Request<hyper::body::Incoming>) -> ApiFuture {
+        if let Some(rel) = self.plain_query(&req) {
+            let (handle, rel) = (self.handle.clone(), rel.to_string());
+            let query = req.uri().query().map(str::to_string);
+            return Box::pin(async move {
+                Ok(query_response(&handle, &rel, query.as_deref())
+                    .await
+                    .into_response())
+            });
+        }
         if !self.is_plain_insert(&req) {
             return Box::pin(self.router.call(req));
         }
@@ -341,7 +369,32 @@ pub async fn serve(
 /// connection limits (in all and per IP address), header timeout and idle timeout. Once
 /// `shutdown` resolves, no connection is accepted, idle ones are closed, and the call returns when
 /// the requests in progress have been answered.
+///
+/// Without a data directory, the server runs on the node's tick thread (its own
+/// single-threaded runtime, whatever runtime calls this): a request hands its facts to the tick
+/// loop and gets its answer back without a thread switch, and reads are served from the engine
+/// between two ticks. With one, it runs on the runtime that started the node. The returned
+/// future only waits for it.
 pub async fn serve_with(
+    listener: TcpListener,
+    handle: NodeHandle,
+    options: HttpOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.into_std()?;
+    let guard = handle.server_guard();
+    let rt = handle.client_runtime().clone();
+    let served = rt.spawn(async move {
+        let _guard = guard;
+        let listener = TcpListener::from_std(listener)?;
+        serve_here(listener, handle, options, shutdown).await
+    });
+    // Cancelled: the tick thread's runtime is gone, so is the node.
+    served.await.unwrap_or(Ok(()))
+}
+
+/// [`serve_with`] on the current runtime.
+async fn serve_here(
     listener: TcpListener,
     handle: NodeHandle,
     options: HttpOptions,
@@ -983,11 +1036,22 @@ async fn query(
     State(handle): State<NodeHandle>,
     rel: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
-) -> ApiResult<axum::Json<Json>> {
+) -> ApiResult<Response> {
     let rel = path_param(rel)?;
-    let info = relation(&handle, &rel)?;
-    let params = parse_query(query.as_deref().unwrap_or("")).map_err(ApiError::bad)?;
-    let mut filter = Vec::new();
+    query_response(&handle, &rel, query.as_deref()).await
+}
+
+/// `GET /v1/relations/{rel}?col=value...` once the relation's name is decoded: the rows, as
+/// `{"columns": [...], "relation": "...", "rows": [[...], ...]}`, written directly (no JSON
+/// tree; the keys in the order a JSON object of the `json!` macro would have).
+async fn query_response(
+    handle: &NodeHandle,
+    rel: &str,
+    query: Option<&str>,
+) -> ApiResult<Response> {
+    let info = relation(handle, rel)?;
+    let params = parse_query(query.unwrap_or("")).map_err(ApiError::bad)?;
+    let mut filter = Vec::with_capacity(params.len());
     for (k, v) in params {
         let Some(c) = column_index(info, &k) else {
             let cols = if info.columns.is_empty() {
@@ -1007,20 +1071,62 @@ async fn query(
         };
         filter.push((c, value));
     }
-    let mut rows = handle.query(&rel, filter).await?;
+    let mut rows = handle.query(rel, filter).await?;
     rows.sort();
-    let columns: Vec<String> = if info.columns.len() == info.arity {
-        info.columns.clone()
+    let mut out: Vec<u8> = Vec::with_capacity(64 + 48 * rows.len());
+    out.extend_from_slice(b"{\"columns\":[");
+    if info.columns.len() == info.arity {
+        for (i, c) in info.columns.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_string(&mut out, c);
+        }
     } else {
-        (0..info.arity).map(|i| format!("c{i}")).collect()
-    };
-    let rows: Vec<Json> = rows
-        .iter()
-        .map(|r| Json::Array(r.iter().map(value_to_json).collect()))
-        .collect();
-    Ok(axum::Json(
-        json!({ "relation": rel, "columns": columns, "rows": rows }),
-    ))
+        for i in 0..info.arity {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_string(&mut out, &format!("c{i}"));
+        }
+    }
+    out.extend_from_slice(b"],\"relation\":");
+    json_string(&mut out, rel);
+    out.extend_from_slice(b",\"rows\":[");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        for (j, v) in row.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            match v {
+                Value::Number(n) => {
+                    use std::io::Write as _;
+                    let _ = write!(out, "{n}");
+                }
+                Value::Symbol(s) => json_string(&mut out, s),
+            }
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"]}");
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        )],
+        out,
+    )
+        .into_response())
+}
+
+/// `s` as a JSON string, escaped as `serde_json` escapes it.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing into a vector cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 async fn status(State(handle): State<NodeHandle>) -> ApiResult<axum::Json<Json>> {

@@ -11,9 +11,11 @@ use crate::store::{RedbStorage, Storage};
 use crate::warnings::Warnings;
 use crate::wire::WireFact;
 use calm_engine::{Engine, Program, Value};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -24,8 +26,20 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub struct Peer {
     /// Its node name.
     pub name: String,
-    /// Where it listens for peers.
+    /// Where it listens for peers (when `host` is a name, where that name pointed at start).
     pub addr: SocketAddr,
+    /// The `HOST:PORT` it was given, when HOST is a name rather than an IP address
+    /// (`calm-1.calm:7000`): resolved again at every connection attempt, so a peer that comes
+    /// back under the same name at another address (a rescheduled pod) is found. `None`: `addr`
+    /// is used as it is.
+    pub host: Option<String>,
+}
+
+impl Peer {
+    /// Where the peer is, as configured: its host name and port, or its address.
+    pub fn shown(&self) -> String {
+        self.host.clone().unwrap_or_else(|| self.addr.to_string())
+    }
 }
 
 /// Limits on what outsiders control.
@@ -190,6 +204,11 @@ pub struct PeerStatus {
     /// The peer's backlog went over its budget (`Limits::peer_outbox_bytes`): new batches are
     /// not queued for it until it caught up, and then its history is sent again.
     pub overflowed: bool,
+    /// Facts sent to the peer over the node's life, each counted once: what it is sent again
+    /// if it restarts without its state (see `docs/node.md`, "What a node keeps").
+    pub history_facts: u64,
+    /// Bytes of memory that record takes.
+    pub history_bytes: u64,
 }
 
 /// What `status` reports.
@@ -288,6 +307,9 @@ pub(crate) struct Shared {
     /// The inbound memory budget (KiB) of all peers together, and of each.
     pub inbound: Arc<tokio::sync::Semaphore>,
     pub inbound_per_peer: BTreeMap<String, Arc<tokio::sync::Semaphore>>,
+    /// Client servers (HTTP, RESP) running on the tick thread's runtime: once the tick loop
+    /// has ended, the thread keeps that runtime going until they have finished (bounded).
+    pub servers: AtomicUsize,
 }
 
 /// A handle to a running node; cheap to clone.
@@ -297,6 +319,11 @@ pub struct NodeHandle {
     shared: Arc<Shared>,
     program: Program,
     stop: watch::Sender<bool>,
+    /// This node among those of the process (the key of its engine on the tick thread).
+    id: u64,
+    /// Where the client servers and the links run: the tick thread's runtime, or with a data
+    /// directory the runtime that started the node (see [`crate::http::serve_with`]).
+    clients: tokio::runtime::Handle,
 }
 
 /// A started node.
@@ -305,7 +332,7 @@ pub struct Node {
     pub handle: NodeHandle,
     /// The address the peer listener is bound to.
     pub peer_addr: SocketAddr,
-    done: tokio::task::JoinHandle<()>,
+    done: oneshot::Receiver<()>,
 }
 
 impl Node {
@@ -314,6 +341,48 @@ impl Node {
         let _ = self.done.await;
     }
 }
+
+/// The engines of the nodes whose tick loop runs on this thread, by node id: a request served
+/// on the tick thread (the client servers run there, see [`crate::http::serve_with`]) reads
+/// the engine directly, between two steps of the tick loop, instead of queueing an event and
+/// waiting for the loop to answer. Only the tick loop steps the engine, and it never holds
+/// the borrow across an `.await`, so a task on this thread finds it free.
+mod local {
+    use super::Stepper;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    thread_local! {
+        static STEPPERS: RefCell<Vec<(u64, Rc<RefCell<Stepper>>)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Makes the engine of node `id` readable from tasks on this thread.
+    pub(super) fn register(id: u64, stepper: Rc<RefCell<Stepper>>) {
+        STEPPERS.with(|s| s.borrow_mut().push((id, stepper)));
+    }
+
+    /// Ends [`register`]: from now on, requests go through the tick loop's queue (which is
+    /// closed once the loop has ended: `NodeError::Stopped`).
+    pub(super) fn unregister(id: u64) {
+        STEPPERS.with(|s| s.borrow_mut().retain(|(i, _)| *i != id));
+    }
+
+    /// `f` on the engine of node `id`, if this is its tick thread and the tick loop is between
+    /// two steps; `None` otherwise.
+    pub(super) fn with<R>(id: u64, f: impl FnOnce(&mut Stepper) -> R) -> Option<R> {
+        let stepper = STEPPERS.with(|s| {
+            s.borrow()
+                .iter()
+                .find(|(i, _)| *i == id)
+                .map(|(_, st)| st.clone())
+        })?;
+        let mut guard = stepper.try_borrow_mut().ok()?;
+        Some(f(&mut guard))
+    }
+}
+
+/// Node ids, unique in the process.
+static NODE_IDS: AtomicU64 = AtomicU64::new(1);
 
 impl NodeHandle {
     /// The node's name.
@@ -381,6 +450,10 @@ impl NodeHandle {
         relation: &str,
         filter: Vec<(usize, Value)>,
     ) -> Result<Vec<Vec<Value>>, NodeError> {
+        // On the tick thread (a request of a client server), the engine is read directly.
+        if let Some(r) = local::with(self.id, |stepper| query(stepper, relation, &filter)) {
+            return r;
+        }
         let (reply, rx) = oneshot::channel();
         self.send(Event::Query {
             relation: relation.to_string(),
@@ -393,6 +466,9 @@ impl NodeHandle {
 
     /// Name, tick, links and relation sizes.
     pub async fn status(&self) -> Result<Status, NodeError> {
+        if let Some(s) = local::with(self.id, |stepper| status(stepper, &self.shared)) {
+            return Ok(s);
+        }
         let (reply, rx) = oneshot::channel();
         self.send(Event::Status { reply }).await?;
         rx.await.map_err(|_| NodeError::Stopped)
@@ -429,6 +505,19 @@ impl NodeHandle {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Where client servers run: the runtime of the node's tick thread, so that their requests
+    /// reach the tick loop without waking another thread and reads are served from the engine
+    /// directly; with a data directory, the runtime that started the node.
+    pub(crate) fn client_runtime(&self) -> &tokio::runtime::Handle {
+        &self.clients
+    }
+
+    /// Counts a client server on the tick thread's runtime until the guard is dropped.
+    pub(crate) fn server_guard(&self) -> ServerGuard {
+        self.shared.servers.fetch_add(1, Ordering::SeqCst);
+        ServerGuard(self.shared.clone())
     }
 
     /// The limits the node applies.
@@ -480,6 +569,52 @@ impl NodeHandle {
     }
 }
 
+/// A client server running on the tick thread's runtime (see [`NodeHandle::server_guard`]).
+pub(crate) struct ServerGuard(Arc<Shared>);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        self.0.servers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A client's read: the tuples of `relation` matching `filter`, after the last step (an index on
+/// the filter's columns is kept from then on).
+fn query(
+    stepper: &mut Stepper,
+    relation: &str,
+    filter: &[(usize, Value)],
+) -> Result<Vec<Vec<Value>>, NodeError> {
+    if !filter.is_empty() {
+        let cols: Vec<usize> = filter.iter().map(|f| f.0).collect();
+        stepper.index_on(relation, &cols);
+    }
+    stepper
+        .core()
+        .engine()
+        .relation_where(relation, filter)
+        .map_err(|e| NodeError::BadRequest(e.to_string()))
+}
+
+fn status(stepper: &Stepper, shared: &Shared) -> Status {
+    let engine = stepper.core().engine();
+    let ir = engine.program().ir();
+    let relations = ir
+        .relations
+        .iter()
+        .filter(|r| r.builtin != Some(calm_ir::Builtin::Auxiliary))
+        .map(|r| (r.name.clone(), engine.relation_len(&r.name).unwrap_or(0)))
+        .collect();
+    let peers = shared.links.values().map(|l| l.status()).collect();
+    Status {
+        name: shared.name.clone(),
+        tick: engine.ticks(),
+        peers,
+        relations,
+        warnings: warnings(shared),
+    }
+}
+
 pub(crate) fn check_fact(
     program: &Program,
     limits: &Limits,
@@ -510,11 +645,16 @@ pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
 struct Loaded {
     incarnation: u64,
     restored: Restored,
+    /// The tick thread's runtime.
+    clients: tokio::runtime::Handle,
 }
 
 /// Starts a node with durability and authentication options: with storage, the node first comes
 /// back to the state of its last commit (an error there is [`NodeError::Storage`]).
 pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node, NodeError> {
+    if let Some(d) = crate::core::unsupported(&config.program) {
+        return Err(NodeError::Setup(d.message));
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| NodeError::Setup(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -530,8 +670,7 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             .peers
             .iter()
             .map(|p| {
-                let state =
-                    LinkState::new(&p.name, p.addr.to_string(), config.limits.peer_outbox_bytes);
+                let state = LinkState::new(&p.name, p.shown(), config.limits.peer_outbox_bytes);
                 (p.name.clone(), Arc::new(state))
             })
             .collect(),
@@ -559,6 +698,7 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
                 (p.name.clone(), Arc::new(s))
             })
             .collect(),
+        servers: AtomicUsize::new(0),
     });
     let mut links = HashMap::new();
     let mut link_rxs = Vec::new();
@@ -569,60 +709,114 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
         link_rxs.push((peer.clone(), lrx));
     }
     // The engine is synchronous and single-threaded (not `Send`): it runs on a thread of its
-    // own, which first loads the state from the store.
+    // own, which first loads the state from the store. That thread runs a single-threaded
+    // runtime, where (without a data directory) the client servers (`http::serve_with`,
+    // `resp::serve`) and the links run too: a request hands its facts to the tick loop and gets
+    // its answer back without waking another thread, and reads are served from the engine
+    // between two steps.
     let (program, name) = (config.program.clone(), config.name.clone());
     let limits = config.limits.clone();
     let peer_names: Vec<String> = config.peers.iter().map(|p| p.name.clone()).collect();
     let (loaded_tx, loaded_rx) = oneshot::channel::<Result<Loaded, NodeError>>();
+    let (done_tx, done) = oneshot::channel::<()>();
     let (thread_shared, thread_stop) = (shared.clone(), stop.clone());
     let thread_stop_rx = stop_rx.clone();
     let (storage, policy) = (options.storage, options.snapshot);
-    let done = tokio::task::spawn_blocking(move || {
-        let core = NodeCore::new(&program, &name, &peer_names, limits);
-        let started = Instant::now();
-        let location = storage.as_ref().map(|s| s.location());
-        let (mut stepper, restored) = match Stepper::open(core, storage, policy, incarnation()) {
-            Ok(opened) => opened,
-            Err(e) => {
-                // The store is released (dropped by `open`) before the caller hears of it.
-                let _ = loaded_tx.send(Err(NodeError::Storage(e.to_string())));
+    // With a data directory, a step ends with an fsync, during which a thread serving the
+    // clients and the links too would serve nothing: they stay on the caller's runtime, whose
+    // workers read the next requests while the tick thread waits for the disk (paired runs:
+    // durable puts/s halved on the tick thread).
+    let caller = (storage.is_some()).then(tokio::runtime::Handle::current);
+    let id = NODE_IDS.fetch_add(1, Ordering::Relaxed);
+    let caller_is_set = caller.is_some();
+    let spawned = std::thread::Builder::new()
+        .name(format!("calm-tick-{}", config.name))
+        .spawn(move || {
+            let mut builder = tokio::runtime::Builder::new_current_thread();
+            // Without client servers and links on it (with a data directory), the loop needs
+            // no I/O driver, and waits on a plain thread park.
+            if caller_is_set {
+                builder.enable_time();
+            } else {
+                builder.enable_all();
+            }
+            let rt = match builder.build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = loaded_tx.send(Err(NodeError::Setup(format!(
+                        "cannot start the tick thread's runtime: {e}"
+                    ))));
+                    return;
+                }
+            };
+            let core = NodeCore::new(&program, &name, &peer_names, limits);
+            let started = Instant::now();
+            let location = storage.as_ref().map(|s| s.location());
+            let (mut stepper, restored) = match Stepper::open(core, storage, policy, incarnation())
+            {
+                Ok(opened) => opened,
+                Err(e) => {
+                    // The store is released (dropped by `open`) before the caller hears of it.
+                    let _ = loaded_tx.send(Err(NodeError::Storage(e.to_string())));
+                    return;
+                }
+            };
+            stepper.set_timing(true);
+            if let Some(path) = location {
+                tracing::info!(
+                    node = %name,
+                    %path,
+                    ticks = stepper.core().engine().ticks(),
+                    replayed = restored.replayed,
+                    unacked = restored.outbox.values().map(BTreeMap::len).sum::<usize>(),
+                    snapshot_bytes = restored.snapshot_bytes,
+                    log_bytes = restored.log_bytes,
+                    ms = started.elapsed().as_millis() as u64,
+                    "state loaded from the data directory"
+                );
+            }
+            if loaded_tx
+                .send(Ok(Loaded {
+                    incarnation: restored.incarnation,
+                    restored,
+                    clients: rt.handle().clone(),
+                }))
+                .is_err()
+            {
                 return;
             }
-        };
-        stepper.set_timing(true);
-        if let Some(path) = location {
-            tracing::info!(
-                node = %name,
-                %path,
-                ticks = stepper.core().engine().ticks(),
-                replayed = restored.replayed,
-                unacked = restored.outbox.values().map(BTreeMap::len).sum::<usize>(),
-                snapshot_bytes = restored.snapshot_bytes,
-                log_bytes = restored.log_bytes,
-                ms = started.elapsed().as_millis() as u64,
-                "state loaded from the data directory"
-            );
-        }
-        if loaded_tx
-            .send(Ok(Loaded {
-                incarnation: restored.incarnation,
-                restored,
-            }))
-            .is_err()
-        {
-            return;
-        }
-        let mut tl = TickLoop {
-            stepper,
-            shared: thread_shared,
-            stop: thread_stop,
-        };
-        tl.run(rx, thread_stop_rx);
-    });
+            let stepper = Rc::new(RefCell::new(stepper));
+            local::register(id, stepper.clone());
+            let tl = TickLoop {
+                stepper,
+                shared: thread_shared.clone(),
+                stop: thread_stop,
+                id,
+            };
+            rt.block_on(tl.run(rx, thread_stop_rx));
+            local::unregister(id);
+            let _ = done_tx.send(());
+            // The client servers on this runtime answer what is in progress (the node has
+            // stopped) and end once told to; they are dropped after 5 s at most.
+            rt.block_on(async {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while thread_shared.servers.load(Ordering::SeqCst) > 0 && Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        return Err(NodeError::Setup(format!(
+            "cannot start the tick thread: {e}"
+        )));
+    }
     let Loaded {
         incarnation,
         mut restored,
+        clients,
     } = loaded_rx.await.map_err(|_| NodeError::Stopped)??;
+    let clients = caller.unwrap_or(clients);
     for (peer, lrx) in link_rxs {
         let unacked = restored.outbox.remove(&peer.name).unwrap_or_default();
         let peer_incarnation = restored.peers.get(&peer.name).and_then(|r| r.incarnation);
@@ -633,7 +827,7 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
         for (seq, facts) in unacked {
             state.push(seq, &facts, false, &shared.metrics);
         }
-        tokio::spawn(link::run(link::LinkParams {
+        clients.spawn(link::run(link::LinkParams {
             me: config.name.clone(),
             incarnation,
             dial: config.name < peer.name,
@@ -646,21 +840,43 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             peer_incarnation,
         }));
     }
-    tokio::spawn(link::listen(
-        listener,
+    // The links, like the client servers, run on `clients`: without a data directory the tick
+    // thread's runtime, so that a peer's batch reaches the tick loop, and the tick loop's sends
+    // reach the link, without a thread switch.
+    let listener = listener
+        .into_std()
+        .map_err(|e| NodeError::Setup(format!("cannot listen on {peer_addr}: {e}")))?;
+    let (listen_name, listen_links, listen_shared, listen_stop) = (
         config.name.clone(),
-        incarnation,
         links.clone(),
         shared.clone(),
         stop_rx.clone(),
-    ));
-    start_timers(&config.program, &tx, &stop_rx, &restored.timers)?;
-    tokio::spawn(watch_connections(shared.clone(), stop_rx.clone()));
+    );
+    clients.spawn(async move {
+        match TcpListener::from_std(listener) {
+            Ok(listener) => {
+                link::listen(
+                    listener,
+                    listen_name,
+                    incarnation,
+                    listen_links,
+                    listen_shared,
+                    listen_stop,
+                )
+                .await
+            }
+            Err(e) => tracing::error!(error = %e, "cannot listen for peers"),
+        }
+    });
+    start_timers(&config.program, &tx, &stop_rx, &restored.timers, &clients)?;
+    clients.spawn(watch_connections(shared.clone(), stop_rx.clone()));
     let handle = NodeHandle {
         tx,
         shared: shared.clone(),
         program: config.program.clone(),
         stop,
+        id,
+        clients,
     };
     tracing::info!(node = %config.name, %peer_addr, peers = config.peers.len(), "node started");
     Ok(Node {
@@ -734,12 +950,13 @@ fn start_timers(
     tx: &mpsc::Sender<Event>,
     stop: &watch::Receiver<bool>,
     rounds: &BTreeMap<String, i64>,
+    rt: &tokio::runtime::Handle,
 ) -> Result<(), NodeError> {
     for (name, period) in timer_inputs(program).map_err(NodeError::Setup)? {
         let tx = tx.clone();
         let first_round = rounds.get(&name).copied().unwrap_or(0);
         let mut stop = stop.clone();
-        tokio::spawn(async move {
+        rt.spawn(async move {
             let mut interval = tokio::time::interval(period);
             interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             // With a data directory, rounds go on from where they were.
@@ -816,13 +1033,21 @@ const MAX_EVENTS_PER_TICK: usize = 4096;
 /// The tick loop: events in, one [`Stepper::step`] (tick and commit), then replies, sends and
 /// acknowledgements out.
 struct TickLoop {
-    stepper: Stepper,
+    /// Also reachable from the client servers' tasks on this thread (see [`local`]), between
+    /// two steps: the loop borrows it only while it runs synchronously, never across an
+    /// `.await`.
+    stepper: Rc<RefCell<Stepper>>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
+    /// The node's id (see [`local`]).
+    id: u64,
 }
 
 impl TickLoop {
-    fn run(&mut self, mut rx: mpsc::Receiver<Event>, stop: watch::Receiver<bool>) {
+    /// Runs on the tick thread's runtime (the `block_on` future), whose other tasks are the
+    /// client servers' connections: they run whenever the loop waits for events, and between
+    /// two ticks when the node is busy.
+    async fn run(self, mut rx: mpsc::Receiver<Event>, stop: watch::Receiver<bool>) {
         let shared = self.shared.clone();
         let metrics = &shared.metrics;
         let mut subscribers: Vec<(String, mpsc::Sender<Update>)> = Vec::new();
@@ -833,12 +1058,21 @@ impl TickLoop {
             if *stop.borrow() {
                 break;
             }
-            if !self.stepper.core().busy() {
-                match rx.blocking_recv() {
+            let busy = self.stepper.borrow().core().busy();
+            if busy {
+                // The next tick runs without input; the connections run first (they may
+                // bring some).
+                tokio::task::yield_now().await;
+            } else {
+                match rx.recv().await {
                     Some(Event::Stop) | None => break,
                     Some(ev) => events.push(ev),
                 }
             }
+            // From here to the end of the iteration, no `.await`: the engine is borrowed.
+            let stepper_cell = self.stepper.clone();
+            let mut stepper = stepper_cell.borrow_mut();
+            let stepper = &mut *stepper;
             while events.len() < MAX_EVENTS_PER_TICK {
                 match rx.try_recv() {
                     Ok(ev) => events.push(ev),
@@ -894,23 +1128,13 @@ impl TickLoop {
                         filter,
                         reply,
                     } => {
-                        if !filter.is_empty() {
-                            let cols: Vec<usize> = filter.iter().map(|f| f.0).collect();
-                            self.stepper.index_on(&relation, &cols);
-                        }
-                        let r = self
-                            .stepper
-                            .core()
-                            .engine()
-                            .relation_where(&relation, &filter)
-                            .map_err(|e| NodeError::BadRequest(e.to_string()));
-                        let _ = reply.send(r);
+                        let _ = reply.send(query(stepper, &relation, &filter));
                     }
                     Event::Status { reply } => {
-                        let _ = reply.send(self.status());
+                        let _ = reply.send(status(stepper, &self.shared));
                     }
                     Event::Subscribe { relation, reply } => {
-                        let r = match self.stepper.core().engine().relation(&relation) {
+                        let r = match stepper.core().engine().relation(&relation) {
                             Ok(rows) => {
                                 let (tx, rx) = mpsc::channel(256);
                                 previous
@@ -927,14 +1151,14 @@ impl TickLoop {
             }
             // Peers whose backlog went over its budget and is now acknowledged: their history
             // goes out again (stored first, with a data directory).
-            if let Err(e) = self.resyncs() {
+            if let Err(e) = self.resyncs(stepper) {
                 failed = true;
                 self.fail(&e, replies);
                 break;
             }
-            if inputs.is_empty() && !self.stepper.core().busy() && incarnations.is_empty() {
+            if inputs.is_empty() && !stepper.core().busy() && incarnations.is_empty() {
                 for r in replies {
-                    let _ = r.send((Ok(self.stepper.core().engine().ticks()), Instant::now()));
+                    let _ = r.send((Ok(stepper.core().engine().ticks()), Instant::now()));
                 }
                 continue;
             }
@@ -944,7 +1168,7 @@ impl TickLoop {
                 .lock()
                 .map(|mut a| std::mem::take(&mut *a))
                 .unwrap_or_default();
-            let span = tracing::debug_span!("tick", node = %shared.name, tick = self.stepper.core().engine().ticks());
+            let span = tracing::debug_span!("tick", node = %shared.name, tick = stepper.core().engine().ticks());
             let step = Step {
                 inputs,
                 incarnations,
@@ -957,7 +1181,7 @@ impl TickLoop {
                     .queue
                     .observe(step_started.saturating_duration_since(q));
             }
-            let stepped = match span.in_scope(|| self.stepper.step(step)) {
+            let stepped = match span.in_scope(|| stepper.step(step)) {
                 Ok(s) => s,
                 Err(e) => {
                     // Fail-stop: nothing of this step is acknowledged, sent or answered as done.
@@ -1007,10 +1231,16 @@ impl TickLoop {
                 tracing::warn!(%dest, facts = n, "facts addressed to a node that is not a member are dropped");
             }
             // Into the peers' outboxes, never waiting: the links drain them at their pace.
+            let mut last = None;
             for (dest, seq, facts) in sends {
                 if let Some(link) = shared.links.get(&dest) {
                     link.push(seq, &facts, false, metrics);
+                    if last.as_ref() != Some(&dest) {
+                        let (n, bytes) = stepper.core().history_size(&dest);
+                        link.set_history(n, bytes);
+                    }
                 }
+                last = Some(dest);
             }
             for (peer, seq) in out.acks {
                 if let Some(link) = shared.links.get(&peer) {
@@ -1019,7 +1249,7 @@ impl TickLoop {
             }
             let result = match out.tick {
                 Some(Ok(t)) => Ok(t),
-                None => Ok(self.stepper.core().engine().ticks()),
+                None => Ok(stepper.core().engine().ticks()),
                 Some(Err(e)) => {
                     // The tick is abandoned and the state stays as it was before it.
                     Metrics::add(&metrics.tick_errors, 1);
@@ -1037,7 +1267,7 @@ impl TickLoop {
             }
             if let Ok(tick) = result {
                 notify_subscribers(
-                    self.stepper.core().engine(),
+                    stepper.core().engine(),
                     &mut subscribers,
                     &mut previous,
                     tick,
@@ -1048,21 +1278,22 @@ impl TickLoop {
             // Give the links a moment to deliver what is owed.
             let deadline = Instant::now() + Duration::from_secs(2);
             while shared.metrics.unacked.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
-        tracing::info!(node = %shared.name, ticks = self.stepper.core().engine().ticks(), "node stopped");
+        let ticks = self.stepper.borrow().core().engine().ticks();
+        tracing::info!(node = %shared.name, ticks, "node stopped");
     }
 
     /// Sends their history again to the peers whose backlog went over its budget and has been
     /// acknowledged since.
-    fn resyncs(&mut self) -> Result<(), crate::store::StoreError> {
+    fn resyncs(&self, stepper: &mut Stepper) -> Result<(), crate::store::StoreError> {
         let shared = self.shared.clone();
         for (peer, link) in &shared.links {
             let Some(dropped) = link.take_resync() else {
                 continue;
             };
-            let sends = self.stepper.resend_history(peer, dropped)?;
+            let sends = stepper.resend_history(peer, dropped)?;
             tracing::info!(%peer, batches = sends.len(), "the peer caught up after its backlog went over budget: sending its history again");
             Metrics::add(&shared.metrics.resyncs, 1);
             for (_, seq, facts) in sends {
@@ -1074,7 +1305,9 @@ impl TickLoop {
 
     /// Stops the node on a storage failure: nothing of the failed step is acknowledged, sent or
     /// answered as done.
-    fn fail(&mut self, e: &crate::store::StoreError, replies: Vec<InsertReply>) {
+    fn fail(&self, e: &crate::store::StoreError, replies: Vec<InsertReply>) {
+        // Nothing is read from the engine from now on (it may hold the failed step).
+        local::unregister(self.id);
         let msg = e.to_string();
         tracing::error!(path = %e.location, error = %e.message, "storage failure: stopping the node; nothing of the failed step was acknowledged");
         if let Ok(mut f) = self.shared.failure.lock() {
@@ -1084,25 +1317,6 @@ impl TickLoop {
             let _ = r.send((Err(NodeError::Storage(msg.clone())), Instant::now()));
         }
         let _ = self.stop.send(true);
-    }
-
-    fn status(&self) -> Status {
-        let engine = self.stepper.core().engine();
-        let ir = engine.program().ir();
-        let relations = ir
-            .relations
-            .iter()
-            .filter(|r| r.builtin != Some(calm_ir::Builtin::Auxiliary))
-            .map(|r| (r.name.clone(), engine.relation_len(&r.name).unwrap_or(0)))
-            .collect();
-        let peers = self.shared.links.values().map(|l| l.status()).collect();
-        Status {
-            name: self.shared.name.clone(),
-            tick: engine.ticks(),
-            peers,
-            relations,
-            warnings: warnings(&self.shared),
-        }
     }
 }
 

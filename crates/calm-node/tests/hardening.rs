@@ -53,6 +53,7 @@ fn peer(name: &str, addr: SocketAddr) -> Peer {
     Peer {
         name: name.into(),
         addr,
+        host: None,
     }
 }
 
@@ -610,6 +611,88 @@ fn puts_with_a_length_are_answered_as_the_router_answers_them() {
         let headers = format!("{auth}{text}");
         let short = post_facts(addr, &headers, "edge(7, \"g\").", true);
         let routed = post_facts(addr, &headers, "edge(7, \"g\").", false);
+        assert_eq!(short.0, status, "{auth:?}: {short:?}");
+        assert_eq!(short, routed, "{auth:?}");
+    }
+    node.handle.shutdown();
+}
+
+/// `GET path` with `headers`: the status, the `Content-Type` and the body.
+fn get_raw(addr: SocketAddr, path: &str, headers: &str) -> (u16, String, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n");
+    let (text, _) = exchange(addr, request.as_bytes(), Duration::from_secs(10));
+    let status: u16 = text
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {text:?}"));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_string())
+}
+
+/// Reads of a relation named plainly (`/v1/relations/edge`) are answered without the router;
+/// they must be answered exactly as the router answers the same read with the name
+/// percent-encoded (`/v1/relations/%65dge`, which only the router decodes): rows, filters,
+/// errors and content types alike, and the token is still required.
+#[test]
+fn reads_by_a_plain_name_are_answered_as_the_router_answers_them() {
+    let rt = rt();
+    let (node, addr) = http_node(&rt, Limits::default(), 1 << 20);
+    let (status, _, body) = post_facts(
+        addr,
+        "Content-Type: text/plain\r\n",
+        "edge(1, \"a\"). edge(2, \"b \\\"q\\\" \u{e9}\"). edge(-3, \"a\").",
+        true,
+    );
+    assert_eq!(status, 200, "{body}");
+    let cases: [(&str, u16); 10] = [
+        ("", 200),
+        ("?a=1", 200),
+        ("?b=a", 200),
+        ("?c1=a&a=-3", 200),
+        ("?a=7", 200),
+        ("?a=x", 400),
+        ("?zz=1", 400),
+        ("?b=%zz", 400),
+        ("?b=b+%22q%22", 200),
+        ("?&&a=2&", 200),
+    ];
+    for (query, status) in cases {
+        let short = get_raw(addr, &format!("/v1/relations/edge{query}"), "");
+        let routed = get_raw(addr, &format!("/v1/relations/%65dge{query}"), "");
+        assert_eq!(short.0, status, "{query:?}: {short:?}");
+        assert_eq!(short, routed, "{query:?}");
+    }
+    // The rows themselves: sorted, escaped as JSON.
+    let all = get_raw(addr, "/v1/relations/edge", "").2;
+    let json: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(json["columns"], serde_json::json!(["a", "b"]));
+    assert_eq!(json["relation"], "edge");
+    assert_eq!(json["rows"].as_array().map(Vec::len), Some(3), "{all}");
+    assert_eq!(json["rows"][0], serde_json::json!([-3, "a"]));
+    assert_eq!(json["rows"][2][1], "b \"q\" \u{e9}", "{all}");
+    // An unknown relation is 404 on both paths.
+    let short = get_raw(addr, "/v1/relations/nope", "");
+    assert_eq!(short.0, 404, "{short:?}");
+    assert_eq!(short, get_raw(addr, "/v1/relations/%6eope", ""));
+    node.handle.shutdown();
+
+    // With a token: none or a wrong one is 401 on both paths, the right one is served.
+    let (node, addr) = http_node_with_token(&rt, "0123456789abcdef");
+    for (auth, status) in [
+        ("", 401),
+        ("Authorization: Bearer 0123456789abcdeF\r\n", 401),
+        ("Authorization: Bearer 0123456789abcdef\r\n", 200),
+    ] {
+        let short = get_raw(addr, "/v1/relations/edge?a=1", auth);
+        let routed = get_raw(addr, "/v1/relations/%65dge?a=1", auth);
         assert_eq!(short.0, status, "{auth:?}: {short:?}");
         assert_eq!(short, routed, "{auth:?}");
     }

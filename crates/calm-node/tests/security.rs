@@ -82,6 +82,7 @@ fn pair(sa: Option<Secret>, sb: Option<Secret>) -> (usize, u64, u64) {
             vec![Peer {
                 name: "b".into(),
                 addr: ab,
+                host: None,
             }],
             sa,
         )
@@ -92,6 +93,7 @@ fn pair(sa: Option<Secret>, sb: Option<Secret>) -> (usize, u64, u64) {
             vec![Peer {
                 name: "a".into(),
                 addr: aa,
+                host: None,
             }],
             sb,
         )
@@ -184,6 +186,7 @@ fn a_replayed_handshake_is_refused_before_any_fact() {
             vec![Peer {
                 name: "a".into(),
                 addr: aa,
+                host: None,
             }],
             secret(s),
         )
@@ -194,6 +197,7 @@ fn a_replayed_handshake_is_refused_before_any_fact() {
             vec![Peer {
                 name: "b".into(),
                 addr: proxy,
+                host: None,
             }],
             secret(s),
         )
@@ -243,6 +247,7 @@ fn a_peer_without_the_secret_is_closed_before_its_batch_is_read() {
             vec![Peer {
                 name: "a".into(),
                 addr: "127.0.0.1:9".parse().unwrap(),
+                host: None,
             }],
             secret("the cluster secret, 32 bytes ok"),
         )
@@ -294,6 +299,7 @@ fn http_node(
             peers: vec![Peer {
                 name: "n2".into(),
                 addr: "127.0.0.1:9".parse().unwrap(),
+                host: None,
             }],
             program: Program::compile("p.dl", PROGRAM).unwrap(),
             limits,
@@ -449,6 +455,42 @@ fn idle_and_excess_http_connections_are_closed() {
     std::thread::sleep(Duration::from_millis(500));
     let (status, _) = request(addr, "GET", "/health", None, "");
     assert_eq!(status, 200);
+    node.handle.shutdown();
+}
+
+/// Activity moves the idle deadline: a keep-alive connection that sends a request every
+/// 200 ms stays open well past an idle timeout of 1 s, and is closed once it goes silent.
+#[test]
+fn an_active_http_connection_outlives_the_idle_timeout() {
+    let rt = rt();
+    let limits = Limits {
+        http_idle_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let (node, addr) = http_node(&rt, limits, None);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for i in 0..10 {
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+        // The answer, whole: its head, then the JSON body, which ends with `}`.
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !(got.ends_with(b"}") && got.windows(4).any(|w| w == b"\r\n\r\n")) {
+            let n = s.read(&mut buf).unwrap_or(0);
+            assert!(
+                n > 0,
+                "request {i}: closed after {:?}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(got.starts_with(b"HTTP/1.1 200"), "request {i}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Silent now: closed after the idle timeout.
+    let t = time_to_close(&mut s);
+    assert!(t < Duration::from_secs(5), "{t:?}");
     node.handle.shutdown();
 }
 

@@ -251,7 +251,8 @@ fn parse(
                         .parse()
                         .map_err(|_| err(format!("expected a number, found `{v}`")))?,
                 ),
-                Type::Symbol => Value::Symbol((*v).to_string()),
+                // A record is given as its text (calm-node refuses such programs anyway).
+                Type::Symbol | Type::Record(_) => Value::Symbol((*v).to_string()),
             });
         }
         if tuples.binary_search(&tuple).is_err() {

@@ -44,6 +44,22 @@ pub enum TypeDef {
     Subtype(Ident),
     /// `.type Name = A` (an alias, one member) or `.type Name = A | B | ...` (a union).
     Union(Vec<Ident>),
+    /// `.type Name = [field: T, ...]`: a record type (its fields may name `Name` itself).
+    Record(Vec<Param>),
+    /// `.type Name = A {field: T, ...} | B {}`: an algebraic data type, one branch per
+    /// constructor (`$A(...)`).
+    Adt(Vec<Branch>),
+}
+
+/// One branch of an algebraic data type: `A {x: number, y: T}`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Branch {
+    /// The constructor's name (written `$A(...)` in expressions).
+    pub name: Ident,
+    /// Its fields, in order (possibly none).
+    pub fields: Vec<Param>,
+    /// From the name to the closing brace.
+    pub span: Span,
 }
 
 /// An identifier with its span. Relation names may contain `.` (Souffle's qualified names) and,
@@ -484,6 +500,25 @@ pub enum Expr {
     /// An aggregate, in Souffle's body form `count : { p(x, _) }` / `sum y : { p(x, y) }`
     /// (also `count : p(x)` without braces), or the head form `sum(v)` in a head argument.
     Aggregate(Box<Aggregate>),
+    /// A record literal `[e, ...]`: builds a record in a head or an expression, destructures
+    /// one in a body atom or an equality (`_` allowed among its fields there).
+    Record(Vec<Expr>, Span),
+    /// `nil`: the empty value of every record type.
+    Nil(Span),
+    /// `$Name(e, ...)`: a constructor of an algebraic data type (`$Name` without arguments
+    /// is `$Name()`). Boxed to keep `Expr` small (the parser's recursion depth depends on it).
+    Branch(Box<Construct>),
+}
+
+/// `$Name(e, ...)`: a value of an algebraic data type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Construct {
+    /// The constructor's name, without the `$`.
+    pub name: Ident,
+    /// Its arguments.
+    pub args: Vec<Expr>,
+    /// The whole expression.
+    pub span: Span,
 }
 
 impl Expr {
@@ -491,8 +526,14 @@ impl Expr {
     pub fn span(&self) -> Span {
         match self {
             Expr::Var(i) => i.span,
-            Expr::Wildcard(s) | Expr::Number(_, s) | Expr::String(_, s) | Expr::Neg(_, s) => *s,
+            Expr::Wildcard(s)
+            | Expr::Number(_, s)
+            | Expr::String(_, s)
+            | Expr::Neg(_, s)
+            | Expr::Record(_, s)
+            | Expr::Nil(s) => *s,
             Expr::Binary { span, .. } | Expr::Call { span, .. } => *span,
+            Expr::Branch(c) => c.span,
             Expr::Aggregate(a) => a.span,
         }
     }

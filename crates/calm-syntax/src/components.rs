@@ -913,6 +913,11 @@ fn type_refs(def: &mut TypeDef, f: &mut impl FnMut(&mut Ident)) {
     match def {
         TypeDef::Subtype(base) => f(base),
         TypeDef::Union(members) => members.iter_mut().for_each(f),
+        TypeDef::Record(fields) => fields.iter_mut().for_each(|p| f(&mut p.ty)),
+        TypeDef::Adt(branches) => branches
+            .iter_mut()
+            .flat_map(|b| b.fields.iter_mut())
+            .for_each(|p| f(&mut p.ty)),
     }
 }
 
@@ -944,7 +949,9 @@ fn literals(body: &mut [Literal], f: &mut impl FnMut(&mut Atom)) {
 
 fn expr_atoms(e: &mut Expr, f: &mut impl FnMut(&mut Atom)) {
     match e {
-        Expr::Var(_) | Expr::Wildcard(_) | Expr::Number(..) | Expr::String(..) => {}
+        Expr::Var(_) | Expr::Wildcard(_) | Expr::Number(..) | Expr::String(..) | Expr::Nil(_) => {}
+        Expr::Record(fields, _) => fields.iter_mut().for_each(|a| expr_atoms(a, f)),
+        Expr::Branch(c) => c.args.iter_mut().for_each(|a| expr_atoms(a, f)),
         Expr::Neg(inner, _) => expr_atoms(inner, f),
         Expr::Binary { lhs, rhs, .. } => {
             expr_atoms(lhs, f);

@@ -320,10 +320,23 @@ fn several_heads_and_record_literals() {
     let p = errs("b(x), c(x).\nb(x)@next, c(x) :- a(x).\nd(1).\n");
     assert_eq!(codes(&p), ["E0001", "E0001"]);
     assert_eq!(common::program(&p.program), "d(1).\n");
-    let p = errs("p([1, 2]).\nq(1).\n");
-    assert_eq!(codes(&p), ["E0005"]);
-    assert_eq!(p.diagnostics[0].message, "records are not supported");
+    let p = parse(
+        F,
+        "p([1, [x, nil]], $A, $B(1, \"s\")) :- [x, _] = y, q(y).\n",
+    );
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+    assert_eq!(
+        common::program(&p.program),
+        "p([1, [x, nil]], $A(), $B(1, \"s\")) :- [x, _] = y, q(y).\n"
+    );
+    // A constructor at the start of a literal is an expression, not an atom.
+    let r = rule("p() :- $A(1) != $B(2).");
+    assert!(matches!(r.body[0], Literal::Compare { op: CmpOp::Ne, .. }));
+    let p = errs("p([1, 2).\nq(1).\n");
+    assert_eq!(codes(&p), ["E0001"]);
     assert_eq!(common::program(&p.program), "q(1).\n");
+    let p = errs("p($).\nq(1).\n");
+    assert_eq!(codes(&p), ["E0001"]);
 }
 
 #[test]
@@ -354,17 +367,20 @@ fn type_declarations() {
         panic!()
     };
     assert_eq!(t.span, sp(18, 33));
-    // Records and algebraic data types are reported and skipped, line by line.
+    // Records and algebraic data types.
     let p = parse(
         F,
-        ".type R = [a: number, b: symbol]\n.type L = Nil {} | Cons {x: number}\np(1).\n",
+        ".type R = [a: number, b: symbol]\n.type L = Nil {} | Cons {x: number, t: L}\n\
+         .type E = []\np(1).\n",
     );
-    assert_eq!(codes(&p), ["E0005", "E0005"]);
-    assert_eq!(p.diagnostics[0].message, "record types are not supported");
+    assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
     assert_eq!(
-        p.diagnostics[1].message,
-        "algebraic data types are not supported"
+        common::program(&p.program),
+        ".type R = [a: number, b: symbol]\n.type L = Nil {} | Cons {x: number, t: L}\n\
+         .type E = []\np(1).\n"
     );
+    let p = parse(F, ".type R = [a number]\n.type L = Nil | Cons {}\np(1).\n");
+    assert_eq!(codes(&p), ["E0001", "E0001"]);
     assert_eq!(common::program(&p.program), "p(1).\n");
     let p = parse(F, ".type T\np(1).\n.type = A\nq(1).\n");
     assert_eq!(codes(&p), ["E0001", "E0001"]);

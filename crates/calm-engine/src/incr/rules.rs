@@ -138,10 +138,7 @@ pub(crate) struct Fail {
 }
 
 fn word(c: &Const, it: &mut Interner) -> Word {
-    match c {
-        Const::Number(n) => it.encode(*n),
-        Const::Symbol(s) => it.intern(s),
-    }
+    it.const_word(c)
 }
 
 fn cexpr(e: &Expr, it: &mut Interner) -> CExpr {
@@ -150,13 +147,18 @@ fn cexpr(e: &Expr, it: &mut Interner) -> CExpr {
         Expr::Const(c) => {
             let n = match c {
                 Const::Number(n) => *n,
-                Const::Symbol(_) => 0,
+                _ => 0,
             };
             CExpr::Const(word(c, it), n)
         }
         Expr::Neg(a) => CExpr::Neg(Box::new(cexpr(a, it))),
         Expr::Bin(op, a, b) => CExpr::Bin(*op, Box::new(cexpr(a, it)), Box::new(cexpr(b, it))),
         Expr::Call(f, args) => CExpr::Call(*f, args.iter().map(|a| cexpr(a, it)).collect()),
+        Expr::Record(c, args) => {
+            CExpr::Record(c.tag(), args.iter().map(|a| cexpr(a, it)).collect())
+        }
+        Expr::Field { rec, index, .. } => CExpr::Field(Box::new(cexpr(rec, it)), *index),
+        Expr::Tag(a) => CExpr::Tag(Box::new(cexpr(a, it))),
     }
 }
 
@@ -169,7 +171,10 @@ fn expr_vars(e: &CExpr, out: &mut Vec<VarId>) {
             expr_vars(a, out);
             expr_vars(b, out);
         }
-        CExpr::Call(_, args) => args.iter().for_each(|a| expr_vars(a, out)),
+        CExpr::Call(_, args) | CExpr::Record(_, args) => {
+            args.iter().for_each(|a| expr_vars(a, out))
+        }
+        CExpr::Field(a, _) | CExpr::Tag(a) => expr_vars(a, out),
     }
 }
 
@@ -271,7 +276,15 @@ fn needs(item: &Item) -> (Vec<VarId>, Option<VarId>) {
 /// Whether an operation can fail at run time: arithmetic (overflow, division by zero) or an
 /// aggregate (a sum may overflow). Comparisons of plain variables and constants cannot.
 fn fallible(item: &Item) -> bool {
-    let arith = |e: &CExpr| !matches!(e, CExpr::Reg(_) | CExpr::Const(..));
+    // Building a record, reading its fields or its tag cannot fail.
+    fn arith(e: &CExpr) -> bool {
+        match e {
+            CExpr::Reg(_) | CExpr::Const(..) => false,
+            CExpr::Record(_, args) => args.iter().any(arith),
+            CExpr::Field(a, _) | CExpr::Tag(a) => arith(a),
+            _ => true,
+        }
+    }
     match item {
         Item::Filter { lhs, rhs, .. } => arith(lhs) || arith(rhs),
         Item::Assign { expr, .. } => arith(expr),

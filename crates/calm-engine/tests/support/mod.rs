@@ -10,16 +10,30 @@ use naive::{Db, Outcome, Program, Rel};
 /// Tick budget of the naive evaluator; generated programs need far fewer.
 pub const MAX_TICKS: usize = 1000;
 
-/// Compiles the program's text with the engine, inserts the facts, runs, and reads back every
-/// relation.
-pub fn run_engine(prog: &Program) -> Result<Db, String> {
-    let text = prog.render();
+/// Compiles the program's text (as rendered by [`Program::render_boxed`] when `boxed`) with the
+/// engine, inserts the facts, runs, and reads back every relation.
+pub fn run_engine_as(prog: &Program, boxed: bool) -> Result<Db, String> {
+    let text = if boxed {
+        prog.render_boxed()
+    } else {
+        prog.render()
+    };
     let compiled =
         Compiled::compile("differential.dl", &text).map_err(|e| format!("compile error:\n{e}"))?;
     let mut engine = Engine::new(&compiled);
     let mut by_rel: Vec<Vec<Vec<Value>>> = vec![Vec::new(); prog.arities.len()];
     for (rel, t) in &prog.inserted {
-        by_rel[*rel].push(t.iter().map(|&x| Value::Number(x)).collect());
+        by_rel[*rel].push(
+            t.iter()
+                .map(|&x| {
+                    if boxed {
+                        Value::Symbol(format!("[{x}]"))
+                    } else {
+                        Value::Number(x)
+                    }
+                })
+                .collect(),
+        );
     }
     for (rel, tuples) in by_rel.into_iter().enumerate() {
         if !tuples.is_empty() {
@@ -39,8 +53,13 @@ pub fn run_engine(prog: &Program) -> Result<Db, String> {
             let t = row
                 .iter()
                 .map(|v| match v {
-                    Value::Number(n) => Ok(*n),
-                    Value::Symbol(s) => Err(format!("{name}: unexpected symbol {s:?}")),
+                    Value::Number(n) if !boxed => Ok(*n),
+                    Value::Symbol(s) if boxed => s
+                        .strip_prefix('[')
+                        .and_then(|s| s.strip_suffix(']'))
+                        .and_then(|s| s.parse().ok())
+                        .ok_or_else(|| format!("{name}: not a boxed number: {s:?}")),
+                    other => Err(format!("{name}: unexpected value {other:?}")),
                 })
                 .collect::<Result<Vec<i64>, String>>()?;
             rel.insert(t);
@@ -73,7 +92,19 @@ pub enum Checked {
 /// Runs the program through the naive evaluator and the engine; `Err` describes the difference
 /// (with the program text and facts).
 pub fn check(prog: &Program) -> Result<Checked, String> {
-    let context = || format!("{prog:?}");
+    check_as(prog, false)
+}
+
+/// [`check`], with the program's columns boxed in records when `boxed`
+/// ([`Program::render_boxed`]).
+pub fn check_as(prog: &Program, boxed: bool) -> Result<Checked, String> {
+    let context = || {
+        if boxed {
+            format!("{prog:?}--- as run (boxed) ---\n{}", prog.render_boxed())
+        } else {
+            format!("{prog:?}")
+        }
+    };
     let expected = match naive::evaluate(prog, MAX_TICKS) {
         Outcome::Ok(db) => db,
         Outcome::TooBig => return Ok(Checked::TooBig),
@@ -84,7 +115,7 @@ pub fn check(prog: &Program) -> Result<Checked, String> {
             ));
         }
     };
-    let got = run_engine(prog).map_err(|e| format!("{e}{}", context()))?;
+    let got = run_engine_as(prog, boxed).map_err(|e| format!("{e}{}", context()))?;
     let mut report = String::new();
     for (r, (want, have)) in expected.iter().zip(&got).enumerate() {
         if want != have {

@@ -142,6 +142,23 @@ pub struct Rule {
     pub rotate: usize,
 }
 
+/// The lattice of a relation's last column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lat {
+    Max,
+    Min,
+}
+
+impl Lat {
+    /// Whether `a` is strictly above `b`.
+    fn above(self, a: i64, b: i64) -> bool {
+        match self {
+            Lat::Max => a > b,
+            Lat::Min => a < b,
+        }
+    }
+}
+
 /// A whole program with its facts.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Program {
@@ -151,6 +168,11 @@ pub struct Program {
     pub names: Vec<String>,
     /// Relations marked `.persist`.
     pub persist: Vec<bool>,
+    /// Per relation, the lattice of its last column (the relation then holds the largest value
+    /// per key, the other columns). Rules over lattice relations must read values monotonically
+    /// (a threshold, or into the value of a head of the same lattice) except from another
+    /// stratum: a non-lattice head reading a lattice relation is placed in a higher stratum.
+    pub lattice: Vec<Option<Lat>>,
     /// The rules.
     pub rules: Vec<Rule>,
     /// Facts written in the program text.
@@ -255,7 +277,12 @@ pub fn tick(prog: &Program, input: &Db) -> Option<(Db, Db)> {
 }
 
 fn step(prog: &Program, input: &Db, work: &mut Work) -> Result<(Db, Db), TooBig> {
-    let mut db = input.clone();
+    let mut db = empty_db(prog);
+    for (r, rel) in input.iter().enumerate() {
+        for t in rel {
+            add(prog, &mut db, r, t.clone());
+        }
+    }
     fixpoint(prog, &mut db, work)?;
     let mut next = empty_db(prog);
     for (r, rel) in db.iter().enumerate() {
@@ -284,6 +311,13 @@ pub fn strata(prog: &Program) -> Vec<usize> {
             let h = rule.head.rel;
             for lit in &rule.body {
                 let need = match lit {
+                    // Only a head of the same lattice reads a lattice value as it grows.
+                    Lit::Pos(a)
+                        if prog.lattice[a.rel].is_some()
+                            && prog.lattice[h] != prog.lattice[a.rel] =>
+                    {
+                        s[a.rel] + 1
+                    }
                     Lit::Pos(a) => s[a.rel],
                     Lit::Neg(a) | Lit::Agg { atom: a, .. } => s[a.rel] + 1,
                     Lit::Cmp(..) | Lit::Assign(..) => 0,
@@ -316,7 +350,7 @@ fn fixpoint(prog: &Program, db: &mut Db, work: &mut Work) -> Result<(), TooBig> 
                     continue;
                 }
                 for t in fire(rule, db, work)? {
-                    changed |= db[rule.head.rel].insert(t);
+                    changed |= add(prog, db, rule.head.rel, t);
                 }
             }
             if !changed {
@@ -325,6 +359,24 @@ fn fixpoint(prog: &Program, db: &mut Db, work: &mut Work) -> Result<(), TooBig> 
         }
     }
     Ok(())
+}
+
+/// Adds a tuple to a relation: to a lattice relation, by replacing its key's tuple when the value
+/// is larger. Whether the relation changed.
+fn add(prog: &Program, db: &mut Db, rel: usize, t: Tuple) -> bool {
+    let Some(lat) = prog.lattice[rel] else {
+        return db[rel].insert(t);
+    };
+    let n = t.len() - 1;
+    let held = db[rel].iter().find(|u| u[..n] == t[..n]).cloned();
+    match held {
+        Some(u) if !lat.above(t[n], u[n]) => false,
+        Some(u) => {
+            db[rel].remove(&u);
+            db[rel].insert(t)
+        }
+        None => db[rel].insert(t),
+    }
 }
 
 /// All head tuples the rule derives from `db`.
@@ -556,9 +608,10 @@ impl AggFunc {
 }
 
 impl Program {
-    /// `name(a, b)` (`name(_, a, b)` for the head relation of an `@async` rule).
-    pub fn atom(&self, a: &Atom) -> String {
-        let mut args: Vec<String> = a.args.iter().map(|t| t.to_string()).collect();
+    /// `name(a, b)` (`name(_, a, b)` for the head relation of an `@async` rule); with `boxed`,
+    /// every column holds a one-field record `[a]`.
+    fn atom_as(&self, a: &Atom, boxed: bool) -> String {
+        let mut args: Vec<String> = a.args.iter().map(|t| boxed_term(t, boxed)).collect();
         if self.is_mailbox(a.rel) {
             args.insert(0, "_".into());
         }
@@ -572,10 +625,10 @@ impl Program {
             .any(|r| r.time == Time::Async && r.head.rel == rel)
     }
 
-    fn lit(&self, l: &Lit) -> String {
+    fn lit(&self, l: &Lit, boxed: bool) -> String {
         match l {
-            Lit::Pos(a) => self.atom(a),
-            Lit::Neg(a) => format!("!{}", self.atom(a)),
+            Lit::Pos(a) => self.atom_as(a, boxed),
+            Lit::Neg(a) => format!("!{}", self.atom_as(a, boxed)),
             Lit::Cmp(op, a, b) => format!("{a} {} {b}", op.as_str()),
             Lit::Assign(v, Expr::Neg(t)) => format!("{v} = -{t}"),
             Lit::Assign(v, Expr::Bin(op, a, b)) => format!("{v} = {a} {} {b}", op.as_str()),
@@ -594,7 +647,7 @@ impl Program {
                 format!(
                     "{result} = {}{target} : {{ {}{filter} }}",
                     func.as_str(),
-                    self.atom(atom)
+                    self.atom_as(atom, boxed)
                 )
             }
         }
@@ -602,9 +655,32 @@ impl Program {
 
     /// The program as calm source text.
     pub fn render(&self) -> String {
+        self.render_as(false)
+    }
+
+    /// The same program with every number column of every relation holding a one-field
+    /// record `[x]` of type `Box` instead (`_` stays a whole-column wildcard): the engine's
+    /// records against the naive evaluator's plain numbers. Inserted facts are given as the
+    /// records' text (`"[3]"`).
+    pub fn render_boxed(&self) -> String {
+        self.render_as(true)
+    }
+
+    fn render_as(&self, boxed: bool) -> String {
         let mut s = String::new();
+        let col_ty = if boxed {
+            s += ".type Box = [v: number]\n";
+            "Box"
+        } else {
+            "number"
+        };
         for (i, &arity) in self.arities.iter().enumerate() {
-            let mut cols: Vec<String> = (0..arity).map(|c| format!("c{c}: number")).collect();
+            let mut cols: Vec<String> = (0..arity).map(|c| format!("c{c}: {col_ty}")).collect();
+            match self.lattice.get(i).copied().flatten() {
+                Some(Lat::Max) => cols[arity - 1] = format!("c{}: max", arity - 1),
+                Some(Lat::Min) => cols[arity - 1] = format!("c{}: min", arity - 1),
+                None => {}
+            }
             if self.is_mailbox(i) {
                 cols.insert(0, "at: symbol".into());
             }
@@ -616,21 +692,29 @@ impl Program {
             }
         }
         for (rel, t) in &self.program_facts {
-            let args: Vec<String> = t.iter().map(|x| x.to_string()).collect();
+            let args: Vec<String> = t
+                .iter()
+                .map(|x| boxed_term(&Term::Const(*x), boxed))
+                .collect();
             s += &format!("{}({}).\n", self.names[*rel], args.join(", "));
         }
         for rule in &self.rules {
-            let mut body: Vec<String> = rule.body.iter().map(|l| self.lit(l)).collect();
+            let mut body: Vec<String> = rule.body.iter().map(|l| self.lit(l, boxed)).collect();
             if !body.is_empty() {
                 let k = rule.rotate % body.len();
                 body.rotate_left(k);
             }
             let head = match rule.time {
-                Time::Now => self.atom(&rule.head),
-                Time::Next => format!("{}@next", self.atom(&rule.head)),
+                Time::Now => self.atom_as(&rule.head, boxed),
+                Time::Next => format!("{}@next", self.atom_as(&rule.head, boxed)),
                 Time::Async => {
                     body.push("$self(me)".into());
-                    let args: Vec<String> = rule.head.args.iter().map(|t| t.to_string()).collect();
+                    let args: Vec<String> = rule
+                        .head
+                        .args
+                        .iter()
+                        .map(|t| boxed_term(t, boxed))
+                        .collect();
                     format!(
                         "{}(@me, {})@async",
                         self.names[rule.head.rel],
@@ -651,6 +735,15 @@ impl Program {
             s += &format!("{}({})\n", self.names[*rel], args.join(", "));
         }
         s
+    }
+}
+
+/// A term as written, inside a one-field record when `boxed` (a wildcard stays `_`).
+fn boxed_term(t: &Term, boxed: bool) -> String {
+    match t {
+        Term::Wild => "_".into(),
+        t if boxed => format!("[{t}]"),
+        t => t.to_string(),
     }
 }
 

@@ -16,8 +16,28 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 /// Serves RESP on `listener` for the node of `handle` until `shutdown` resolves. `token`, if
-/// given, must be presented with `AUTH` before any other command.
+/// given, must be presented with `AUTH` before any other command. Like the HTTP API, the
+/// server runs on the node's tick thread without a data directory (see
+/// [`crate::http::serve_with`]); the returned future only waits for it.
 pub async fn serve(
+    listener: TcpListener,
+    handle: NodeHandle,
+    token: Option<Arc<Secret>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.into_std()?;
+    let guard = handle.server_guard();
+    let rt = handle.client_runtime().clone();
+    let served = rt.spawn(async move {
+        let _guard = guard;
+        let listener = TcpListener::from_std(listener)?;
+        serve_here(listener, handle, token, shutdown).await
+    });
+    // Cancelled: the tick thread's runtime is gone, so is the node.
+    served.await.unwrap_or(Ok(()))
+}
+
+async fn serve_here(
     listener: TcpListener,
     handle: NodeHandle,
     token: Option<Arc<Secret>>,

@@ -6,7 +6,9 @@
 
 use super::lexer::{Tok, Token, unescape};
 use super::{PResult, Parser, codes};
-use crate::ast::{AggFunc, Aggregate, Arg, Atom, BinOp, CmpOp, Expr, Functor, Ident, Literal};
+use crate::ast::{
+    AggFunc, Aggregate, Arg, Atom, BinOp, CmpOp, Construct, Expr, Functor, Ident, Literal,
+};
 use crate::{Diagnostic, Span};
 
 /// Deepest nesting of parentheses, aggregates and unary minus.
@@ -99,7 +101,10 @@ fn agg_func(name: &str) -> Option<AggFunc> {
 
 /// Tokens that can start the aggregated expression of a body aggregate (`sum y : ...`).
 fn starts_operand(k: Tok) -> bool {
-    matches!(k, Tok::Ident | Tok::Number | Tok::Str | Tok::LParen)
+    matches!(
+        k,
+        Tok::Ident | Tok::Number | Tok::Str | Tok::LParen | Tok::LBracket
+    )
 }
 
 /// Tokens that can start an expression.
@@ -113,8 +118,14 @@ fn starts_expr(k: Tok) -> bool {
             | Tok::BadStr
             | Tok::Unknown
             | Tok::LParen
+            | Tok::LBracket
             | Tok::Minus
     )
+}
+
+/// Whether an identifier is an ADT constructor (`$Name`) rather than a built-in relation.
+fn is_constructor(text: &str) -> bool {
+    text.starts_with('$') && !matches!(text, "$self" | "$member")
 }
 
 /// The value of an integer literal's text, if it fits in 64 unsigned bits.
@@ -182,6 +193,10 @@ impl Parser<'_> {
                 if self.nth(1).kind == Tok::LParen && Functor::by_name(self.text(t)).is_none() =>
             {
                 let (a, h) = self.atom()?;
+                if is_constructor(&a.name.name) && cmp_op(self.peek().kind).is_some() {
+                    // `$A(1) != $B(2)`: a constructor, not an atom.
+                    return self.constructor_from_atom(a, h);
+                }
                 match agg_func(&a.name.name) {
                     Some(func)
                         if self.at(Tok::Colon)
@@ -791,7 +806,7 @@ impl Parser<'_> {
                     h: inner.h,
                 })
             }
-            Tok::LBracket => Err(self.record_literal(t)),
+            Tok::LBracket => self.record_literal(t),
             _ => Err(self.expected(t, "an expression", "")),
         }
     }
@@ -885,21 +900,120 @@ impl Parser<'_> {
         })
     }
 
-    /// Reports a record literal `[...]` (kept out of `primary`, whose stack frame bounds how
-    /// deep an expression may nest).
+    /// The comparison that starts with the constructor `$A(...)`, parsed as the atom `a`.
     #[inline(never)]
-    fn record_literal(&mut self, t: Token) -> super::Reported {
-        let d = Diagnostic::error("records are not supported")
-            .with_code(codes::UNSUPPORTED)
-            .with_primary(self.file, t.span, "a record literal")
-            .with_help(
-                "give each field its own column (of type `number` or `symbol`) in the relations \
-                 that hold the record",
-            );
-        self.report(d)
+    fn constructor_from_atom(&mut self, a: Atom, h: u32) -> PResult<(Literal, u32)> {
+        if let Some(arg) = a.args.iter().find(|x| x.location) {
+            let d =
+                Diagnostic::error("a location argument `@x` cannot be a constructor's argument")
+                    .with_code(codes::UNEXPECTED)
+                    .with_primary(self.file, arg.span, "location argument here");
+            return Err(self.report(d));
+        }
+        let name = Ident {
+            name: a.name.name.get(1..).unwrap_or("").to_string(),
+            span: a.name.span,
+        };
+        let span = a.span;
+        let e = Expr::Branch(Box::new(Construct {
+            name,
+            args: a.args.into_iter().map(|x| x.expr).collect(),
+            span,
+        }));
+        self.finish_compare(P { e, span, h })
     }
 
-    /// A variable, `_`, or a body aggregate.
+    /// A record literal `[e, ...]` (the `[` is next), kept out of `primary`, whose stack frame
+    /// bounds how deep an expression may nest.
+    #[inline(never)]
+    fn record_literal(&mut self, open: Token) -> PResult<P> {
+        self.bump();
+        self.enter(open)?;
+        let (args, close, h) = self.expr_list(Tok::RBracket, "`,` or `]`", " in a record")?;
+        self.leave();
+        let span = open.span.to(close.span);
+        let h = h + 1;
+        self.check_height(h, span)?;
+        Ok(P {
+            e: Expr::Record(args, span),
+            span,
+            h,
+        })
+    }
+
+    /// A constructor `$Name(e, ...)` or `$Name` (the name is next).
+    #[inline(never)]
+    fn branch(&mut self, t: Token) -> PResult<P> {
+        let text = self.text(t);
+        let name = Ident {
+            name: text.get(1..).unwrap_or("").to_string(),
+            span: t.span,
+        };
+        self.bump();
+        if name.name.is_empty() || name.name.contains('.') {
+            let d = Diagnostic::error(format!("`{text}` is not a valid constructor name"))
+                .with_code(codes::UNEXPECTED)
+                .with_primary(self.file, t.span, "not a constructor")
+                .with_help("a constructor of an algebraic data type is written `$Name(...)`");
+            return Err(self.report(d));
+        }
+        if !self.at(Tok::LParen) {
+            return Ok(P {
+                e: Expr::Branch(Box::new(Construct {
+                    name,
+                    args: Vec::new(),
+                    span: t.span,
+                })),
+                span: t.span,
+                h: 1,
+            });
+        }
+        self.bump();
+        self.enter(t)?;
+        let after = format!(" after an argument of `${}`", name.name);
+        let (args, close, h) = self.expr_list(Tok::RParen, "`,` or `)`", &after)?;
+        self.leave();
+        let span = t.span.to(close.span);
+        let h = h + 1;
+        self.check_height(h, span)?;
+        Ok(P {
+            e: Expr::Branch(Box::new(Construct { name, args, span })),
+            span,
+            h,
+        })
+    }
+
+    /// Expressions separated by `,` up to `close` (the opening token is consumed); returns them,
+    /// the closing token and the tallest height.
+    fn expr_list(
+        &mut self,
+        close: Tok,
+        what: &str,
+        after: &str,
+    ) -> PResult<(Vec<Expr>, Token, u32)> {
+        let mut args = Vec::new();
+        let mut h = 0;
+        if self.at(close) {
+            return Ok((args, self.bump(), h));
+        }
+        loop {
+            let a = self.expr()?;
+            h = h.max(a.h);
+            args.push(a.e);
+            let t = self.peek();
+            match t.kind {
+                Tok::Comma => {
+                    self.bump();
+                }
+                k if k == close => return Ok((args, self.bump(), h)),
+                _ => return Err(self.expected(t, what, after)),
+            }
+        }
+    }
+
+    /// A variable, `_`, `nil`, a constructor, a functor call or a body aggregate (kept out of
+    /// `primary`, whose stack frame bounds how deep an expression may nest).
+    #[inline(never)]
     fn ident_expr(&mut self, t: Token) -> PResult<P> {
         let text = self.text(t);
         if text == "_" {
@@ -909,6 +1023,17 @@ impl Parser<'_> {
                 span: t.span,
                 h: 1,
             });
+        }
+        if text == "nil" {
+            self.bump();
+            return Ok(P {
+                e: Expr::Nil(t.span),
+                span: t.span,
+                h: 1,
+            });
+        }
+        if is_constructor(text) {
+            return self.branch(t);
         }
         let next = self.nth(1).kind;
         if next == Tok::LParen && Functor::by_name(text).is_some() {

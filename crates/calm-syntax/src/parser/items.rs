@@ -3,8 +3,8 @@
 use super::lexer::{Tok, Token, unescape};
 use super::{PResult, Parser, Reported, codes};
 use crate::ast::{
-    Decl, Directive, DirectiveKind, DirectiveTarget, Ident, IoParam, Item, Param, Rule, TimeSuffix,
-    TypeDecl, TypeDef,
+    Branch, Decl, Directive, DirectiveKind, DirectiveTarget, Ident, IoParam, Item, Param, Rule,
+    TimeSuffix, TypeDecl, TypeDef,
 };
 use crate::components::{self, CompType, Component, Init, Unit};
 use crate::pragma;
@@ -148,8 +148,8 @@ impl Parser<'_> {
     }
 
     /// `.type Name <: base`, `.type Name = A | B`, `.number_type Name`, `.symbol_type Name`
-    /// (the keyword is consumed). Records (`= [a: T]`) and algebraic data types
-    /// (`= A {x: T} | B {}`) are reported as not supported and skipped.
+    /// (the keyword is consumed), records (`= [a: T, ...]`) and algebraic data types
+    /// (`= A {x: T} | B {}`).
     fn type_decl(&mut self, kw: Token, word: &str) -> PResult<Outcome> {
         let name = self.expect(Tok::Ident, "a type name", &format!(" after `.{word}`"))?;
         let name = self.ident(name);
@@ -187,27 +187,36 @@ impl Parser<'_> {
                 let first = self.peek();
                 let adt = first.kind == Tok::Ident
                     && matches!(self.nth(1).kind, Tok::LBrace | Tok::LParen);
-                if first.kind == Tok::LBracket || adt {
-                    let what = if adt {
-                        "algebraic data types"
-                    } else {
-                        "record types"
-                    };
-                    let d = Diagnostic::error(format!("{what} are not supported"))
-                        .with_code(codes::UNSUPPORTED)
-                        .with_primary(self.file, kw.span.to(first.span), "not supported by calm")
-                        .with_note("this item is skipped")
-                        .with_help(
-                            "give each field its own column (of type `number` or `symbol`) in the relations that use this type",
-                        );
-                    self.report(d);
-                    self.recover_line_item();
-                    return Ok(Outcome::Nothing);
+                if first.kind == Tok::LBracket {
+                    let (fields, close) = self.record_fields(Tok::RBracket)?;
+                    return Ok(Outcome::Item(Item::Type(TypeDecl {
+                        span: kw.span.to(close.span),
+                        def: TypeDef::Record(fields),
+                        name,
+                    })));
+                }
+                if adt {
+                    return self.adt(kw, name);
                 }
                 let mut members = Vec::new();
                 loop {
                     let m = self.expect(Tok::Ident, "a type name", " in a type definition")?;
                     members.push(self.ident(m));
+                    if self.at(Tok::LBrace) {
+                        // An algebraic data type with a branch written without `{}`.
+                        let first = &members[0];
+                        let d = Diagnostic::error(format!(
+                            "the branch `{}` of an algebraic data type has no `{{...}}`",
+                            first.name
+                        ))
+                        .with_code(codes::UNEXPECTED)
+                        .with_primary(self.file, first.span, "expected `{` after this name")
+                        .with_help(format!(
+                            "write `{} {{}}` for a branch without fields",
+                            first.name
+                        ));
+                        return Err(self.report(d));
+                    }
                     if self.at(Tok::Pipe) {
                         self.bump();
                     } else {
@@ -227,6 +236,79 @@ impl Parser<'_> {
                 &after_name,
                 Some("write `.type Name <: symbol` (a subtype) or `.type Name = A | B` (a union)"),
             )),
+        }
+    }
+
+    /// The branches of an algebraic data type, `A {x: T} | B {}` (after `.type Name =`).
+    fn adt(&mut self, kw: Token, name: Ident) -> PResult<Outcome> {
+        let mut branches = Vec::new();
+        loop {
+            let b = self.expect(
+                Tok::Ident,
+                "a constructor name",
+                " in an algebraic data type",
+            )?;
+            let b = self.ident(b);
+            let t = self.peek();
+            if t.kind != Tok::LBrace {
+                return Err(self.expected_with_help(
+                    t,
+                    "`{`",
+                    &format!(" after the constructor `{}`", b.name),
+                    Some(
+                        "write each branch as `Name {field: type, ...}` (`Name {}` without fields)",
+                    ),
+                ));
+            }
+            let (fields, close) = self.record_fields(Tok::RBrace)?;
+            branches.push(Branch {
+                span: b.span.to(close.span),
+                name: b,
+                fields,
+            });
+            if self.at(Tok::Pipe) {
+                self.bump();
+            } else {
+                break;
+            }
+        }
+        let end = branches.last().map_or(name.span, |b| b.span);
+        Ok(Outcome::Item(Item::Type(TypeDecl {
+            span: kw.span.to(end),
+            def: TypeDef::Adt(branches),
+            name,
+        })))
+    }
+
+    /// `[name: type, ...]` or `{name: type, ...}` (the opening bracket is next); returns the fields and
+    /// the closing token.
+    fn record_fields(&mut self, close: Tok) -> PResult<(Vec<Param>, Token)> {
+        let closing = if close == Tok::RBracket { "`]`" } else { "`}`" };
+        self.bump();
+        let mut fields = Vec::new();
+        if self.at(close) {
+            return Ok((fields, self.bump()));
+        }
+        loop {
+            let col = self.expect(Tok::Ident, "a field name", "")?;
+            let col = self.ident(col);
+            let after_col = format!(" after the field name `{}`", col.name);
+            self.expect_with_help(Tok::Colon, "`:`", &after_col, "write `field: type`")?;
+            let ty = self.expect(Tok::Ident, "a type name", "")?;
+            fields.push(Param {
+                name: col,
+                ty: self.ident(ty),
+            });
+            let t = self.peek();
+            match t.kind {
+                Tok::Comma => {
+                    self.bump();
+                }
+                k if k == close => return Ok((fields, self.bump())),
+                _ => {
+                    return Err(self.expected(t, &format!("`,` or {closing}"), " after a field"));
+                }
+            }
         }
     }
 

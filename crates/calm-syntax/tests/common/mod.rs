@@ -43,7 +43,24 @@ pub fn expr(e: &Expr) -> String {
             format!("{}({})", func.as_str(), args.join(", "))
         }
         Expr::Aggregate(a) => aggregate(a),
+        Expr::Record(fields, _) => {
+            let fields: Vec<String> = fields.iter().map(expr).collect();
+            format!("[{}]", fields.join(", "))
+        }
+        Expr::Nil(_) => "nil".into(),
+        Expr::Branch(c) => {
+            let args: Vec<String> = c.args.iter().map(expr).collect();
+            format!("${}({})", c.name.name, args.join(", "))
+        }
     }
+}
+
+fn fields(ps: &[calm_syntax::ast::Param]) -> String {
+    let fs: Vec<String> = ps
+        .iter()
+        .map(|p| format!("{}: {}", p.name.name, p.ty.name))
+        .collect();
+    fs.join(", ")
 }
 
 pub fn aggregate(a: &Aggregate) -> String {
@@ -143,6 +160,14 @@ pub fn item(i: &Item) -> String {
                 let ms: Vec<&str> = ms.iter().map(|m| m.name.as_str()).collect();
                 format!(".type {} = {}", t.name.name, ms.join(" | "))
             }
+            TypeDef::Record(fs) => format!(".type {} = [{}]", t.name.name, fields(fs)),
+            TypeDef::Adt(bs) => {
+                let bs: Vec<String> = bs
+                    .iter()
+                    .map(|b| format!("{} {{{}}}", b.name.name, fields(&b.fields)))
+                    .collect();
+                format!(".type {} = {}", t.name.name, bs.join(" | "))
+            }
         },
     }
 }
@@ -183,6 +208,16 @@ pub fn spans(p: &Program) -> Vec<Span> {
                 match &t.def {
                     TypeDef::Subtype(b) => out.push(b.span),
                     TypeDef::Union(ms) => out.extend(ms.iter().map(|m| m.span)),
+                    TypeDef::Record(fs) => {
+                        out.extend(fs.iter().flat_map(|f| [f.name.span, f.ty.span]));
+                    }
+                    TypeDef::Adt(bs) => {
+                        for b in bs {
+                            out.push(b.span);
+                            out.push(b.name.span);
+                            out.extend(b.fields.iter().flat_map(|f| [f.name.span, f.ty.span]));
+                        }
+                    }
                 }
             }
             Item::Rule(r) => {
@@ -228,8 +263,13 @@ fn expr_spans(e: &Expr, out: &mut Vec<Span>) {
             expr_spans(lhs, out);
             expr_spans(rhs, out);
         }
-        Expr::Call { args, .. } => {
+        Expr::Call { args, .. } | Expr::Record(args, _) => {
             for a in args {
+                expr_spans(a, out);
+            }
+        }
+        Expr::Branch(c) => {
+            for a in &c.args {
                 expr_spans(a, out);
             }
         }

@@ -21,8 +21,9 @@
 //!   clauses. A type or relation defined twice in one instance is an error.
 //! - **Clauses.** A clause whose head relation is declared in the instance belongs to it; any
 //!   other clause is an *orphan*, passed up to the enclosing instance that declares its head (or
-//!   to the top level). At each instance, every name the instance declares is prefixed in its
-//!   relations, types, directives, clauses and in the orphans still pending.
+//!   to the top level). At each instance, every name the instance declares (relations, types
+//!   and the constructors of its algebraic data types) is prefixed in its relations, types,
+//!   directives, clauses and in the orphans still pending.
 //! - **Override.** `.override r` in a component drops the clauses for `r` that its base
 //!   components contribute; `r` must be declared `overridable` in a base component and not in
 //!   the component itself.
@@ -699,6 +700,16 @@ impl Expander<'_, '_> {
             let new = format!("{prefix}.{}", r.name.name);
             rel_map.insert(std::mem::replace(&mut r.name.name, new.clone()), new);
         }
+        // Constructors of algebraic data types are named like types (`$inst.Branch`).
+        let mut branch_map: HashMap<String, String> = HashMap::new();
+        for t in &mut res.types {
+            if let TypeDef::Adt(branches) = &mut t.def {
+                for b in branches {
+                    let new = format!("{prefix}.{}", b.name.name);
+                    branch_map.insert(std::mem::replace(&mut b.name.name, new.clone()), new);
+                }
+            }
+        }
         let rename_type = |i: &mut Ident| {
             if let Some(to) = type_map.get(&i.name) {
                 i.name.clone_from(to);
@@ -711,9 +722,13 @@ impl Expander<'_, '_> {
             type_refs(&mut t.def, &mut |i| rename_type(i));
         }
         for c in res.clauses.iter_mut().chain(orphans.iter_mut()) {
-            for_each_atom(c, &mut |a| {
-                if let Some(to) = rel_map.get(&a.name.name) {
-                    a.name.name.clone_from(to);
+            for_each_name(c, &mut |n| {
+                let (map, name) = match n {
+                    Name::Relation(i) => (&rel_map, i),
+                    Name::Constructor(i) => (&branch_map, i),
+                };
+                if let Some(to) = map.get(&name.name) {
+                    name.name.clone_from(to);
                 }
             });
         }
@@ -921,21 +936,29 @@ fn type_refs(def: &mut TypeDef, f: &mut impl FnMut(&mut Ident)) {
     }
 }
 
-/// Calls `f` on every atom of a clause: the head, body atoms, negated atoms and the atoms of
-/// aggregates, at any depth.
-fn for_each_atom(rule: &mut Rule, f: &mut impl FnMut(&mut Atom)) {
+/// A name a clause uses.
+enum Name<'a> {
+    /// The relation of an atom.
+    Relation(&'a mut Ident),
+    /// The constructor of an algebraic data type (`$Branch(...)`).
+    Constructor(&'a mut Ident),
+}
+
+/// Calls `f` on every relation name of a clause (the head, body atoms, negated atoms and the
+/// atoms of aggregates, at any depth) and on every constructor name.
+fn for_each_name(rule: &mut Rule, f: &mut impl FnMut(Name<'_>)) {
     atom_and_args(&mut rule.head, f);
     literals(&mut rule.body, f);
 }
 
-fn atom_and_args(atom: &mut Atom, f: &mut impl FnMut(&mut Atom)) {
-    f(atom);
+fn atom_and_args(atom: &mut Atom, f: &mut impl FnMut(Name<'_>)) {
+    f(Name::Relation(&mut atom.name));
     for a in &mut atom.args {
         expr_atoms(&mut a.expr, f);
     }
 }
 
-fn literals(body: &mut [Literal], f: &mut impl FnMut(&mut Atom)) {
+fn literals(body: &mut [Literal], f: &mut impl FnMut(Name<'_>)) {
     for lit in body {
         match lit {
             Literal::Atom(a) | Literal::Negated { atom: a, .. } => atom_and_args(a, f),
@@ -947,11 +970,14 @@ fn literals(body: &mut [Literal], f: &mut impl FnMut(&mut Atom)) {
     }
 }
 
-fn expr_atoms(e: &mut Expr, f: &mut impl FnMut(&mut Atom)) {
+fn expr_atoms(e: &mut Expr, f: &mut impl FnMut(Name<'_>)) {
     match e {
         Expr::Var(_) | Expr::Wildcard(_) | Expr::Number(..) | Expr::String(..) | Expr::Nil(_) => {}
         Expr::Record(fields, _) => fields.iter_mut().for_each(|a| expr_atoms(a, f)),
-        Expr::Branch(c) => c.args.iter_mut().for_each(|a| expr_atoms(a, f)),
+        Expr::Branch(c) => {
+            f(Name::Constructor(&mut c.name));
+            c.args.iter_mut().for_each(|a| expr_atoms(a, f));
+        }
         Expr::Neg(inner, _) => expr_atoms(inner, f),
         Expr::Binary { lhs, rhs, .. } => {
             expr_atoms(lhs, f);

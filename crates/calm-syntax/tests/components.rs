@@ -371,3 +371,35 @@ fn e0006_components_nested_too_deep() {
         "{found:?}"
     );
 }
+
+#[test]
+fn constructors_of_an_instance_type_are_prefixed_like_the_type() {
+    let text = "\
+.comp A<P> {
+  .type T = b {x: P} | c {}
+  .type R = [t: T, n: number]
+  .decl r(x: T)
+  r($b(1)).
+  r($c()) :- r($b(_)).
+}
+.init a1 = A<number>
+.init a2 = A<number>
+a1.r($a1.b(2)).
+";
+    assert_eq!(
+        expanded(text),
+        "\
+.type a1.T = a1.b {x: number} | a1.c {}
+.type a1.R = [t: a1.T, n: number]
+.decl a1.r(x: a1.T)
+a1.r($a1.b(1)).
+a1.r($a1.c()) :- a1.r($a1.b(_)).
+.type a2.T = a2.b {x: number} | a2.c {}
+.type a2.R = [t: a2.T, n: number]
+.decl a2.r(x: a2.T)
+a2.r($a2.b(1)).
+a2.r($a2.c()) :- a2.r($a2.b(_)).
+a1.r($a1.b(2)).
+"
+    );
+}

@@ -950,7 +950,8 @@ impl Parser<'_> {
             span: t.span,
         };
         self.bump();
-        if name.name.is_empty() || name.name.contains('.') {
+        // `$inst.Branch` names the constructor of a type of a component instance.
+        if name.name.split('.').any(str::is_empty) {
             let d = Diagnostic::error(format!("`{text}` is not a valid constructor name"))
                 .with_code(codes::UNEXPECTED)
                 .with_primary(self.file, t.span, "not a constructor")

@@ -11,7 +11,9 @@
 //!   enumerates members; an `@async` rule reading `$member` only addresses members (the facts
 //!   that arrive do not list them), so membership taint does not cross `@async` edges. `$self`
 //!   is constant on a node: reading it is local.
-//! - **Sites.** Every negated atom and every aggregate of every rule. A site whose inputs carry
+//! - **Sites.** Every negated atom, every aggregate and every raw read of a lattice value (see
+//!   `calm_ir::Rule::raw_reads`; a merge or a threshold on a lattice value is monotone and no
+//!   site) of every rule. A site whose inputs carry
 //!   no taint is local ([`Class::Local`]): deterministic on each node, not a point of order. A
 //!   site over membership-derived input ranges over "every member" ([`Class::Membership`]); a
 //!   site over asynchronous input is a point of order ([`Class::Async`]) unless a manifest seal
@@ -50,6 +52,9 @@ pub enum SiteKind {
     Negation,
     /// A body-form aggregate (head-form aggregates are desugared into body form).
     Aggregation(AggFunc),
+    /// A raw read of a lattice value (`calm_ir::Rule::raw_reads`): anything but a threshold or
+    /// a merge into a head of the same lattice. Merges and monotone reads are no site.
+    LatticeRead,
 }
 
 /// A relation read by a site, with the atom's arguments.
@@ -252,6 +257,24 @@ impl<'c> Analysis<'c> {
                         let mut reads = Vec::new();
                         self.aggregate_reads(ri, &g.body, None, &mut reads);
                         (SiteKind::Aggregation(g.func), g.span, reads)
+                    }
+                    BodyItem::Atom(a)
+                        if rule
+                            .raw_reads
+                            .iter()
+                            .any(|&i| std::ptr::eq(&rule.body[i], item)) =>
+                    {
+                        (
+                            SiteKind::LatticeRead,
+                            a.span,
+                            vec![Read {
+                                rel: a.rel,
+                                args: a.args.clone(),
+                                span: a.span,
+                                context: ri,
+                                negated: false,
+                            }],
+                        )
                     }
                     _ => continue,
                 };

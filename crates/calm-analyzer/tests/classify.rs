@@ -454,3 +454,46 @@ fn never_panics_on_the_golden_programs_and_their_prefixes() {
         let _ = calm_analyzer::output::human::render(&input);
     }
 }
+
+#[test]
+fn lattice_merges_and_thresholds_are_monotone_and_raw_reads_are_points_of_order() {
+    let r = report("tests/cases/calm009_lattice_reads.dl");
+    let found: Vec<(&str, Level, &str)> = r
+        .findings
+        .iter()
+        .map(|f| (f.code.as_str(), f.level, f.message.as_str()))
+        .collect();
+    // Two raw reads: `winner` (persisted: deny) and `exactly` (only read: warn); the merges
+    // into `best` and `raised` and the threshold of `reserve_met` are no finding.
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        (found[0].0, found[0].1),
+        ("CALM009", Level::Deny),
+        "{found:?}"
+    );
+    assert!(found[0].2.contains("`best`"), "{}", found[0].2);
+    assert_eq!(
+        (found[1].0, found[1].1),
+        ("CALM009", Level::Warn),
+        "{found:?}"
+    );
+    assert!(found[1].2.contains("`raised`"), "{}", found[1].2);
+    // The path runs from the `@async` rule to the read.
+    let path: Vec<&str> = r.findings[0]
+        .path
+        .iter()
+        .map(|s| s.message.as_str())
+        .collect();
+    assert!(path.len() >= 2, "{path:?}");
+    assert!(!r.summary.coordination_free());
+    // Without the raw reads the program is coordination-free.
+    let text = text("tests/cases/calm009_lattice_reads.dl");
+    let monotone: String = text
+        .lines()
+        .filter(|l| !l.starts_with("winner(") && !l.starts_with("exactly("))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let r = check_text(&monotone, &Config::default());
+    assert!(codes(&r, Level::Warn).is_empty(), "{:?}", r.findings);
+    assert!(r.summary.coordination_free());
+}

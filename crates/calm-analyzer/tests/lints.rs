@@ -119,6 +119,10 @@ case!(
     "tests/cases/suppressed_with_reason.dl"
 );
 case!(calm008_thresholds, "tests/cases/calm008_thresholds.dl");
+case!(
+    calm009_lattice_reads,
+    "tests/cases/calm009_lattice_reads.dl"
+);
 case!(syntax_error, "tests/cases/syntax_error.dl");
 
 #[test]

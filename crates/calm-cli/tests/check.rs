@@ -276,7 +276,7 @@ fn explain() {
     // The list.
     let o = calm(&["explain"]);
     assert_eq!(o.status.code(), Some(0));
-    assert_eq!(stdout(&o).lines().count(), 11);
+    assert_eq!(stdout(&o).lines().count(), 12);
     let o = calm(&["explain", "monotone-threshold"]);
     assert!(stdout(&o).starts_with("CALM008"));
     assert!(stdout(&o).contains("count >= 2"));

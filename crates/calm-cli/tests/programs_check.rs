@@ -269,6 +269,25 @@ fn multicast_waits_for_every_member() {
     assert!(!c.report.summary.coordination_free());
 }
 
+/// The lattice programs of `programs/crdt/` are coordination-free: merges into `max`/`min`
+/// columns and thresholds on them are monotone.
+#[test]
+fn the_lattice_crdts_are_coordination_free() {
+    for name in [
+        "crdt/max_register.dl",
+        "crdt/gcounter.dl",
+        "crdt/routing.dl",
+    ] {
+        let c = Checked::program(name);
+        assert!(
+            c.report.summary.coordination_free(),
+            "{name}: {}",
+            c.describe()
+        );
+        assert_eq!(c.report.summary.points_of_order, 0, "{name}");
+    }
+}
+
 /// The golden cases under `tests/programs/prog_*` run the programs verbatim, plus a scenario.
 #[test]
 fn golden_cases_start_with_the_programs() {
@@ -279,9 +298,15 @@ fn golden_cases_start_with_the_programs() {
         "gc_coordinated",
         "cart",
         "multicast",
+        "crdt/max_register",
+        "crdt/gcounter",
+        "crdt/routing",
     ] {
         let program = source(&format!("{name}.dl"));
-        let case = root().join(format!("tests/programs/prog_{name}/program.dl"));
+        let case = root().join(format!(
+            "tests/programs/prog_{}/program.dl",
+            name.replace('/', "_")
+        ));
         let text = std::fs::read_to_string(&case).unwrap();
         assert!(
             text.starts_with(&program),

@@ -770,3 +770,38 @@ fn kv_load() {
         );
     }
 }
+
+// ---- crdt/max_register.dl and crdt/routing.dl (lattice columns) ----
+
+#[test]
+fn max_register_merges_writes_from_every_node() {
+    let c = Cluster::up(program("crdt/max_register.dl"), &[]);
+    insert(c.http(0), json!({"write": [["x", 5], ["y", 120]]}));
+    insert(c.http(2), json!({"write": [["x", 7], ["y", 3]]}));
+    let want = set(&["x\t7", "y\t120"]);
+    for i in 0..3 {
+        await_rows(&c, i, "register", &want);
+        await_rows(&c, i, "high", &set(&["y"]));
+    }
+    // A smaller value changes nothing; a larger one replaces the key's value everywhere.
+    insert(c.http(1), json!({"write": [["x", 6], ["y", 200]]}));
+    let want = set(&["x\t7", "y\t200"]);
+    for i in 0..3 {
+        await_rows(&c, i, "register", &want);
+    }
+}
+
+#[test]
+fn routing_finds_shortest_paths_across_nodes() {
+    let c = Cluster::up(program("crdt/routing.dl"), &[]);
+    // A path a -> b -> c -> d whose links live on three different nodes, and a longer shortcut.
+    insert(c.http(0), json!({"link": [["a", "b", 4], ["a", "d", 20]]}));
+    insert(c.http(1), json!({"link": [["b", "c", 1]]}));
+    insert(c.http(2), json!({"link": [["c", "d", 2]]}));
+    let want = set(&[
+        "a\tb\t4", "a\tc\t5", "a\td\t7", "b\tc\t1", "b\td\t3", "c\td\t2",
+    ]);
+    for i in 0..3 {
+        await_rows(&c, i, "route", &want);
+    }
+}

@@ -1,7 +1,7 @@
 //! The public API: [`Program`] (compiled once) and [`Engine`] (a database plus the tick loop).
 
 use crate::eval::{Db, RuleError, eval_stratum, eval_temporal};
-use crate::incr::{FullTick, Incr, Row, builtin_rows};
+use crate::incr::{FullTick, Incr, Row, TickError, builtin_rows};
 use crate::index::Word;
 use crate::plan::{StratumPlan, plan_stratum, plan_temporal};
 use crate::value::{Interner, Value};
@@ -537,8 +537,6 @@ impl Engine {
     pub fn tick(&mut self, arrivals: &[(String, Vec<Value>)]) -> Result<TickOutput, EngineError> {
         let prog = self.program.clone();
         let ir = prog.ir();
-        let nrel = ir.relations.len();
-        let stateful = &prog.inner.stateful;
         // Check and encode what arrived before touching any state, so a bad fact changes nothing.
         let mut arrived: Vec<(usize, Vec<Word>)> = Vec::with_capacity(arrivals.len());
         for (name, tuple) in arrivals {
@@ -555,6 +553,19 @@ impl Engine {
         if self.incr.is_some() {
             return self.tick_incr(arrived, arrivals.is_empty());
         }
+        self.tick_full(arrived, arrivals.is_empty())
+    }
+
+    /// One tick evaluated in full, from the engine's facts, the carry and `arrived`.
+    fn tick_full(
+        &mut self,
+        arrived: Vec<(usize, Vec<Word>)>,
+        none_arrived: bool,
+    ) -> Result<TickOutput, EngineError> {
+        let prog = self.program.clone();
+        let ir = prog.ir();
+        let nrel = ir.relations.len();
+        let stateful = &prog.inner.stateful;
         let once_in: Vec<Vec<Word>> = match &self.carry {
             Some(c) => c.clone(),
             None => Vec::new(),
@@ -644,7 +655,7 @@ impl Engine {
         let sent = self.messages(away);
         self.db = db;
         self.ticks += 1;
-        let quiescent = arrivals.is_empty() && self.carry.as_ref() == Some(&next);
+        let quiescent = none_arrived && self.carry.as_ref() == Some(&next);
         self.carry = Some(next);
         self.last_full = Some(LastFull {
             once,
@@ -740,6 +751,7 @@ impl Engine {
     ) -> Result<TickOutput, EngineError> {
         let prog = self.program.clone();
         let ir = prog.ir();
+        let arrived_words = arrived.clone();
         let rows: Vec<(usize, Row)> = arrived
             .into_iter()
             .flat_map(|(rel, words)| {
@@ -751,7 +763,17 @@ impl Engine {
         let incr = self.incr.as_mut().expect("incremental");
         let ticked = match incr.tick(rows, &mut self.interner) {
             Ok(t) => t,
-            Err(f) => {
+            Err(TickError::Full) => {
+                // A lattice value may have to go down: this tick is evaluated in full (the
+                // incremental state, undone, gives its carry), and the next starts incremental
+                // ticks again from it.
+                let incr = self.incr.take().expect("incremental");
+                self.carry = Some(self.flat_carry(&incr));
+                self.last_full = None;
+                drop(incr);
+                return self.tick_full(arrived_words, none_arrived);
+            }
+            Err(TickError::Rule(f)) => {
                 return Err(self.runtime_error(RuleError {
                     rule: f.rule,
                     message: f.message.to_string(),

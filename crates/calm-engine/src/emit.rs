@@ -422,6 +422,9 @@ pub struct Emitter<'a> {
     /// Where the failing operation was written (`None`: in the head).
     pub(crate) error_span: Option<Span>,
     spans: &'a [Span],
+    /// When the head relation has a lattice column: its merge, which keeps only rows that
+    /// raise their key's value.
+    merge: Option<&'a std::cell::RefCell<crate::merge::Merge>>,
 }
 
 impl<'a> Emitter<'a> {
@@ -505,7 +508,18 @@ impl<'a> Emitter<'a> {
             error: None,
             error_span: None,
             spans,
+            merge: None,
         }
+    }
+
+    /// Writes only the rows that raise their key's value in `merge` (the head relation's), which
+    /// are then that key's value. Rows go through the registers (no fast path).
+    pub(crate) fn with_merge(mut self, merge: &'a std::cell::RefCell<crate::merge::Merge>) -> Self {
+        self.merge = Some(merge);
+        self.fast = None;
+        self.fast_negs.clear();
+        self.direct = None;
+        self
     }
 
     /// Records a bug in the plan; evaluation stops with an error instead of a panic.
@@ -598,6 +612,11 @@ impl<'a> Emitter<'a> {
                     }
                 }
             }
+        }
+        if let Some(m) = self.merge
+            && !m.borrow_mut().admit(&self.row, self.interner)
+        {
+            return;
         }
         for i in 0..self.dests.len() {
             let buf = match self.dests[i] {

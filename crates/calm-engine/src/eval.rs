@@ -2,10 +2,12 @@
 
 use crate::emit::{Emitter, GroupTable, group_table};
 use crate::index::{Index, Mode, Word, new_index};
+use crate::merge::Merge;
 use crate::plan::{Dest, IndexSpec, Slot, Step, StepKind, StratumPlan};
 use crate::value::Interner;
 use calm_ir::{Program, RelId, RuleId};
 use datafrog::Iteration;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// The complete relations of a tick, as finished indexes (every index of a relation holds all
@@ -174,8 +176,25 @@ pub(crate) fn eval_stratum(
         .iter()
         .map(|&(k, v)| new_index(k, v, it.as_mut(), "intermediate"))
         .collect();
+    // Lattice relations: given rows are merged first, and only each key's value goes in.
+    let merges: HashMap<RelId, RefCell<Merge>> = plan
+        .relations
+        .iter()
+        .filter_map(|&rel| {
+            let info = &prog.relations[rel];
+            let mut m = Merge::new(info.lattice?, info.arity);
+            for row in base[rel].chunks_exact(info.arity) {
+                m.admit(row, interner);
+            }
+            Some((rel, RefCell::new(m)))
+        })
+        .collect();
+    let merged: HashMap<RelId, Vec<Word>> = merges
+        .iter()
+        .map(|(&rel, m)| (rel, m.borrow().rows()))
+        .collect();
     for (spec, index) in plan.dyn_specs.iter().zip(&dyns) {
-        let rows = &base[spec.rel];
+        let rows = merged.get(&spec.rel).unwrap_or(&base[spec.rel]);
         if rows.is_empty() {
             continue;
         }
@@ -198,13 +217,30 @@ pub(crate) fn eval_stratum(
             statics: &statics,
             groups: &groups,
             inters: &inters,
+            merges: &merges,
         };
         let mut sink = Vec::new();
         ctx.run_plan(plan, it.as_mut(), &mut sink, interner)?;
     }
     for (spec, index) in plan.dyn_specs.iter().zip(dyns) {
         index.finish();
-        db.put(spec.clone(), index);
+        let Some(m) = merges.get(&spec.rel) else {
+            db.put(spec.clone(), index);
+            continue;
+        };
+        // Complete: one row per key, the join of its values.
+        drop(index);
+        let arity = prog.relations[spec.rel].arity;
+        let order: Vec<usize> = spec.cols().collect();
+        let rows = m.borrow().rows();
+        let mut flat = Vec::with_capacity(rows.len());
+        for row in rows.chunks_exact(arity) {
+            flat.extend(order.iter().map(|&c| row[c]));
+        }
+        let fixed = new_index(spec.key.len(), spec.val.len(), None, "lattice");
+        fixed.insert_flat(&flat);
+        fixed.finish();
+        db.put(spec.clone(), fixed);
     }
     Ok(())
 }
@@ -232,6 +268,7 @@ pub(crate) fn eval_temporal(
         statics: &statics,
         groups: &groups,
         inters: &inters,
+        merges: &HashMap::new(),
     };
     let mut out = Vec::new();
     ctx.run_plan(plan, None, &mut out, interner)?;
@@ -254,6 +291,8 @@ struct Ctx<'a> {
     statics: &'a [&'a dyn Index],
     groups: &'a [GroupTable],
     inters: &'a [Box<dyn Index>],
+    /// The merges of the stratum's lattice relations.
+    merges: &'a HashMap<RelId, RefCell<Merge>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -322,8 +361,12 @@ impl<'a> Ctx<'a> {
                 d.flush();
             }
         };
+        let merge = match &step.dest {
+            Dest::Head(rel, _) => self.merges.get(rel),
+            _ => None,
+        };
         let new = |maps, interner| {
-            Emitter::new(
+            let e = Emitter::new(
                 nregs,
                 maps,
                 (&step.ops, &step.spans),
@@ -331,7 +374,11 @@ impl<'a> Ctx<'a> {
                 interner,
                 &step.sink,
                 dests.clone(),
-            )
+            );
+            match merge {
+                Some(m) => e.with_merge(m),
+                None => e,
+            }
         };
         let out = match &step.kind {
             StepKind::Unit => {

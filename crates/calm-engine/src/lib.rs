@@ -24,6 +24,7 @@ mod eval;
 mod incr;
 mod index;
 pub mod io;
+mod merge;
 mod plan;
 mod record;
 mod seen;

@@ -609,6 +609,7 @@ fn build(raw: &RawCase) -> Case {
         prog: Program {
             arities: b.arities,
             names: b.names,
+            lattice: vec![None; b.persist.len()],
             persist: b.persist,
             rules: b.rules,
             program_facts,

@@ -23,6 +23,10 @@ pub const CONST_EVAL: &str = "E0108";
 pub const BAD_PATTERN: &str = "E0109";
 /// A directive parameter (or `IO=` value) that calm does not implement.
 pub const IO_PARAM: &str = "E0110";
+/// A lattice column misdeclared (not last, in an `eqrel`), a lattice calm does not implement,
+/// or a lattice relation used where calm does not support one.
+pub const LATTICE: &str = "E0111";
+
 /// A record or an ADT value misused: an unknown constructor, a constructor or a record
 /// literal with the wrong number of fields, a record type that cannot be told, a duplicate
 /// constructor.

@@ -134,6 +134,52 @@ impl Builtin {
     }
 }
 
+/// The lattice of a relation's last column (`.decl r(k: symbol, v: max)`): the relation holds
+/// one value per key (the other columns), the join of every value given or derived for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lattice {
+    /// Numbers ordered as usual; the join is the larger.
+    Max,
+    /// Numbers ordered the other way; the join is the smaller.
+    Min,
+}
+
+impl Lattice {
+    /// The lattice called `name` as a column type, if calm implements it.
+    pub fn by_name(name: &str) -> Option<Lattice> {
+        match name {
+            "max" => Some(Lattice::Max),
+            "min" => Some(Lattice::Min),
+            _ => None,
+        }
+    }
+
+    /// `max` or `min`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lattice::Max => "max",
+            Lattice::Min => "min",
+        }
+    }
+
+    /// Whether `a` is strictly above `b` in the lattice order (a merge of `a` into `b` changes
+    /// `b`).
+    pub fn above(self, a: i64, b: i64) -> bool {
+        match self {
+            Lattice::Max => a > b,
+            Lattice::Min => a < b,
+        }
+    }
+
+    /// The join of two values.
+    pub fn join(self, a: i64, b: i64) -> i64 {
+        if self.above(a, b) { a } else { b }
+    }
+}
+
+/// Names of lattices that calm reserves but does not implement (an error, not a column type).
+pub const UNIMPLEMENTED_LATTICES: &[&str] = &["bool", "set", "map", "lww", "counter"];
+
 /// Parameters of an `.input`/`.output` directive.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct IoSpec {
@@ -176,6 +222,16 @@ pub struct Relation {
     pub eqrel: bool,
     /// No rule derives it and it is not built-in: it holds only given facts, at every tick.
     pub edb: bool,
+    /// The lattice of the last column, if it is one: the relation then holds one row per key
+    /// (the other columns), with the join of the values given or derived for that key.
+    pub lattice: Option<Lattice>,
+}
+
+impl Relation {
+    /// The key columns of a lattice relation (all but the last).
+    pub fn lattice_key(&self) -> Option<std::ops::Range<usize>> {
+        self.lattice.map(|_| 0..self.arity - 1)
+    }
 }
 
 /// When a rule's head holds.
@@ -370,11 +426,16 @@ pub struct Rule {
     /// Made by the compiler rather than written (the closure rules of an `eqrel` relation, whose
     /// spans are the declaration's).
     pub compiler_made: bool,
+    /// Positions in `body` of the positive atoms over a lattice relation whose value the rule
+    /// reads other than monotonically (anything but a threshold, or a monotone expression in
+    /// the value column of a head with the same lattice). Such a read is treated like a
+    /// negation: the relation must be complete before the rule reads it.
+    pub raw_reads: Vec<usize>,
 }
 
 impl Rule {
-    /// Relations read by the body, with whether each read is non-monotonic (negated or inside
-    /// an aggregate).
+    /// Relations read by the body, with whether each read is non-monotonic (negated, inside
+    /// an aggregate, or a raw read of a lattice value: see [`Rule::raw_reads`]).
     pub fn body_relations(&self) -> Vec<(RelId, bool, Span)> {
         let mut out = Vec::new();
         fn walk(items: &[BodyItem], under_agg: bool, out: &mut Vec<(RelId, bool, Span)>) {
@@ -387,7 +448,15 @@ impl Rule {
                 }
             }
         }
-        walk(&self.body, false, &mut out);
+        for (i, item) in self.body.iter().enumerate() {
+            let at = out.len();
+            walk(std::slice::from_ref(item), false, &mut out);
+            if self.raw_reads.contains(&i) {
+                for e in &mut out[at..] {
+                    e.1 = true;
+                }
+            }
+        }
         out
     }
 }

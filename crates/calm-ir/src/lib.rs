@@ -19,6 +19,7 @@
 pub mod codes;
 pub mod functor;
 pub mod ir;
+mod lattice;
 mod lower;
 pub mod pattern;
 pub mod record;
@@ -57,6 +58,7 @@ pub fn lower(program: &ast::Program, file: FileId) -> (Program, Vec<Diagnostic>)
         .collect();
     declared.sort_unstable();
     ok &= typeck::check(file, &mut prog, &declared, &mut diags);
+    lattice::classify(&mut prog);
     if ok {
         strata::stratify(file, &mut prog, &mut diags);
     }

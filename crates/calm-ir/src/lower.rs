@@ -51,6 +51,7 @@ impl Lowerer {
             builtin: None,
             eqrel: false,
             edb: true,
+            lattice: None,
         });
         self.prog.by_name.insert(name.to_string(), id);
         self.arity_origin.push(span);
@@ -266,7 +267,53 @@ impl Lowerer {
             rel.declared = true;
             rel.columns = decl.params.iter().map(|p| p.name.name.clone()).collect();
             rel.eqrel = decl.qualifiers.iter().any(|q| q.name == "eqrel");
+            let last = decl.params.len().saturating_sub(1);
             for (i, p) in decl.params.iter().enumerate() {
+                let user = user_types.contains_key(&p.ty.name)
+                    || program
+                        .items
+                        .iter()
+                        .any(|it| matches!(it, ast::Item::Type(t) if t.name.name == p.ty.name));
+                if !user && let Some(l) = Lattice::by_name(&p.ty.name) {
+                    self.prog.relations[id].types[i] = Type::Number;
+                    types.push((i, Type::Number));
+                    if i != last {
+                        self.diags.push(
+                            Diagnostic::error(format!(
+                                "lattice column `{}` of `{name}` is not the last column",
+                                p.name.name
+                            ))
+                            .with_code(codes::LATTICE)
+                            .with_primary(self.file, p.ty.span, "a lattice column here")
+                            .with_help(
+                                "a relation has at most one lattice column, its last: the other \
+                                 columns are the key it holds one merged value for",
+                            ),
+                        );
+                    } else if self.prog.relations[id].eqrel {
+                        self.error(
+                            codes::LATTICE,
+                            p.ty.span,
+                            format!("`eqrel` relation `{name}` cannot have a lattice column"),
+                            "a lattice column in an equivalence relation",
+                        );
+                    } else {
+                        self.prog.relations[id].lattice = Some(l);
+                    }
+                    continue;
+                }
+                if !user && UNIMPLEMENTED_LATTICES.contains(&p.ty.name.as_str()) {
+                    self.diags.push(
+                        Diagnostic::error(format!(
+                            "the lattice `{}` is not implemented",
+                            p.ty.name
+                        ))
+                        .with_code(codes::LATTICE)
+                        .with_primary(self.file, p.ty.span, "not implemented by calm")
+                        .with_help("the lattices calm implements are `max` and `min` over numbers"),
+                    );
+                    continue;
+                }
                 let ty = builtin_type(&p.ty.name).or_else(|| user_types.get(&p.ty.name).copied());
                 match ty {
                     Some(t) => {
@@ -597,6 +644,7 @@ impl Lowerer {
                 span,
                 head_span: span,
                 compiler_made: true,
+                raw_reads: Vec::new(),
             });
             self.push_rule(Rule {
                 head: id,
@@ -607,6 +655,7 @@ impl Lowerer {
                 span,
                 head_span: span,
                 compiler_made: true,
+                raw_reads: Vec::new(),
             });
         }
     }
@@ -730,6 +779,7 @@ impl Lowerer {
             span: rule.span,
             head_span: rule.head.span,
             compiler_made: false,
+            raw_reads: Vec::new(),
         };
         self.push_rule(r);
     }
@@ -770,6 +820,7 @@ impl Lowerer {
             span: rule.span,
             head_span: rule.head.span,
             compiler_made: false,
+            raw_reads: Vec::new(),
         };
         self.push_rule(aux_rule);
 
@@ -887,6 +938,7 @@ impl Lowerer {
             span: rule.span,
             head_span: rule.head.span,
             compiler_made: false,
+            raw_reads: Vec::new(),
         });
     }
 }

@@ -1,7 +1,8 @@
 //! The same-tick dependency graph and its stratification.
 //!
 //! Nodes are relations; a rule `h :- ..., b, ...` without `@next`/`@async` adds an edge `b -> h`,
-//! marked non-monotonic when `b` is negated or aggregated. Strongly connected components are the
+//! marked non-monotonic when `b` is negated or aggregated, or when its lattice value is read raw
+//! (see `lattice.rs`). Strongly connected components are the
 //! strata, in topological order. A non-monotonic edge inside a component makes the program
 //! unstratifiable within a tick: an error naming the cycle. Edges through `@next` or `@async` are
 //! not part of this graph (Dedalus temporal stratification).
@@ -176,8 +177,13 @@ fn cycle_error(
         cycle.push(name(pe.to));
     }
     let head_rule = &prog.rules[e.rule];
+    let how = if prog.relations[e.from].lattice.is_some() {
+        "negation, aggregation or a raw read of a lattice value"
+    } else {
+        "negation or aggregation"
+    };
     let mut d = Diagnostic::error(format!(
-        "`{}` depends on itself through negation or aggregation within a tick: {}",
+        "`{}` depends on itself through {how} within a tick: {}",
         name(e.to),
         cycle.join(" -> ")
     ))
@@ -185,7 +191,15 @@ fn cycle_error(
     .with_primary(
         file,
         head_rule.span,
-        format!("`{}` is negated or aggregated here", name(e.from)),
+        format!(
+            "`{}` is {} here",
+            name(e.from),
+            if prog.relations[e.from].lattice.is_some() {
+                "negated, aggregated or its lattice value read raw"
+            } else {
+                "negated or aggregated"
+            }
+        ),
     );
     for pe in path.iter().skip(1) {
         let r = &prog.rules[pe.rule];

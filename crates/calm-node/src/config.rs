@@ -318,6 +318,8 @@ pub fn resolve(
         out.push(Peer {
             name: n.clone(),
             addr: parse_addr(&format!("peer `{n}`"), a)?,
+            // A name is resolved again at every connection attempt (see `Peer::host`).
+            host: a.parse::<SocketAddr>().is_err().then(|| a.clone()),
         });
     }
     let listen = parse_addr("--listen", listen.as_deref().unwrap_or("127.0.0.1:0"))?;
@@ -498,6 +500,10 @@ mod tests {
         assert_eq!(s.name, "n1");
         assert_eq!(s.http.port(), 8001);
         assert_eq!(s.peers.len(), 2);
+        // A name is kept, to resolve again at every connection attempt; an address is not.
+        let host = |n: &str| s.peers.iter().find(|p| p.name == n).unwrap().host.clone();
+        assert_eq!(host("n2"), None);
+        assert_eq!(host("n3").as_deref(), Some("localhost:7003"));
         assert_eq!(s.limits.max_facts_per_request, 10);
         assert_eq!(s.limits.handshake_timeout.as_millis(), 250);
         check_exposure(&s).unwrap();

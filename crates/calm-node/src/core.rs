@@ -5,6 +5,7 @@
 //! they run the same code.
 
 use crate::node::{Limits, check_fact};
+use crate::sent::SentFacts;
 use crate::wire::{WireFact, WireValue, split_batches};
 use calm_engine::{Engine, Program, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -131,7 +132,7 @@ pub struct NodeCore {
     limits: Limits,
     peers: BTreeSet<String>,
     /// Everything sent to each peer, to send again if it restarts and lost its state.
-    history: BTreeMap<String, BTreeSet<WireFact>>,
+    history: BTreeMap<String, SentFacts>,
     /// The last tick did not reach a fixpoint over time: tick again even without input.
     busy: bool,
     /// Batches already processed, per peer (see [`Processed`]).
@@ -203,7 +204,7 @@ impl NodeCore {
             history: self
                 .history
                 .iter()
-                .map(|(p, h)| (p.clone(), h.iter().cloned().collect()))
+                .map(|(p, h)| (p.clone(), h.iter().collect()))
                 .collect(),
             busy: self.busy,
             processed: self
@@ -221,7 +222,13 @@ impl NodeCore {
         self.history = snapshot
             .history
             .iter()
-            .map(|(p, h)| (p.clone(), h.iter().cloned().collect()))
+            .map(|(p, h)| {
+                let mut sent = SentFacts::default();
+                for f in h {
+                    sent.insert(f);
+                }
+                (p.clone(), sent)
+            })
             .collect();
         self.busy = snapshot.busy;
         self.processed = snapshot
@@ -247,8 +254,15 @@ impl NodeCore {
         let Some(h) = self.history.get(peer) else {
             return Vec::new();
         };
-        let all: Vec<WireFact> = h.iter().cloned().collect();
+        let all: Vec<WireFact> = h.iter().collect();
         split_batches(&all)
+    }
+
+    /// How many facts were sent to `peer`, and the bytes that record of them takes.
+    pub fn history_size(&self, peer: &str) -> (usize, usize) {
+        self.history
+            .get(peer)
+            .map_or((0, 0), |h| (h.len(), h.heap_bytes()))
     }
 
     /// Checks a client fact against the program and the limits.
@@ -331,7 +345,7 @@ impl NodeCore {
                 .history
                 .entry(m.dest.clone())
                 .or_default()
-                .insert(fact.clone())
+                .insert(&fact)
             {
                 per_dest.entry(m.dest).or_default().push(fact);
             }

@@ -34,6 +34,7 @@ pub mod metrics;
 mod node;
 mod outbox;
 pub mod resp;
+mod sent;
 pub mod stepper;
 pub mod store;
 mod warnings;

@@ -405,7 +405,7 @@ pub(crate) async fn run(p: LinkParams) {
                             let message = format!(
                                 "peer `{}` at {} answers as node {}: the address in the peer list is another node's",
                                 link.p.peer.name,
-                                link.p.peer.addr,
+                                link.p.peer.shown(),
                                 quote(&found)
                             );
                             let key = format!("wrong-node:{}", link.p.peer.name);
@@ -697,7 +697,20 @@ enum DialError {
 }
 
 async fn dial(p: &LinkParams) -> Result<(TcpStream, u64), DialError> {
-    let mut stream = timeout(Duration::from_secs(2), TcpStream::connect(p.peer.addr))
+    let addr = match &p.peer.host {
+        // Resolved at every attempt: the name may point elsewhere now.
+        Some(host) => timeout(
+            Duration::from_secs(2),
+            tokio::net::lookup_host(host.as_str()),
+        )
+        .await
+        .map_err(|_| DialError::Connect(format!("resolving `{host}` timed out")))?
+        .map_err(|e| DialError::Connect(format!("cannot resolve `{host}`: {e}")))?
+        .next()
+        .ok_or_else(|| DialError::Connect(format!("`{host}` has no address")))?,
+        None => p.peer.addr,
+    };
+    let mut stream = timeout(Duration::from_secs(2), TcpStream::connect(addr))
         .await
         .map_err(|_| DialError::Connect("connect timed out".into()))?
         .map_err(|e| DialError::Connect(e.to_string()))?;

@@ -406,7 +406,7 @@ pub fn render_peers(out: &mut String, node: &str, peers: &[crate::PeerStatus]) {
         &'static str,
         fn(&crate::PeerStatus) -> Option<f64>,
     );
-    let rows: [Row; 6] = [
+    let rows: [Row; 8] = [
         (
             "calm_peer_connected",
             "Whether the link is up and taking writes (1) or not (0).",
@@ -436,6 +436,16 @@ pub fn render_peers(out: &mut String, node: &str, peers: &[crate::PeerStatus]) {
             "calm_peer_overflowed",
             "Whether the peer's backlog went over its budget (1) and awaits a resend of its history.",
             |p| Some(if p.overflowed { 1.0 } else { 0.0 }),
+        ),
+        (
+            "calm_peer_history_facts",
+            "Facts sent to the peer over the node's life (each once): what it is sent again if it restarts without its state.",
+            |p| Some(p.history_facts as f64),
+        ),
+        (
+            "calm_peer_history_bytes",
+            "Bytes of memory the record of the facts sent to the peer takes.",
+            |p| Some(p.history_bytes as f64),
         ),
     ];
     for (name, help, f) in rows {

@@ -24,8 +24,20 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub struct Peer {
     /// Its node name.
     pub name: String,
-    /// Where it listens for peers.
+    /// Where it listens for peers (when `host` is a name, where that name pointed at start).
     pub addr: SocketAddr,
+    /// The `HOST:PORT` it was given, when HOST is a name rather than an IP address
+    /// (`calm-1.calm:7000`): resolved again at every connection attempt, so a peer that comes
+    /// back under the same name at another address (a rescheduled pod) is found. `None`: `addr`
+    /// is used as it is.
+    pub host: Option<String>,
+}
+
+impl Peer {
+    /// Where the peer is, as configured: its host name and port, or its address.
+    pub fn shown(&self) -> String {
+        self.host.clone().unwrap_or_else(|| self.addr.to_string())
+    }
 }
 
 /// Limits on what outsiders control.
@@ -190,6 +202,11 @@ pub struct PeerStatus {
     /// The peer's backlog went over its budget (`Limits::peer_outbox_bytes`): new batches are
     /// not queued for it until it caught up, and then its history is sent again.
     pub overflowed: bool,
+    /// Facts sent to the peer over the node's life, each counted once: what it is sent again
+    /// if it restarts without its state (see `docs/node.md`, "What a node keeps").
+    pub history_facts: u64,
+    /// Bytes of memory that record takes.
+    pub history_bytes: u64,
 }
 
 /// What `status` reports.
@@ -533,8 +550,7 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             .peers
             .iter()
             .map(|p| {
-                let state =
-                    LinkState::new(&p.name, p.addr.to_string(), config.limits.peer_outbox_bytes);
+                let state = LinkState::new(&p.name, p.shown(), config.limits.peer_outbox_bytes);
                 (p.name.clone(), Arc::new(state))
             })
             .collect(),
@@ -1010,10 +1026,16 @@ impl TickLoop {
                 tracing::warn!(%dest, facts = n, "facts addressed to a node that is not a member are dropped");
             }
             // Into the peers' outboxes, never waiting: the links drain them at their pace.
+            let mut last = None;
             for (dest, seq, facts) in sends {
                 if let Some(link) = shared.links.get(&dest) {
                     link.push(seq, &facts, false, metrics);
+                    if last.as_ref() != Some(&dest) {
+                        let (n, bytes) = self.stepper.core().history_size(&dest);
+                        link.set_history(n, bytes);
+                    }
                 }
+                last = Some(dest);
             }
             for (peer, seq) in out.acks {
                 if let Some(link) = shared.links.get(&peer) {

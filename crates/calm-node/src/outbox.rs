@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::node::PeerStatus;
 use crate::wire::{self, Frame, WireFact};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -67,6 +67,9 @@ pub(crate) struct LinkState {
     inner: Mutex<Inner>,
     /// Wakes the link: something to write.
     pub wake: Notify,
+    /// Facts sent to the peer over the node's life, and the bytes their record takes (set by
+    /// the tick loop, for the status).
+    history: (AtomicU64, AtomicU64),
 }
 
 impl LinkState {
@@ -77,7 +80,15 @@ impl LinkState {
             budget,
             inner: Mutex::new(Inner::default()),
             wake: Notify::new(),
+            history: (AtomicU64::new(0), AtomicU64::new(0)),
         }
+    }
+
+    /// Records how many facts were sent to the peer over the node's life and the bytes that
+    /// record takes (`NodeCore::history_size`), for the status.
+    pub fn set_history(&self, facts: usize, bytes: usize) {
+        self.history.0.store(facts as u64, Ordering::Relaxed);
+        self.history.1.store(bytes as u64, Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -231,6 +242,8 @@ impl LinkState {
             last_frame_ago_ms: g.last_frame.map(ms),
             write_pending_ms: g.writing_since.map(ms),
             overflowed: g.overflowed,
+            history_facts: self.history.0.load(Ordering::Relaxed),
+            history_bytes: self.history.1.load(Ordering::Relaxed),
         }
     }
 }

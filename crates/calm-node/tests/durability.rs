@@ -506,6 +506,7 @@ fn unacknowledged_batches_survive_a_restart_of_their_sender() {
     let peer_b = Peer {
         name: "b".into(),
         addr: b_addr,
+        host: None,
     };
     rt.block_on(async {
         let a = calm_node::start_with(
@@ -536,6 +537,7 @@ fn unacknowledged_batches_survive_a_restart_of_their_sender() {
         let peer_a = Peer {
             name: "a".into(),
             addr: a.peer_addr,
+            host: None,
         };
         let mut cb = config(&program, "b", vec![peer_a]);
         cb.listen = b_addr;

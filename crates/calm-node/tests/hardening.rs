@@ -53,6 +53,7 @@ fn peer(name: &str, addr: SocketAddr) -> Peer {
     Peer {
         name: name.into(),
         addr,
+        host: None,
     }
 }
 

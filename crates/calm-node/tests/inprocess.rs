@@ -1,4 +1,5 @@
-//! Three nodes in one process on loopback: the deadlock detector converges.
+//! Nodes in one process on loopback: three find the deadlocks one finds; a peer given by
+//! name is found by resolving the name when dialing.
 
 use calm_engine::{Engine, Program, Value};
 use calm_node::{Limits, NodeConfig, Peer, start};
@@ -35,6 +36,7 @@ async fn three_nodes_find_the_same_deadlocks_as_one() {
             .map(|(n, a)| Peer {
                 name: n.to_string(),
                 addr: *a,
+                host: None,
             })
             .collect();
         let node = start(NodeConfig {
@@ -91,7 +93,78 @@ async fn three_nodes_find_the_same_deadlocks_as_one() {
     }
     let status = nodes[0].handle.status().await.unwrap();
     assert!(status.peers.iter().all(|p| p.connected), "{status:?}");
+    // n1 sent each peer at least its own two edges, and records them (to send again to a peer
+    // that restarts without its state).
+    for p in &status.peers {
+        assert!(p.history_facts >= 2 && p.history_bytes > 0, "{p:?}");
+    }
+    let metrics = nodes[0].handle.metrics_text();
+    assert!(
+        metrics.contains("calm_peer_history_facts{node=\"n1\",peer=\"n2\"}"),
+        "{metrics}"
+    );
     for node in nodes {
+        node.handle.shutdown();
+        node.wait().await;
+    }
+}
+
+/// A peer given by name is resolved at every connection attempt, not only at start: here the
+/// address resolved at start is wrong (nothing listens there) and the name is right, so the
+/// link comes up only if dialing resolves the name again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_name_is_resolved_again_when_dialing() {
+    let program = Program::compile(
+        "p.dl",
+        ".decl src(x: symbol)\n.persist got\ngot(x) :- msg(_, x).\nmsg(@n, x)@async :- src(x), $member(n).\n",
+    )
+    .unwrap();
+    let (a1, a2) = (free_port(), free_port());
+    let stale = free_port();
+    // n1 < n2: n1 dials.
+    let n1 = start(NodeConfig {
+        name: "n1".into(),
+        listen: a1,
+        peers: vec![Peer {
+            name: "n2".into(),
+            addr: stale,
+            host: Some(format!("localhost:{}", a2.port())),
+        }],
+        program: program.clone(),
+        limits: Limits::default(),
+    })
+    .await
+    .unwrap();
+    let n2 = start(NodeConfig {
+        name: "n2".into(),
+        listen: a2,
+        peers: vec![Peer {
+            name: "n1".into(),
+            addr: a1,
+            host: None,
+        }],
+        program,
+        limits: Limits::default(),
+    })
+    .await
+    .unwrap();
+    n1.handle
+        .insert(vec![("src".into(), vec![sym("x")])])
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = n2.handle.query("got", vec![]).await.unwrap();
+        if got == vec![vec![sym("x")]] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "n2 has {got:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The status shows the peer as configured.
+    let status = n1.handle.status().await.unwrap();
+    assert_eq!(status.peers[0].addr, format!("localhost:{}", a2.port()));
+    for node in [n1, n2] {
         node.handle.shutdown();
         node.wait().await;
     }

@@ -242,6 +242,7 @@ fn peers_of(name: &str, names: &[&str], addr: impl Fn(&str) -> SocketAddr) -> Ve
         .map(|n| Peer {
             name: n.to_string(),
             addr: addr(n),
+            host: None,
         })
         .collect()
 }

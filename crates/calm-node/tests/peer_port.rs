@@ -56,6 +56,7 @@ fn garbage_oversized_frames_and_bad_handshakes_are_refused() {
             peers: vec![Peer {
                 name: "n2".into(),
                 addr: "127.0.0.1:9".parse().unwrap(),
+                host: None,
             }],
             program,
             limits,
@@ -192,6 +193,7 @@ fn handshakes_from_one_address_are_limited() {
             peers: vec![Peer {
                 name: "n2".into(),
                 addr: "127.0.0.1:9".parse().unwrap(),
+                host: None,
             }],
             program,
             limits,

@@ -82,6 +82,7 @@ fn pair(sa: Option<Secret>, sb: Option<Secret>) -> (usize, u64, u64) {
             vec![Peer {
                 name: "b".into(),
                 addr: ab,
+                host: None,
             }],
             sa,
         )
@@ -92,6 +93,7 @@ fn pair(sa: Option<Secret>, sb: Option<Secret>) -> (usize, u64, u64) {
             vec![Peer {
                 name: "a".into(),
                 addr: aa,
+                host: None,
             }],
             sb,
         )
@@ -184,6 +186,7 @@ fn a_replayed_handshake_is_refused_before_any_fact() {
             vec![Peer {
                 name: "a".into(),
                 addr: aa,
+                host: None,
             }],
             secret(s),
         )
@@ -194,6 +197,7 @@ fn a_replayed_handshake_is_refused_before_any_fact() {
             vec![Peer {
                 name: "b".into(),
                 addr: proxy,
+                host: None,
             }],
             secret(s),
         )
@@ -243,6 +247,7 @@ fn a_peer_without_the_secret_is_closed_before_its_batch_is_read() {
             vec![Peer {
                 name: "a".into(),
                 addr: "127.0.0.1:9".parse().unwrap(),
+                host: None,
             }],
             secret("the cluster secret, 32 bytes ok"),
         )
@@ -294,6 +299,7 @@ fn http_node(
             peers: vec![Peer {
                 name: "n2".into(),
                 addr: "127.0.0.1:9".parse().unwrap(),
+                host: None,
             }],
             program: Program::compile("p.dl", PROGRAM).unwrap(),
             limits,

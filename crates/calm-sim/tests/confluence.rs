@@ -263,3 +263,41 @@ fn the_quorum_threshold_is_confluent() {
         assert_eq!(decided[0][0], calm_engine::Value::Symbol("a".into()));
     }
 }
+
+/// The lattice programs of `programs/crdt/`: values merged into `max`/`min` columns travel
+/// between nodes, persist, survive crashes (stores, snapshots), and every schedule ends the same.
+#[test]
+fn the_lattice_crdts_are_confluent() {
+    for (program, dir, equals_calm_run) in [
+        ("programs/crdt/max_register.dl", "max_register", true),
+        // Its slots are keyed by node name: `calm run` has one node, `local`.
+        ("programs/crdt/gcounter.dl", "gcounter", false),
+        ("programs/crdt/routing.dl", "routing", true),
+    ] {
+        let placement = format!("{dir}/placement.tsv");
+        let s = setup(program, Some(dir), Some(&placement), Options::default());
+        assert!(s.analyzer.coordination_free, "{}", s.analyzer.verdict);
+        let n = seeds(40, 1000);
+        let report = run(&s, n);
+        assert_confluent(&report, n);
+        if equals_calm_run {
+            assert_eq!(report.reference, Reference::EveryNode, "{program}");
+        }
+        let out = &report.outcomes[0].outputs[0];
+        match dir {
+            "max_register" => assert_eq!(out["register"].len(), 3, "{out:?}"),
+            "gcounter" => {
+                // n1 counted 4, n2 5, n3 nothing: every node holds every slot.
+                let slots: Vec<i64> = out["slot"]
+                    .iter()
+                    .map(|r| match r[1] {
+                        calm_engine::Value::Number(x) => x,
+                        _ => panic!("{r:?}"),
+                    })
+                    .collect();
+                assert_eq!(slots, vec![4, 5, 0]);
+            }
+            _ => assert_eq!(out["route"].len(), 16, "{out:?}"),
+        }
+    }
+}

@@ -11,8 +11,10 @@
 //! ```
 
 pub mod ast;
+mod components;
 mod diagnostic;
 mod parser;
+mod pragma;
 
 pub use diagnostic::{
     Diagnostic, FileId, Label, Severity, SourceFile, SourceMap, Span, line_col, render_all,

@@ -23,9 +23,14 @@
 //! | `E0010` | source text larger than [`MAX_SOURCE_LEN`] |
 //! | `W0001` | warning: `#` line marker (`# 12 "file.dl"`) skipped; other `#` lines are `E0005` |
 //! | `W0002` | warning: Souffle data-structure qualifiers (`brie`, `btree`, ...) ignored |
+//! | `E0020`–`E0026` | components (see [`crate::components`]): unknown component, wrong number of type parameters, inheritance cycle, bad `.override`, redefinition or name clash, expansion limit, misplaced component syntax |
+//! | `E0027` | a `.pragma` that would change what the program computes |
+//! | `W0027` | warning: a `.pragma` that cannot change a result, ignored |
+//! | `E0028` | a choice domain names a column its relation does not have (choice domains themselves are `E0005`) |
 
 mod expr;
 mod facts;
+mod formula;
 mod items;
 mod lexer;
 
@@ -63,6 +68,8 @@ pub(crate) mod codes {
     pub const PREPROCESSOR_LINE: &str = "W0001";
     /// Souffle relation qualifier ignored (warning).
     pub const IGNORED_QUALIFIER: &str = "W0002";
+    /// A choice domain names a column the relation does not have.
+    pub const UNKNOWN_COLUMN: &str = "E0028";
 }
 
 /// The result of parsing: the tree and the problems found.
@@ -97,10 +104,16 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
         };
     }
     let mut parser = Parser::new(file, text);
-    let program = parser.program();
+    let units = parser.program();
+    let mut diagnostics = parser.finish();
+    let (program, more) = crate::components::expand(file, units);
+    if !more.is_empty() {
+        diagnostics.extend(more);
+        sort_diagnostics(&mut diagnostics);
+    }
     Parsed {
         program,
-        diagnostics: parser.finish(),
+        diagnostics,
     }
 }
 
@@ -135,6 +148,8 @@ pub(crate) struct Parser<'a> {
     depth: u32,
     /// A recoverable error (integer overflow) was reported in the current item: drop the item.
     item_error: bool,
+    /// How many component bodies (`.comp X { ... }`) the parser is in.
+    comp_depth: u32,
 }
 
 impl<'a> Parser<'a> {
@@ -148,6 +163,7 @@ impl<'a> Parser<'a> {
             diags: Vec::new(),
             depth: 0,
             item_error: false,
+            comp_depth: 0,
         }
     }
 
@@ -225,7 +241,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Reports "expected {what}{after}, found {t}" unless `t` was already reported by the lexer.
-    /// A `;` is reported as unsupported disjunction instead.
+    /// A `;` (outside a rule body, where it is disjunction) is reported as unsupported.
     fn expected(&mut self, t: Token, what: &str, after: &str) -> Reported {
         self.expected_with_help(t, what, after, None)
     }
@@ -240,10 +256,13 @@ impl<'a> Parser<'a> {
         match t.kind {
             Tok::Unknown | Tok::BadStr => return Reported,
             Tok::Semi => {
-                let d = Diagnostic::error("disjunction `;` is not supported; write two rules")
+                let d = Diagnostic::error("disjunction `;` is only supported in a rule body")
                     .with_code(codes::UNSUPPORTED)
                     .with_primary(self.file, t.span, "disjunction")
-                    .with_help("split the rule into one rule per alternative, with the same head");
+                    .with_help(
+                        "in an aggregate, aggregate over a relation defined by one rule per \
+                         alternative",
+                    );
                 return self.report(d);
             }
             Tok::Float => {
@@ -276,7 +295,9 @@ impl<'a> Parser<'a> {
 
     /// Skips the rest of a clause: up to and including the next `.` followed by whitespace, a
     /// comment or the end of input; stops before a directive.
+    /// In a component body, also stops before a `}` that closes no `{` skipped here.
     fn recover_clause(&mut self) {
+        let mut braces = 0u32;
         loop {
             let t = self.peek();
             match t.kind {
@@ -285,21 +306,25 @@ impl<'a> Parser<'a> {
                     self.bump();
                     return;
                 }
-                _ => {
-                    self.bump();
-                }
+                Tok::RBrace if braces == 0 && self.comp_depth > 0 => return,
+                Tok::LBrace => braces += 1,
+                Tok::RBrace => braces = braces.saturating_sub(1),
+                _ => {}
             }
+            self.bump();
         }
     }
 
     /// Skips the rest of a declaration or directive (which have no terminator): up to the next
-    /// directive or the next line that starts with an identifier, outside braces.
+    /// directive or the next line that starts with an identifier, outside braces. In a
+    /// component body, also stops before a `}` that closes no `{` skipped here.
     fn recover_line_item(&mut self) {
         let mut braces = 0u32;
         loop {
             let t = self.peek();
             match t.kind {
                 Tok::Eof => return,
+                Tok::RBrace if braces == 0 && self.comp_depth > 0 => return,
                 Tok::Directive | Tok::Ident if braces == 0 && t.line_start => return,
                 Tok::Directive if braces == 0 => return,
                 Tok::LBrace => braces += 1,

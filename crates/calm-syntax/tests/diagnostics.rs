@@ -78,8 +78,8 @@ fn e0001_algebraic_data_type_branch_without_braces() {
 }
 
 #[test]
-fn e0005_disjunction() {
-    insta::assert_snapshot!(render("p(x) :- q(x); r(x).\n"));
+fn e0005_disjunction_in_aggregate() {
+    insta::assert_snapshot!(render("p(n) :- n = count : { q(x) ; r(x) }.\n"));
 }
 
 #[test]
@@ -161,5 +161,26 @@ path(x, z) :- path(x, y), edge(y, z).
 reach(x) :- path(x, _), !, x > 1.
 ok().
 "
+    ));
+}
+
+#[test]
+fn e0023_override_of_a_relation_that_is_not_overridable() {
+    insta::assert_snapshot!(render(
+        ".comp Base {\n  .decl r(x: number)\n}\n.comp Sub : Base {\n  .override r\n  r(1).\n}\n.init s = Sub\n"
+    ));
+}
+
+#[test]
+fn e0027_w0027_pragmas() {
+    insta::assert_snapshot!(render(
+        ".pragma \"magic-transform\" \"*\"\n.pragma \"fact-dir\" \"facts\"\n"
+    ));
+}
+
+#[test]
+fn e0028_choice_domain_unknown_column() {
+    insta::assert_snapshot!(render(
+        ".decl pick(x: number, y: number) choice-domain x, (y, z), w\npick(1, 2).\n"
     ));
 }

@@ -254,13 +254,14 @@ fn unsupported_and_unknown_directives_are_skipped() {
                 .init c = C\n.functor f(number): number\n.pragma \"a\" \"b\"\n.frobnicate p\n\
                 p(1).\n.plan 0: (1, 2)\nq(2).\n";
     let p = parse(F, text);
+    assert_eq!(codes(&p), ["E0005", "W0027", "E0007", "E0005"]);
+    assert_eq!(p.diagnostics[0].message, "`.functor` is not supported");
+    assert_eq!(p.diagnostics[2].message, "unknown directive `.frobnicate`");
+    // The component is expanded, the unknown pragma ignored.
     assert_eq!(
-        codes(&p),
-        ["E0005", "E0005", "E0005", "E0005", "E0007", "E0005"]
+        common::program(&p.program),
+        ".decl c.x(a: number)\nc.x(1).\np(1).\nq(2).\n"
     );
-    assert_eq!(p.diagnostics[0].message, "`.comp` is not supported");
-    assert_eq!(p.diagnostics[4].message, "unknown directive `.frobnicate`");
-    assert_eq!(common::program(&p.program), "p(1).\nq(2).\n");
 }
 
 #[test]
@@ -493,17 +494,66 @@ fn parenthesised_comparisons() {
 }
 
 #[test]
-fn disjunction_is_rejected() {
-    let text = "p(x) :- q(x); r(x).\nok().";
-    let p = errs(text);
-    assert_eq!(codes(&p), ["E0005"]);
-    let d = &p.diagnostics[0];
+fn disjunction_gives_one_rule_per_disjunct() {
+    // `,` binds tighter than `;`; each disjunct is a rule with the same head.
     assert_eq!(
-        d.message,
-        "disjunction `;` is not supported; write two rules"
+        printed("p(x) :- q(x); r(x), s(x).\nok()."),
+        "p(x) :- q(x).\np(x) :- r(x), s(x).\nok().\n"
     );
-    assert_eq!(d.primary.as_ref().map(|l| l.span), Some(sp(12, 13)));
+    // Groups distribute over the literals around them, in order.
+    assert_eq!(
+        printed("p(x) :- a(x), (b(x); c(x)), (d(x); e(x))."),
+        "p(x) :- a(x), b(x), d(x).\np(x) :- a(x), b(x), e(x).\n\
+         p(x) :- a(x), c(x), d(x).\np(x) :- a(x), c(x), e(x).\n"
+    );
+    // Negated groups by De Morgan; double negations cancel; comparisons flip.
+    assert_eq!(
+        printed("p(x) :- u(x), !(b(x); x < 3)."),
+        "p(x) :- u(x), !b(x), x >= 3.\n"
+    );
+    assert_eq!(
+        printed("p(x) :- u(x), !(b(x), !c(x))."),
+        "p(x) :- u(x), !b(x).\np(x) :- u(x), c(x).\n"
+    );
+    assert_eq!(
+        printed("p(x) :- u(x), !!!(b(x); !match(\"a\", x))."),
+        "p(x) :- u(x), !b(x), match(\"a\", x).\n"
+    );
+    // Several heads times several disjuncts.
+    assert_eq!(
+        printed("a(x), b(x) :- c(x); d(x)."),
+        "a(x) :- c(x).\na(x) :- d(x).\nb(x) :- c(x).\nb(x) :- d(x).\n"
+    );
+    // `true` is the empty conjunction, `false` the empty disjunction.
+    assert_eq!(
+        printed("p(x) :- q(x), true.\np(x) :- q(x), false.\np(x) :- false ; r(x), !(false)."),
+        "p(x) :- q(x).\np(x) :- r(x).\n"
+    );
+    assert_eq!(printed("ok() :- true.\nno() :- !true."), "ok().\n");
+    // Parenthesised expressions are still expressions.
+    assert_eq!(
+        printed("p(y) :- q(x), (x + 1) * 2 = y ; r(y)."),
+        "p(y) :- q(x), ((x + 1) * 2) = y.\np(y) :- r(y).\n"
+    );
+}
+
+#[test]
+fn disjunction_errors() {
+    // Too many disjuncts: 2^11 > 1024.
+    let body: Vec<String> = (0..11).map(|i| format!("(a{i}(x); b{i}(x))")).collect();
+    let p = errs(&format!("p(x) :- {}.\nok().", body.join(", ")));
+    assert_eq!(codes(&p), ["E0006"]);
     assert_eq!(common::program(&p.program), "ok().\n");
+    // Not in an aggregate body.
+    let p = errs("p(n) :- n = count : { q(x) ; r(x) }.");
+    assert_eq!(codes(&p), ["E0005"]);
+    assert_eq!(
+        p.diagnostics[0].primary.as_ref().map(|l| l.span),
+        Some(sp(27, 28))
+    );
+    // An unclosed group.
+    let p = errs("p(x) :- (q(x) ; r(x).\nok().");
+    assert_eq!(codes(&p), ["E0001"]);
 }
 
 #[test]
@@ -703,7 +753,7 @@ last(2).
     assert_eq!(codes(&p), ["E0001", "E0001", "E0001", "E0001"]);
     assert_eq!(
         p.diagnostics[1].message,
-        "expected `,` or `.` after a body literal, found `path`"
+        "expected `,`, `;` or `.` after a body literal, found `path`"
     );
     assert_eq!(p.diagnostics[2].message, "expected a literal, found `,`");
     assert_eq!(
@@ -724,7 +774,7 @@ fn errors_at_item_level_and_end_of_input() {
     let p = errs("p(x) :- q(x)");
     assert_eq!(
         p.diagnostics[0].message,
-        "expected `,` or `.` after a body literal, found end of input"
+        "expected `,`, `;` or `.` after a body literal, found end of input"
     );
     assert_eq!(
         p.diagnostics[0].primary.as_ref().map(|l| l.span),

@@ -119,6 +119,50 @@ fn token_soup() -> impl Strategy<Value = String> {
     .prop_map(|toks| toks.into_iter().flat_map(|(t, sep)| [t, sep]).collect())
 }
 
+/// Fragments of component programs (whole declarations and clauses, and the pieces of
+/// component headers), so that soups of them are often well-formed and get expanded.
+const COMPONENT_FRAGMENTS: &[&str] = &[
+    ".comp A {",
+    ".comp B<T> {",
+    ".comp C<T, U> : A {",
+    ".comp D : B<number>, T {",
+    ".comp E<T> : T {",
+    "}",
+    "{",
+    ".init a = A",
+    ".init b = B<number>",
+    ".init c = B<A>",
+    ".init d = E<A>",
+    ".init e = T",
+    ".init f = C<A, B>",
+    ".override r",
+    ".override s",
+    ".decl r(x: T) overridable",
+    ".decl r(x: number)",
+    ".decl s(x: number)",
+    ".type T <: number",
+    ".type K = T | number",
+    "r(1).",
+    "s(x) :- r(x), !a.r(x).",
+    "a.r(2).",
+    "b.s(x) :- c.r(x); r(x).",
+    ".output r",
+    ".input s",
+    ".pragma \"magic-transform\" \"*\"",
+    ".pragma \"fact-dir\"",
+    "<",
+    ">",
+    ":",
+    ",",
+    "=",
+    "\n",
+];
+
+fn component_soup() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(COMPONENT_FRAGMENTS), 0..40)
+        .prop_map(|parts| parts.join("\n"))
+}
+
 // --- Generators of valid programs, in the printer's canonical form. ---
 
 const VARS: &[&str] = &["x", "y", "Z1", "_v", "not_a_keyword"];
@@ -312,6 +356,11 @@ proptest! {
 
     #[test]
     fn token_soup_never_panics(text in token_soup()) {
+        check(&text)?;
+    }
+
+    #[test]
+    fn component_soup_never_panics(text in component_soup()) {
         check(&text)?;
     }
 

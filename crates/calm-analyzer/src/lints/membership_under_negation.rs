@@ -67,6 +67,7 @@ pub(crate) fn check(a: &Analysis<'_>, site: &Site) -> Finding {
     let op = match site.kind {
         SiteKind::Negation => format!("negation of `{rel}`"),
         SiteKind::Aggregation(f) => format!("`{}` over `{rel}`", f.as_str()),
+        SiteKind::LatticeRead => format!("raw read of the lattice value of `{rel}`"),
     };
     let what = if rel == "$member" {
         format!("point of order: {op} reads the whole cluster membership")

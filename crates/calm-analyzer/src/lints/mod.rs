@@ -7,6 +7,7 @@ mod local_non_monotonic;
 mod membership_under_negation;
 mod monotone_threshold;
 mod non_monotonic_aggregation;
+mod non_monotonic_lattice_read;
 mod non_monotonic_negation;
 mod order_dependent_deletion;
 mod sealed_non_monotonic;
@@ -80,6 +81,7 @@ pub const ALL: &[&Lint] = &[
     &local_non_monotonic::LINT,
     &sealed_non_monotonic::LINT,
     &monotone_threshold::LINT,
+    &non_monotonic_lattice_read::LINT,
     &unused_suppression::LINT,
     &suppression_without_reason::LINT,
     &invalid_suppression::LINT,
@@ -99,6 +101,7 @@ pub fn is_point_of_order(code: &str) -> bool {
         non_monotonic_aggregation::LINT.code,
         order_dependent_deletion::LINT.code,
         membership_under_negation::LINT.code,
+        non_monotonic_lattice_read::LINT.code,
     ]
     .contains(&code)
 }
@@ -121,6 +124,7 @@ pub(crate) fn run(a: &Analysis<'_>, compiled: &Compiled, out: &mut Vec<Finding>)
             Class::Async(_) => match site.kind {
                 SiteKind::Negation => non_monotonic_negation::check(a, site),
                 SiteKind::Aggregation(_) => non_monotonic_aggregation::check(a, site),
+                SiteKind::LatticeRead => non_monotonic_lattice_read::check(a, site),
             },
         };
         out.push(finding);
@@ -165,6 +169,7 @@ pub(crate) fn operation(a: &Analysis<'_>, site: &Site) -> String {
     match site.kind {
         SiteKind::Negation => format!("negation of `{rel}`"),
         SiteKind::Aggregation(f) => format!("`{}` over `{rel}`", f.as_str()),
+        SiteKind::LatticeRead => format!("raw read of the lattice value of `{rel}`"),
     }
 }
 

@@ -35,7 +35,7 @@ fn mark(a: &Analysis<'_>, rule: RuleId, span: Span) -> Option<(String, Option<&'
         }
         let func = match site.kind {
             SiteKind::Aggregation(f) => Some(f.as_str()),
-            SiteKind::Negation => None,
+            SiteKind::Negation | SiteKind::LatticeRead => None,
         };
         let m = match site.class {
             Class::Local => String::new(),
@@ -46,6 +46,7 @@ fn mark(a: &Analysis<'_>, rule: RuleId, span: Span) -> Option<(String, Option<&'
             Class::Async(_) => match site.kind {
                 SiteKind::Negation => "CALM001".to_string(),
                 SiteKind::Aggregation(_) => "CALM002".to_string(),
+                SiteKind::LatticeRead => "CALM009".to_string(),
             },
         };
         return Some((m, func));

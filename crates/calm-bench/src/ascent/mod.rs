@@ -15,11 +15,12 @@ pub use crate::hand::Figure;
 pub mod agg;
 pub mod andersen;
 pub mod neg;
+pub mod paths;
 pub mod sg;
 pub mod tc;
 
 /// Workload names accepted by [`run`].
-pub const WORKLOADS: &[&str] = &["tc", "sg", "agg", "neg", "andersen"];
+pub const WORKLOADS: &[&str] = &["tc", "sg", "agg", "neg", "andersen", "sssp", "apsp"];
 
 /// Runs `workload` on the facts in `dir`.
 pub fn run(workload: &str, dir: &Path) -> Result<Vec<Figure>> {
@@ -29,6 +30,8 @@ pub fn run(workload: &str, dir: &Path) -> Result<Vec<Figure>> {
         "agg" => agg::run(dir),
         "neg" => neg::run(dir),
         "andersen" => andersen::run(dir),
+        "sssp" => paths::run_sssp(dir),
+        "apsp" => paths::run_apsp(dir),
         _ => bail!(
             "unknown workload `{workload}` (expected one of: {})",
             WORKLOADS.join(", ")

@@ -32,7 +32,7 @@ mod table;
 
 use crate::index::Word;
 use crate::value::Interner;
-use calm_ir::{Builtin, RelId, RuleId, Time};
+use calm_ir::{Builtin, Lattice, RelId, RuleId, Time};
 use rules::{Reader, Rule, Search, Seed, SeedKind, View, Wants};
 use std::collections::BTreeMap;
 pub(crate) use table::Row;
@@ -63,11 +63,29 @@ pub(crate) struct RuleFailure {
     pub span: Option<calm_syntax::Span>,
 }
 
+/// Why an incremental tick did not complete (it is undone either way).
+pub(crate) enum TickError {
+    /// A rule failed at run time.
+    Rule(RuleFailure),
+    /// What a lattice stratum reads shrank (a row gone that no larger value of its key
+    /// replaces): its values may have to go down, which merges cannot do. The tick must be
+    /// evaluated in full.
+    Full,
+}
+
+impl From<RuleFailure> for TickError {
+    fn from(f: RuleFailure) -> TickError {
+        TickError::Rule(f)
+    }
+}
+
 struct Stratum {
     /// The tables it computes.
     tables: Vec<usize>,
     rules: Vec<RuleId>,
     recursive: bool,
+    /// Whether one of its relations has a lattice column.
+    lattice: bool,
 }
 
 /// An input-bit change to undo (table changes are undone from the tick's deltas).
@@ -118,13 +136,22 @@ pub(crate) struct Incr {
     journal: Vec<Undo>,
     /// Per relation, how many indexes reads have added.
     read_indexes: Vec<usize>,
+    /// Per relation with a lattice column: the lattice and the index on its key columns (none
+    /// for a relation of one column: it holds at most one row).
+    lattices: Vec<Option<(Lattice, Option<usize>)>>,
+    /// Per rule, whether it reads a lattice value other than monotonically.
+    raw: Vec<bool>,
 }
 
-fn stratum_of(s: &calm_ir::Stratum) -> Stratum {
+fn stratum_of(prog: &calm_ir::Program, s: &calm_ir::Stratum) -> Stratum {
     Stratum {
         tables: s.relations.clone(),
         rules: s.rules.clone(),
         recursive: s.recursive,
+        lattice: s
+            .relations
+            .iter()
+            .any(|&r| prog.relations[r].lattice.is_some()),
     }
 }
 
@@ -157,6 +184,17 @@ impl Incr {
             .iter()
             .map(|(rel, cols)| tables[*rel].ensure_index(cols))
             .collect();
+        let lattices: Vec<Option<(Lattice, Option<usize>)>> = prog
+            .relations
+            .iter()
+            .enumerate()
+            .map(|(rel, info)| {
+                let l = info.lattice?;
+                let key: Vec<usize> = (0..info.arity - 1).collect();
+                let ix = (!key.is_empty()).then(|| tables[rel].ensure_index(&key));
+                Some((l, ix))
+            })
+            .collect();
         for r in rules.iter_mut().flatten() {
             r.resolve(&pos);
         }
@@ -172,11 +210,12 @@ impl Incr {
         let mut inc = Incr {
             nrel,
             rules,
-            strata: prog.strata.iter().map(stratum_of).collect(),
+            strata: prog.strata.iter().map(|s| stratum_of(prog, s)).collect(),
             temporal: Stratum {
                 tables: Vec::new(),
                 rules: prog.temporal_rules.clone(),
                 recursive: false,
+                lattice: false,
             },
             tables,
             deltas: (0..3 * nrel).map(|_| Delta::default()).collect(),
@@ -189,6 +228,8 @@ impl Incr {
             self_id,
             journal: Vec::new(),
             read_indexes: vec![0; nrel],
+            lattices,
+            raw: prog.rules.iter().map(|r| !r.raw_reads.is_empty()).collect(),
         };
         // What the tick's input was.
         for (rel, rows) in full.given.into_iter().enumerate() {
@@ -425,7 +466,7 @@ impl Incr {
         &mut self,
         arrivals: Vec<(RelId, Row)>,
         it: &mut Interner,
-    ) -> Result<Ticked, RuleFailure> {
+    ) -> Result<Ticked, TickError> {
         self.journal.clear();
         for d in &mut self.deltas {
             d.clear();
@@ -479,7 +520,7 @@ impl Incr {
         &mut self,
         arrivals: Vec<(RelId, Row)>,
         it: &mut Interner,
-    ) -> Result<Ticked, RuleFailure> {
+    ) -> Result<Ticked, TickError> {
         let nrel = self.nrel;
         // This tick's input: last tick's one-tick facts go, this tick's come.
         for (rel, row) in std::mem::take(&mut self.arrived) {
@@ -525,7 +566,9 @@ impl Incr {
                 .iter()
                 .any(|&t| !in_plus[t].is_empty() || !in_minus[t].is_empty())
                 || self.strata[s].rules.iter().any(|&r| self.reads_change(r));
-            if changed {
+            if changed && self.strata[s].lattice {
+                self.lattice_stratum(s, &in_plus, &in_minus, it)?;
+            } else if changed {
                 self.stratum(s, &in_plus, &in_minus, it)?;
             }
             for t in tables {
@@ -756,6 +799,176 @@ impl Incr {
             }
         }
         Ok(false)
+    }
+
+    /// The row of lattice table `t` with the key of `row`, if any.
+    fn lattice_row(&self, t: usize, row: &[Word]) -> Option<Row> {
+        let (_, ix) = self.lattices[t].expect("a lattice relation");
+        let table = &self.tables[t];
+        match ix {
+            Some(ix) => table
+                .lookup(ix, &row[..row.len() - 1])
+                .next()
+                .map(Row::from),
+            None => table.iter().next().map(Row::from),
+        }
+    }
+
+    /// Merges `row` into lattice table `t`: whether its value is strictly above the one its key
+    /// holds (or the key holds none), in which case the row replaces the key's row.
+    fn merge_insert(&mut self, t: usize, row: &Row, it: &Interner) -> bool {
+        let (l, _) = self.lattices[t].expect("a lattice relation");
+        let v = it.decode(row[row.len() - 1]);
+        if let Some(held) = self.lattice_row(t, row) {
+            if !l.above(v, it.decode(held[held.len() - 1])) {
+                return false;
+            }
+            self.remove(t, &held);
+        }
+        self.insert(t, row)
+    }
+
+    /// Adds a derived row to table `t` (by a merge when it is a lattice table); queues it if
+    /// it went in.
+    fn put(&mut self, t: usize, h: Row, it: &Interner, queue: &mut Vec<(usize, Row)>) {
+        let added = if self.lattices[t].is_some() {
+            self.merge_insert(t, &h, it)
+        } else {
+            self.insert(t, &h)
+        };
+        if added {
+            queue.push((t, h));
+        }
+    }
+
+    /// Whether the removal of `row` from lattice relation `rel` leaves its key at a value at
+    /// least as high (so nothing read monotonically shrinks): the key's row now is above it
+    /// and, when `input` (the row was an input of `rel` itself), is an input too.
+    fn covered(&self, rel: RelId, row: &[Word], input: bool, it: &Interner) -> bool {
+        let Some((l, _)) = self.lattices[rel] else {
+            return false;
+        };
+        let Some(held) = self.lattice_row(rel, row) else {
+            return false;
+        };
+        let (v, h) = (
+            it.decode(row[row.len() - 1]),
+            it.decode(held[held.len() - 1]),
+        );
+        l.above(h, v) && (!input || self.is_input(rel, &held))
+    }
+
+    /// Updates a stratum that computes a lattice relation. Merges only raise values, so it
+    /// handles a tick whose changes make what the stratum reads only grow: rows added; a
+    /// lattice row replaced by a larger one of the same key where it is read monotonically; a
+    /// row gone from under a negation; anything at all when every relation of the stratum is
+    /// persisted (what it held is carried in, so nothing it holds can go down). Every search starts from an added row (semi-naive, in
+    /// the tables as they are now), and a derived row goes into a lattice table by a merge
+    /// (replacing the key's row when it is larger: a removal and an addition in the table's
+    /// delta). Consequences of a replaced row need no retraction here: every rule of the stratum
+    /// reads lattice values monotonically (or from complete relations below), so whatever the
+    /// smaller value derived is implied by what the larger one derives. Strata above see the
+    /// replacement as a removal and an addition and follow it as usual. Any other change (a
+    /// row removed, an aggregate's input changed) may lower a value: [`TickError::Full`].
+    fn lattice_stratum(
+        &mut self,
+        s: usize,
+        in_plus: &[Vec<Row>],
+        in_minus: &[Vec<Row>],
+        it: &mut Interner,
+    ) -> Result<(), TickError> {
+        let (own, rules, recursive) = {
+            let st = &self.strata[s];
+            (st.tables.clone(), st.rules.clone(), st.recursive)
+        };
+        let is_own = |rel: RelId| own.contains(&rel);
+        // When every relation of the stratum is persisted, what it held is an input now: its
+        // values cannot go down, whatever disappeared below.
+        let kept = own.iter().all(|&t| self.persist[t]);
+        let mut lower: Vec<(RuleId, usize)> = Vec::new();
+        let mut inner: Vec<(RuleId, usize, RelId)> = Vec::new();
+        for &r in &rules {
+            let rule = self.rules[r].as_ref().expect("compiled");
+            for (i, seed) in rule.seeds.iter().enumerate() {
+                if is_own(seed.rel) {
+                    if seed.kind == SeedKind::Pos {
+                        inner.push((r, i, seed.rel));
+                    }
+                    continue;
+                }
+                let d = &self.deltas[seed.rel];
+                if d.is_empty() {
+                    continue;
+                }
+                let grows = kept
+                    || match seed.kind {
+                        SeedKind::Pos => d
+                            .minus
+                            .iter()
+                            .all(|row| !self.raw[r] && self.covered(seed.rel, row, false, it)),
+                        SeedKind::Neg => d.plus.is_empty(),
+                        SeedKind::Agg | SeedKind::Head => false,
+                    };
+                if !grows {
+                    return Err(TickError::Full);
+                }
+                lower.push((r, i));
+            }
+        }
+        let mut queue: Vec<(usize, Row)> = Vec::new();
+        for &t in &own {
+            for row in &in_plus[t] {
+                self.put(t, row.clone(), it, &mut queue);
+            }
+        }
+        for &t in &own {
+            // A row that stopped being an input while the key holds a larger input (a
+            // persisted value that grew) changes nothing; anything else may lower a value.
+            if !in_minus[t]
+                .iter()
+                .all(|row| !self.has(t, row) && self.covered(t, row, true, it))
+            {
+                return Err(TickError::Full);
+            }
+        }
+        for &(r, i) in &lower {
+            let mut found: Vec<(usize, Row)> = Vec::new();
+            for row in self.seed_rows(r, i, false) {
+                self.search(r, Some(i), row, View::New, it, &mut |t, h| {
+                    if !self.has(t, &h) {
+                        found.push((t, h));
+                    }
+                    true
+                })?;
+            }
+            for (t, h) in found {
+                self.put(t, h, it, &mut queue);
+            }
+        }
+        if recursive {
+            while let Some((t, row)) = queue.pop() {
+                if !self.has(t, &row) {
+                    // Replaced by a larger value since it was queued.
+                    continue;
+                }
+                let mut found: Vec<(usize, Row)> = Vec::new();
+                for &(r, i, rel) in &inner {
+                    if rel != t {
+                        continue;
+                    }
+                    self.search(r, Some(i), &row, View::New, it, &mut |t, h| {
+                        if !self.has(t, &h) {
+                            found.push((t, h));
+                        }
+                        true
+                    })?;
+                }
+                for (t, h) in found {
+                    self.put(t, h, it, &mut queue);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Updates one stratum (`usize::MAX`: the temporal rules) for the changes below it.

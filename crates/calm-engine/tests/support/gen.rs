@@ -20,8 +20,8 @@
 //! persisted `clk` holds `0..=t` at tick `t` up to `K`: after tick `K` only the monotone part
 //! keeps going. (This holds whether given facts hold at tick 0 only or at every tick.)
 
-use super::naive::{AggFunc, Atom, BinOp, CmpOp, Expr, Lit, Program, Rule, Term, Time};
-use proptest::array::uniform3;
+use super::naive::{AggFunc, Atom, BinOp, CmpOp, Expr, Lat, Lit, Program, Rule, Term, Time};
+use proptest::array::{uniform2, uniform3};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -81,6 +81,21 @@ pub struct RawRule {
     next: bool,
 }
 
+/// A lattice relation `lat(key, value)` added above the other relations: seeded from one
+/// relation, grown along another (`lat(y, v ± step) :- lat(x, v), along(x, y, ...)`, towards
+/// the bottom of the lattice, so values stay bounded by the seeds), read by a threshold
+/// (`lat_hot`) and raw (`lat_raw`).
+#[derive(Clone, Debug)]
+pub struct RawLattice {
+    max: bool,
+    seed: u8,
+    along: u8,
+    step: u8,
+    threshold: i64,
+    persist: bool,
+    facts: Vec<[i64; 2]>,
+}
+
 /// `(arity, level, persist)` per relation.
 #[derive(Clone, Debug)]
 pub struct RawProgram {
@@ -89,6 +104,30 @@ pub struct RawProgram {
     facts: Vec<(u8, [i64; 3])>,
     idb_facts: Vec<(u8, [i64; 3])>,
     clock: u8,
+    lattice: Option<RawLattice>,
+}
+
+fn raw_lattice() -> impl Strategy<Value = RawLattice> {
+    (
+        any::<bool>(),
+        any::<u8>(),
+        any::<u8>(),
+        0u8..3,
+        -2i64..8,
+        any::<bool>(),
+        vec(uniform2(-3i64..6), 0..=3),
+    )
+        .prop_map(
+            |(max, seed, along, step, threshold, persist, facts)| RawLattice {
+                max,
+                seed,
+                along,
+                step,
+                threshold,
+                persist,
+                facts,
+            },
+        )
 }
 
 fn raw_term() -> impl Strategy<Value = RawTerm> {
@@ -159,14 +198,18 @@ fn raw_program(max_rules: usize) -> impl Strategy<Value = RawProgram> {
         vec((any::<u8>(), uniform3(0i64..6)), 0..=20),
         vec((any::<u8>(), uniform3(0i64..6)), 0..=2),
         0u8..=4,
+        proptest::option::weighted(0.5, raw_lattice()),
     )
-        .prop_map(|(rels, rules, facts, idb_facts, clock)| RawProgram {
-            rels,
-            rules,
-            facts,
-            idb_facts,
-            clock,
-        })
+        .prop_map(
+            |(rels, rules, facts, idb_facts, clock, lattice)| RawProgram {
+                rels,
+                rules,
+                facts,
+                idb_facts,
+                clock,
+                lattice,
+            },
+        )
 }
 
 /// Random valid programs of the given mode.
@@ -461,7 +504,7 @@ pub fn build(raw: &RawProgram, mode: Mode) -> Program {
         persist.push(true);
         names.push("clk".into());
     }
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         mode,
         arities,
         levels,
@@ -512,12 +555,102 @@ pub fn build(raw: &RawProgram, mode: Mode) -> Program {
         let rel = pick(&all, *r)?;
         Some((rel, t[..ctx.arities[rel]].to_vec()))
     }));
+    let mut lattice = vec![None; ctx.arities.len()];
+    if let Some(l) = &raw.lattice {
+        add_lattice(
+            l,
+            &mut ctx,
+            &mut names,
+            &mut lattice,
+            &mut rules,
+            &mut program_facts,
+        );
+    }
     Program {
         arities: ctx.arities,
         names,
         persist: ctx.persist,
+        lattice,
         rules,
         program_facts,
         inserted,
     }
+}
+
+/// Adds the relations and rules of [`RawLattice`] (nothing when no relation has two columns).
+fn add_lattice(
+    l: &RawLattice,
+    ctx: &mut Ctx,
+    names: &mut Vec<String>,
+    lattice: &mut Vec<Option<Lat>>,
+    rules: &mut Vec<Rule>,
+    facts: &mut Vec<(usize, Vec<i64>)>,
+) {
+    let wide: Vec<usize> = (0..ctx.arities.len())
+        .filter(|&r| ctx.arities[r] >= 2 && Some(r) != ctx.clk)
+        .collect();
+    let (Some(seed), Some(along)) = (pick(&wide, l.seed), pick(&wide, l.along)) else {
+        return;
+    };
+    let mut add = |name: &str, arity: usize, lat: Option<Lat>, persist: bool| {
+        let id = ctx.arities.len();
+        ctx.arities.push(arity);
+        ctx.levels.push(usize::MAX);
+        ctx.persist.push(persist && ctx.mode == Mode::Dedalus);
+        names.push(name.into());
+        lattice.push(lat);
+        id
+    };
+    let kind = if l.max { Lat::Max } else { Lat::Min };
+    let lat = add("lat", 2, Some(kind), l.persist);
+    let hot = add("lat_hot", 1, None, false);
+    let raw = add("lat_raw", 2, None, false);
+    let v = |s: &str| Term::Var(s.into());
+    let atom = |rel: usize, args: Vec<Term>| Atom { rel, args };
+    let wide_atom = |rel: usize, a: &str, b: &str| {
+        let mut args = vec![v(a), v(b)];
+        args.resize(ctx.arities[rel], Term::Wild);
+        atom(rel, args)
+    };
+    let rule = |head: Atom, body: Vec<Lit>| Rule {
+        head,
+        time: Time::Now,
+        body,
+        rotate: 0,
+    };
+    rules.push(rule(
+        atom(lat, vec![v("x"), v("d")]),
+        vec![Lit::Pos(wide_atom(seed, "x", "d"))],
+    ));
+    let op = if l.max { BinOp::Sub } else { BinOp::Add };
+    rules.push(Rule {
+        rotate: 1,
+        ..rule(
+            atom(lat, vec![v("y"), v("z")]),
+            vec![
+                Lit::Pos(atom(lat, vec![v("x"), v("d")])),
+                Lit::Pos(wide_atom(along, "x", "y")),
+                Lit::Assign(
+                    "z".into(),
+                    Expr::Bin(op, v("d"), Term::Const(i64::from(l.step))),
+                ),
+            ],
+        )
+    });
+    let op = if l.max { CmpOp::Ge } else { CmpOp::Le };
+    rules.push(rule(
+        atom(hot, vec![v("x")]),
+        vec![
+            Lit::Pos(atom(lat, vec![v("x"), v("d")])),
+            Lit::Cmp(op, v("d"), Term::Const(l.threshold)),
+        ],
+    ));
+    rules.push(rule(
+        atom(raw, vec![v("x"), v("d")]),
+        vec![
+            Lit::Pos(atom(lat, vec![v("x"), v("d")])),
+            Lit::Cmp(CmpOp::Ne, v("d"), Term::Const(l.threshold)),
+        ],
+    ));
+    facts.extend(l.facts.iter().map(|f| (lat, f.to_vec())));
 }

@@ -142,6 +142,23 @@ pub struct Rule {
     pub rotate: usize,
 }
 
+/// The lattice of a relation's last column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lat {
+    Max,
+    Min,
+}
+
+impl Lat {
+    /// Whether `a` is strictly above `b`.
+    fn above(self, a: i64, b: i64) -> bool {
+        match self {
+            Lat::Max => a > b,
+            Lat::Min => a < b,
+        }
+    }
+}
+
 /// A whole program with its facts.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Program {
@@ -151,6 +168,11 @@ pub struct Program {
     pub names: Vec<String>,
     /// Relations marked `.persist`.
     pub persist: Vec<bool>,
+    /// Per relation, the lattice of its last column (the relation then holds the largest value
+    /// per key, the other columns). Rules over lattice relations must read values monotonically
+    /// (a threshold, or into the value of a head of the same lattice) except from another
+    /// stratum: a non-lattice head reading a lattice relation is placed in a higher stratum.
+    pub lattice: Vec<Option<Lat>>,
     /// The rules.
     pub rules: Vec<Rule>,
     /// Facts written in the program text.
@@ -255,7 +277,12 @@ pub fn tick(prog: &Program, input: &Db) -> Option<(Db, Db)> {
 }
 
 fn step(prog: &Program, input: &Db, work: &mut Work) -> Result<(Db, Db), TooBig> {
-    let mut db = input.clone();
+    let mut db = empty_db(prog);
+    for (r, rel) in input.iter().enumerate() {
+        for t in rel {
+            add(prog, &mut db, r, t.clone());
+        }
+    }
     fixpoint(prog, &mut db, work)?;
     let mut next = empty_db(prog);
     for (r, rel) in db.iter().enumerate() {
@@ -284,6 +311,13 @@ pub fn strata(prog: &Program) -> Vec<usize> {
             let h = rule.head.rel;
             for lit in &rule.body {
                 let need = match lit {
+                    // Only a head of the same lattice reads a lattice value as it grows.
+                    Lit::Pos(a)
+                        if prog.lattice[a.rel].is_some()
+                            && prog.lattice[h] != prog.lattice[a.rel] =>
+                    {
+                        s[a.rel] + 1
+                    }
                     Lit::Pos(a) => s[a.rel],
                     Lit::Neg(a) | Lit::Agg { atom: a, .. } => s[a.rel] + 1,
                     Lit::Cmp(..) | Lit::Assign(..) => 0,
@@ -316,7 +350,7 @@ fn fixpoint(prog: &Program, db: &mut Db, work: &mut Work) -> Result<(), TooBig> 
                     continue;
                 }
                 for t in fire(rule, db, work)? {
-                    changed |= db[rule.head.rel].insert(t);
+                    changed |= add(prog, db, rule.head.rel, t);
                 }
             }
             if !changed {
@@ -325,6 +359,24 @@ fn fixpoint(prog: &Program, db: &mut Db, work: &mut Work) -> Result<(), TooBig> 
         }
     }
     Ok(())
+}
+
+/// Adds a tuple to a relation: to a lattice relation, by replacing its key's tuple when the value
+/// is larger. Whether the relation changed.
+fn add(prog: &Program, db: &mut Db, rel: usize, t: Tuple) -> bool {
+    let Some(lat) = prog.lattice[rel] else {
+        return db[rel].insert(t);
+    };
+    let n = t.len() - 1;
+    let held = db[rel].iter().find(|u| u[..n] == t[..n]).cloned();
+    match held {
+        Some(u) if !lat.above(t[n], u[n]) => false,
+        Some(u) => {
+            db[rel].remove(&u);
+            db[rel].insert(t)
+        }
+        None => db[rel].insert(t),
+    }
 }
 
 /// All head tuples the rule derives from `db`.
@@ -624,6 +676,11 @@ impl Program {
         };
         for (i, &arity) in self.arities.iter().enumerate() {
             let mut cols: Vec<String> = (0..arity).map(|c| format!("c{c}: {col_ty}")).collect();
+            match self.lattice.get(i).copied().flatten() {
+                Some(Lat::Max) => cols[arity - 1] = format!("c{}: max", arity - 1),
+                Some(Lat::Min) => cols[arity - 1] = format!("c{}: min", arity - 1),
+                None => {}
+            }
             if self.is_mailbox(i) {
                 cols.insert(0, "at: symbol".into());
             }

@@ -72,6 +72,7 @@ impl Cluster {
                 .map(|j| Peer {
                     name: names[j].into(),
                     addr: format!("127.0.0.1:{}", ports[j]).parse().unwrap(),
+                    host: None,
                 })
                 .collect();
             nodes.push(start(src, name, ports[i], peers).await);

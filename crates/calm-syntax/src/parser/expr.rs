@@ -141,7 +141,7 @@ fn number_value(text: &str) -> Option<u64> {
 }
 
 impl Parser<'_> {
-    fn enter(&mut self, t: Token) -> PResult<()> {
+    pub(super) fn enter(&mut self, t: Token) -> PResult<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             let d = Diagnostic::error(format!(
@@ -156,7 +156,7 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn leave(&mut self) {
+    pub(super) fn leave(&mut self) {
         self.depth = self.depth.saturating_sub(1);
     }
 

@@ -3,22 +3,18 @@
 use super::lexer::{Tok, Token, unescape};
 use super::{PResult, Parser, Reported, codes};
 use crate::ast::{
-    Branch, Decl, Directive, DirectiveKind, DirectiveTarget, Ident, IoParam, Item, Param, Program,
-    Rule, TimeSuffix, TypeDecl, TypeDef,
+    Branch, Decl, Directive, DirectiveKind, DirectiveTarget, Ident, IoParam, Item, Param, Rule,
+    TimeSuffix, TypeDecl, TypeDef,
 };
+use crate::components::{self, CompType, Component, Init, Unit};
+use crate::pragma;
 use crate::{Diagnostic, Span};
 
 /// Souffle directives that calm does not support.
-const UNSUPPORTED_DIRECTIVES: &[&str] = &[
-    "comp",
-    "init",
-    "functor",
-    "pragma",
-    "plan",
-    "override",
-    "limitsize",
-    "lattice",
-];
+const UNSUPPORTED_DIRECTIVES: &[&str] = &["functor", "plan", "limitsize", "lattice"];
+
+/// Deepest nesting of component declarations.
+const MAX_COMP_NESTING: u32 = 64;
 
 /// Souffle relation qualifiers skipped (with a warning) after a declaration: they only choose
 /// a data structure or an evaluation strategy, never what is computed.
@@ -30,12 +26,12 @@ const IGNORED_QUALIFIERS: &[&str] = &[
     "no_inline",
     "magic",
     "no_magic",
-    "overridable",
 ];
 
 /// Souffle relation qualifiers kept in [`Decl::qualifiers`]: they change what the relation holds
-/// (`eqrel`) or do what a directive does (`input` is `.input`, ...).
-const KEPT_QUALIFIERS: &[&str] = &["eqrel", "input", "output", "printsize"];
+/// (`eqrel`) or do what a directive does (`input` is `.input`, ...). `overridable` matters to
+/// components and is dropped when they are expanded.
+const KEPT_QUALIFIERS: &[&str] = &["eqrel", "input", "output", "printsize", "overridable"];
 
 /// How an item ended.
 enum Outcome {
@@ -43,17 +39,25 @@ enum Outcome {
     Item(Item),
     /// Several items from one (`.decl a, b(x: number)` declares `a` and `b`).
     Items(Vec<Item>),
+    /// A component declaration, instantiation or override.
+    Unit(Unit),
     /// Parsed, nothing to keep (an unsupported directive that was skipped).
     Nothing,
 }
 
 impl Parser<'_> {
     /// Parses every item up to the end of input.
-    pub(super) fn program(&mut self) -> Program {
-        let mut items = Vec::new();
+    pub(super) fn program(&mut self) -> Vec<Unit> {
+        self.units()
+    }
+
+    /// Parses items up to the end of input or, in a component body, up to its closing `}`
+    /// (not consumed).
+    fn units(&mut self) -> Vec<Unit> {
+        let mut units = Vec::new();
         loop {
             let t = self.peek();
-            if t.kind == Tok::Eof {
+            if t.kind == Tok::Eof || (t.kind == Tok::RBrace && self.comp_depth > 0) {
                 break;
             }
             self.depth = 0;
@@ -61,8 +65,11 @@ impl Parser<'_> {
             let before = self.last_end;
             let line_item = t.kind == Tok::Directive;
             match self.item() {
-                Ok(Outcome::Item(item)) if !self.item_error => items.push(item),
-                Ok(Outcome::Items(more)) if !self.item_error => items.extend(more),
+                Ok(Outcome::Item(item)) if !self.item_error => units.push(Unit::Item(item)),
+                Ok(Outcome::Items(more)) if !self.item_error => {
+                    units.extend(more.into_iter().map(Unit::Item));
+                }
+                Ok(Outcome::Unit(unit)) if !self.item_error => units.push(unit),
                 Ok(_) => {}
                 Err(Reported) if line_item => self.recover_line_item(),
                 Err(Reported) => self.recover_clause(),
@@ -72,7 +79,7 @@ impl Parser<'_> {
                 self.bump();
             }
         }
-        Program { items }
+        units
     }
 
     fn item(&mut self) -> PResult<Outcome> {
@@ -104,6 +111,13 @@ impl Parser<'_> {
                 });
             }
             "type" | "number_type" | "symbol_type" => return self.type_decl(kw, word),
+            "comp" => return self.component(kw),
+            "init" => return self.init(kw),
+            "override" => {
+                let name = self.expect(Tok::Ident, "a relation name", " after `.override`")?;
+                return Ok(Outcome::Unit(Unit::Override(self.ident(name))));
+            }
+            "pragma" => return self.pragma(kw),
             "input" => DirectiveKind::Input,
             "output" => DirectiveKind::Output,
             "printsize" => DirectiveKind::PrintSize,
@@ -122,8 +136,8 @@ impl Parser<'_> {
                     .with_code(codes::UNKNOWN_DIRECTIVE)
                     .with_primary(self.file, kw.span, "unknown directive")
                     .with_help(
-                        "the directives are `.decl`, `.input`, `.output`, `.printsize` and \
-                         `.persist`",
+                        "the directives are `.decl`, `.type`, `.input`, `.output`, `.printsize`, \
+                         `.persist`, `.comp`, `.init`, `.override` and `.pragma`",
                     );
                 self.report(d);
                 self.recover_line_item();
@@ -298,6 +312,139 @@ impl Parser<'_> {
         }
     }
 
+    /// `.comp Name<T, U> : Base<T>, Other { ... }` (the keyword is consumed).
+    fn component(&mut self, kw: Token) -> PResult<Outcome> {
+        let ty = self.comp_type("a component name", " after `.comp`")?;
+        let mut bases = Vec::new();
+        if self.at(Tok::Colon) {
+            self.bump();
+            loop {
+                bases.push(self.comp_type("a component name", " after `:` in `.comp`")?);
+                if self.at(Tok::Comma) {
+                    self.bump();
+                } else {
+                    break;
+                }
+            }
+        }
+        if self.comp_depth >= MAX_COMP_NESTING {
+            let d = Diagnostic::error(format!(
+                "components nested more than {MAX_COMP_NESTING} deep"
+            ))
+            .with_code(codes::TOO_DEEP)
+            .with_primary(self.file, kw.span.to(ty.span), "nested too deep");
+            return Err(self.report(d));
+        }
+        let open = self.expect_with_help(
+            Tok::LBrace,
+            "`{`",
+            &format!(" after `.comp {}`", ty.name.name),
+            "write `.comp Name { ... }`, with the component's declarations and rules in braces",
+        )?;
+        self.comp_depth += 1;
+        let body = self.units();
+        self.comp_depth -= 1;
+        self.item_error = false;
+        let t = self.peek();
+        if t.kind != Tok::RBrace {
+            let d = Diagnostic::error(format!(
+                "unterminated component `{}`: `}}` missing",
+                ty.name.name
+            ))
+            .with_code(codes::UNEXPECTED)
+            .with_primary(self.file, open.span, "this `{` is never closed")
+            .with_secondary(self.file, self.point_at(t), "end of input");
+            return Err(self.report(d));
+        }
+        let close = self.bump();
+        Ok(Outcome::Unit(Unit::Comp(Component {
+            ty,
+            bases,
+            body,
+            span: kw.span.to(close.span),
+        })))
+    }
+
+    /// `.init inst = Comp<A, B>` (the keyword is consumed).
+    fn init(&mut self, kw: Token) -> PResult<Outcome> {
+        let t = self.expect(Tok::Ident, "an instance name", " after `.init`")?;
+        let name = self.simple_name(t, "an instance")?;
+        let after = format!(" after `.init {}`", name.name);
+        self.expect_with_help(Tok::Eq, "`=`", &after, "write `.init name = Component`")?;
+        let ty = self.comp_type("a component name", " after `=` in `.init`")?;
+        let span = kw.span.to(ty.span);
+        Ok(Outcome::Unit(Unit::Init(Init { name, ty, span })))
+    }
+
+    /// `Name` or `Name<A, B>`.
+    fn comp_type(&mut self, what: &str, after: &str) -> PResult<CompType> {
+        let t = self.expect(Tok::Ident, what, after)?;
+        let name = self.simple_name(t, "a component")?;
+        let mut params = Vec::new();
+        let mut end = name.span;
+        if self.at(Tok::Lt) {
+            self.bump();
+            loop {
+                let p = self.expect(Tok::Ident, "a type parameter", " in `<...>`")?;
+                params.push(self.ident(p));
+                let t = self.peek();
+                match t.kind {
+                    Tok::Comma => {
+                        self.bump();
+                    }
+                    Tok::Gt => {
+                        end = self.bump().span;
+                        break;
+                    }
+                    _ => return Err(self.expected(t, "`,` or `>`", " after a type parameter")),
+                }
+            }
+        }
+        Ok(CompType {
+            span: name.span.to(end),
+            name,
+            params,
+        })
+    }
+
+    /// An identifier that names a component or an instance: not qualified (`a.b`) nor built-in.
+    fn simple_name(&mut self, t: Token, what: &str) -> PResult<Ident> {
+        let name = self.ident(t);
+        if name.name.contains('.') || name.name.starts_with('$') {
+            let d = Diagnostic::error(format!(
+                "`{}` cannot name {what}: the name must be a plain identifier",
+                name.name
+            ))
+            .with_code(components::codes::MISPLACED)
+            .with_primary(self.file, name.span, "not a plain identifier");
+            return Err(self.report(d));
+        }
+        Ok(name)
+    }
+
+    /// `.pragma "key" "value"` or `.pragma "key"` (the keyword is consumed): one of Souffle's
+    /// command-line options; see [`pragma`].
+    fn pragma(&mut self, kw: Token) -> PResult<Outcome> {
+        let key = self.expect_with_help(
+            Tok::Str,
+            "a string",
+            " after `.pragma`",
+            "write `.pragma \"option\" \"value\"`",
+        )?;
+        let value = if self.at(Tok::Str) {
+            Some(self.bump())
+        } else {
+            None
+        };
+        let key_text = unescape(self.text(key));
+        let value_text = value.map(|v| unescape(self.text(v)));
+        let span = kw.span.to(value.unwrap_or(key).span);
+        if let Some(d) = pragma::check(self.file, &key_text, value_text.as_deref(), span) {
+            self.diags.push(d);
+        }
+        Ok(Outcome::Nothing)
+    }
+
     /// An identifier token as an [`Ident`].
     fn ident(&self, t: Token) -> Ident {
         Ident {
@@ -345,7 +492,7 @@ impl Parser<'_> {
                 }
             }
         };
-        let qualifiers = self.qualifiers()?;
+        let qualifiers = self.qualifiers(&name.name, &params)?;
         Ok(names
             .into_iter()
             .map(|name| Decl {
@@ -391,10 +538,11 @@ impl Parser<'_> {
             && self.text(domain) == "domain"
     }
 
-    /// Reads Souffle qualifiers after a declaration: keeps `eqrel`, `input`, `output` and
-    /// `printsize`; skips the data-structure ones (`brie`, ...) with one warning; reports a
-    /// choice domain (`choice-domain x, (y, z)`), which calm does not implement, as an error.
-    fn qualifiers(&mut self) -> PResult<Vec<Ident>> {
+    /// Reads Souffle qualifiers after the declaration of `rel` with columns `params`: keeps
+    /// `eqrel`, `input`, `output`, `printsize` and `overridable`; skips the data-structure ones
+    /// (`brie`, ...) with one warning; reports a choice domain (`choice-domain x, (y, z)`), which
+    /// calm does not implement, as an error (after any column it names that `rel` lacks).
+    fn qualifiers(&mut self, rel: &str, params: &[Param]) -> PResult<Vec<Ident>> {
         let mut kept = Vec::new();
         let mut skipped: Option<Span> = None;
         let mut skipped_names = Vec::new();
@@ -411,6 +559,7 @@ impl Parser<'_> {
                 let first = self.bump();
                 self.bump();
                 let domain = self.bump();
+                self.choice_domain_columns(rel, params)?;
                 let d = Diagnostic::error("choice domains are not supported")
                     .with_code(codes::UNSUPPORTED)
                     .with_primary(
@@ -436,6 +585,50 @@ impl Parser<'_> {
             self.diags.push(d);
         }
         Ok(kept)
+    }
+
+    /// The keys of a choice domain, `x, (y, z), ...`: each column must be one of `params`
+    /// (an error with code `E0028` for each that is not).
+    fn choice_domain_columns(&mut self, rel: &str, params: &[Param]) -> PResult<()> {
+        loop {
+            let mut names = Vec::new();
+            if self.at(Tok::LParen) {
+                self.bump();
+                loop {
+                    names.push(self.expect(Tok::Ident, "a column name", " in a choice domain")?);
+                    let t = self.peek();
+                    match t.kind {
+                        Tok::Comma => {
+                            self.bump();
+                        }
+                        Tok::RParen => {
+                            self.bump();
+                            break;
+                        }
+                        _ => return Err(self.expected(t, "`,` or `)`", " in a choice domain")),
+                    }
+                }
+            } else {
+                names.push(self.expect(Tok::Ident, "a column name", " in a choice domain")?);
+            }
+            for t in names {
+                let name = self.text(t);
+                if !params.iter().any(|p| p.name.name == name) {
+                    let d = Diagnostic::error(format!(
+                        "`{name}` in the choice domain is not a column of `{rel}`"
+                    ))
+                    .with_code(codes::UNKNOWN_COLUMN)
+                    .with_primary(self.file, t.span, "no such column");
+                    self.diags.push(d);
+                }
+            }
+            // A `,` continues the domain unless a declaration or a clause follows it.
+            if self.at(Tok::Comma) && matches!(self.nth(1).kind, Tok::Ident | Tok::LParen) {
+                self.bump();
+            } else {
+                return Ok(());
+            }
+        }
     }
 
     /// `.input a(k=v, ...), b` (the keyword is consumed).
@@ -530,13 +723,12 @@ impl Parser<'_> {
             let t = self.peek();
             return Err(self.expected(t, "`:-`", " after several heads"));
         }
-        let (head, time) = heads.remove(0);
         let t = self.peek();
-        let (body, end) = match t.kind {
-            Tok::Dot => (Vec::new(), self.bump()),
+        let (disjuncts, end) = match t.kind {
+            Tok::Dot => (vec![Vec::new()], self.bump()),
             Tok::ColonDash => {
                 self.bump();
-                self.body()?
+                self.body_disjuncts()?
             }
             _ => {
                 let help = (t.line_start && t.kind == Tok::Ident)
@@ -544,20 +736,17 @@ impl Parser<'_> {
                 return Err(self.expected_with_help(t, "`:-` or `.`", " after the head", help));
             }
         };
-        let span = head.span.to(end.span);
-        let mut rules = vec![Rule {
-            span,
-            head,
-            time,
-            body,
-        }];
+        // One rule per head and per disjunct of the body.
+        let mut rules = Vec::with_capacity(heads.len() * disjuncts.len());
         for (head, time) in heads {
-            rules.push(Rule {
-                span: head.span.to(end.span),
-                head,
-                time,
-                body: rules[0].body.clone(),
-            });
+            for body in &disjuncts {
+                rules.push(Rule {
+                    span: head.span.to(end.span),
+                    head: head.clone(),
+                    time,
+                    body: body.clone(),
+                });
+            }
         }
         Ok(rules)
     }
@@ -588,31 +777,5 @@ impl Parser<'_> {
         };
         self.bump();
         Ok(Some(suffix))
-    }
-
-    /// The body literals after `:-`, up to and including the final `.`.
-    fn body(&mut self) -> PResult<(Vec<crate::ast::Literal>, Token)> {
-        let mut lits = Vec::new();
-        loop {
-            let (lit, _) = self.literal()?;
-            lits.push(lit);
-            let t = self.peek();
-            match t.kind {
-                Tok::Comma => {
-                    self.bump();
-                }
-                Tok::Dot => return Ok((lits, self.bump())),
-                _ => {
-                    let help = (t.line_start && t.kind == Tok::Ident)
-                        .then_some("is a `.` missing at the end of the rule?");
-                    return Err(self.expected_with_help(
-                        t,
-                        "`,` or `.`",
-                        " after a body literal",
-                        help,
-                    ));
-                }
-            }
-        }
     }
 }

@@ -84,6 +84,11 @@ const TOKENS: &[&str] = &[
     ".input",
     ".output",
     ".type",
+    "[",
+    "]",
+    "nil",
+    "$A",
+    "$",
     ".comp",
     ".zzz",
     "IO=file",
@@ -176,6 +181,7 @@ fn leaf() -> impl Strategy<Value = String> {
         Just(format!("({})", i64::MIN)),
         string_lit(),
         Just("_".to_string()),
+        Just("nil".to_string()),
     ]
 }
 
@@ -204,6 +210,13 @@ fn expr() -> BoxedStrategy<String> {
         .prop_recursive(4, 24, 3, |inner| {
             prop_oneof![
                 inner.clone().prop_map(|e| format!("(-{e})")),
+                prop::collection::vec(inner.clone(), 0..3)
+                    .prop_map(|fs| format!("[{}]", fs.join(", "))),
+                (
+                    prop::sample::select(&["A", "Succ", "b_2"][..]),
+                    prop::collection::vec(inner.clone(), 0..3)
+                )
+                    .prop_map(|(c, args)| format!("${c}({})", args.join(", "))),
                 (inner.clone(), prop::sample::select(BINOPS), inner.clone())
                     .prop_map(|(a, o, b)| format!("({a} {o} {b})")),
                 (
@@ -278,9 +291,37 @@ fn directive() -> impl Strategy<Value = String> {
         })
 }
 
+fn fields() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        (
+            prop::sample::select(VARS),
+            prop::sample::select(&["number", "symbol", "R"][..]),
+        ),
+        0..3,
+    )
+    .prop_map(|fs| {
+        let fs: Vec<String> = fs.iter().map(|(n, t)| format!("{n}: {t}")).collect();
+        fs.join(", ")
+    })
+}
+
+fn type_decl() -> impl Strategy<Value = String> {
+    prop_oneof![
+        fields().prop_map(|f| format!(".type R = [{f}]")),
+        prop::collection::vec(
+            (prop::sample::select(&["A", "Succ", "b_2"][..]), fields()),
+            1..3
+        )
+        .prop_map(|bs| {
+            let bs: Vec<String> = bs.iter().map(|(n, f)| format!("{n} {{{f}}}")).collect();
+            format!(".type T = {}", bs.join(" | "))
+        }),
+    ]
+}
+
 fn program() -> impl Strategy<Value = String> {
     prop::collection::vec(
-        prop_oneof![4 => rule(), 1 => decl(), 1 => directive()],
+        prop_oneof![4 => rule(), 1 => decl(), 1 => directive(), 1 => type_decl()],
         0..6,
     )
     .prop_map(|items| items.iter().map(|i| format!("{i}\n")).collect())

@@ -25,8 +25,9 @@ pub fn run_engine_as(prog: &Program, boxed: bool) -> Result<Db, String> {
     for (rel, t) in &prog.inserted {
         by_rel[*rel].push(
             t.iter()
-                .map(|&x| {
-                    if boxed {
+                .enumerate()
+                .map(|(c, &x)| {
+                    if prog.boxed(*rel, c, boxed) {
                         Value::Symbol(format!("[{x}]"))
                     } else {
                         Value::Number(x)
@@ -44,7 +45,7 @@ pub fn run_engine_as(prog: &Program, boxed: bool) -> Result<Db, String> {
     }
     engine.run().map_err(|e| format!("run error: {e}"))?;
     let mut db = Db::new();
-    for name in &prog.names {
+    for (r, name) in prog.names.iter().enumerate() {
         let rows = engine
             .relation(name)
             .map_err(|e| format!("reading {name}: {e}"))?;
@@ -52,9 +53,10 @@ pub fn run_engine_as(prog: &Program, boxed: bool) -> Result<Db, String> {
         for row in rows {
             let t = row
                 .iter()
-                .map(|v| match v {
-                    Value::Number(n) if !boxed => Ok(*n),
-                    Value::Symbol(s) if boxed => s
+                .enumerate()
+                .map(|(c, v)| match v {
+                    Value::Number(n) if !prog.boxed(r, c, boxed) => Ok(*n),
+                    Value::Symbol(s) if prog.boxed(r, c, boxed) => s
                         .strip_prefix('[')
                         .and_then(|s| s.strip_suffix(']'))
                         .and_then(|s| s.parse().ok())

@@ -611,11 +611,24 @@ impl Program {
     /// `name(a, b)` (`name(_, a, b)` for the head relation of an `@async` rule); with `boxed`,
     /// every column holds a one-field record `[a]`.
     fn atom_as(&self, a: &Atom, boxed: bool) -> String {
-        let mut args: Vec<String> = a.args.iter().map(|t| boxed_term(t, boxed)).collect();
+        let mut args: Vec<String> = a
+            .args
+            .iter()
+            .enumerate()
+            .map(|(c, t)| boxed_term(t, self.boxed(a.rel, c, boxed)))
+            .collect();
         if self.is_mailbox(a.rel) {
             args.insert(0, "_".into());
         }
         format!("{}({})", self.names[a.rel], args.join(", "))
+    }
+
+    /// Whether column `col` of relation `rel` holds a one-field record in the boxed rendering
+    /// (every column but a lattice relation's value, a `min`/`max` number).
+    pub fn boxed(&self, rel: usize, col: usize, boxed: bool) -> bool {
+        let lattice_value =
+            self.lattice.get(rel).copied().flatten().is_some() && col + 1 == self.arities[rel];
+        boxed && !lattice_value
     }
 
     /// Whether the relation is the head of an `@async` rule (and so has a location column).
@@ -694,7 +707,8 @@ impl Program {
         for (rel, t) in &self.program_facts {
             let args: Vec<String> = t
                 .iter()
-                .map(|x| boxed_term(&Term::Const(*x), boxed))
+                .enumerate()
+                .map(|(c, x)| boxed_term(&Term::Const(*x), self.boxed(*rel, c, boxed)))
                 .collect();
             s += &format!("{}({}).\n", self.names[*rel], args.join(", "));
         }

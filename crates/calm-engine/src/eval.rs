@@ -186,6 +186,8 @@ pub(crate) fn eval_stratum(
             for row in base[rel].chunks_exact(info.arity) {
                 m.admit(row, interner);
             }
+            // Given rows go into the indexes below, as they are merged.
+            m.take_raised();
             Some((rel, RefCell::new(m)))
         })
         .collect();
@@ -321,7 +323,10 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        while it.changed() {
+        while {
+            self.flush_merges(plan);
+            it.changed()
+        } {
             for rp in &plan.rules {
                 for step in &rp.steps {
                     if step_is_delta(step) {
@@ -331,6 +336,30 @@ impl<'a> Ctx<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Puts the rows of the keys whose lattice value rose this round into their relation's
+    /// indexes (each index in its column order).
+    fn flush_merges(&self, plan: &StratumPlan) {
+        for (&rel, m) in self.merges {
+            let rows = m.borrow_mut().take_raised();
+            if rows.is_empty() {
+                continue;
+            }
+            for (spec, index) in plan.dyn_specs.iter().zip(self.dyns) {
+                if spec.rel != rel {
+                    continue;
+                }
+                let arity = spec.key.len() + spec.val.len();
+                let order: Vec<usize> = spec.cols().collect();
+                let mut flat = Vec::with_capacity(rows.len());
+                for row in rows.chunks_exact(arity) {
+                    flat.extend(order.iter().map(|&c| row[c]));
+                }
+                index.push_flat(&flat);
+                index.flush();
+            }
+        }
     }
 
     fn slot(&self, s: Slot) -> &'a dyn Index {

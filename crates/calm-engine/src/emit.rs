@@ -540,7 +540,7 @@ impl<'a> Emitter<'a> {
         }
         if let Some(m) = self.merge {
             // The merge holds the row; it goes into the indexes at the end of the round.
-            m.borrow_mut().admit(&self.row, self.interner);
+            m.borrow_mut().offer(&self.row);
             return;
         }
         for i in 0..self.dests.len() {

@@ -184,10 +184,10 @@ pub(crate) fn eval_stratum(
             let info = &prog.relations[rel];
             let mut m = Merge::new(info.lattice?, info.arity);
             for row in base[rel].chunks_exact(info.arity) {
-                m.admit(row, interner);
+                m.offer(row);
             }
             // Given rows go into the indexes below, as they are merged.
-            m.take_raised();
+            m.take_raised(interner);
             Some((rel, RefCell::new(m)))
         })
         .collect();
@@ -230,8 +230,10 @@ pub(crate) fn eval_stratum(
             db.put(spec.clone(), index);
             continue;
         };
-        // Complete: one row per key, the join of its values.
+        // Complete: one row per key, the join of its values (a stratum without iteration
+        // merges here what its one pass offered).
         drop(index);
+        m.borrow_mut().take_raised(interner);
         let arity = prog.relations[spec.rel].arity;
         let order: Vec<usize> = spec.cols().collect();
         let rows = m.borrow().rows();
@@ -324,7 +326,7 @@ impl<'a> Ctx<'a> {
             }
         }
         while {
-            self.flush_merges(plan);
+            self.flush_merges(plan, interner);
             it.changed()
         } {
             for rp in &plan.rules {
@@ -340,9 +342,9 @@ impl<'a> Ctx<'a> {
 
     /// Puts the rows of the keys whose lattice value rose this round into their relation's
     /// indexes (each index in its column order).
-    fn flush_merges(&self, plan: &StratumPlan) {
+    fn flush_merges(&self, plan: &StratumPlan, interner: &Interner) {
         for (&rel, m) in self.merges {
-            let rows = m.borrow_mut().take_raised();
+            let rows = m.borrow_mut().take_raised(interner);
             if rows.is_empty() {
                 continue;
             }

@@ -280,6 +280,9 @@ fn explain() {
     let o = calm(&["explain", "monotone-threshold"]);
     assert!(stdout(&o).starts_with("CALM008"));
     assert!(stdout(&o).contains("count >= 2"));
+    let o = calm(&["explain", "calm009"]);
+    assert!(stdout(&o).starts_with("CALM009 non-monotonic-lattice-read"));
+    assert!(stdout(&o).contains("Read a threshold"));
     // Unknown.
     let o = calm(&["explain", "CALM999"]);
     assert_eq!(o.status.code(), Some(2));

@@ -512,8 +512,9 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Writes only the rows that raise their key's value in `merge` (the head relation's), which
-    /// are then that key's value. Rows go through the registers (no fast path).
+    /// Writes the rows into `merge` (the head relation's) instead of its indexes: the rows that
+    /// raise their key's value go in at the end of the round (see `merge.rs`). Rows go through
+    /// the registers (no fast path).
     pub(crate) fn with_merge(mut self, merge: &'a std::cell::RefCell<crate::merge::Merge>) -> Self {
         self.merge = Some(merge);
         self.fast = None;
@@ -613,9 +614,9 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
-        if let Some(m) = self.merge
-            && !m.borrow_mut().admit(&self.row, self.interner)
-        {
+        if let Some(m) = self.merge {
+            // The merge holds the row; it goes into the indexes at the end of the round.
+            m.borrow_mut().offer(&self.row);
             return;
         }
         for i in 0..self.dests.len() {

@@ -184,8 +184,10 @@ pub(crate) fn eval_stratum(
             let info = &prog.relations[rel];
             let mut m = Merge::new(info.lattice?, info.arity);
             for row in base[rel].chunks_exact(info.arity) {
-                m.admit(row, interner);
+                m.offer(row);
             }
+            // Given rows go into the indexes below, as they are merged.
+            m.take_raised(interner);
             Some((rel, RefCell::new(m)))
         })
         .collect();
@@ -228,8 +230,10 @@ pub(crate) fn eval_stratum(
             db.put(spec.clone(), index);
             continue;
         };
-        // Complete: one row per key, the join of its values.
+        // Complete: one row per key, the join of its values (a stratum without iteration
+        // merges here what its one pass offered).
         drop(index);
+        m.borrow_mut().take_raised(interner);
         let arity = prog.relations[spec.rel].arity;
         let order: Vec<usize> = spec.cols().collect();
         let rows = m.borrow().rows();
@@ -321,7 +325,10 @@ impl<'a> Ctx<'a> {
                 }
             }
         }
-        while it.changed() {
+        while {
+            self.flush_merges(plan, interner);
+            it.changed()
+        } {
             for rp in &plan.rules {
                 for step in &rp.steps {
                     if step_is_delta(step) {
@@ -331,6 +338,30 @@ impl<'a> Ctx<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Puts the rows of the keys whose lattice value rose this round into their relation's
+    /// indexes (each index in its column order).
+    fn flush_merges(&self, plan: &StratumPlan, interner: &Interner) {
+        for (&rel, m) in self.merges {
+            let rows = m.borrow_mut().take_raised(interner);
+            if rows.is_empty() {
+                continue;
+            }
+            for (spec, index) in plan.dyn_specs.iter().zip(self.dyns) {
+                if spec.rel != rel {
+                    continue;
+                }
+                let arity = spec.key.len() + spec.val.len();
+                let order: Vec<usize> = spec.cols().collect();
+                let mut flat = Vec::with_capacity(rows.len());
+                for row in rows.chunks_exact(arity) {
+                    flat.extend(order.iter().map(|&c| row[c]));
+                }
+                index.push_flat(&flat);
+                index.flush();
+            }
+        }
     }
 
     fn slot(&self, s: Slot) -> &'a dyn Index {

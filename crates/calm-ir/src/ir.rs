@@ -227,13 +227,6 @@ pub struct Relation {
     pub lattice: Option<Lattice>,
 }
 
-impl Relation {
-    /// The key columns of a lattice relation (all but the last).
-    pub fn lattice_key(&self) -> Option<std::ops::Range<usize>> {
-        self.lattice.map(|_| 0..self.arity - 1)
-    }
-}
-
 /// When a rule's head holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Time {

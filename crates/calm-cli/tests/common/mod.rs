@@ -10,12 +10,34 @@ use std::time::Duration;
 /// The `calm` binary under test.
 pub const CALM: &str = env!("CARGO_BIN_EXE_calm");
 
-/// Free ports on 127.0.0.1, all distinct.
+/// Free ports on 127.0.0.1, all distinct, for nodes to bind later. They are taken below Linux's
+/// ephemeral range (32768 and up by default), where the source ports of outgoing connections
+/// come from: a port the kernel handed out for `bind(0)` and then released could be taken by any
+/// connection made before the node binds it (a test saw "Address already in use"). Each test
+/// process walks the range from its own starting point, and a port is only returned after a
+/// bind to it succeeded.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let ls: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let seed = std::process::id().wrapping_mul(2_654_435_761)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    let _ = NEXT.compare_exchange(u32::MAX, seed % SPAN, Ordering::SeqCst, Ordering::SeqCst);
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..SPAN {
+        if out.len() == n {
+            break;
+        }
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            out.push(port);
+        }
+    }
+    assert_eq!(out.len(), n, "no {n} free ports between {LOW} and {}", LOW + SPAN);
+    out
 }
 
 /// An HTTP client that returns error statuses as responses and gives up after 10 s.

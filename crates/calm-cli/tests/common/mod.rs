@@ -36,7 +36,12 @@ pub fn free_ports(n: usize) -> Vec<u16> {
             out.push(port);
         }
     }
-    assert_eq!(out.len(), n, "no {n} free ports between {LOW} and {}", LOW + SPAN);
+    assert_eq!(
+        out.len(),
+        n,
+        "no {n} free ports between {LOW} and {}",
+        LOW + SPAN
+    );
     out
 }
 

@@ -381,16 +381,9 @@ pub async fn serve_with(
     options: HttpOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.into_std()?;
-    let guard = handle.server_guard();
-    let rt = handle.client_runtime().clone();
-    let served = rt.spawn(async move {
-        let _guard = guard;
-        let listener = TcpListener::from_std(listener)?;
-        serve_here(listener, handle, options, shutdown).await
-    });
-    // Cancelled: the tick thread's runtime is gone, so is the node.
-    served.await.unwrap_or(Ok(()))
+    handle
+        .serve_clients(listener, move |l, h| serve_here(l, h, options, shutdown))
+        .await
 }
 
 /// [`serve_with`] on the current runtime.

@@ -515,9 +515,33 @@ impl NodeHandle {
     }
 
     /// Counts a client server on the tick thread's runtime until the guard is dropped.
-    pub(crate) fn server_guard(&self) -> ServerGuard {
+    fn server_guard(&self) -> ServerGuard {
         self.shared.servers.fetch_add(1, Ordering::SeqCst);
         ServerGuard(self.shared.clone())
+    }
+
+    /// Runs a client server (`serve` on `listener`) on the runtime clients are served on (see
+    /// [`NodeHandle::client_runtime`]), counted by a [`ServerGuard`] while it runs; the returned
+    /// future only waits for it. Cancelled (the tick thread's runtime is gone, so is the node),
+    /// it ends with `Ok`.
+    pub(crate) async fn serve_clients<F, Fut>(
+        &self,
+        listener: tokio::net::TcpListener,
+        serve: F,
+    ) -> std::io::Result<()>
+    where
+        F: FnOnce(tokio::net::TcpListener, NodeHandle) -> Fut + Send + 'static,
+        Fut: Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        let listener = listener.into_std()?;
+        let guard = self.server_guard();
+        let handle = self.clone();
+        let served = self.client_runtime().spawn(async move {
+            let _guard = guard;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            serve(listener, handle).await
+        });
+        served.await.unwrap_or(Ok(()))
     }
 
     /// The limits the node applies.

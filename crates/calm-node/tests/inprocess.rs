@@ -11,9 +11,24 @@ fn sym(s: &str) -> Value {
     Value::Symbol(s.to_string())
 }
 
+/// A free port on 127.0.0.1 for a node to bind later, never the same twice in this process and
+/// below Linux's ephemeral range: a port from `bind(0)`, released, can be handed out again to
+/// the next test or taken by an outgoing connection before the node binds it (seen as
+/// "Address already in use" with the tests running in parallel).
 fn free_port() -> std::net::SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let seed = std::process::id().wrapping_mul(2_654_435_761);
+    let _ = NEXT.compare_exchange(u32::MAX, seed % SPAN, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return l.local_addr().unwrap();
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -283,19 +283,30 @@ impl Parser<'_> {
     /// `[name: type, ...]` or `{name: type, ...}` (the opening bracket is next); returns the fields and
     /// the closing token.
     fn record_fields(&mut self, close: Tok) -> PResult<(Vec<Param>, Token)> {
-        let closing = if close == Tok::RBracket { "`]`" } else { "`}`" };
         self.bump();
-        let mut fields = Vec::new();
+        self.typed_names(close, "field")
+    }
+
+    /// `name: type, ...` up to `close` (the opening bracket is consumed), each name called a
+    /// `noun` in errors; returns them and the closing token.
+    fn typed_names(&mut self, close: Tok, noun: &str) -> PResult<(Vec<Param>, Token)> {
+        let closing = match close {
+            Tok::RBracket => "`]`",
+            Tok::RParen => "`)`",
+            _ => "`}`",
+        };
+        let mut names = Vec::new();
         if self.at(close) {
-            return Ok((fields, self.bump()));
+            return Ok((names, self.bump()));
         }
         loop {
-            let col = self.expect(Tok::Ident, "a field name", "")?;
+            let col = self.expect(Tok::Ident, &format!("a {noun} name"), "")?;
             let col = self.ident(col);
-            let after_col = format!(" after the field name `{}`", col.name);
-            self.expect_with_help(Tok::Colon, "`:`", &after_col, "write `field: type`")?;
+            let after_col = format!(" after the {noun} name `{}`", col.name);
+            let help = format!("write `{noun}: type`");
+            self.expect_with_help(Tok::Colon, "`:`", &after_col, &help)?;
             let ty = self.expect(Tok::Ident, "a type name", "")?;
-            fields.push(Param {
+            names.push(Param {
                 name: col,
                 ty: self.ident(ty),
             });
@@ -304,9 +315,13 @@ impl Parser<'_> {
                 Tok::Comma => {
                     self.bump();
                 }
-                k if k == close => return Ok((fields, self.bump())),
+                k if k == close => return Ok((names, self.bump())),
                 _ => {
-                    return Err(self.expected(t, &format!("`,` or {closing}"), " after a field"));
+                    return Err(self.expected(
+                        t,
+                        &format!("`,` or {closing}"),
+                        &format!(" after a {noun}"),
+                    ));
                 }
             }
         }
@@ -468,30 +483,7 @@ impl Parser<'_> {
         };
         let after_name = format!(" after `.decl {}`", name.name);
         self.expect(Tok::LParen, "`(`", &after_name)?;
-        let mut params = Vec::new();
-        let close = if self.at(Tok::RParen) {
-            self.bump()
-        } else {
-            loop {
-                let col = self.expect(Tok::Ident, "a column name", "")?;
-                let col = self.ident(col);
-                let after_col = format!(" after the column name `{}`", col.name);
-                self.expect_with_help(Tok::Colon, "`:`", &after_col, "write `column: type`")?;
-                let ty = self.expect(Tok::Ident, "a type name", "")?;
-                params.push(Param {
-                    name: col,
-                    ty: self.ident(ty),
-                });
-                let t = self.peek();
-                match t.kind {
-                    Tok::Comma => {
-                        self.bump();
-                    }
-                    Tok::RParen => break self.bump(),
-                    _ => return Err(self.expected(t, "`,` or `)`", " after a column")),
-                }
-            }
-        };
+        let (params, close) = self.typed_names(Tok::RParen, "column")?;
         let qualifiers = self.qualifiers(&name.name, &params)?;
         Ok(names
             .into_iter()

@@ -9,6 +9,7 @@ mod explain;
 mod graph;
 mod insert;
 mod kv;
+mod lsp;
 mod node;
 mod query;
 mod run;
@@ -51,6 +52,8 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Simulate a cluster under many seeded schedules and faults: do they all end the same?
     Sim(sim::SimArgs),
+    /// Run the language server (LSP over standard input and output) for editors.
+    Lsp(lsp::LspArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => graph::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Lsp(args) => lsp::run(args),
     };
     match result {
         Ok(code) => code,

@@ -23,7 +23,7 @@ pub fn to_lsp(uri: &Uri, text: &str, index: &LineIndex, findings: &[Finding]) ->
         .map(|f| {
             let mut message = f.message.clone();
             if !f.label.is_empty() && f.label != f.message {
-                message.push_str("\n");
+                message.push('\n');
                 message.push_str(&f.label);
             }
             for n in &f.notes {

@@ -17,9 +17,9 @@ pub struct Document {
     pub version: i32,
     /// The text, or why none is held (too large, or out of sync): it is then not analysed until
     /// the client sends the whole text again, or reopens it.
-    pub text: Result<String, String>,
+    pub text: Result<Rc<str>, String>,
     /// Positions of `text`.
-    pub index: LineIndex,
+    pub index: Rc<LineIndex>,
     /// The analysis of this version, once computed.
     analysed: Option<Rc<Analysed>>,
     /// Whether the client has not yet been sent this version's diagnostics.
@@ -29,7 +29,8 @@ pub struct Document {
 impl Document {
     /// A document holding `text` (or why it holds none).
     pub fn new(version: i32, text: Result<String, String>) -> Document {
-        let index = LineIndex::new(text.as_deref().unwrap_or(""));
+        let index = Rc::new(LineIndex::new(text.as_deref().unwrap_or("")));
+        let text = text.map(Rc::from);
         Document {
             version,
             text,

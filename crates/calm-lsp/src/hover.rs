@@ -80,7 +80,9 @@ pub fn relation(doc: &Analysed, text: &str, name: &str, line_of: impl Fn(usize) 
             props.push("an equivalence relation (`eqrel`)".to_string());
         }
         if let Some(l) = f.lattice {
-            props.push(format!("a lattice: its last column keeps the `{l}` per key"));
+            props.push(format!(
+                "a lattice: its last column keeps the `{l}` per key"
+            ));
         }
     }
     let (mut now, mut next, mut sent, mut facts_n) = (0, 0, 0, 0);
@@ -93,10 +95,7 @@ pub fn relation(doc: &Analysed, text: &str, name: &str, line_of: impl Fn(usize) 
         }
     }
     if sent > 0 {
-        props.push(format!(
-            "sent with `@async` by {sent} rule{}",
-            plural(sent)
-        ));
+        props.push(format!("sent with `@async` by {sent} rule{}", plural(sent)));
     }
     if next > 0 {
         props.push(format!(

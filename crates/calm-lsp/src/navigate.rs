@@ -7,7 +7,8 @@ use calm_syntax::ast::{self, TimeSuffix, TypeDef};
 use calm_syntax::{FileId, Span};
 
 /// Where relation `name` is defined: its `.decl` (from the tree, or from a declaration that did
-/// not parse), or else the heads of the rules and facts that derive it.
+/// not parse), or else the heads of the rules and facts that derive it (those that parsed, or
+/// else the names starting clauses that did not).
 pub fn definition(doc: &Analysed, name: &str) -> Vec<Span> {
     let decls: Vec<Span> = doc
         .occurrences
@@ -18,9 +19,18 @@ pub fn definition(doc: &Analysed, name: &str) -> Vec<Span> {
     if !decls.is_empty() {
         return decls;
     }
-    doc.occurrences
+    let heads: Vec<Span> = doc
+        .occurrences
         .of(name)
         .filter(|o| o.role == Role::Head)
+        .map(|o| o.span)
+        .collect();
+    if !heads.is_empty() {
+        return heads;
+    }
+    doc.occurrences
+        .of(name)
+        .filter(|o| o.role == Role::UnparsedHead)
         .map(|o| o.span)
         .collect()
 }
@@ -44,13 +54,17 @@ pub enum RenameError {
     #[error("`{0}` is built in and cannot be renamed")]
     Builtin(String),
     /// The new name is not a relation name.
-    #[error("`{0}` is not a valid relation name (letters, digits and `_`, parts joined by `.`, not a reserved word)")]
+    #[error(
+        "`{0}` is not a valid relation name (letters, digits and `_`, parts joined by `.`, not a reserved word)"
+    )]
     InvalidName(String),
     /// Another relation already has the new name.
     #[error("a relation named `{0}` already exists: renaming would merge the two")]
     Taken(String),
     /// The relation is also used inside a component.
-    #[error("`{0}` is also used inside a component, where its name is written differently: rename it there by hand")]
+    #[error(
+        "`{0}` is also used inside a component, where its name is written differently: rename it there by hand"
+    )]
     InComponent(String),
     /// The renamed text would not be the same program with another name.
     #[error("renaming `{0}` would change what the text parses to: {1}")]

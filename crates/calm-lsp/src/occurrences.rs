@@ -33,7 +33,10 @@ pub enum Role {
     Negated,
     /// An atom inside an aggregate's body.
     Aggregated,
-    /// Found by the lexical scan of a clause that did not parse (a name followed by `(`).
+    /// Found by the lexical scan of a clause that did not parse: a name followed by `(` that
+    /// starts the clause (probably its head).
+    UnparsedHead,
+    /// Found by the lexical scan of a clause that did not parse: any other name followed by `(`.
     Unparsed,
 }
 
@@ -97,7 +100,8 @@ impl Occurrences {
         }
         out.list.sort_by_key(|o| (o.span.start, o.span.end));
         // A clause with a disjunction is several rules sharing their atoms' spans.
-        out.list.dedup_by(|b, a| a.span == b.span && a.name == b.name);
+        out.list
+            .dedup_by(|b, a| a.span == b.span && a.name == b.name);
         out
     }
 
@@ -224,14 +228,9 @@ pub fn valid_name(name: &str) -> bool {
 fn reserved(word: &str) -> bool {
     ast::Functor::by_name(word).is_some()
         || ast::BinOp::word(word).is_some()
-        || [
-            AggFunc::Count,
-            AggFunc::Sum,
-            AggFunc::Min,
-            AggFunc::Max,
-        ]
-        .iter()
-        .any(|f| f.as_str() == word)
+        || [AggFunc::Count, AggFunc::Sum, AggFunc::Min, AggFunc::Max]
+            .iter()
+            .any(|f| f.as_str() == word)
         || matches!(
             word,
             "match" | "contains" | "not" | "nil" | "mean" | "range" | "as" | "autoinc"
@@ -248,6 +247,7 @@ enum Tok {
     LBrace,
     RBrace,
     Comma,
+    Dot,
     Newline,
     Other,
 }
@@ -315,8 +315,17 @@ fn scan_gap(text: &str, gap: Span, out: &mut Vec<Occurrence>) {
                     } else {
                         !reserved(word)
                     };
+                    let starts_clause = toks[..i]
+                        .iter()
+                        .rfind(|t| t.0 != Tok::Newline)
+                        .is_none_or(|t| t.0 == Tok::Dot);
+                    let role = if starts_clause {
+                        Role::UnparsedHead
+                    } else {
+                        Role::Unparsed
+                    };
                     if builtin_or_word {
-                        push(text, span, Role::Unparsed, out);
+                        push(text, span, role, out);
                     }
                 }
             }
@@ -406,6 +415,7 @@ fn tokens(text: &str, gap: Span) -> Vec<(Tok, Span)> {
                     b'{' => Tok::LBrace,
                     b'}' => Tok::RBrace,
                     b',' => Tok::Comma,
+                    b'.' => Tok::Dot,
                     _ => Tok::Other,
                 };
                 if kind != Tok::Other || !b.is_ascii_whitespace() {
@@ -484,7 +494,8 @@ mod tests {
         let l = listed(&o, text);
         let names: Vec<&str> = l.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, vec!["e", "p", "e", "q", "r", "p", "e", "broken"]);
-        assert_eq!(l[1].1, Role::Unparsed);
+        assert_eq!(l[1].1, Role::UnparsedHead);
+        assert_eq!(l[3].1, Role::Unparsed);
         assert_eq!(l[7].1, Role::Decl);
     }
 
@@ -493,7 +504,10 @@ mod tests {
         let text = ".comp C { .decl r(x: number) r(1). }\n.init c = C\n.output c.r\n";
         let o = occ(text);
         assert!(o.hidden.contains("c.r"));
-        assert_eq!(listed(&o, text), vec![("c.r".into(), Role::Directive(DirectiveKind::Output))]);
+        assert_eq!(
+            listed(&o, text),
+            vec![("c.r".into(), Role::Directive(DirectiveKind::Output))]
+        );
     }
 
     #[test]

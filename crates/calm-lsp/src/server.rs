@@ -108,6 +108,13 @@ struct Server<'c> {
     state: State,
 }
 
+/// An open document with text, as a request sees it.
+struct Open {
+    a: Rc<Analysed>,
+    text: Rc<str>,
+    index: Rc<LineIndex>,
+}
+
 /// A handler's failure: the error response to send.
 type Failure = ResponseError;
 
@@ -142,7 +149,10 @@ impl Server<'_> {
                             Ok(r) => r?,
                             Err(panic) => self.log(
                                 MessageType::ERROR,
-                                format!("internal error handling `{method}`: {}", panic_text(&*panic)),
+                                format!(
+                                    "internal error handling `{method}`: {}",
+                                    panic_text(&*panic)
+                                ),
                             )?,
                         }
                     }
@@ -305,7 +315,7 @@ impl Server<'_> {
         self.docs
             .iter()
             .filter(|(u, _)| *u != except)
-            .map(|(_, d)| d.text.as_ref().map_or(0, String::len))
+            .map(|(_, d)| d.text.as_ref().map_or(0, |t| t.len()))
             .sum()
     }
 
@@ -353,7 +363,11 @@ impl Server<'_> {
                 format!("ignored a change of `{}`, which is not open", uri.as_str()),
             );
         };
-        let mut text = doc.text.clone();
+        let mut text = doc
+            .text
+            .as_deref()
+            .map(str::to_string)
+            .map_err(Clone::clone);
         for change in p.content_changes {
             text = match (change.range, text) {
                 (None, _) => Ok(change.text),
@@ -361,7 +375,10 @@ impl Server<'_> {
                 (Some(range), Ok(mut t)) => {
                     let index = LineIndex::new(&t);
                     match index.span(&t, range) {
-                        Some(span) if t.len() - span.len() + change.text.len() <= self.limits.document_bytes => {
+                        Some(span)
+                            if t.len() - span.len() + change.text.len()
+                                <= self.limits.document_bytes =>
+                        {
                             t.replace_range(span.start..span.end, &change.text);
                             Ok(t)
                         }
@@ -402,14 +419,16 @@ impl Server<'_> {
             };
             doc.dirty = false;
             let version = doc.version;
-            let caught = catch_unwind(AssertUnwindSafe(|| match doc.analysed(uri.as_str(), &config) {
-                Some(a) => {
-                    let text = doc.text.as_deref().unwrap_or_default();
-                    diagnostics::to_lsp(&uri, text, &doc.index, &a.findings)
+            let caught = catch_unwind(AssertUnwindSafe(|| {
+                match doc.analysed(uri.as_str(), &config) {
+                    Some(a) => {
+                        let text = doc.text.as_deref().unwrap_or_default();
+                        diagnostics::to_lsp(&uri, text, &doc.index, &a.findings)
+                    }
+                    None => vec![diagnostics::not_analysed(
+                        doc.text.as_ref().err().cloned().unwrap_or_default(),
+                    )],
                 }
-                None => vec![diagnostics::not_analysed(
-                    doc.text.as_ref().err().cloned().unwrap_or_default(),
-                )],
             }));
             let diags = match caught {
                 Ok(d) => d,
@@ -464,7 +483,7 @@ impl Server<'_> {
     }
 
     /// The open document `uri`, its text and its analysis (`Ok(None)` when it holds no text).
-    fn doc(&mut self, uri: &Uri) -> Result<Option<(Rc<Analysed>, String, LineIndex)>, Failure> {
+    fn doc(&mut self, uri: &Uri) -> Result<Option<Open>, Failure> {
         let config = self
             .config_for(uri)
             .map_err(|_| failure(ErrorCode::InternalError, "the client is gone"))?;
@@ -477,32 +496,34 @@ impl Server<'_> {
         let Some(a) = doc.analysed(uri.as_str(), &config) else {
             return Ok(None);
         };
-        let text = doc.text.as_deref().unwrap_or_default().to_string();
-        Ok(Some((a, text, doc.index.clone())))
+        let Ok(text) = doc.text.clone() else {
+            return Ok(None);
+        };
+        Ok(Some(Open {
+            a,
+            text,
+            index: Rc::clone(&doc.index),
+        }))
     }
 
     /// The document, and the byte offset of `pos` in it.
-    fn at(
-        &mut self,
-        p: &TextDocumentPositionParams,
-    ) -> Result<Option<(Rc<Analysed>, String, LineIndex, usize)>, Failure> {
-        let Some((a, text, index)) = self.doc(&p.text_document.uri)? else {
+    fn at(&mut self, p: &TextDocumentPositionParams) -> Result<Option<(Open, usize)>, Failure> {
+        let Some(open) = self.doc(&p.text_document.uri)? else {
             return Ok(None);
         };
-        let offset = offset(&index, &text, p.position)?;
-        Ok(Some((a, text, index, offset)))
+        let offset = offset(&open.index, &open.text, p.position)?;
+        Ok(Some((open, offset)))
     }
 
     fn hover(&mut self, p: HoverParams) -> Result<Option<Hover>, Failure> {
-        let Some((a, text, index, offset)) = self.at(&p.text_document_position_params)? else {
+        let Some((Open { a, text, index }, offset)) = self.at(&p.text_document_position_params)?
+        else {
             return Ok(None);
         };
         let Some(occ) = a.occurrences.at(offset) else {
             return Ok(None);
         };
-        let value = hover::relation(&a, &text, &occ.name, |o| {
-            index.position(&text, o).line + 1
-        });
+        let value = hover::relation(&a, &text, &occ.name, |o| index.position(&text, o).line + 1);
         Ok(Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
@@ -517,7 +538,8 @@ impl Server<'_> {
         p: GotoDefinitionParams,
     ) -> Result<Option<GotoDefinitionResponse>, Failure> {
         let uri = p.text_document_position_params.text_document.uri.clone();
-        let Some((a, text, index, offset)) = self.at(&p.text_document_position_params)? else {
+        let Some((Open { a, text, index }, offset)) = self.at(&p.text_document_position_params)?
+        else {
             return Ok(None);
         };
         let Some(occ) = a.occurrences.at(offset) else {
@@ -534,7 +556,7 @@ impl Server<'_> {
 
     fn references(&mut self, p: ReferenceParams) -> Result<Option<Vec<Location>>, Failure> {
         let uri = p.text_document_position.text_document.uri.clone();
-        let Some((a, text, index, offset)) = self.at(&p.text_document_position)? else {
+        let Some((Open { a, text, index }, offset)) = self.at(&p.text_document_position)? else {
             return Ok(None);
         };
         let Some(occ) = a.occurrences.at(offset) else {
@@ -548,7 +570,7 @@ impl Server<'_> {
         &mut self,
         p: TextDocumentPositionParams,
     ) -> Result<Option<PrepareRenameResponse>, Failure> {
-        let Some((a, text, index, offset)) = self.at(&p)? else {
+        let Some((Open { a, text, index }, offset)) = self.at(&p)? else {
             return Ok(None);
         };
         let Some(occ) = a.occurrences.at(offset) else {
@@ -574,7 +596,7 @@ impl Server<'_> {
 
     fn rename(&mut self, p: RenameParams) -> Result<Option<WorkspaceEdit>, Failure> {
         let uri = p.text_document_position.text_document.uri.clone();
-        let Some((a, text, index, offset)) = self.at(&p.text_document_position)? else {
+        let Some((Open { a, text, index }, offset)) = self.at(&p.text_document_position)? else {
             return Ok(None);
         };
         let spans = navigate::rename(&a, &text, offset, &p.new_name)
@@ -592,8 +614,11 @@ impl Server<'_> {
         }))
     }
 
-    fn symbols(&mut self, p: DocumentSymbolParams) -> Result<Option<DocumentSymbolResponse>, Failure> {
-        let Some((a, text, index)) = self.doc(&p.text_document.uri)? else {
+    fn symbols(
+        &mut self,
+        p: DocumentSymbolParams,
+    ) -> Result<Option<DocumentSymbolResponse>, Failure> {
+        let Some(Open { a, text, index }) = self.doc(&p.text_document.uri)? else {
             return Ok(None);
         };
         #[allow(deprecated)] // `deprecated` is a required field of the type.
@@ -624,7 +649,7 @@ impl Server<'_> {
         p: CodeActionParams,
     ) -> Result<Option<Vec<CodeActionOrCommand>>, Failure> {
         let uri = p.text_document.uri.clone();
-        let Some((a, text, index)) = self.doc(&uri)? else {
+        let Some(Open { a, text, index }) = self.doc(&uri)? else {
             return Ok(None);
         };
         let range = index.span(&text, p.range).ok_or_else(|| {

@@ -128,9 +128,12 @@ pub fn read_frame(input: &mut impl BufRead, max_message: usize) -> io::Result<Fr
         }
         match line.split_once(':') {
             Some((name, value)) if name.trim().eq_ignore_ascii_case("content-length") => {
-                length = Some(value.trim().parse::<usize>().map_err(|_| {
-                    format!("Content-Length `{}` is not a length", value.trim())
-                }));
+                length = Some(
+                    value
+                        .trim()
+                        .parse::<usize>()
+                        .map_err(|_| format!("Content-Length `{}` is not a length", value.trim())),
+                );
             }
             Some(_) => {}
             None => {
@@ -271,7 +274,8 @@ fn read_loop<R: BufRead, W: Write>(
         let msg = match read_frame(&mut input, max_message)? {
             Frame::End => return Ok(()),
             Frame::Bad(why) => {
-                let reply = error_response(serde_json::Value::Null, ErrorCode::InvalidRequest, &why);
+                let reply =
+                    error_response(serde_json::Value::Null, ErrorCode::InvalidRequest, &why);
                 write_raw(out, &reply)?;
                 continue;
             }
@@ -374,7 +378,9 @@ mod tests {
             r#"{"jsonrpc":"2.0","method":"exit"}"#.to_string(),
             r#"{"jsonrpc":"2.0","method":"never-read"}"#.to_string(),
         ] {
-            input.extend_from_slice(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+            input.extend_from_slice(
+                format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes(),
+            );
         }
         let out = Arc::new(Mutex::new(Vec::<u8>::new()));
         #[derive(Clone)]

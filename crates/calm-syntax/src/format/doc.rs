@@ -1,6 +1,6 @@
 //! A small document algebra for layout, in the style of Wadler's "prettier printer": text, line
-//! breaks that are spaces when their group fits on the line, groups, indentation, and trailing
-//! comments deferred to the end of their line.
+//! breaks that are spaces when their group fits on the line, groups, indentation, and text that
+//! ends its line (a trailing `//` comment).
 //!
 //! The printer walks the document with an explicit stack (documents may be deep), and decides
 //! for each group whether it fits in what remains of the line (up to the next possible break
@@ -26,8 +26,8 @@ pub(crate) enum Doc {
     /// A group: printed flat when it fits, broken otherwise. The flag says that it holds a hard
     /// break, so it is always broken.
     Group(Box<Doc>, bool),
-    /// Text printed at the end of the current line, before its line break (a trailing comment).
-    LineSuffix(String),
+    /// Text that ends its line (a trailing comment): what follows goes on the next line.
+    EndOfLine(String),
     /// Breaks every enclosing group.
     BreakParent,
 }
@@ -63,7 +63,7 @@ impl Doc {
                 }
                 Doc::Concat(parts) => stack.extend(parts),
                 Doc::Nest(_, inner) => stack.push(inner),
-                Doc::Text(_) | Doc::Line | Doc::SoftLine | Doc::FreshLine | Doc::LineSuffix(_) => {}
+                Doc::Text(_) | Doc::Line | Doc::SoftLine | Doc::FreshLine | Doc::EndOfLine(_) => {}
             }
         }
         false
@@ -83,14 +83,17 @@ struct Printer {
     column: usize,
     /// Nothing but indentation on the current line.
     line_start: bool,
-    /// Trailing comments waiting for the end of the line.
-    suffixes: Vec<String>,
+    /// The current line must end before anything else is printed on it.
+    eol: bool,
 }
 
 impl Printer {
-    fn text(&mut self, s: &str) {
-        if s.is_empty() {
+    fn text(&mut self, s: &str, indent: isize) {
+        if s.is_empty() || (self.eol && s.trim().is_empty()) {
             return;
+        }
+        if self.eol {
+            self.newline(indent);
         }
         self.out.push_str(s);
         match s.rfind('\n') {
@@ -101,9 +104,7 @@ impl Printer {
     }
 
     fn newline(&mut self, indent: isize) {
-        for s in std::mem::take(&mut self.suffixes) {
-            self.out.push_str(&s);
-        }
+        self.eol = false;
         let trimmed = self.out.trim_end_matches([' ', '\t']).len();
         self.out.truncate(trimmed);
         self.out.push('\n');
@@ -153,7 +154,10 @@ fn fits(first: &Doc, rest: &[(isize, Mode, &Doc)], width: usize) -> bool {
             Doc::Group(inner, hard) => {
                 stack.push((if *hard { Mode::Break } else { mode }, inner));
             }
-            Doc::LineSuffix(_) | Doc::BreakParent => {}
+            // A trailing comment counts, like any text (whether it ends its line or not, so
+            // that formatting twice decides the same), and ends the line.
+            Doc::EndOfLine(s) => return width >= s.chars().count() as isize,
+            Doc::BreakParent => {}
         }
     }
 }
@@ -164,33 +168,42 @@ pub(crate) fn print(doc: &Doc, width: usize) -> String {
         out: String::new(),
         column: 0,
         line_start: true,
-        suffixes: Vec::new(),
+        eol: false,
     };
     let mut stack: Vec<(isize, Mode, &Doc)> = vec![(0, Mode::Break, doc)];
     while let Some((indent, mode, doc)) = stack.pop() {
         match doc {
-            Doc::Text(s) => p.text(s),
-            Doc::Line if mode == Mode::Flat => p.text(" "),
-            Doc::SoftLine if mode == Mode::Flat => {}
+            Doc::Text(s) => p.text(s, indent),
+            Doc::Line | Doc::SoftLine if mode == Mode::Flat && !p.eol => {
+                if matches!(doc, Doc::Line) {
+                    p.text(" ", indent);
+                }
+            }
             Doc::Line | Doc::SoftLine | Doc::HardLine => p.newline(indent),
             Doc::FreshLine => {
-                if !p.line_start {
+                if !p.line_start || p.eol {
                     p.newline(indent);
                 }
             }
             Doc::Concat(parts) => stack.extend(parts.iter().rev().map(|d| (indent, mode, d))),
             Doc::Nest(by, inner) => stack.push((indent + by, mode, inner)),
             Doc::Group(inner, hard) => {
+                // After a comment that ends the line, the group starts on the next one.
+                let column = if p.eol {
+                    usize::try_from(indent).unwrap_or(0)
+                } else {
+                    p.column
+                };
                 let flat = !*hard
-                    && (mode == Mode::Flat || fits(inner, &stack, width.saturating_sub(p.column)));
+                    && (mode == Mode::Flat || fits(inner, &stack, width.saturating_sub(column)));
                 stack.push((indent, if flat { Mode::Flat } else { Mode::Break }, inner));
             }
-            Doc::LineSuffix(s) => p.suffixes.push(s.clone()),
+            Doc::EndOfLine(s) => {
+                p.text(s, indent);
+                p.eol = true;
+            }
             Doc::BreakParent => {}
         }
-    }
-    if !p.suffixes.is_empty() {
-        p.newline(0);
     }
     let trimmed = p.out.trim_end().len();
     p.out.truncate(trimmed);
@@ -228,14 +241,20 @@ mod tests {
     }
 
     #[test]
-    fn hard_lines_break_groups_and_suffixes_end_lines() {
+    fn hard_lines_break_groups_and_comments_end_lines() {
         let d = Doc::group(Doc::Concat(vec![
             Doc::text("a"),
-            Doc::LineSuffix(" // c".into()),
+            Doc::EndOfLine(" // c".into()),
             Doc::BreakParent,
             Doc::Line,
             Doc::text("b"),
         ]));
+        assert_eq!(print(&d, 80), "a // c\nb");
+        let d = Doc::Concat(vec![
+            Doc::EndOfLine("a // c".into()),
+            Doc::text(" "),
+            Doc::text("b"),
+        ]);
         assert_eq!(print(&d, 80), "a // c\nb");
         let d = Doc::Concat(vec![
             Doc::text("a"),

@@ -125,7 +125,7 @@ impl<'a> Layout<'a> {
             let multiline = text.contains('\n');
             match how {
                 Trail::Inline => parts.push(Doc::text(format!(" {text}"))),
-                Trail::EndOfLine => parts.push(Doc::LineSuffix(format!(" {text}"))),
+                Trail::EndOfLine => parts.push(Doc::EndOfLine(format!(" {text}"))),
             }
             if how == Trail::EndOfLine || multiline {
                 parts.push(Doc::BreakParent);

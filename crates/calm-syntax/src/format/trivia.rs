@@ -75,7 +75,43 @@ impl<'a> Source<'a> {
             comments,
         };
         src.attach();
+        src.move_off_separators();
         src
+    }
+
+    /// Moves comments off `,` and `.` where they would print badly: a comment ending the line
+    /// before a `,` or a `.` goes after it (`x, // c`), comments on lines of their own before one
+    /// go before the token after it.
+    fn move_off_separators(&mut self) {
+        for i in 0..self.toks.len() {
+            let sep = matches!(self.toks[i].kind, Tok::Comma | Tok::Dot);
+            if !sep {
+                continue;
+            }
+            if i > 0
+                && self.trailing[i].is_empty()
+                && self.leading[i].is_empty()
+                && !self.trailing[i - 1].is_empty()
+                && self.trailing[i - 1]
+                    .iter()
+                    .all(|&(_, how)| how == Trail::EndOfLine)
+            {
+                self.trailing[i] = std::mem::take(&mut self.trailing[i - 1]);
+            }
+            if !self.leading[i].is_empty() {
+                let mut moved = std::mem::take(&mut self.leading[i]);
+                match self.leading.get_mut(i + 1) {
+                    Some(next) => {
+                        moved.append(next);
+                        *next = moved;
+                    }
+                    None => {
+                        moved.append(&mut self.end);
+                        self.end = moved;
+                    }
+                }
+            }
+        }
     }
 
     fn attach(&mut self) {

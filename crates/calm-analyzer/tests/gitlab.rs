@@ -63,14 +63,20 @@ fn issues_have_the_required_fields() {
     }
     assert_eq!(
         paths,
-        BTreeSet::from(["rules/barrier.dl".to_string(), "rules/syntax.dl".to_string()])
+        BTreeSet::from([
+            "rules/barrier.dl".to_string(),
+            "rules/syntax.dl".to_string()
+        ])
     );
     assert!(severities.contains("major"), "{severities:?}");
 }
 
 #[test]
 fn a_clean_program_has_an_empty_report() {
-    let v = report(&[("ok.dl", "edge(1, 2).\npath(x, y) :- edge(x, y).\n")], false);
+    let v = report(
+        &[("ok.dl", "edge(1, 2).\npath(x, y) :- edge(x, y).\n")],
+        false,
+    );
     assert_eq!(v, Value::Array(Vec::new()));
 }
 
@@ -78,7 +84,10 @@ fn a_clean_program_has_an_empty_report() {
 fn identical_findings_get_distinct_fingerprints() {
     let barrier = case("calm004_barrier");
     // The same program twice under one name: every finding has a twin.
-    let v = report(&[("a.dl", barrier.as_str()), ("a.dl", barrier.as_str())], false);
+    let v = report(
+        &[("a.dl", barrier.as_str()), ("a.dl", barrier.as_str())],
+        false,
+    );
     let issues = v.as_array().unwrap();
     assert!(issues.len() >= 2 && issues.len() % 2 == 0, "{v:#}");
     let fps: BTreeSet<&str> = issues

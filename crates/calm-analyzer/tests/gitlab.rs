@@ -89,7 +89,7 @@ fn identical_findings_get_distinct_fingerprints() {
         false,
     );
     let issues = v.as_array().unwrap();
-    assert!(issues.len() >= 2 && issues.len() % 2 == 0, "{v:#}");
+    assert!(issues.len() >= 2 && issues.len().is_multiple_of(2), "{v:#}");
     let fps: BTreeSet<&str> = issues
         .iter()
         .map(|i| i["fingerprint"].as_str().unwrap())

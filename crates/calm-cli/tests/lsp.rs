@@ -179,6 +179,7 @@ fn editor_session_over_stdio() {
     let caps = &init["result"]["capabilities"];
     assert_eq!(caps["positionEncoding"], "utf-16");
     assert_eq!(caps["renameProvider"]["prepareProvider"], true);
+    assert_eq!(caps["documentFormattingProvider"], true);
     assert_eq!(init["result"]["serverInfo"]["name"], "calm");
     s.notify("initialized", json!({}));
 
@@ -298,6 +299,24 @@ fn editor_session_over_stdio() {
     let edit = &actions["result"][0]["edit"]["changes"][&uri][0];
     assert_eq!(edit["newText"], "// calm: allow(CALM001) ???\n");
     assert_eq!(range(&edit["range"]), [5, 0, 5, 0]);
+
+    // Formatting: the whole document as one edit, `.output fresh` moved to its own line.
+    let f = s.request(
+        "textDocument/formatting",
+        json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 4, "insertSpaces": true } }),
+    );
+    let edits = f["result"].as_array().unwrap();
+    assert_eq!(edits.len(), 1, "{f}");
+    assert_eq!(range(&edits[0]["range"]), [0, 0, 6, 0]);
+    let formatted = edits[0]["newText"].as_str().unwrap();
+    assert!(
+        formatted.starts_with(".decl seen(at: symbol, x: number) // ¿qué? 😀\n"),
+        "{formatted}"
+    );
+    assert!(
+        formatted.ends_with("!seen(_, x). /* ß */\n.output fresh\n"),
+        "{formatted}"
+    );
 
     // Malformed requests get errors; the server keeps serving.
     assert_eq!(

@@ -20,19 +20,20 @@ use lsp_types::notification::{
     Notification as _, PublishDiagnostics,
 };
 use lsp_types::request::{
-    CodeActionRequest, DocumentSymbolRequest, GotoDefinition, HoverRequest, PrepareRenameRequest,
-    References, Rename, Request as _,
+    CodeActionRequest, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+    PrepareRenameRequest, References, Rename, Request as _,
 };
 use lsp_types::{
     CodeAction, CodeActionKind, CodeActionOptions, CodeActionOrCommand, CodeActionParams,
     CodeActionProviderCapability, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
-    DidOpenTextDocumentParams, DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse,
-    GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents, HoverParams,
-    HoverProviderCapability, InitializeResult, Location, LogMessageParams, MarkupContent,
-    MarkupKind, MessageType, OneOf, Position, PositionEncodingKind, PrepareRenameResponse,
-    PublishDiagnosticsParams, ReferenceParams, RenameOptions, RenameParams, ServerCapabilities,
-    ServerInfo, SymbolKind, TextDocumentPositionParams, TextDocumentSyncCapability,
-    TextDocumentSyncKind, TextEdit, Uri, WorkDoneProgressOptions, WorkspaceEdit,
+    DidOpenTextDocumentParams, DocumentFormattingParams, DocumentSymbol, DocumentSymbolParams,
+    DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse, Hover, HoverContents,
+    HoverParams, HoverProviderCapability, InitializeResult, Location, LogMessageParams,
+    MarkupContent, MarkupKind, MessageType, OneOf, Position, PositionEncodingKind,
+    PrepareRenameResponse, PublishDiagnosticsParams, ReferenceParams, RenameOptions, RenameParams,
+    ServerCapabilities, ServerInfo, SymbolKind, TextDocumentPositionParams,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri, WorkDoneProgressOptions,
+    WorkspaceEdit,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -74,6 +75,7 @@ pub fn capabilities() -> ServerCapabilities {
             prepare_provider: Some(true),
             work_done_progress_options: WorkDoneProgressOptions::default(),
         })),
+        document_formatting_provider: Some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
             code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
             work_done_progress_options: WorkDoneProgressOptions::default(),
@@ -247,6 +249,7 @@ impl Server<'_> {
             Rename::METHOD => self.handle(req, Self::rename),
             DocumentSymbolRequest::METHOD => self.handle(req, Self::symbols),
             CodeActionRequest::METHOD => self.handle(req, Self::code_actions),
+            Formatting::METHOD => self.handle(req, Self::format),
             other => Err(failure(
                 ErrorCode::MethodNotFound,
                 format!("unknown method `{other}`"),
@@ -700,6 +703,48 @@ impl Server<'_> {
             })
             .collect();
         Ok(Some(actions))
+    }
+}
+
+impl Server<'_> {
+    /// The whole document in `calm fmt`'s layout, as one edit (none when it is already
+    /// formatted). A program with errors is not formatted: no edits, and a logged message.
+    /// The client's formatting options are not used: there is one canonical layout.
+    fn format(&mut self, p: DocumentFormattingParams) -> Result<Option<Vec<TextEdit>>, Failure> {
+        let uri = p.text_document.uri;
+        let Some(Open { text, index, .. }) = self.doc(&uri)? else {
+            return Ok(None);
+        };
+        match calm_syntax::format::format_source(&text) {
+            Ok(out) if *out == *text => Ok(Some(Vec::new())),
+            Ok(out) => Ok(Some(vec![TextEdit {
+                range: lsp_types::Range {
+                    start: Position::default(),
+                    end: index.position(&text, text.len()),
+                },
+                new_text: out,
+            }])),
+            Err(e) => {
+                let why = match &e {
+                    calm_syntax::format::FormatError::Syntax(d) => format!(
+                        "{e} ({} error{})",
+                        d.iter().filter(|x| x.is_error()).count(),
+                        if d.iter().filter(|x| x.is_error()).count() == 1 {
+                            ""
+                        } else {
+                            "s"
+                        }
+                    ),
+                    calm_syntax::format::FormatError::Unformattable { .. } => e.to_string(),
+                };
+                self.log(
+                    MessageType::INFO,
+                    format!("not formatting `{}`: {why}", uri.as_str()),
+                )
+                .map_err(|_| failure(ErrorCode::InternalError, "the client is gone"))?;
+                Ok(Some(Vec::new()))
+            }
+        }
     }
 }
 

@@ -558,3 +558,49 @@ fn document_count_is_bounded() {
     );
     assert_eq!(c.shutdown(), Exit::Clean);
 }
+
+#[test]
+fn formatting_is_one_whole_document_edit() {
+    let mut c = Client::initialized(Limits::default());
+    let fmt = |c: &mut Client| {
+        c.ok(
+            "textDocument/formatting",
+            json!({ "textDocument": { "uri": URI },
+                    "options": { "tabSize": 4, "insertSpaces": true } }),
+        )
+    };
+    // No final newline; non-ASCII on the first line; the end is in UTF-16 units.
+    open(&c, "p(\"é😀\",1).\nq(x):-p(_,x). // ü");
+    let edits = fmt(&mut c);
+    let edits = edits.as_array().unwrap();
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    assert_eq!(range(&edits[0]["range"]), (0, 0, 1, 18));
+    assert_eq!(
+        edits[0]["newText"],
+        "p(\"é😀\", 1).\nq(x) :- p(_, x). // ü\n"
+    );
+    // Already formatted: no edits.
+    c.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": URI, "version": 2 },
+                "contentChanges": [ { "text": "p(1).\n" } ] }),
+    );
+    assert_eq!(fmt(&mut c), json!([]));
+    // A program with errors is left alone, and the client is told why in the log.
+    c.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": URI, "version": 3 },
+                "contentChanges": [ { "text": "p(1) :- .\n" } ] }),
+    );
+    assert_eq!(fmt(&mut c), json!([]));
+    assert!(
+        c.seen.iter().any(|n| n.method == "window/logMessage"
+            && n.params["message"]
+                .as_str()
+                .unwrap()
+                .contains("not formatting")),
+        "{:?}",
+        c.seen
+    );
+    assert_eq!(c.shutdown(), Exit::Clean);
+}

@@ -11,10 +11,12 @@
 //!   analyzer finds it monotone ([`hover`]).
 //! - **Go to definition**, **find references**, **rename** (a `WorkspaceEdit`, checked by
 //!   parsing the renamed text) and **document symbols** ([`navigate`]).
+//! - **Formatting** of the whole document in `calm fmt`'s layout
+//!   (`calm_syntax::format::format_source`; a program with errors is left alone).
 //! - A **quick fix** on a CALM lint that inserts `// calm: allow(CODE) ???` ([`actions`]).
 //!
 //! Parsing never fails, and names in clauses that did not parse are found by a lexical scan
-//! ([`occurrences`]), so every feature works on a half-typed file. Positions are UTF-16 code
+//! ([`occurrences`]), so every feature but formatting works on a half-typed file. Positions are UTF-16 code
 //! units, converted from calm's byte offsets by [`line_index`].
 //!
 //! Input from the client is untrusted: messages are framed and bounded by [`transport`], every

@@ -45,6 +45,11 @@ impl Document {
         *self = Document::new(version, text);
     }
 
+    /// Whether the current text has been analysed already.
+    pub fn is_analysed(&self) -> bool {
+        self.analysed.is_some()
+    }
+
     /// The analysis of the current text, computed with `config` if not done yet (`None` when the
     /// document has no text).
     pub fn analysed(&mut self, name: &str, config: &Config) -> Option<Rc<Analysed>> {

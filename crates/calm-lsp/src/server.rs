@@ -416,7 +416,10 @@ impl Server<'_> {
             .map(|(u, _)| u.clone())
             .collect();
         for uri in dirty {
-            let config = self.config_for(&uri)?;
+            let config = match self.docs.get(&uri) {
+                Some(d) if !d.is_analysed() => self.config_for(&uri)?,
+                _ => Config::default(),
+            };
             let Some(doc) = self.docs.get_mut(&uri) else {
                 continue;
             };
@@ -487,15 +490,20 @@ impl Server<'_> {
 
     /// The open document `uri`, its text and its analysis (`Ok(None)` when it holds no text).
     fn doc(&mut self, uri: &Uri) -> Result<Option<Open>, Failure> {
-        let config = self
-            .config_for(uri)
-            .map_err(|_| failure(ErrorCode::InternalError, "the client is gone"))?;
-        let doc = self.docs.get_mut(uri).ok_or_else(|| {
+        let not_open = || {
             failure(
                 ErrorCode::InvalidParams,
                 format!("`{}` is not open", uri.as_str()),
             )
-        })?;
+        };
+        let fresh = self.docs.get(uri).ok_or_else(not_open)?.is_analysed();
+        let config = if fresh {
+            Config::default()
+        } else {
+            self.config_for(uri)
+                .map_err(|_| failure(ErrorCode::InternalError, "the client is gone"))?
+        };
+        let doc = self.docs.get_mut(uri).ok_or_else(not_open)?;
         let Some(a) = doc.analysed(uri.as_str(), &config) else {
             return Ok(None);
         };
@@ -668,6 +676,14 @@ impl Server<'_> {
                 ),
             )
         })?;
+        // Only quick fixes are offered: none when the client asks for other kinds.
+        if let Some(only) = &p.context.only
+            && !only
+                .iter()
+                .any(|k| CodeActionKind::QUICKFIX.as_str().starts_with(k.as_str()))
+        {
+            return Ok(Some(Vec::new()));
+        }
         let actions = actions::suppressions(&a, &text, range)
             .into_iter()
             .map(|ins| {

@@ -25,6 +25,8 @@ use std::thread::JoinHandle;
 pub const MAX_HEADER_LINE: usize = 1024;
 /// Most header lines in one message.
 pub const MAX_HEADERS: usize = 16;
+/// Most messages read but not yet taken by the server.
+pub const QUEUE: usize = 4;
 
 /// The reader and writer threads of a transport.
 #[derive(Debug)]
@@ -63,7 +65,9 @@ where
 {
     let output = Arc::new(Mutex::new(output));
     let (to_writer, from_server) = bounded::<Message>(0);
-    let (to_server, from_reader) = bounded::<Message>(0);
+    // A few messages may wait for the server, so that it sees a burst of changes as one (it
+    // publishes diagnostics only when no message is waiting); few, as each may be large.
+    let (to_server, from_reader) = bounded::<Message>(QUEUE);
     let out = Arc::clone(&output);
     let writer = std::thread::spawn(move || write_loop(&from_server, &out));
     let reader = std::thread::spawn(move || read_loop(input, &to_server, &output, max_message));
@@ -226,12 +230,13 @@ pub fn decode(body: &[u8]) -> Result<Message, serde_json::Value> {
             ));
         }
     };
-    let id = value
-        .get("id")
-        .filter(|id| id.is_string() || id.is_i64())
-        .cloned()
-        .unwrap_or(serde_json::Value::Null);
+    let id = value.get("id").cloned().unwrap_or(serde_json::Value::Null);
+    // `lsp_server` reads an id it cannot represent (a fraction, a number beyond 32 bits) as no
+    // id at all, which would turn a request into a notification that is never answered.
+    let usable_id =
+        id.is_null() || id.is_string() || id.as_i64().is_some_and(|n| i32::try_from(n).is_ok());
     let is_message = value.is_object()
+        && usable_id
         && value.get("method").is_none_or(serde_json::Value::is_string)
         && value
             .get("params")
@@ -367,6 +372,15 @@ mod tests {
         assert_eq!(batch["error"]["code"], -32600);
         let scalar_params = decode(br#"{"id":1,"method":"m","params":5}"#).unwrap_err();
         assert_eq!(scalar_params["error"]["code"], -32600);
+        // An id lsp_server cannot hold is refused, not read as a notification.
+        let big_id = decode(br#"{"id":12345678901,"method":"m"}"#).unwrap_err();
+        assert_eq!(big_id["id"], 12345678901_i64);
+        let fraction = decode(br#"{"id":1.5,"method":"m"}"#).unwrap_err();
+        assert_eq!(fraction["error"]["code"], -32600);
+        assert!(matches!(
+            decode(br#"{"id":"a","method":"m"}"#),
+            Ok(Message::Request(_))
+        ));
     }
 
     #[test]

@@ -322,6 +322,14 @@ fn lint_diagnostics_related_information_and_suppression() {
     );
     let actions = actions.as_array().unwrap();
     assert_eq!(actions.len(), 1, "{actions:?}");
+    // Asked only for refactorings: none.
+    let none = c.ok(
+        "textDocument/codeAction",
+        json!({ "textDocument": { "uri": URI },
+                "range": { "start": pos(7, neg + 3), "end": pos(7, neg + 3) },
+                "context": { "diagnostics": [], "only": ["refactor"] } }),
+    );
+    assert_eq!(none, json!([]));
     let a = &actions[0];
     assert_eq!(a["kind"], "quickfix");
     assert_eq!(a["diagnostics"][0]["code"], "CALM001");

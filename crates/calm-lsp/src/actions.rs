@@ -107,3 +107,55 @@ fn item_span(item: &ast::Item) -> Span {
         ast::Item::Type(t) => t.span,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calm_analyzer::Config;
+
+    const PROGRAM: &str = "\
+.decl seen(at: symbol, x: number)
+.persist seen
+seen(@n, x)@async :- local(x), $member(n).
+.input local
+.output fresh
+";
+
+    fn insertions(text: &str) -> Vec<Insertion> {
+        let doc = Analysed::new("t.dl", text, &Config::default());
+        suppressions(&doc, text, Span::new(0, text.len()))
+    }
+
+    #[test]
+    fn above_the_rule_indented() {
+        let text = format!("{PROGRAM}  fresh(x) :- local(x),\n    !seen(_, x).\n");
+        let ins = insertions(&text);
+        assert_eq!(ins.len(), 1, "{ins:?}");
+        assert_eq!(ins[0].code, "CALM001");
+        assert_eq!(ins[0].at, PROGRAM.len());
+        assert_eq!(ins[0].text, "  // calm: allow(CALM001) ???\n");
+    }
+
+    #[test]
+    fn at_the_end_of_the_line_when_an_item_shares_it() {
+        // Above the line, the comment would apply to `ok(1).`.
+        let text = format!("{PROGRAM}ok(1). fresh(x) :- local(x), !seen(_, x).\nok(2).\n");
+        let ins = insertions(&text);
+        assert_eq!(ins.len(), 1, "{ins:?}");
+        assert_eq!(ins[0].at, text.find("\nok(2)").unwrap());
+        assert_eq!(ins[0].text, " // calm: allow(CALM001) ???");
+    }
+
+    #[test]
+    fn none_for_unsuppressible_or_suppressed_findings() {
+        // A compile error is no lint: nothing to offer (and no analysis, so no CALM001).
+        let text = format!("{PROGRAM}fresh(x) :- local(x), !seen(_, x).\np(\n");
+        let doc = Analysed::new("t.dl", &text, &Config::default());
+        assert!(doc.findings.iter().any(|f| f.code == "E0001"));
+        assert_eq!(insertions(&text), Vec::new());
+        // Suppressed with a reason: nothing either.
+        let text =
+            format!("{PROGRAM}fresh(x) :- local(x), !seen(_, x). // calm: allow(CALM001) ok\n");
+        assert_eq!(insertions(&text), Vec::new());
+    }
+}

@@ -246,3 +246,50 @@ pub fn symbols(doc: &Analysed, text: &str) -> Vec<Symbol> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calm_analyzer::Config;
+
+    fn doc(text: &str) -> Analysed {
+        Analysed::new("t.dl", text, &Config::default())
+    }
+
+    #[test]
+    fn rename_refusals() {
+        let text =
+            ".comp C { .decl r(x: number) r(1). }\n.init c = C\n.output c.r\np(x) :- c.r(x).\n";
+        let d = doc(text);
+        let at = text.find("c.r(x)").unwrap();
+        assert_eq!(
+            rename(&d, text, at, "s"),
+            Err(RenameError::InComponent("c.r".into()))
+        );
+        assert_eq!(
+            rename(&d, text, text.find("p(x)").unwrap(), "c.r"),
+            Err(RenameError::Taken("c.r".into()))
+        );
+        assert_eq!(rename(&d, text, 0, "s"), Err(RenameError::NoRelation));
+        let p = text.find("p(x)").unwrap();
+        assert_eq!(rename(&d, text, p, "p"), Ok(Vec::new()));
+        assert_eq!(rename(&d, text, p, "q.w"), Ok(vec![Span::new(p, p + 1)]));
+    }
+
+    #[test]
+    fn symbols_skip_component_copies() {
+        let text = ".comp C { .decl r(x: number) r(1). }\n.init c = C\n.decl e(a: number)\ne(1).\n";
+        let d = doc(text);
+        let names: Vec<(String, SymbolKind)> = symbols(&d, text)
+            .into_iter()
+            .map(|s| (s.name, s.kind))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("e".to_string(), SymbolKind::Relation),
+                ("e".to_string(), SymbolKind::Fact)
+            ]
+        );
+    }
+}

@@ -720,9 +720,7 @@ impl Server<'_> {
             .collect();
         Ok(Some(actions))
     }
-}
 
-impl Server<'_> {
     /// The whole document in `calm fmt`'s layout, as one edit (none when it is already
     /// formatted). A program with errors is not formatted: no edits, and a logged message.
     /// The client's formatting options are not used: there is one canonical layout.
@@ -741,21 +739,9 @@ impl Server<'_> {
                 new_text: out,
             }])),
             Err(e) => {
-                let why = match &e {
-                    calm_syntax::format::FormatError::Syntax(d) => format!(
-                        "{e} ({} error{})",
-                        d.iter().filter(|x| x.is_error()).count(),
-                        if d.iter().filter(|x| x.is_error()).count() == 1 {
-                            ""
-                        } else {
-                            "s"
-                        }
-                    ),
-                    calm_syntax::format::FormatError::Unformattable { .. } => e.to_string(),
-                };
                 self.log(
                     MessageType::INFO,
-                    format!("not formatting `{}`: {why}", uri.as_str()),
+                    format!("not formatting `{}`: {e}", uri.as_str()),
                 )
                 .map_err(|_| failure(ErrorCode::InternalError, "the client is gone"))?;
                 Ok(Some(Vec::new()))

@@ -418,11 +418,12 @@ fn tokens(text: &str, gap: Span) -> Vec<(Tok, Span)> {
                     b'.' => Tok::Dot,
                     _ => Tok::Other,
                 };
+                // One whole character.
+                let len = text[i..].chars().next().map_or(1, char::len_utf8);
                 if kind != Tok::Other || !b.is_ascii_whitespace() {
-                    out.push((kind, Span::new(i, i + 1)));
+                    out.push((kind, Span::new(i, i + len)));
                 }
-                // Step over one whole character.
-                i += text[i..].chars().next().map_or(1, char::len_utf8);
+                i += len;
             }
         }
     }
@@ -497,6 +498,15 @@ mod tests {
         assert_eq!(l[1].1, Role::UnparsedHead);
         assert_eq!(l[3].1, Role::Unparsed);
         assert_eq!(l[7].1, Role::Decl);
+    }
+
+    #[test]
+    fn stray_non_ascii_characters() {
+        // Characters that start no token, outside strings and comments, in a broken clause.
+        let text = "😀 p(x) :- é q(x).";
+        let o = occ(text);
+        let names: Vec<&str> = o.all().iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, vec!["p", "q"]);
     }
 
     #[test]

@@ -15,11 +15,17 @@ use lsp_types::{
 /// The source every diagnostic is published under.
 pub const SOURCE: &str = "calm";
 
-/// The diagnostics of `findings` in the document `uri` whose text is `text`.
+/// The most diagnostics published for one document; past it, one more says how many were left
+/// out.
+pub const MAX_DIAGNOSTICS: usize = 1000;
+
+/// The diagnostics of `findings` in the document `uri` whose text is `text` (at most
+/// [`MAX_DIAGNOSTICS`], then one saying how many more there are).
 pub fn to_lsp(uri: &Uri, text: &str, index: &LineIndex, findings: &[Finding]) -> Vec<Diagnostic> {
-    findings
+    let visible: Vec<&Finding> = findings.iter().filter(|f| f.suppressed.is_none()).collect();
+    let mut out: Vec<Diagnostic> = visible
         .iter()
-        .filter(|f| f.suppressed.is_none())
+        .take(MAX_DIAGNOSTICS)
         .map(|f| {
             let mut message = f.message.clone();
             if !f.label.is_empty() && f.label != f.message {
@@ -62,7 +68,19 @@ pub fn to_lsp(uri: &Uri, text: &str, index: &LineIndex, findings: &[Finding]) ->
                 data: None,
             }
         })
-        .collect()
+        .collect();
+    if visible.len() > MAX_DIAGNOSTICS {
+        out.push(Diagnostic {
+            severity: Some(DiagnosticSeverity::INFORMATION),
+            source: Some(SOURCE.to_string()),
+            message: format!(
+                "{} more problems are not shown (`calm check` lists them all)",
+                visible.len() - MAX_DIAGNOSTICS
+            ),
+            ..Diagnostic::default()
+        });
+    }
+    out
 }
 
 /// A diagnostic at the start of a document that is not analysed, saying why.
@@ -72,5 +90,29 @@ pub fn not_analysed(why: String) -> Diagnostic {
         source: Some(SOURCE.to_string()),
         message: why,
         ..Diagnostic::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calm_analyzer::Config;
+
+    #[test]
+    fn at_most_max_diagnostics() {
+        // One undefined relation read per rule: a warning each.
+        let text: String = (0..MAX_DIAGNOSTICS + 5)
+            .map(|i| format!("p{i}(x) :- q{i}(x).\n"))
+            .collect();
+        let doc = crate::document::Analysed::new("t.dl", &text, &Config::default());
+        assert!(doc.findings.len() > MAX_DIAGNOSTICS);
+        let uri: Uri = "untitled:t.dl".parse().unwrap();
+        let d = to_lsp(&uri, &text, &LineIndex::new(&text), &doc.findings);
+        assert_eq!(d.len(), MAX_DIAGNOSTICS + 1);
+        let more = doc.findings.len() - MAX_DIAGNOSTICS;
+        assert_eq!(
+            d[MAX_DIAGNOSTICS].message,
+            format!("{more} more problems are not shown (`calm check` lists them all)")
+        );
     }
 }

@@ -53,16 +53,21 @@ pub struct Limits {
     pub documents: usize,
     /// Most bytes of text held over all open documents.
     pub total_bytes: usize,
+    /// Most bytes of text the ranged changes of one `didChange` may pass over (each is applied
+    /// to the whole text); past it the document is out of sync until its whole text is sent.
+    pub change_work: usize,
 }
 
 impl Default for Limits {
-    /// 64 MiB messages, 16 MiB documents, 256 documents, 256 MiB in all.
+    /// 64 MiB messages, 16 MiB documents, 256 documents, 256 MiB in all, changes passing over
+    /// 256 MiB (sixteen changes to a 16 MiB document, 65,536 to a 4 KiB one).
     fn default() -> Limits {
         Limits {
             message_bytes: 64 << 20,
             document_bytes: 16 << 20,
             documents: 256,
             total_bytes: 256 << 20,
+            change_work: 256 << 20,
         }
     }
 }

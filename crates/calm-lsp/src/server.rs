@@ -371,7 +371,20 @@ impl Server<'_> {
             .as_deref()
             .map(str::to_string)
             .map_err(Clone::clone);
+        // Each ranged change costs a pass over the text: bound the passes of one notification.
+        let mut work = 0usize;
         for change in p.content_changes {
+            if change.range.is_some()
+                && let Ok(t) = &text
+            {
+                work = work.saturating_add(t.len().max(1));
+                if work > self.limits.change_work {
+                    text = Err(format!(
+                        "one change notification held more edits than the language server applies ({} bytes of passes over the text): this document is out of sync and not analysed until its whole text is sent again",
+                        self.limits.change_work
+                    ));
+                }
+            }
             text = match (change.range, text) {
                 (None, _) => Ok(change.text),
                 (Some(_), Err(why)) => Err(why),

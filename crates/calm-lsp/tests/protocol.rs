@@ -543,6 +543,36 @@ fn exit_without_shutdown_and_disconnect() {
 }
 
 #[test]
+fn work_per_change_notification_is_bounded() {
+    let mut c = Client::initialized(Limits {
+        change_work: 100,
+        ..Limits::default()
+    });
+    let text = "p(1).\n".repeat(5); // 30 bytes: four ranged changes pass over 120.
+    open(&c, &text);
+    c.diagnostics(URI, Some(1));
+    let insert = json!({ "range": { "start": pos(0, 0), "end": pos(0, 0) }, "text": "" });
+    c.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": URI, "version": 2 },
+                "contentChanges": [insert, insert, insert] }),
+    );
+    assert!(c.diagnostics(URI, Some(2)).is_empty());
+    c.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": URI, "version": 3 },
+                "contentChanges": [insert, insert, insert, insert] }),
+    );
+    let d = c.diagnostics(URI, Some(3));
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0]["message"].as_str().unwrap().contains("out of sync"),
+        "{d:?}"
+    );
+    assert_eq!(c.shutdown(), Exit::Clean);
+}
+
+#[test]
 fn document_count_is_bounded() {
     let mut c = Client::initialized(Limits {
         documents: 1,

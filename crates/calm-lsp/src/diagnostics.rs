@@ -28,7 +28,7 @@ pub fn to_lsp(uri: &Uri, text: &str, index: &LineIndex, findings: &[Finding]) ->
         .take(MAX_DIAGNOSTICS)
         .map(|f| {
             let mut message = f.message.clone();
-            if !f.label.is_empty() && f.label != f.message {
+            if !f.label.is_empty() && !f.message.contains(f.label.as_str()) {
                 message.push('\n');
                 message.push_str(&f.label);
             }

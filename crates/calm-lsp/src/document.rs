@@ -106,8 +106,8 @@ impl Analysed {
     pub fn new(name: &str, text: &str, config: &Config) -> Analysed {
         let mut map = SourceMap::new();
         let file = map.add(name, text);
-        let report = calm_analyzer::check(&map, file, config);
         let compiled = Compiled::new(&map, file);
+        let report = calm_analyzer::check_compiled(&map, &compiled, config);
         let occurrences = Occurrences::new(text, &compiled.ast);
         let mut relations = BTreeMap::new();
         let analysis = compiled.complete().then(|| Analysis::new(&compiled));

@@ -255,6 +255,15 @@ enum Tok {
 /// Scans the text of `gap` (which holds no parsed item) for relation names.
 fn scan_gap(text: &str, gap: Span, out: &mut Vec<Occurrence>) {
     let toks = tokens(text, gap);
+    // For each token, the kind of the last token before it that is not a line break.
+    let mut before = Vec::with_capacity(toks.len());
+    let mut last = None;
+    for t in &toks {
+        before.push(last);
+        if t.0 != Tok::Newline {
+            last = Some(t.0);
+        }
+    }
     let mut i = 0;
     while i < toks.len() {
         let (kind, span) = toks[i];
@@ -315,10 +324,7 @@ fn scan_gap(text: &str, gap: Span, out: &mut Vec<Occurrence>) {
                     } else {
                         !reserved(word)
                     };
-                    let starts_clause = toks[..i]
-                        .iter()
-                        .rfind(|t| t.0 != Tok::Newline)
-                        .is_none_or(|t| t.0 == Tok::Dot);
+                    let starts_clause = before[i].is_none_or(|k| k == Tok::Dot);
                     let role = if starts_clause {
                         Role::UnparsedHead
                     } else {

@@ -329,7 +329,10 @@ fn the_console_shows_a_three_node_cluster_in_chromium() {
     let (_browser, browser_ws) = launch(&binary, &profile);
     let mut page = Page::open(&browser_ws);
     page.call("Page.enable", json!({}));
-    page.call("Page.navigate", json!({ "url": format!("{}/ui", nodes[0].http) }));
+    page.call(
+        "Page.navigate",
+        json!({ "url": format!("{}/ui", nodes[0].http) }),
+    );
 
     // The page loads without the token and asks for it.
     let reason = "document.getElementById('token-form').hidden ? null : \
@@ -344,7 +347,10 @@ fn the_console_shows_a_three_node_cluster_in_chromium() {
     let refused = page.wait_for("the wrong token's message", reason, |v| {
         v.as_str().is_some_and(|s| s.contains("refused"))
     });
-    assert!(refused.as_str().unwrap().contains("--token-file"), "{refused}");
+    assert!(
+        refused.as_str().unwrap().contains("--token-file"),
+        "{refused}"
+    );
     enter_token(&mut page, TOKEN);
 
     // The members, and the links to the two peers once they are up.
@@ -361,7 +367,10 @@ fn the_console_shows_a_three_node_cluster_in_chromium() {
         },
     );
     assert_eq!(members.as_array().unwrap().len(), 3);
-    assert_eq!(page.eval("document.getElementById('node-name').textContent"), "n1");
+    assert_eq!(
+        page.eval("document.getElementById('node-name').textContent"),
+        "n1"
+    );
 
     // Relation sizes: the program's six edges, heard from every member; five deadlocked.
     page.wait_for("shared = 6", &size_js("shared"), |v| *v == json!(6));
@@ -398,11 +407,16 @@ fn the_console_shows_a_three_node_cluster_in_chromium() {
     let mut new: Vec<&str> = rows[..2].iter().map(|r| r[1].as_str().unwrap()).collect();
     new.sort();
     assert_eq!(new, ["t7", "t8"], "{live}");
-    assert!(rows[0][0].as_str().unwrap().parse::<u64>().is_ok(), "{live}");
+    assert!(
+        rows[0][0].as_str().unwrap().parse::<u64>().is_ok(),
+        "{live}"
+    );
     assert!(rows[2..].iter().all(|r| r[0] == "now"), "{live}");
 
     // The browser: all of `shared`, then filtered by a column.
-    page.eval("document.querySelector('#relations tr[data-relation=\"shared\"] button').click(); true");
+    page.eval(
+        "document.querySelector('#relations tr[data-relation=\"shared\"] button').click(); true",
+    );
     page.wait_for(
         "shared's rows",
         "document.querySelectorAll('#rows tbody tr').length",
@@ -420,7 +434,10 @@ fn the_console_shows_a_three_node_cluster_in_chromium() {
     );
     assert_eq!(filtered, json!([["n1", "<img src=x>", "t9"]]));
     // Shown as text: no element was made of it.
-    assert_eq!(page.eval("document.querySelectorAll('main img').length"), json!(1));
+    assert_eq!(
+        page.eval("document.querySelectorAll('main img').length"),
+        json!(1)
+    );
 
     // The graph, drawn by the node.
     page.wait_for(
@@ -428,7 +445,10 @@ fn the_console_shows_a_three_node_cluster_in_chromium() {
         "document.getElementById('graph').complete && document.getElementById('graph').naturalWidth",
         |v| v.as_u64().is_some_and(|w| w > 100),
     );
-    assert_eq!(page.eval("document.getElementById('message').hidden"), json!(true));
+    assert_eq!(
+        page.eval("document.getElementById('message').hidden"),
+        json!(true)
+    );
 
     let shot = page.call(
         "Page.captureScreenshot",

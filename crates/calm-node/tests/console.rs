@@ -153,7 +153,11 @@ fn the_page_and_its_files_are_served_with_their_types_and_without_the_token() {
     }
     let page = get(addr, "/ui", None);
     let csp = page.header("content-security-policy");
-    for part in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'"] {
+    for part in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
         assert!(csp.contains(part), "{csp}");
     }
     // Only those paths are open: anything else under /ui is refused without the token, and

@@ -99,7 +99,10 @@ async fn page() -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(PAGE_CSP),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     r
 }
@@ -144,8 +147,8 @@ async fn overview(State(c): State<Arc<Console>>) -> Result<axum::Json<Json>, Api
     let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let uptime = shared.started.elapsed();
     let last_tick = load(&metrics.last_tick_micros);
-    let last_tick_ago_ms = (last_tick > 0)
-        .then(|| (uptime.as_micros() as u64).saturating_sub(last_tick) / 1000);
+    let last_tick_ago_ms =
+        (last_tick > 0).then(|| (uptime.as_micros() as u64).saturating_sub(last_tick) / 1000);
     let unacked: usize = status.peers.iter().map(|p| p.unacked).sum();
     Ok(axum::Json(json!({
         "name": status.name,

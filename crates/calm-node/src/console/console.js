@@ -347,7 +347,10 @@ async function readEvents(response, signal, onFacts) {
   for (;;) {
     const { value, done } = await reader.read();
     if (done || signal.aborted) return;
-    buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
+    buffer += decoder.decode(value, { stream: true });
+    // Line ends may be CRLF or CR; a CR at the end may be the first half of a CRLF.
+    const tail = buffer.endsWith('\r') ? '\r' : '';
+    buffer = buffer.slice(0, buffer.length - tail.length).replace(/\r\n?/g, '\n') + tail;
     let end;
     while ((end = buffer.indexOf('\n\n')) >= 0) {
       const block = buffer.slice(0, end);

@@ -88,9 +88,17 @@ function askToken(reason) {
   $('token-input').focus();
 }
 
-function handleError(e, where) {
+/// Shows a failed request's message in `target` (an element id; the banner by default). A
+/// refused token has its own form, and an aborted request is no failure.
+function handleError(e, where, target) {
   if (e instanceof Unauthorized || e.name === 'AbortError') return;
-  showMessage(where + ': ' + e.message);
+  const text = where + ': ' + e.message;
+  if (!target) {
+    showMessage(text);
+    return;
+  }
+  $(target).textContent = text;
+  $(target).className = 'error';
 }
 
 // ---------------------------------------------------------------- overview
@@ -259,6 +267,7 @@ async function runQuery() {
   }
   const q = params.toString();
   $('browse-info').textContent = 'querying…';
+  $('browse-info').className = 'muted';
   try {
     const r = await api('/v1/relations/' + encodeURIComponent(name) + (q ? '?' + q : ''));
     const body = await r.json();
@@ -271,7 +280,7 @@ async function runQuery() {
     $('browse-info').textContent = info;
   } catch (e) {
     $('browse-info').textContent = '';
-    handleError(e, 'query of ' + name);
+    handleError(e, 'query of ' + name, 'browse-info');
   }
 }
 
@@ -288,7 +297,10 @@ function stopLive(note) {
   if (live) live.abort.abort();
   live = null;
   $('live-toggle').textContent = 'Watch';
-  if (note) $('live-info').textContent = note;
+  if (note) {
+    $('live-info').textContent = note;
+    $('live-info').className = 'muted';
+  }
 }
 
 async function startLive(name) {
@@ -305,6 +317,7 @@ async function startLive(name) {
   $('live').tHead.replaceChildren(head);
   $('live').tBodies[0].replaceChildren();
   $('live-info').textContent = 'watching ' + name + '…';
+  $('live-info').className = 'muted';
   try {
     // Subscribe first, then read what the relation holds: nothing falls between the two.
     const stream = await api('/v1/subscribe/' + encodeURIComponent(name), { signal: abort.signal });
@@ -319,7 +332,7 @@ async function startLive(name) {
     if (live === state) stopLive('the node closed the stream of ' + name);
   } catch (e) {
     if (live === state) stopLive();
-    handleError(e, 'live view of ' + name);
+    handleError(e, 'live view of ' + name, 'live-info');
   }
 }
 

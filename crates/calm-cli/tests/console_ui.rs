@@ -168,6 +168,12 @@ impl Page {
 
     /// Calls `method` and returns its result (events that arrive meanwhile are skipped).
     fn call(&mut self, method: &str, params: Json) -> Json {
+        self.try_call(method, params)
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// Calls `method`: its result, or the error DevTools answered.
+    fn try_call(&mut self, method: &str, params: Json) -> Result<Json, String> {
         let id = self.next_id;
         self.next_id += 1;
         let msg = json!({ "id": id, "method": method, "params": params });
@@ -184,36 +190,45 @@ impl Page {
             if v["id"] != json!(id) {
                 continue;
             }
-            if let Some(e) = v.get("error") {
-                panic!("{method}: {e}");
-            }
-            return v["result"].clone();
+            return match v.get("error") {
+                Some(e) => Err(e.to_string()),
+                None => Ok(v["result"].clone()),
+            };
+        }
+    }
+
+    /// The value of a JavaScript expression in the page (promises awaited), or what it threw.
+    fn try_eval(&mut self, expression: &str) -> Result<Json, String> {
+        let r = self.try_call(
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+        )?;
+        match r.get("exceptionDetails") {
+            Some(e) => Err(format!("`{expression}` threw: {e}")),
+            None => Ok(r["result"]["value"].clone()),
         }
     }
 
     /// The value of a JavaScript expression in the page (promises awaited).
     fn eval(&mut self, expression: &str) -> Json {
-        let r = self.call(
-            "Runtime.evaluate",
-            json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
-        );
-        if let Some(e) = r.get("exceptionDetails") {
-            panic!("`{expression}` threw: {e}");
-        }
-        r["result"]["value"].clone()
+        self.try_eval(expression).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// Evaluates `expression` until `ok` holds for its value; the value.
+    /// Evaluates `expression` until `ok` holds for its value; the value. An expression that
+    /// throws (the page is being replaced) is tried again, and its error is reported if it
+    /// never succeeds.
     fn wait_for(&mut self, what: &str, expression: &str, ok: impl Fn(&Json) -> bool) -> Json {
         let start = Instant::now();
         loop {
-            let v = self.eval(expression);
-            if ok(&v) {
-                return v;
+            let got = self.try_eval(expression);
+            if let Ok(v) = &got
+                && ok(v)
+            {
+                return v.clone();
             }
             assert!(
                 start.elapsed() < DEADLINE,
-                "{what}: still {v} after {DEADLINE:?}"
+                "{what}: still {got:?} after {DEADLINE:?}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -337,6 +352,13 @@ fn the_console_shows_a_three_node_cluster_in_chromium() {
     page.call(
         "Page.navigate",
         json!({ "url": format!("{}/ui", nodes[0].http) }),
+    );
+    // The navigation is answered before the new document is there.
+    page.wait_for(
+        "the page",
+        "location.pathname === '/ui' && document.readyState === 'complete' && \
+         !!document.getElementById('token-form')",
+        |v| *v == json!(true),
     );
 
     // The page loads without the token and asks for it.

@@ -113,6 +113,9 @@ impl<'a> Layout<'a> {
 
     /// Token `i` with its comments.
     fn tok(&mut self, i: usize) -> Doc {
+        if self.src.leading[i].is_empty() && self.src.trailing[i].is_empty() {
+            return Doc::text(self.text(i));
+        }
         let mut parts = Vec::new();
         for c in std::mem::take(&mut self.src.leading[i]) {
             parts.push(Doc::FreshLine);
@@ -164,6 +167,18 @@ impl<'a> Layout<'a> {
             i = self.next(i);
         }
         out
+    }
+
+    /// The first top-level `kind` token in `a..b`.
+    fn find(&self, a: usize, b: usize, kind: Tok) -> Option<usize> {
+        let mut i = a;
+        while i < b {
+            if self.kind(i) == Some(kind) {
+                return Some(i);
+            }
+            i = self.next(i);
+        }
+        None
     }
 
     /// The parts of `a..b` between top-level `sep` tokens, and the separators.
@@ -219,11 +234,7 @@ impl<'a> Layout<'a> {
         match self.kind(i) {
             Some(Tok::Directive) => self.directive(i, b),
             Some(Tok::Ident) => {
-                let Some(dot) = self
-                    .elems(i, b)
-                    .into_iter()
-                    .find(|&e| self.kind(e) == Some(Tok::Dot))
-                else {
+                let Some(dot) = self.find(i, b, Tok::Dot) else {
                     return Err(unformattable(
                         self.span(i),
                         "a clause without its final `.`",
@@ -239,10 +250,7 @@ impl<'a> Layout<'a> {
 
     /// A fact or a rule from `a` to its final `.` at `dot`.
     fn clause(&mut self, a: usize, dot: usize) -> R<Doc> {
-        let neck = self
-            .elems(a, dot)
-            .into_iter()
-            .find(|&e| self.kind(e) == Some(Tok::ColonDash));
+        let neck = self.find(a, dot, Tok::ColonDash);
         let (heads, commas) = self.split(a, neck.unwrap_or(dot), Tok::Comma);
         let mut hs = Vec::new();
         for (k, &(x, y)) in heads.iter().enumerate() {

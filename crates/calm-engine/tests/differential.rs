@@ -674,7 +674,9 @@ fn generated_programs_exercise_lattices() {
                     return Ok(());
                 };
                 with.set(with.get() + 1);
-                kinds.borrow_mut().insert(format!("{:?}", prog.lattice[lat]));
+                kinds
+                    .borrow_mut()
+                    .insert(format!("{:?}", prog.lattice[lat]));
                 // The merge is visible when the step rule or several seeds offer a key more
                 // than one value: compare with the same program without the lattice.
                 let mut plain = prog.clone();

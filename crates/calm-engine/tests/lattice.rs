@@ -243,7 +243,8 @@ fn lww_keeps_the_dominating_triple() {
     );
     // Incremental: a write with a later timestamp replaces the row, an earlier one does not.
     let mut e = Engine::new(&p);
-    e.tick(&[write("x", 5, "n2", "b"), write("x", 3, "n9", "a")]).unwrap();
+    e.tick(&[write("x", 5, "n2", "b"), write("x", 3, "n9", "a")])
+        .unwrap();
     assert_eq!(sym_rows(&e, "reg"), vec![reg("x", 5, "n2", "b")]);
     e.tick(&[write("x", 4, "n9", "z")]).unwrap();
     assert_eq!(sym_rows(&e, "reg"), vec![reg("x", 5, "n2", "b")]);
@@ -286,7 +287,13 @@ fn bool_ors_and_counter_never_goes_below_zero() {
         } else {
             e.insert(
                 "set",
-                vec![row("a", 0), row("b", -4), row("a", 7), row("b", 0), row("b", 3)],
+                vec![
+                    row("a", 0),
+                    row("b", -4),
+                    row("a", 7),
+                    row("b", 0),
+                    row("b", 3),
+                ],
             )
             .unwrap();
             e.run().unwrap();

@@ -347,7 +347,8 @@ impl Lowerer {
             }
             if self.prog.relations[id].lattice == Some(Lattice::Lww) {
                 for p in &decl.params[decl.params.len() - 2..] {
-                    let ty = builtin_type(&p.ty.name).or_else(|| user_types.get(&p.ty.name).copied());
+                    let ty =
+                        builtin_type(&p.ty.name).or_else(|| user_types.get(&p.ty.name).copied());
                     if matches!(ty, Some(Type::Record(_))) {
                         self.error(
                             codes::LATTICE,

@@ -173,7 +173,10 @@ fn bool_counter_and_lww_are_declared() {
         ]
     );
     // `lww` starts the last three columns; its writer and value are numbers or symbols.
-    assert_eq!(codes(".decl p(k: symbol, t: lww, v: symbol)\n"), vec!["E0111"]);
+    assert_eq!(
+        codes(".decl p(k: symbol, t: lww, v: symbol)\n"),
+        vec!["E0111"]
+    );
     assert_eq!(
         codes(".decl p(t: lww, w: symbol, v: symbol, k: symbol)\n"),
         vec!["E0111"]

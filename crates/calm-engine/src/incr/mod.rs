@@ -31,8 +31,8 @@ mod rules;
 mod table;
 
 use crate::index::Word;
-use crate::value::Interner;
 use crate::merge::Order;
+use crate::value::Interner;
 use calm_ir::{Builtin, RelId, RuleId, Time};
 use rules::{Reader, Rule, Search, Seed, SeedKind, View, Wants};
 use std::collections::BTreeMap;

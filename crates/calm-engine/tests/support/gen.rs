@@ -654,7 +654,11 @@ fn add_lattice(
                 Lit::Cmp(CmpOp::Ne, v("w"), Term::Const(l.threshold)),
             ],
         ));
-        facts.extend(l.facts.iter().map(|f| (lat, vec![f[0], f[1] % 2, f[1], f[0]])));
+        facts.extend(
+            l.facts
+                .iter()
+                .map(|f| (lat, vec![f[0], f[1] % 2, f[1], f[0]])),
+        );
         return;
     }
     rules.push(rule(

@@ -291,6 +291,43 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    /// `lww` triples compare timestamp, then writer, then value, symbols by their text and not
+    /// by the order they were interned in; `bool` and `counter` values are normalized.
+    #[test]
+    fn orders_lww_by_text_and_normalizes_bool_and_counter() {
+        let mut it = Interner::default();
+        let (z, a) = (it.intern("z"), it.intern("a"));
+        let n = |it: &mut Interner, x: i64| it.encode(x);
+        let lww = Order::new(
+            Lattice::Lww,
+            &[Type::Symbol, Type::Number, Type::Symbol, Type::Symbol],
+        );
+        let (t5, t6) = (n(&mut it, 5), n(&mut it, 6));
+        assert!(lww.above(&[t5, z, a], &[t5, a, z], &it));
+        assert!(!lww.above(&[t5, a, z], &[t5, z, a], &it));
+        assert!(lww.above(&[t5, a, z], &[t5, a, a], &it));
+        assert!(lww.above(&[t6, a, a], &[t5, z, z], &it));
+        assert!(!lww.above(&[t5, a, a], &[t5, a, a], &it));
+        let mut m = Merge::new(Lattice::Lww, &[Type::Number, Type::Symbol, Type::Symbol]);
+        m.offer(&[t5, a, z]);
+        m.offer(&[t5, z, a]);
+        assert_eq!(m.take_raised(&it), vec![t5, z, a]);
+        for (lattice, given, held) in [
+            (Lattice::Bool, 7, 1),
+            (Lattice::Bool, 0, 0),
+            (Lattice::Counter, -3, 0),
+            (Lattice::Counter, 4, 4),
+        ] {
+            let mut m = Merge::new(lattice, &[Type::Number]);
+            m.offer(&[n(&mut it, given)]);
+            assert_eq!(
+                m.take_raised(&it),
+                vec![n(&mut it, held)],
+                "{lattice:?} {given}"
+            );
+        }
+    }
+
     /// Rows offered in rounds, with short and long keys: each round gives each raised key once
     /// with the best value it was offered, and the rows are every key's best value.
     #[test]

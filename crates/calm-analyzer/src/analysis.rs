@@ -280,7 +280,7 @@ impl<'c> Analysis<'c> {
                 };
                 let mut class = self.classify(&reads, ri);
                 if let (Class::Async(i), BodyItem::Aggregate(g)) = (class, item)
-                    && threshold::is_threshold(rule, g)
+                    && threshold::is_threshold(prog, rule, g)
                 {
                     class = Class::Threshold(i);
                 }

@@ -30,6 +30,7 @@ pub mod core;
 pub mod durable;
 pub mod http;
 mod link;
+pub mod link_state;
 pub mod metrics;
 mod node;
 mod outbox;

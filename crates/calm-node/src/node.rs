@@ -5,7 +5,7 @@ use crate::core::{Input, NodeCore};
 use crate::durable::{Restored, SnapshotPolicy};
 use crate::link;
 use crate::metrics::Metrics;
-use crate::outbox::LinkState;
+use crate::outbox::Outbox;
 use crate::stepper::{Step, Stepped, Stepper};
 use crate::store::{RedbStorage, Storage};
 use crate::warnings::Warnings;
@@ -117,6 +117,16 @@ impl Default for Limits {
 }
 
 /// A byte budget in KiB permits (at least one, at most what a semaphore holds).
+/// The link protocol's numbers for a node with these limits.
+fn link_config(limits: &Limits) -> crate::link_state::LinkConfig {
+    crate::link_state::LinkConfig {
+        retransmit_after: crate::link::RETRANSMIT_AFTER.as_millis() as u64,
+        ping_after: Some((limits.peer_idle_timeout / 3).as_millis() as u64),
+        outbox_bytes: limits.peer_outbox_bytes,
+        max_acks: crate::link_state::MAX_ACKS,
+    }
+}
+
 pub(crate) fn kib(bytes: usize) -> usize {
     (bytes / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS >> 1)
 }
@@ -291,11 +301,9 @@ pub(crate) struct Shared {
     pub name: String,
     pub metrics: Metrics,
     /// Each peer's outbox and link state.
-    pub links: BTreeMap<String, Arc<LinkState>>,
+    pub links: BTreeMap<String, Arc<Outbox>>,
     pub limits: Limits,
     pub secret: Option<Secret>,
-    /// Batches peers acknowledged, for the tick loop to remove from the store.
-    pub acked: Mutex<Vec<(String, u64)>>,
     /// Why the node stopped, if it failed.
     pub failure: Mutex<Option<String>>,
     /// When the node started.
@@ -694,13 +702,12 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             .peers
             .iter()
             .map(|p| {
-                let state = LinkState::new(&p.name, p.shown(), config.limits.peer_outbox_bytes);
+                let state = Outbox::new(&p.name, p.shown(), link_config(&config.limits));
                 (p.name.clone(), Arc::new(state))
             })
             .collect(),
         limits: config.limits.clone(),
         secret: options.cluster_secret.clone(),
-        acked: Mutex::new(Vec::new()),
         failure: Mutex::new(None),
         started: Instant::now(),
         warnings: Warnings::default(),
@@ -847,6 +854,7 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
         let Some(state) = shared.links.get(&peer.name).cloned() else {
             continue;
         };
+        state.set_peer_incarnation(peer_incarnation);
         // What the store owes the peer, within its budget (see `LinkState::push`).
         for (seq, facts) in unacked {
             state.push(seq, &facts, false, &shared.metrics);
@@ -861,7 +869,6 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             shared: shared.clone(),
             stop: stop_rx.clone(),
             state,
-            peer_incarnation,
         }));
     }
     // The links, like the client servers, run on `clients`: without a data directory the tick
@@ -1187,11 +1194,11 @@ impl TickLoop {
                 continue;
             }
             // Batches the links saw acknowledged: they leave the store's outbox in this commit.
-            let acked = shared
-                .acked
-                .lock()
-                .map(|mut a| std::mem::take(&mut *a))
-                .unwrap_or_default();
+            let acked: Vec<(String, u64)> = shared
+                .links
+                .iter()
+                .flat_map(|(peer, link)| link.take_acked().into_iter().map(|s| (peer.clone(), s)))
+                .collect();
             let span = tracing::debug_span!("tick", node = %shared.name, tick = stepper.core().engine().ticks());
             let step = Step {
                 inputs,

@@ -207,6 +207,28 @@ pub fn frame_bytes(frame: &Frame) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
+/// Decodes frames written end to end as [`frame_bytes`] writes them (each a length, then its
+/// payload), as a reader of a connection would: each length is checked against [`MAX_FRAME`]
+/// before its payload is looked at.
+pub fn decode_frames(mut bytes: &[u8]) -> Result<Vec<Frame>, WireError> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
+            return Err(WireError::Decode("a truncated frame length".into()));
+        };
+        let len = u32::from_be_bytes(*len) as usize;
+        if len > MAX_FRAME {
+            return Err(WireError::TooLarge(len));
+        }
+        if rest.len() < len {
+            return Err(WireError::Decode("a truncated frame".into()));
+        }
+        out.push(decode(&rest[..len])?);
+        bytes = &rest[len..];
+    }
+    Ok(out)
+}
+
 /// Writes one frame.
 pub async fn write_frame<W: AsyncWrite + Unpin>(
     w: &mut W,
@@ -290,6 +312,23 @@ mod tests {
         let many: Vec<WireFact> = (0..MAX_FACTS_PER_BATCH + 1).map(|_| fact(1)).collect();
         assert_eq!(split_batches(&many).len(), 2);
         assert!(split_batches(&[]).is_empty());
+    }
+
+    #[test]
+    fn frames_end_to_end_decode_in_order_and_truncation_is_an_error() {
+        let frames = [Frame::Ack { seq: 3 }, Frame::Ping, Frame::Ack { seq: 9 }];
+        let mut bytes = Vec::new();
+        for f in &frames {
+            bytes.extend(frame_bytes(f).unwrap());
+        }
+        assert_eq!(decode_frames(&bytes).unwrap(), frames);
+        assert!(decode_frames(&[]).unwrap().is_empty());
+        assert!(decode_frames(&bytes[..bytes.len() - 1]).is_err());
+        assert!(decode_frames(&bytes[..2]).is_err());
+        assert!(matches!(
+            decode_frames(&[0xff, 0xff, 0xff, 0xff]),
+            Err(WireError::TooLarge(_))
+        ));
     }
 
     #[test]

@@ -427,3 +427,293 @@ impl LinkState {
         self.last_frame
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+    use crate::core::{Input, NodeCore};
+    use crate::wire::WireValue;
+    use calm_engine::{Program, Value};
+
+    const R: u64 = 100;
+
+    fn config() -> LinkConfig {
+        LinkConfig {
+            retransmit_after: R,
+            ping_after: None,
+            outbox_bytes: 1 << 20,
+            max_acks: MAX_ACKS,
+        }
+    }
+
+    fn fact(x: &str) -> Vec<WireFact> {
+        vec![WireFact {
+            relation: "msg".into(),
+            tuple: vec![WireValue::Symbol("b".into()), WireValue::Symbol(x.into())],
+        }]
+    }
+
+    /// Node `b`: a core that keeps every `msg` it got.
+    fn receiver() -> NodeCore {
+        let p = Program::compile(
+            "p.dl",
+            ".decl msg(n: symbol, x: symbol)\n.decl got(x: symbol)\n.persist got\n\
+             got(x) :- msg(_, x).\n",
+        )
+        .unwrap();
+        NodeCore::new(&p, "b", &["a".to_string()], Limits::default())
+    }
+
+    fn got(core: &NodeCore) -> Vec<Vec<Value>> {
+        core.engine().relation("got").unwrap()
+    }
+
+    /// Everything `link` writes now, as frames.
+    fn written(link: &mut LinkState, now: u64) -> Vec<Frame> {
+        let mut out = Vec::new();
+        while let Some(t) = link.poll_transmit(now) {
+            out.extend(wire::decode_frames(t.bytes()).unwrap());
+        }
+        out
+    }
+
+    /// `b` takes frames from `a` on its link: batches go through its core (one step each),
+    /// whose acknowledgements go back into the link. Returns how many batches were ingested
+    /// as duplicates.
+    fn deliver(core: &mut NodeCore, link: &mut LinkState, now: u64, frames: Vec<Frame>) -> u64 {
+        let mut dups = 0;
+        for f in frames {
+            if let Received::Batch { seq, facts } = link.on_frame(now, f).unwrap() {
+                let out = core.step(vec![Input::Peer {
+                    from: "a".into(),
+                    seq,
+                    facts,
+                }]);
+                dups += out.duplicates;
+                for (_, seq) in out.acks {
+                    assert!(link.ack(seq));
+                }
+            }
+        }
+        dups
+    }
+
+    /// `a` takes acknowledgements: returns the sequence numbers it removed.
+    fn acks_to(link: &mut LinkState, now: u64, frames: Vec<Frame>) -> Vec<u64> {
+        let mut removed = Vec::new();
+        for f in frames {
+            if let Received::Acked {
+                seq, removed: true, ..
+            } = link.on_frame(now, f).unwrap()
+            {
+                removed.push(seq);
+            }
+        }
+        removed
+    }
+
+    fn seqs(frames: &[Frame]) -> Vec<u64> {
+        frames
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Batch { seq, .. } => Some(*seq),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_ack_lost_after_the_peer_ingested_is_retransmitted_and_the_receiver_deduplicates() {
+        let (mut a, mut b) = (LinkState::new(config(), None), LinkState::new(config(), None));
+        a.on_connected(0, 1);
+        b.on_connected(0, 1);
+        let mut core = receiver();
+        a.push(1, &fact("x"), false).unwrap();
+        let frames = written(&mut a, 0);
+        assert_eq!(seqs(&frames), vec![1]);
+        assert_eq!(deliver(&mut core, &mut b, 5, frames), 0);
+        assert_eq!(got(&core).len(), 1);
+        // b's acknowledgement is written and lost.
+        assert!(matches!(written(&mut b, 6)[..], [Frame::Ack { seq: 1 }]));
+        // Nothing is written again before the timeout, counted from when a wrote its queue.
+        assert_eq!(a.poll_timeout(), Some(R));
+        assert_eq!(a.handle_timeout(R - 1), 0);
+        assert!(written(&mut a, R - 1).is_empty());
+        assert_eq!(a.handle_timeout(R), 1);
+        let again = a.poll_transmit(R).unwrap();
+        assert!(matches!(again, Transmit::Batch { seq: 1, again: true, .. }));
+        let frames = wire::decode_frames(again.bytes()).unwrap();
+        // b acknowledges the copy but does not ingest it again.
+        assert_eq!(deliver(&mut core, &mut b, R + 5, frames), 1);
+        assert_eq!(got(&core).len(), 1);
+        let acks = written(&mut b, R + 6);
+        assert_eq!(acks_to(&mut a, R + 10, acks), vec![1]);
+        assert_eq!(a.unacked(), (0, 0));
+        assert_eq!(a.take_acked(), vec![1]);
+        assert_eq!(a.poll_timeout(), None, "nothing left to wait for");
+    }
+
+    #[test]
+    fn the_retransmission_deadline_follows_acknowledgements_and_waits_for_the_queue_to_be_written() {
+        let mut a = LinkState::new(config(), None);
+        assert_eq!(a.poll_timeout(), None);
+        a.push(1, &fact("x"), false).unwrap();
+        a.push(2, &fact("y"), false).unwrap();
+        // Not connected: nothing to write, no deadline.
+        assert!(a.poll_transmit(0).is_none());
+        assert_eq!(a.handle_timeout(1000), 0);
+        a.on_connected(10, 1);
+        // Not everything written yet: no deadline.
+        assert!(matches!(a.poll_transmit(10), Some(Transmit::Batch { seq: 1, again: false, .. })));
+        assert_eq!(a.poll_timeout(), None);
+        assert!(matches!(a.poll_transmit(10), Some(Transmit::Batch { seq: 2, .. })));
+        assert_eq!(a.poll_timeout(), Some(10 + R));
+        // An acknowledgement is progress: the deadline moves.
+        assert_eq!(a.on_ack(50, 1), (true, false));
+        assert_eq!(a.poll_timeout(), Some(50 + R));
+        assert_eq!(a.handle_timeout(10 + R), 0);
+        assert_eq!(a.handle_timeout(50 + R), 1);
+        assert!(matches!(a.poll_transmit(50 + R), Some(Transmit::Batch { seq: 2, again: true, .. })));
+        assert_eq!(a.poll_timeout(), Some(50 + 2 * R));
+        // A reconnection writes everything again from the first.
+        a.push(3, &fact("z"), false).unwrap();
+        assert!(matches!(a.poll_transmit(200), Some(Transmit::Batch { seq: 3, again: false, .. })));
+        a.on_disconnected();
+        assert_eq!(a.poll_timeout(), None);
+        assert_eq!(a.on_connected(300, 1), None, "the same incarnation");
+        assert_eq!(seqs(&written(&mut a, 300)), vec![2, 3]);
+    }
+
+    #[test]
+    fn reordered_and_duplicated_frames_are_ingested_and_removed_once() {
+        let (mut a, mut b) = (LinkState::new(config(), None), LinkState::new(config(), None));
+        a.on_connected(0, 1);
+        b.on_connected(0, 1);
+        let mut core = receiver();
+        for (seq, x) in [(1, "x"), (2, "y"), (3, "z")] {
+            a.push(seq, &fact(x), false).unwrap();
+        }
+        let frames = written(&mut a, 0);
+        let f = |k: usize| frames[k].clone();
+        // 3 overtakes the others and arrives twice.
+        let dups = deliver(&mut core, &mut b, 1, vec![f(2), f(0), f(2), f(1)]);
+        assert_eq!(dups, 1);
+        assert_eq!(got(&core).len(), 3);
+        let acks = written(&mut b, 2);
+        assert_eq!(acks.len(), 4, "a copy is acknowledged too");
+        // Written as b ingested: 3, 1, 3 (the copy), 2. They arrive reversed, and 3 once more.
+        let mut acks: Vec<Frame> = acks.into_iter().rev().collect();
+        acks.push(Frame::Ack { seq: 3 });
+        assert_eq!(acks_to(&mut a, 3, acks), vec![2, 3, 1]);
+        assert_eq!(a.take_acked(), vec![2, 3, 1]);
+        assert_eq!(a.unacked(), (0, 0));
+    }
+
+    #[test]
+    fn an_incarnation_change_is_announced_and_drops_the_old_incarnations_acknowledgements() {
+        let mut b = LinkState::new(config(), None);
+        let first = b.on_connected(0, 5);
+        assert_eq!(
+            first,
+            Some(PeerIncarnation {
+                incarnation: 5,
+                restarted: false
+            })
+        );
+        b.ack(1);
+        b.on_disconnected();
+        // The same incarnation again (a restart from the store, or a new connection): nothing
+        // to announce, and the acknowledgement is still owed.
+        assert_eq!(b.on_connected(10, 5), None);
+        assert!(matches!(written(&mut b, 10)[..], [Frame::Ack { seq: 1 }]));
+        b.ack(2);
+        b.on_disconnected();
+        let again = b.on_connected(20, 6);
+        assert_eq!(
+            again,
+            Some(PeerIncarnation {
+                incarnation: 6,
+                restarted: true
+            })
+        );
+        assert!(written(&mut b, 20).is_empty(), "ack #2 was for incarnation 5");
+        assert_eq!(b.peer_incarnation(), Some(6));
+        // What a store recorded counts as known.
+        let mut c = LinkState::new(config(), Some(6));
+        assert_eq!(c.on_connected(0, 6), None);
+    }
+
+    /// a sends batch 1 to b, b ingests it, and a restarts before b's acknowledgement is
+    /// written: from its store (same incarnation, the batch still owed) or without its state
+    /// (a new incarnation that numbers its batches from 1 again).
+    #[test]
+    fn a_restart_between_send_and_ack() {
+        // From the store: the batch goes out again, b ingests it once, and the acknowledgement
+        // b kept across the reconnection removes it.
+        let (mut a, mut b) = (LinkState::new(config(), None), LinkState::new(config(), None));
+        a.on_connected(0, 1);
+        b.on_connected(0, 1);
+        let mut core = receiver();
+        a.push(1, &fact("x"), false).unwrap();
+        let frames = written(&mut a, 0);
+        deliver(&mut core, &mut b, 1, frames);
+        b.on_disconnected();
+        let mut a = LinkState::new(config(), Some(1));
+        a.push(1, &fact("x"), false).unwrap();
+        assert_eq!(a.on_connected(50, 1), None);
+        assert_eq!(b.on_connected(50, 1), None);
+        let frames = written(&mut a, 50);
+        assert_eq!(deliver(&mut core, &mut b, 51, frames), 1);
+        let acks = written(&mut b, 52);
+        assert_eq!(acks.len(), 2, "the old acknowledgement and the new one");
+        assert_eq!(acks_to(&mut a, 53, acks), vec![1]);
+        assert_eq!(got(&core).len(), 1);
+
+        // Without its state: b announces the restart before the new incarnation's batch 1, which
+        // is new, and does not write the old incarnation's acknowledgement of #1 to it (which
+        // would remove the new #1 unread).
+        let (mut a, mut b) = (LinkState::new(config(), None), LinkState::new(config(), None));
+        a.on_connected(0, 1);
+        b.on_connected(0, 1);
+        let mut core = receiver();
+        a.push(1, &fact("x"), false).unwrap();
+        let frames = written(&mut a, 0);
+        deliver(&mut core, &mut b, 1, frames);
+        b.on_disconnected();
+        let mut a = LinkState::new(config(), None);
+        a.push(1, &fact("y"), false).unwrap();
+        let seen = b.on_connected(50, 2).expect("a new incarnation");
+        assert!(seen.restarted);
+        assert!(a.on_connected(50, 1).is_some());
+        assert!(written(&mut b, 50).is_empty());
+        let frames = written(&mut a, 50);
+        core.step(vec![Input::PeerRestarted("a".into())]);
+        assert_eq!(deliver(&mut core, &mut b, 51, frames), 0);
+        assert_eq!(got(&core).len(), 2, "y of the new incarnation's #1 is ingested");
+        let acks = written(&mut b, 52);
+        assert_eq!(acks_to(&mut a, 53, acks), vec![1]);
+    }
+
+    #[test]
+    fn keep_alives_follow_the_last_write_and_handshake_frames_are_refused() {
+        let mut a = LinkState::new(
+            LinkConfig {
+                ping_after: Some(30),
+                ..config()
+            },
+            None,
+        );
+        a.on_connected(0, 1);
+        assert_eq!(a.poll_timeout(), Some(30));
+        assert!(a.poll_transmit(29).is_none());
+        assert!(matches!(a.poll_transmit(30), Some(Transmit::Ping { .. })));
+        assert_eq!(a.poll_timeout(), Some(60));
+        a.ack(4);
+        assert!(matches!(a.poll_transmit(45), Some(Transmit::Acks { .. })));
+        assert_eq!(a.poll_timeout(), Some(75));
+        assert!(a.on_frame(80, Frame::Auth { proof: vec![] }).is_err());
+        assert_eq!(a.on_frame(81, Frame::Ping).unwrap(), Received::Ping);
+        assert_eq!(a.last_frame(), Some(81));
+    }
+}

@@ -17,9 +17,9 @@
 //! slow or stuck peer slows its own link only.
 
 use crate::auth::{self, NONCE_LEN, Role, Secret, Transcript};
+use crate::link_state::Received;
 use crate::metrics::Metrics;
 use crate::node::{Event, Peer, Shared};
-use crate::link_state::Received;
 use crate::outbox::Outbox;
 use crate::warnings::{OUTSIDER, quote};
 use crate::wire::{

@@ -216,7 +216,8 @@ impl LinkState {
         })?;
         let n = frame.len();
         if !force
-            && (self.overflowed || (!self.batches.is_empty() && self.bytes + n > self.config.outbox_bytes))
+            && (self.overflowed
+                || (!self.batches.is_empty() && self.bytes + n > self.config.outbox_bytes))
         {
             let first = !self.overflowed;
             self.overflowed = true;
@@ -412,6 +413,11 @@ impl LinkState {
         (self.batches.len(), self.bytes)
     }
 
+    /// The acknowledgements queued and not written yet.
+    pub fn pending_acks(&self) -> &[u64] {
+        &self.acks
+    }
+
     /// The sequence numbers of the batches queued and not acknowledged, in order.
     pub fn unacked_seqs(&self) -> impl Iterator<Item = u64> + '_ {
         self.batches.keys().copied()
@@ -525,7 +531,10 @@ mod tests {
 
     #[test]
     fn an_ack_lost_after_the_peer_ingested_is_retransmitted_and_the_receiver_deduplicates() {
-        let (mut a, mut b) = (LinkState::new(config(), None), LinkState::new(config(), None));
+        let (mut a, mut b) = (
+            LinkState::new(config(), None),
+            LinkState::new(config(), None),
+        );
         a.on_connected(0, 1);
         b.on_connected(0, 1);
         let mut core = receiver();
@@ -542,7 +551,14 @@ mod tests {
         assert!(written(&mut a, R - 1).is_empty());
         assert_eq!(a.handle_timeout(R), 1);
         let again = a.poll_transmit(R).unwrap();
-        assert!(matches!(again, Transmit::Batch { seq: 1, again: true, .. }));
+        assert!(matches!(
+            again,
+            Transmit::Batch {
+                seq: 1,
+                again: true,
+                ..
+            }
+        ));
         let frames = wire::decode_frames(again.bytes()).unwrap();
         // b acknowledges the copy but does not ingest it again.
         assert_eq!(deliver(&mut core, &mut b, R + 5, frames), 1);
@@ -555,7 +571,8 @@ mod tests {
     }
 
     #[test]
-    fn the_retransmission_deadline_follows_acknowledgements_and_waits_for_the_queue_to_be_written() {
+    fn the_retransmission_deadline_follows_acknowledgements_and_waits_for_the_queue_to_be_written()
+    {
         let mut a = LinkState::new(config(), None);
         assert_eq!(a.poll_timeout(), None);
         a.push(1, &fact("x"), false).unwrap();
@@ -565,20 +582,44 @@ mod tests {
         assert_eq!(a.handle_timeout(1000), 0);
         a.on_connected(10, 1);
         // Not everything written yet: no deadline.
-        assert!(matches!(a.poll_transmit(10), Some(Transmit::Batch { seq: 1, again: false, .. })));
+        assert!(matches!(
+            a.poll_transmit(10),
+            Some(Transmit::Batch {
+                seq: 1,
+                again: false,
+                ..
+            })
+        ));
         assert_eq!(a.poll_timeout(), None);
-        assert!(matches!(a.poll_transmit(10), Some(Transmit::Batch { seq: 2, .. })));
+        assert!(matches!(
+            a.poll_transmit(10),
+            Some(Transmit::Batch { seq: 2, .. })
+        ));
         assert_eq!(a.poll_timeout(), Some(10 + R));
         // An acknowledgement is progress: the deadline moves.
         assert_eq!(a.on_ack(50, 1), (true, false));
         assert_eq!(a.poll_timeout(), Some(50 + R));
         assert_eq!(a.handle_timeout(10 + R), 0);
         assert_eq!(a.handle_timeout(50 + R), 1);
-        assert!(matches!(a.poll_transmit(50 + R), Some(Transmit::Batch { seq: 2, again: true, .. })));
+        assert!(matches!(
+            a.poll_transmit(50 + R),
+            Some(Transmit::Batch {
+                seq: 2,
+                again: true,
+                ..
+            })
+        ));
         assert_eq!(a.poll_timeout(), Some(50 + 2 * R));
         // A reconnection writes everything again from the first.
         a.push(3, &fact("z"), false).unwrap();
-        assert!(matches!(a.poll_transmit(200), Some(Transmit::Batch { seq: 3, again: false, .. })));
+        assert!(matches!(
+            a.poll_transmit(200),
+            Some(Transmit::Batch {
+                seq: 3,
+                again: false,
+                ..
+            })
+        ));
         a.on_disconnected();
         assert_eq!(a.poll_timeout(), None);
         assert_eq!(a.on_connected(300, 1), None, "the same incarnation");
@@ -587,7 +628,10 @@ mod tests {
 
     #[test]
     fn reordered_and_duplicated_frames_are_ingested_and_removed_once() {
-        let (mut a, mut b) = (LinkState::new(config(), None), LinkState::new(config(), None));
+        let (mut a, mut b) = (
+            LinkState::new(config(), None),
+            LinkState::new(config(), None),
+        );
         a.on_connected(0, 1);
         b.on_connected(0, 1);
         let mut core = receiver();
@@ -637,7 +681,10 @@ mod tests {
                 restarted: true
             })
         );
-        assert!(written(&mut b, 20).is_empty(), "ack #2 was for incarnation 5");
+        assert!(
+            written(&mut b, 20).is_empty(),
+            "ack #2 was for incarnation 5"
+        );
         assert_eq!(b.peer_incarnation(), Some(6));
         // What a store recorded counts as known.
         let mut c = LinkState::new(config(), Some(6));
@@ -651,7 +698,10 @@ mod tests {
     fn a_restart_between_send_and_ack() {
         // From the store: the batch goes out again, b ingests it once, and the acknowledgement
         // b kept across the reconnection removes it.
-        let (mut a, mut b) = (LinkState::new(config(), None), LinkState::new(config(), None));
+        let (mut a, mut b) = (
+            LinkState::new(config(), None),
+            LinkState::new(config(), None),
+        );
         a.on_connected(0, 1);
         b.on_connected(0, 1);
         let mut core = receiver();
@@ -673,7 +723,10 @@ mod tests {
         // Without its state: b announces the restart before the new incarnation's batch 1, which
         // is new, and does not write the old incarnation's acknowledgement of #1 to it (which
         // would remove the new #1 unread).
-        let (mut a, mut b) = (LinkState::new(config(), None), LinkState::new(config(), None));
+        let (mut a, mut b) = (
+            LinkState::new(config(), None),
+            LinkState::new(config(), None),
+        );
         a.on_connected(0, 1);
         b.on_connected(0, 1);
         let mut core = receiver();
@@ -690,7 +743,11 @@ mod tests {
         let frames = written(&mut a, 50);
         core.step(vec![Input::PeerRestarted("a".into())]);
         assert_eq!(deliver(&mut core, &mut b, 51, frames), 0);
-        assert_eq!(got(&core).len(), 2, "y of the new incarnation's #1 is ingested");
+        assert_eq!(
+            got(&core).len(),
+            2,
+            "y of the new incarnation's #1 is ingested"
+        );
         let acks = written(&mut b, 52);
         assert_eq!(acks_to(&mut a, 53, acks), vec![1]);
     }

@@ -259,7 +259,10 @@ mod tests {
         assert!(!s.push(3, &facts(1), false, &m));
         assert!(s.status().overflowed);
         assert_eq!(s.take_resync(), None, "batch 1 is not acknowledged yet");
-        assert!(matches!(s.poll_transmit(), Some(Transmit::Batch { seq: 1, .. })));
+        assert!(matches!(
+            s.poll_transmit(),
+            Some(Transmit::Batch { seq: 1, .. })
+        ));
         assert!(s.poll_transmit().is_none());
         let acked = s.on_frame(Frame::Ack { seq: 1 }, &m).unwrap();
         assert_eq!(
@@ -296,7 +299,10 @@ mod tests {
             }
             _ => panic!("acknowledgements first"),
         }
-        assert!(matches!(s.poll_transmit(), Some(Transmit::Batch { seq: 1, .. })));
+        assert!(matches!(
+            s.poll_transmit(),
+            Some(Transmit::Batch { seq: 1, .. })
+        ));
         for i in 0..(MAX_ACKS as u64 + 10) {
             s.ack(i);
         }

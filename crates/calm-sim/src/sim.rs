@@ -14,7 +14,9 @@ use crate::{InputMode, Setup};
 use calm_engine::Value;
 use calm_node::core::{Input, NodeCore};
 use calm_node::durable::Restored;
-use calm_node::link_state::{LinkConfig, LinkState, MAX_ACKS, PeerIncarnation, Pushed, Received, Transmit};
+use calm_node::link_state::{
+    LinkConfig, LinkState, MAX_ACKS, PeerIncarnation, Pushed, Received, Transmit,
+};
 use calm_node::store::{MemoryDisk, RedbStorage, Storage};
 use calm_node::wire::{self, WireFact};
 use calm_node::{Limits, SnapshotPolicy, Step, Stepper};
@@ -119,14 +121,39 @@ struct Sim<'a> {
     failure: Option<String>,
     /// Tests: damage the store of every node that stops.
     damage_stores: bool,
+    /// Tests: drive the links with a bug, to show that the simulator finds it.
+    bug: Option<Bug>,
+}
+
+/// Bugs a link layer could have, injected around the node's own `LinkState` by tests (never
+/// otherwise) to show that schedules find them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(test), allow(dead_code))]
+enum Bug {
+    /// Acknowledgements queued for a peer's old incarnation are written to its new one (which
+    /// numbers its batches afresh, so they remove batches it never delivered): `calm node`'s
+    /// links did this until the protocol became one state machine that the simulator drives.
+    StaleAcks,
+    /// A peer's new incarnation is stored but not treated as a restart: it is not sent its
+    /// history again.
+    NoRestart,
+    /// An acknowledgement is taken to cover every earlier batch too (as TCP's are): a batch lost
+    /// before a later one was acknowledged is never sent again.
+    CumulativeAcks,
 }
 
 /// Runs the schedule of `seed`; keeps the trace's lines when `keep_trace`.
 pub fn run_seed(setup: &Setup, seed: u64, keep_trace: bool) -> SeedRun {
-    simulate(setup, seed, keep_trace, false)
+    simulate(setup, seed, keep_trace, false, None)
 }
 
-fn simulate(setup: &Setup, seed: u64, keep_trace: bool, damage_stores: bool) -> SeedRun {
+fn simulate(
+    setup: &Setup,
+    seed: u64,
+    keep_trace: bool,
+    damage_stores: bool,
+    bug: Option<Bug>,
+) -> SeedRun {
     let names = &setup.names[..];
     let n = names.len();
     let opts = &setup.options;
@@ -144,6 +171,7 @@ fn simulate(setup: &Setup, seed: u64, keep_trace: bool, damage_stores: bool) -> 
         trace: Trace::new(keep_trace),
         failure: None,
         damage_stores,
+        bug,
     };
     let counts = setup.placement.counts();
     let placed: Vec<String> = names
@@ -599,7 +627,8 @@ impl Sim<'_> {
             // the incarnation before it reads any batch of the connection.
             let mut blocked = BTreeSet::new();
             for (k, p) in inbox.into_iter().enumerate() {
-                let after_restart = matches!(&p, Pending::Batch { from, .. } if blocked.contains(from));
+                let after_restart =
+                    matches!(&p, Pending::Batch { from, .. } if blocked.contains(from));
                 if !after_restart && (k == first || self.net.rng.percent(50)) {
                     take.push(p);
                 } else {
@@ -676,7 +705,11 @@ impl Sim<'_> {
         // This node's batches its links saw acknowledged: they leave the store's outbox.
         let mut acked: Vec<(String, u64)> = Vec::new();
         for (k, link) in self.nodes[i].links.iter_mut().enumerate() {
-            acked.extend(link.take_acked().into_iter().map(|s| (self.names[k].clone(), s)));
+            acked.extend(
+                link.take_acked()
+                    .into_iter()
+                    .map(|s| (self.names[k].clone(), s)),
+            );
         }
         let step = Step {
             inputs,
@@ -783,11 +816,17 @@ impl Sim<'_> {
         match self.nodes[i].links[j].push(seq, &facts, false) {
             Ok(Pushed::Queued) => {}
             Ok(Pushed::Held { .. }) => {
-                let line = format!("{}→{} #{seq} held back: over budget", self.names[i], self.names[j]);
+                let line = format!(
+                    "{}→{} #{seq} held back: over budget",
+                    self.names[i], self.names[j]
+                );
                 self.trace.event(self.net.now, line);
             }
             Err(e) => {
-                let why = format!("{}→{} #{seq} cannot be encoded: {e}", self.names[i], self.names[j]);
+                let why = format!(
+                    "{}→{} #{seq} cannot be encoded: {e}",
+                    self.names[i], self.names[j]
+                );
                 self.trace.event(self.net.now, why.clone());
                 self.failure.get_or_insert(why);
             }
@@ -912,6 +951,13 @@ impl Sim<'_> {
         };
         let now = self.net.now;
         for frame in frames {
+            if let (Some(Bug::CumulativeAcks), wire::Frame::Ack { seq }) = (self.bug, &frame) {
+                let link = &mut self.nodes[j].links[i];
+                let earlier: Vec<u64> = link.unacked_seqs().filter(|s| s < seq).collect();
+                for s in earlier {
+                    link.on_ack(now, s);
+                }
+            }
             match self.nodes[j].links[i].on_frame(now, frame) {
                 Ok(Received::Batch { seq, facts }) => {
                     self.nodes[j].inbox.push(Pending::Batch {
@@ -1174,7 +1220,20 @@ impl Sim<'_> {
             // restarted without its state (announced before any batch of the connection); one
             // seen for the first time is only stored.
             let inc_b = self.nodes[b].identity;
-            match self.nodes[a].links[b].on_connected(now, inc_b) {
+            let owed = self.nodes[a].links[b].pending_acks().to_vec();
+            let mut seen = self.nodes[a].links[b].on_connected(now, inc_b);
+            match (self.bug, &mut seen) {
+                (Some(Bug::StaleAcks), _) => {
+                    for seq in owed {
+                        if !self.nodes[a].links[b].pending_acks().contains(&seq) {
+                            self.nodes[a].links[b].ack(seq);
+                        }
+                    }
+                }
+                (Some(Bug::NoRestart), Some(s)) => s.restarted = false,
+                _ => {}
+            }
+            match seen {
                 None => {}
                 Some(PeerIncarnation {
                     incarnation,
@@ -1227,8 +1286,8 @@ mod tests {
         let setup = gset(Faults::parse("restart").unwrap());
         let mut failed = 0;
         for seed in 1..=12 {
-            let good = simulate(&setup, seed, false, false);
-            let bad = simulate(&setup, seed, true, true);
+            let good = simulate(&setup, seed, false, false, None);
+            let bad = simulate(&setup, seed, true, true, None);
             if good.stats.recoveries == 0 {
                 assert_eq!(bad.outcome, good.outcome);
                 continue;
@@ -1245,5 +1304,84 @@ mod tests {
             failed += 1;
         }
         assert!(failed >= 3, "{failed}");
+    }
+
+    /// A grow-only set whose elements reach the nodes as client inserts (again after a crash):
+    /// a node that crashed sends facts its old incarnation never sent.
+    fn inserted_gset(faults: &str) -> Setup {
+        let program = calm_engine::Program::compile(
+            "gset.dl",
+            ".decl add(x: number)\n.input add\n.decl set(at: symbol, x: number)\n.persist set\n\
+             .output set\nset(@n, x)@async :- add(x), $member(n).\n",
+        )
+        .unwrap();
+        let adds = (1..=8).map(|x| vec![Value::Number(x)]).collect();
+        let facts = BTreeMap::from([("add".to_string(), adds)]);
+        let options = Options {
+            faults: Faults::parse(faults).unwrap(),
+            inputs: InputMode::Inserts,
+            ..Options::default()
+        };
+        Setup::new("gset.dl", program, facts, None, options).unwrap()
+    }
+
+    /// Runs seeds 1..=`n` with `bug` until one ends otherwise than seed 1 with the node's links
+    /// (which end so on that seed too: the program is confluent). Returns that seed, if any.
+    fn first_caught(setup: &Setup, n: u64, bug: Bug) -> Option<u64> {
+        let expected = simulate(setup, 1, false, false, None).outcome;
+        assert!(matches!(expected, Outcome::Quiesced(_)));
+        let seed = (1..=n)
+            .find(|&seed| simulate(setup, seed, false, false, Some(bug)).outcome != expected)?;
+        let good = simulate(setup, seed, false, false, None);
+        assert_eq!(
+            good.outcome, expected,
+            "seed {seed}: the node's links diverge"
+        );
+        Some(seed)
+    }
+
+    /// The bundled deadlock detector on 4 nodes, its `waits` edges inserted by clients.
+    fn inserted_deadlock(faults: &str) -> Setup {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("../../programs/deadlock.dl")).unwrap();
+        let mut text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("waits("))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        text.push_str(".input waits\n");
+        let program = calm_engine::Program::compile("deadlock.dl", &text).unwrap();
+        let facts = crate::read_facts(&program, &root.join("tests/programs/deadlock")).unwrap();
+        let options = Options {
+            faults: Faults::parse(faults).unwrap(),
+            inputs: InputMode::Inserts,
+            nodes: 4,
+            placement_seed: 7,
+            ..Options::default()
+        };
+        Setup::new("deadlock.dl", program, facts, None, options).unwrap()
+    }
+
+    #[test]
+    fn acknowledgements_written_to_a_peers_new_incarnation_are_caught() {
+        // A node crashes while a peer owes it an acknowledgement, comes back numbering its
+        // batches from 1, and the old acknowledgement removes a new batch that the network lost.
+        let setup = inserted_deadlock("crash,drop");
+        let seed = first_caught(&setup, 1000, Bug::StaleAcks);
+        assert!(seed.is_some(), "not caught in 1000 seeds");
+    }
+
+    #[test]
+    fn a_restart_not_treated_as_one_is_caught() {
+        let setup = inserted_gset("crash");
+        let seed = first_caught(&setup, 100, Bug::NoRestart);
+        assert!(seed.is_some(), "not caught in 100 seeds");
+    }
+
+    #[test]
+    fn cumulative_acknowledgements_are_caught() {
+        let setup = inserted_gset("drop,reorder");
+        let seed = first_caught(&setup, 100, Bug::CumulativeAcks);
+        assert!(seed.is_some(), "not caught in 100 seeds");
     }
 }

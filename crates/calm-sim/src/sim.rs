@@ -1246,12 +1246,11 @@ impl Sim<'_> {
                     self.nodes[a].inbox.push(restarted);
                     self.schedule_step(a);
                 }
-                Some(PeerIncarnation { incarnation, .. }) => {
-                    if self.nodes[a].disk.is_some() {
-                        self.nodes[a].learned.push((b, incarnation));
-                        self.schedule_step(a);
-                    }
+                Some(PeerIncarnation { incarnation, .. }) if self.nodes[a].disk.is_some() => {
+                    self.nodes[a].learned.push((b, incarnation));
+                    self.schedule_step(a);
                 }
+                Some(_) => {}
             }
         }
         for (a, b) in [(i, j), (j, i)] {

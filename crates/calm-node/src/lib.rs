@@ -4,7 +4,9 @@
 //! inserts, timers), **queries** (one engine tick: rules to fixpoint, strata in order) and
 //! **sends** (`@async` facts to their destinations; `@next` facts to its own next tick).
 //! Peers talk over TCP with length-delimited bincode frames ([`wire`]); delivery is
-//! at-least-once with acknowledgements and retransmission ([`link`](crate) internals).
+//! at-least-once with acknowledgements and retransmission: the protocol is the state machine
+//! [`link_state::LinkState`], without I/O, which the tokio links drive over TCP (and the
+//! simulator, `calm-sim`, through its faulty network).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), calm_node::NodeError> {

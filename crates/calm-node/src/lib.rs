@@ -31,6 +31,7 @@ pub mod config;
 pub mod core;
 pub mod durable;
 pub mod http;
+pub mod limits;
 mod link;
 pub mod link_state;
 pub mod metrics;
@@ -42,13 +43,15 @@ pub mod stepper;
 pub mod store;
 mod warnings;
 pub mod wire;
+pub mod wire_io;
 
 pub use auth::Secret;
 pub use config::{ConfigError, Settings};
 pub use durable::SnapshotPolicy;
+pub use limits::Limits;
 pub use metrics::Metrics;
 pub use node::{
-    Limits, Node, NodeConfig, NodeError, NodeHandle, NodeOptions, Peer, PeerStatus, Status, Update,
+    Node, NodeConfig, NodeError, NodeHandle, NodeOptions, Peer, PeerStatus, Status, Update,
     parse_duration, start, start_with, timer_inputs,
 };
 pub use stepper::{Step, Stepped, Stepper};

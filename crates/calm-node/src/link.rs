@@ -22,9 +22,8 @@ use crate::metrics::Metrics;
 use crate::node::{Event, Peer, Shared};
 use crate::outbox::Outbox;
 use crate::warnings::{OUTSIDER, quote};
-use crate::wire::{
-    self, Frame, MAX_HANDSHAKE_FRAME, PROTOCOL_VERSION, WireError, WireFact, WireValue,
-};
+use crate::wire::{Frame, MAX_HANDSHAKE_FRAME, PROTOCOL_VERSION, WireError, WireFact, WireValue};
+use crate::wire_io;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,7 +211,7 @@ async fn read_loop(
     let why = loop {
         // Nothing for `idle` (the peer pings after a third of it): the connection is dead or
         // the peer is holding it open for nothing.
-        let r = match timeout(idle, wire::read_frame(&mut reader)).await {
+        let r = match timeout(idle, wire_io::read_frame(&mut reader)).await {
             Ok(r) => r,
             Err(_) => Err(WireError::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -501,7 +500,7 @@ pub(crate) struct Me<'a> {
 async fn read_hello<S: AsyncRead + Unpin>(
     s: &mut S,
 ) -> Result<(String, u64, Vec<u8>, Vec<u8>), HandshakeError> {
-    match wire::read_frame_max(s, MAX_HANDSHAKE_FRAME)
+    match wire_io::read_frame_max(s, MAX_HANDSHAKE_FRAME)
         .await
         .map_err(bad)?
     {
@@ -548,7 +547,7 @@ pub(crate) async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         nonce: nonce.clone(),
         proof: Vec::new(),
     };
-    wire::write_frame(s, &hello).await.map_err(bad)?;
+    wire_io::write_frame(s, &hello).await.map_err(bad)?;
     let (node, incarnation, their_nonce, proof) = read_hello(s).await?;
     if node != expected {
         return Err(HandshakeError::WrongNode(node));
@@ -575,7 +574,7 @@ pub(crate) async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         }
         None => Vec::new(),
     };
-    wire::write_frame(s, &Frame::Auth { proof: proof_out })
+    wire_io::write_frame(s, &Frame::Auth { proof: proof_out })
         .await
         .map_err(bad)?;
     send_members(s, me).await?;
@@ -613,8 +612,8 @@ pub(crate) async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             .map(|secret| t.proof(secret, Role::Listener))
             .unwrap_or_default(),
     };
-    wire::write_frame(s, &hello).await.map_err(bad)?;
-    let proof = match wire::read_frame_max(s, MAX_HANDSHAKE_FRAME)
+    wire_io::write_frame(s, &hello).await.map_err(bad)?;
+    let proof = match wire_io::read_frame_max(s, MAX_HANDSHAKE_FRAME)
         .await
         .map_err(bad)?
     {
@@ -640,7 +639,7 @@ async fn send_members<S: AsyncWrite + Unpin>(s: &mut S, me: &Me<'_>) -> Result<(
     let frame = Frame::Members {
         names: me.members.to_vec(),
     };
-    wire::write_frame(s, &frame).await.map_err(bad)?;
+    wire_io::write_frame(s, &frame).await.map_err(bad)?;
     Ok(())
 }
 

@@ -8,7 +8,6 @@
 
 use calm_engine::Value;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Protocol version, exchanged in the handshake; peers with another version are refused.
 /// Version 2 added the nonces and proofs of the authenticated handshake and [`Frame::Ping`];
@@ -229,45 +228,6 @@ pub fn decode_frames(mut bytes: &[u8]) -> Result<Vec<Frame>, WireError> {
     Ok(out)
 }
 
-/// Writes one frame.
-pub async fn write_frame<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    frame: &Frame,
-) -> Result<usize, WireError> {
-    let bytes = frame_bytes(frame)?;
-    w.write_all(&bytes).await?;
-    w.flush().await?;
-    Ok(bytes.len())
-}
-
-/// Reads one frame; `Ok(None)` at a clean end of stream.
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    r: &mut R,
-) -> Result<Option<(Frame, usize)>, WireError> {
-    read_frame_max(r, MAX_FRAME).await
-}
-
-/// Reads one frame of at most `max` bytes (and at most [`MAX_FRAME`]); `Ok(None)` at a clean
-/// end of stream.
-pub async fn read_frame_max<R: AsyncRead + Unpin>(
-    r: &mut R,
-    max: usize,
-) -> Result<Option<(Frame, usize)>, WireError> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
-    }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > max.min(MAX_FRAME) {
-        return Err(WireError::TooLarge(len));
-    }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf).await?;
-    Ok(Some((decode(&buf)?, len + 4)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,17 +296,6 @@ mod tests {
         let mut bytes = encode(&Frame::Ack { seq: 1 }).unwrap();
         bytes.push(0);
         assert!(decode(&bytes).is_err());
-    }
-
-    #[tokio::test]
-    async fn oversized_length_prefix_is_refused_before_allocating() {
-        let mut data: &[u8] = &[0xff, 0xff, 0xff, 0xff, 1, 2, 3];
-        assert!(matches!(
-            read_frame(&mut data).await,
-            Err(WireError::TooLarge(_))
-        ));
-        let mut empty: &[u8] = &[];
-        assert!(read_frame(&mut empty).await.unwrap().is_none());
     }
 
     proptest! {

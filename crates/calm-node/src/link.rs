@@ -830,6 +830,7 @@ impl Drop for IpSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire;
     use proptest::prelude::*;
 
     fn secret() -> Secret {

@@ -15,8 +15,11 @@ mod components;
 mod diagnostic;
 mod parser;
 mod pragma;
+pub mod preprocess;
 
 pub use diagnostic::{
-    Diagnostic, FileId, Label, Severity, SourceFile, SourceMap, Span, line_col, render_all,
+    Diagnostic, Expansion, FileId, Label, Resolved, Severity, SourceFile, SourceMap, Span,
+    line_col, render_all,
 };
+pub use preprocess::{FileLoader, NoFiles, PreprocessOptions, Preprocessed, preprocess};
 pub use parser::{MAX_SOURCE_LEN, Parsed, parse, parse_facts};

@@ -19,7 +19,8 @@
 //! without any of the above is returned as it is.
 //!
 //! Everything is bounded: include depth ([`MAX_INCLUDE_DEPTH`]), the number of files read
-//! ([`MAX_INCLUDED_FILES`]), the output ([`MAX_SOURCE_LEN`]) and macro expansion depth; an
+//! ([`MAX_INCLUDED_FILES`]), the output ([`MAX_SOURCE_LEN`]), what one macro invocation
+//! produces ([`MAX_EXPANSION_TOKENS`]) and macro expansion depth; an
 //! include cycle is an error that names the chain.
 //!
 //! Codes: `E0040` an included file that cannot be found or read, `E0041` an include cycle or
@@ -50,6 +51,9 @@ use tokens::{Kind, PTok, Tok};
 pub const MAX_INCLUDE_DEPTH: usize = 64;
 /// Most files one program may include (counting repeated inclusions).
 pub const MAX_INCLUDED_FILES: usize = 4096;
+
+/// Most tokens one macro invocation may expand to.
+pub const MAX_EXPANSION_TOKENS: usize = 1 << 20;
 
 /// The preprocessor's diagnostic codes.
 pub mod codes {
@@ -535,7 +539,7 @@ impl Pp<'_> {
         let name = self.map.get(file).name.clone();
         let expanded = self
             .macros
-            .expander(Here { line, file: &name }, MAX_SOURCE_LEN)
+            .expander(Here { line, file: &name }, MAX_EXPANSION_TOKENS)
             .expand(&replaced);
         let result = expanded.map_err(|e| e.message).and_then(|t| cond::evaluate(&t));
         match result {
@@ -883,7 +887,7 @@ impl Pp<'_> {
             let invocation = tokens::owned(text, &toks[i..=last]);
             let line = self.map.line_col(file, t.start).0;
             let name = self.map.get(file).name.clone();
-            let budget = MAX_SOURCE_LEN.saturating_sub(self.out.len());
+            let budget = MAX_EXPANSION_TOKENS;
             let result = self
                 .macros
                 .expander(Here { line, file: &name }, budget)

@@ -852,6 +852,11 @@ impl Engine {
     }
 
     fn decode(&self, row: &[Word], types: &[Type]) -> Vec<Value> {
+        self.decode_with(row, types, false)
+    }
+
+    /// [`Engine::decode`]; with `quote`, symbols inside records are written in quotes.
+    fn decode_with(&self, row: &[Word], types: &[Type], quote: bool) -> Vec<Value> {
         row.iter()
             .zip(types)
             .map(|(&w, t)| match t {
@@ -860,7 +865,7 @@ impl Engine {
                 Type::Record(_) => {
                     let mut text = String::new();
                     let ir = &self.program.inner.ir;
-                    crate::record::format(ir, &self.interner, *t, w, &mut text);
+                    crate::record::format_with(ir, &self.interner, *t, w, &mut text, quote);
                     Value::Symbol(text)
                 }
             })
@@ -889,18 +894,28 @@ impl Engine {
     /// The relation's tuples after the last tick, sorted (numbers numerically, symbols
     /// lexicographically).
     pub fn relation(&self, name: &str) -> Result<Vec<Vec<Value>>, EngineError> {
+        self.relation_with(name, false)
+    }
+
+    /// [`Engine::relation`], with the symbols inside record columns written in quotes (`\"`
+    /// and `\\` escaped), as Souffle writes records in RFC 4180 files.
+    pub fn relation_quoting_records(&self, name: &str) -> Result<Vec<Vec<Value>>, EngineError> {
+        self.relation_with(name, true)
+    }
+
+    fn relation_with(&self, name: &str, quote: bool) -> Result<Vec<Vec<Value>>, EngineError> {
         let rel = self.rel(name)?;
         let info = &self.program.inner.ir.relations[rel];
         let mut rows: Vec<Vec<Value>> = match &self.incr {
             Some(incr) => incr
                 .rows(rel)
-                .map(|row| self.decode(row, &info.types))
+                .map(|row| self.decode_with(row, &info.types, quote))
                 .collect(),
             None => self
                 .db
                 .rows(rel, info.arity)
                 .into_iter()
-                .map(|row| self.decode(&row, &info.types))
+                .map(|row| self.decode_with(&row, &info.types, quote))
                 .collect(),
         };
         rows.sort_unstable();

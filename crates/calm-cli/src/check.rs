@@ -107,7 +107,11 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         };
         let file = map.add(display_name(path, &cwd), text);
         let pre = calm_syntax::preprocess(&mut map, file, &options, &mut crate::source::FsLoader);
-        if pre.diagnostics.iter().any(calm_syntax::Diagnostic::is_error) {
+        if pre
+            .diagnostics
+            .iter()
+            .any(calm_syntax::Diagnostic::is_error)
+        {
             eprint!("{}", calm_syntax::render_all(&pre.diagnostics, &map));
             preprocess_failed = true;
             continue;

@@ -10,7 +10,10 @@ pub(crate) type Row = (usize, Vec<String>);
 /// doubled (it may hold the delimiter and line breaks; `""` is one `"`); any other field runs to
 /// the next delimiter or line break. Empty lines between records are skipped. Errors give the
 /// 1-based line and column.
-pub(crate) fn split_rfc4180(text: &str, delimiter: &str) -> Result<Vec<Row>, (usize, usize, String)> {
+pub(crate) fn split_rfc4180(
+    text: &str,
+    delimiter: &str,
+) -> Result<Vec<Row>, (usize, usize, String)> {
     let mut rows = Vec::new();
     let mut line = 1;
     let mut col = 1;
@@ -60,7 +63,11 @@ pub(crate) fn split_rfc4180(text: &str, delimiter: &str) -> Result<Vec<Row>, (us
                 || rest.starts_with("\r\n")
                 || rest.starts_with(delimiter))
             {
-                return Err((line, col, "unexpected text after a quoted field".to_string()));
+                return Err((
+                    line,
+                    col,
+                    "unexpected text after a quoted field".to_string(),
+                ));
             }
             continue;
         }
@@ -192,10 +199,18 @@ mod tests {
         let packed = gzip(&text).unwrap();
         assert!(is_gzip(&packed) && packed.len() < text.len());
         assert_eq!(gunzip(&packed, 1 << 20).unwrap(), text.as_bytes());
-        assert!(gunzip(&packed, 100).unwrap_err().contains("larger than 100"));
+        assert!(
+            gunzip(&packed, 100)
+                .unwrap_err()
+                .contains("larger than 100")
+        );
         let mut bad = packed.clone();
         bad.truncate(packed.len() / 2);
-        assert!(gunzip(&bad, 1 << 20).unwrap_err().contains("not valid gzip"));
+        assert!(
+            gunzip(&bad, 1 << 20)
+                .unwrap_err()
+                .contains("not valid gzip")
+        );
         assert!(gunzip(&[0x1f, 0x8b, 0, 0], 1 << 20).is_err());
     }
 }

@@ -174,7 +174,10 @@ pub fn load_inputs_at_most(
                     } else {
                         line.split(delimiter).collect()
                     };
-                    rows.push((i + 1, fields.into_iter().map(std::borrow::Cow::Borrowed).collect()));
+                    rows.push((
+                        i + 1,
+                        fields.into_iter().map(std::borrow::Cow::Borrowed).collect(),
+                    ));
                 }
             }
             if headers && !rows.is_empty() {

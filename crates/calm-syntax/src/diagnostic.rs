@@ -176,7 +176,9 @@ impl SourceMap {
             resolved.file = f;
             resolved.span = sp;
             if let Some(name) = name {
-                resolved.notes.push(format!("in the expansion of macro `{name}`"));
+                resolved
+                    .notes
+                    .push(format!("in the expansion of macro `{name}`"));
             }
         }
         let mut at = resolved.file;
@@ -311,7 +313,10 @@ impl Expansion {
                 let end = if span.end <= piece_end {
                     offset + (span.end - piece.at)
                 } else {
-                    match self.piece(span.end.saturating_sub(1)).map(|j| &self.pieces[j]) {
+                    match self
+                        .piece(span.end.saturating_sub(1))
+                        .map(|j| &self.pieces[j])
+                    {
                         Some(Piece {
                             at,
                             origin: Origin::Copy { file: f, offset: o },

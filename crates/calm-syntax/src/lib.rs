@@ -21,5 +21,5 @@ pub use diagnostic::{
     Diagnostic, Expansion, FileId, Label, Resolved, Severity, SourceFile, SourceMap, Span,
     line_col, render_all,
 };
-pub use preprocess::{FileLoader, NoFiles, PreprocessOptions, Preprocessed, preprocess};
 pub use parser::{MAX_SOURCE_LEN, Parsed, parse, parse_facts};
+pub use preprocess::{FileLoader, NoFiles, PreprocessOptions, Preprocessed, preprocess};

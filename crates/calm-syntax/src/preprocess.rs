@@ -180,9 +180,15 @@ pub fn preprocess(
 /// Whether a text uses anything the preprocessor handles.
 fn needs_preprocessing(text: &str) -> bool {
     text.lines().any(|l| l.trim_start().starts_with('#'))
-        || [".include", ".once", "__LINE__", "__FILE__", "RAM_DOMAIN_SIZE"]
-            .iter()
-            .any(|w| text.contains(w))
+        || [
+            ".include",
+            ".once",
+            "__LINE__",
+            "__FILE__",
+            "RAM_DOMAIN_SIZE",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
 /// A path with `.` and `..` resolved without looking at the file system.
@@ -201,7 +207,11 @@ fn normalize(path: &Path) -> String {
             c => parts.push(c),
         }
     }
-    parts.iter().collect::<PathBuf>().to_string_lossy().into_owned()
+    parts
+        .iter()
+        .collect::<PathBuf>()
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// One `#if` group being read.
@@ -237,7 +247,14 @@ struct Pp<'a> {
 }
 
 impl Pp<'_> {
-    fn error(&mut self, code: &str, file: FileId, span: Span, msg: String, label: &str) -> &mut Diagnostic {
+    fn error(
+        &mut self,
+        code: &str,
+        file: FileId,
+        span: Span,
+        msg: String,
+        label: &str,
+    ) -> &mut Diagnostic {
         self.diags.push(
             Diagnostic::error(msg)
                 .with_code(code)
@@ -300,7 +317,9 @@ impl Pp<'_> {
             }
             // A directive: the line and its continuations.
             while text[..end].trim_end_matches('\r').ends_with('\\') && end < text.len() {
-                end = text[end + 1..].find('\n').map_or(text.len(), |i| end + 1 + i);
+                end = text[end + 1..]
+                    .find('\n')
+                    .map_or(text.len(), |i| end + 1 + i);
             }
             if active {
                 self.text(file, &text, chunk, pos);
@@ -509,13 +528,19 @@ impl Pp<'_> {
                 let name = toks.get(j).filter(|t| t.kind == Kind::Ident);
                 let close = if paren {
                     let k = macros::skip_blanks(&toks, j + 1);
-                    toks.get(k).is_some_and(|t| t.is(Kind::Punct, ")")).then_some(k)
+                    toks.get(k)
+                        .is_some_and(|t| t.is(Kind::Punct, ")"))
+                        .then_some(k)
                 } else {
                     Some(j)
                 };
                 match (name, close) {
                     (Some(n), Some(k)) => {
-                        let v = if self.macros.is_defined(&n.text) { "1" } else { "0" };
+                        let v = if self.macros.is_defined(&n.text) {
+                            "1"
+                        } else {
+                            "0"
+                        };
                         replaced.push(PTok::new(Kind::Number, v));
                         i = k + 1;
                         continue;
@@ -541,7 +566,9 @@ impl Pp<'_> {
             .macros
             .expander(Here { line, file: &name }, MAX_EXPANSION_TOKENS)
             .expand(&replaced);
-        let result = expanded.map_err(|e| e.message).and_then(|t| cond::evaluate(&t));
+        let result = expanded
+            .map_err(|e| e.message)
+            .and_then(|t| cond::evaluate(&t));
         match result {
             Ok(v) => v != 0,
             Err(msg) => {
@@ -641,7 +668,12 @@ impl Pp<'_> {
         if let Some(old) = self.macros.define(name, m.clone())
             && old != m
         {
-            self.warning(file, at, format!("macro `{name}` redefined"), "defined again here");
+            self.warning(
+                file,
+                at,
+                format!("macro `{name}` redefined"),
+                "defined again here",
+            );
         }
     }
 
@@ -723,7 +755,8 @@ impl Pp<'_> {
                 format!("cannot find included file `{name}`"),
                 "included here",
             );
-            d.notes.push(format!("searched in: {}", searched.join(", ")));
+            d.notes
+                .push(format!("searched in: {}", searched.join(", ")));
             d.help = Some("give the directories to search with `-I DIR`".to_string());
             return;
         };
@@ -766,7 +799,10 @@ impl Pp<'_> {
                 codes::INCLUDE_NOT_FOUND,
                 from,
                 span,
-                format!("included file `{}` is larger than {MAX_SOURCE_LEN} bytes", path.display()),
+                format!(
+                    "included file `{}` is larger than {MAX_SOURCE_LEN} bytes",
+                    path.display()
+                ),
                 "included here",
             );
             return;
@@ -809,7 +845,9 @@ impl Pp<'_> {
                 if directive == "include" {
                     self.copy(file, text, copied, t.start);
                     let mut j = i + 2;
-                    while toks.get(j).is_some_and(|s| s.kind == Kind::Space && !text[s.start..s.end].contains('\n')) {
+                    while toks.get(j).is_some_and(|s| {
+                        s.kind == Kind::Space && !text[s.start..s.end].contains('\n')
+                    }) {
                         j += 1;
                     }
                     let at = Span::new(t.start, next.end);
@@ -823,7 +861,8 @@ impl Pp<'_> {
                                         codes::BAD_DIRECTIVE,
                                         file,
                                         span,
-                                        "`.include`: the file name is not a valid string".to_string(),
+                                        "`.include`: the file name is not a valid string"
+                                            .to_string(),
                                         "here",
                                     );
                                 }
@@ -899,7 +938,10 @@ impl Pp<'_> {
                     let glue_before = self.out.chars().last().is_some_and(tokens::is_ident_char)
                         && rendered.chars().next().is_some_and(tokens::is_ident_char);
                     let glue_after = rendered.chars().last().is_some_and(tokens::is_ident_char)
-                        && text[span.end..].chars().next().is_some_and(tokens::is_ident_char);
+                        && text[span.end..]
+                            .chars()
+                            .next()
+                            .is_some_and(tokens::is_ident_char);
                     self.expansion.macro_text(self.out.len(), file, span, word);
                     if glue_before {
                         self.out.push(' ');
@@ -919,7 +961,8 @@ impl Pp<'_> {
                         "in this macro invocation",
                     );
                     if e.chain.len() > 1 {
-                        d.notes.push(format!("while expanding {}", e.chain.join(" → ")));
+                        d.notes
+                            .push(format!("while expanding {}", e.chain.join(" → ")));
                     }
                 }
             }

@@ -79,7 +79,10 @@ fn run(main: &str, files: &[(&str, &str)]) -> Run {
 
 /// The output without blank lines and surrounding blanks, for comparisons.
 fn lines(text: &str) -> Vec<&str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 #[test]
@@ -134,7 +137,12 @@ fn macros_conditionals_and_command_line_definitions() {
     assert!(r.diagnostics.is_empty(), "{}", r.rendered());
     assert_eq!(
         lines(&r.text),
-        ["fast().", "big().", "three().", "rel_max(((1) + (3)), \"a b\", 23)."]
+        [
+            "fast().",
+            "big().",
+            "three().",
+            "rel_max(((1) + (3)), \"a b\", 23)."
+        ]
     );
 }
 
@@ -148,7 +156,11 @@ fn continuation_lines_and_comments() {
         &[],
     );
     assert!(r.diagnostics.is_empty(), "{}", r.rendered());
-    assert!(r.text.contains(".decl p(x: number) .output p"), "{}", r.text);
+    assert!(
+        r.text.contains(".decl p(x: number) .output p"),
+        "{}",
+        r.text
+    );
     assert!(!r.text.contains("no()"));
 }
 
@@ -172,7 +184,10 @@ fn an_error_in_a_macro_expansion_names_the_invocation() {
 #[test]
 fn missing_and_unreadable_includes_are_errors() {
     let r = run("#include \"nope.dl\"\n.include \"unreadable.dl\"\n", &[]);
-    assert_eq!(r.codes(), [codes::INCLUDE_NOT_FOUND, codes::INCLUDE_NOT_FOUND]);
+    assert_eq!(
+        r.codes(),
+        [codes::INCLUDE_NOT_FOUND, codes::INCLUDE_NOT_FOUND]
+    );
     insta::assert_snapshot!(r.rendered());
     // Text with no file around it cannot include.
     let mut map = SourceMap::new();
@@ -185,7 +200,10 @@ fn missing_and_unreadable_includes_are_errors() {
 fn an_include_cycle_is_an_error_with_its_chain() {
     let r = run(
         "#include \"a.dl\"\n",
-        &[("dir/a.dl", "#include \"b.dl\"\n"), ("dir/b.dl", "#include \"a.dl\"\n")],
+        &[
+            ("dir/a.dl", "#include \"b.dl\"\n"),
+            ("dir/b.dl", "#include \"a.dl\"\n"),
+        ],
     );
     assert_eq!(r.codes(), [codes::INCLUDE_CYCLE]);
     insta::assert_snapshot!(r.rendered());
@@ -196,7 +214,10 @@ fn guarded_and_once_files_are_read_once() {
     let r = run(
         "#include \"g.dl\"\n#include \"g.dl\"\n.include \"o.dl\"\n.include \"o.dl\"\n",
         &[
-            ("dir/g.dl", "#ifndef G\n#define G\n#include \"g.dl\"\ng().\n#endif\n"),
+            (
+                "dir/g.dl",
+                "#ifndef G\n#define G\n#include \"g.dl\"\ng().\n#endif\n",
+            ),
             ("dir/o.dl", ".once\n.include \"o.dl\"\no().\n"),
         ],
     );
@@ -245,7 +266,11 @@ fn runaway_and_bad_macro_invocations_are_errors() {
     let r = run(&text, &[]);
     assert_eq!(
         r.codes(),
-        [codes::BAD_EXPANSION, codes::BAD_EXPANSION, codes::BAD_EXPANSION]
+        [
+            codes::BAD_EXPANSION,
+            codes::BAD_EXPANSION,
+            codes::BAD_EXPANSION
+        ]
     );
     let rendered = r.rendered();
     assert!(rendered.contains("too much text"), "{rendered}");
@@ -258,13 +283,20 @@ fn runaway_and_bad_macro_invocations_are_errors() {
 fn line_markers_are_left_to_the_parser() {
     let r = run("# 3 \"orig.dl\"\n#line 4\np(1).\n", &[]);
     assert!(r.diagnostics.is_empty());
-    assert!(r.text.starts_with("# 3 \"orig.dl\"\n#line 4\n"), "{}", r.text);
+    assert!(
+        r.text.starts_with("# 3 \"orig.dl\"\n#line 4\n"),
+        "{}",
+        r.text
+    );
     assert!(r.parse_errors().contains("line marker ignored"));
 }
 
 #[test]
 fn pragma_and_warning_are_warnings() {
-    let r = run("#pragma something\n#warning careful\n#define A 1\n#define A 2\np(A).\n", &[]);
+    let r = run(
+        "#pragma something\n#warning careful\n#define A 1\n#define A 2\np(A).\n",
+        &[],
+    );
     assert_eq!(r.codes(), [codes::PREPROCESSOR_WARNING; 3]);
     assert!(r.diagnostics.iter().all(|d| !d.is_error()));
     assert!(r.text.contains("p(2)."));

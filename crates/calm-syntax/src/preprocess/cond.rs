@@ -13,7 +13,11 @@ pub(super) fn evaluate(toks: &[PTok]) -> Result<i64, String> {
     if toks.is_empty() {
         return Err("the condition is empty".to_string());
     }
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let v = p.ternary()?;
     match p.toks.get(p.pos) {
         None => Ok(v),

@@ -94,7 +94,11 @@ pub(super) fn paren(kind: Kind, text: &str) -> i32 {
 
 /// The index of the `)` closing the `(` at `open`, counting nested parentheses; `paren` tells
 /// what a token is (see [`paren`]).
-pub(super) fn closing_paren<T>(toks: &[T], open: usize, paren: impl Fn(&T) -> i32) -> Option<usize> {
+pub(super) fn closing_paren<T>(
+    toks: &[T],
+    open: usize,
+    paren: impl Fn(&T) -> i32,
+) -> Option<usize> {
     let mut depth = 0usize;
     for (k, t) in toks.iter().enumerate().skip(open) {
         match paren(t) {
@@ -316,7 +320,11 @@ impl Expander<'_> {
             if t.kind != Kind::Ident {
                 return None;
             }
-            let key = if t.text == "__VA_ARGS__" { "..." } else { t.text.as_str() };
+            let key = if t.text == "__VA_ARGS__" {
+                "..."
+            } else {
+                t.text.as_str()
+            };
             params.iter().position(|p| p == key)
         };
         let body = &m.body;
@@ -402,8 +410,13 @@ mod tests {
     }
 
     fn expand(m: &Macros, text: &str) -> Result<String, ExpandError> {
-        let here = Here { line: 7, file: "a.dl" };
-        m.expander(here, 10_000).expand(&toks(text)).map(|t| render(&t))
+        let here = Here {
+            line: 7,
+            file: "a.dl",
+        };
+        m.expander(here, 10_000)
+            .expand(&toks(text))
+            .map(|t| render(&t))
     }
 
     #[test]
@@ -411,11 +424,22 @@ mod tests {
         let mut m = Macros::default();
         define(&mut m, "N", None, "(1 + 2)");
         define(&mut m, "ADD", Some(&["a", "b"]), "a + b * N");
-        define(&mut m, "sym", Some(&["op"]), ".decl sym_##op(x: symbol) #op");
+        define(
+            &mut m,
+            "sym",
+            Some(&["op"]),
+            ".decl sym_##op(x: symbol) #op",
+        );
         define(&mut m, "V", Some(&["x", "..."]), "f(x, __VA_ARGS__)");
         assert_eq!(expand(&m, "p(N).").unwrap(), "p((1 + 2)).");
-        assert_eq!(expand(&m, "ADD(N, g(1, 2))").unwrap(), "(1 + 2) + g(1, 2) * (1 + 2)");
-        assert_eq!(expand(&m, "sym(max)").unwrap(), ".decl sym_max(x: symbol) \"max\"");
+        assert_eq!(
+            expand(&m, "ADD(N, g(1, 2))").unwrap(),
+            "(1 + 2) + g(1, 2) * (1 + 2)"
+        );
+        assert_eq!(
+            expand(&m, "sym(max)").unwrap(),
+            ".decl sym_max(x: symbol) \"max\""
+        );
         assert_eq!(expand(&m, "V(1, 2, 3)").unwrap(), "f(1, 2,3)");
         assert_eq!(expand(&m, "ADD + x").unwrap(), "ADD + x");
         assert_eq!(expand(&m, "__LINE__ __FILE__").unwrap(), "7 \"a.dl\"");
@@ -435,10 +459,20 @@ mod tests {
         define(&mut m, "F", Some(&["a", "b"]), "a b");
         let e = expand(&m, "F(1)").unwrap_err();
         assert_eq!(e.message, "macro `F` takes 2 arguments, 1 given");
-        assert!(expand(&m, "F(1, (2)").unwrap_err().message.contains("not closed"));
+        assert!(
+            expand(&m, "F(1, (2)")
+                .unwrap_err()
+                .message
+                .contains("not closed")
+        );
         // Each level doubles: 2^40 tokens would be produced.
         for k in 0..40 {
-            define(&mut m, &format!("X{k}"), None, &format!("X{} X{}", k + 1, k + 1));
+            define(
+                &mut m,
+                &format!("X{k}"),
+                None,
+                &format!("X{} X{}", k + 1, k + 1),
+            );
         }
         let e = expand(&m, "X0").unwrap_err();
         assert!(e.message.contains("too much text"), "{}", e.message);

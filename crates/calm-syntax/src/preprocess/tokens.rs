@@ -79,7 +79,9 @@ pub(super) fn tokenize(text: &str, start: usize, end: usize) -> Vec<Tok> {
             }
             i = (i + 2).min(end);
             Kind::Space
-        } else if c == b'\\' && (text[i + 1..end].starts_with('\n') || text[i + 1..end].starts_with("\r\n")) {
+        } else if c == b'\\'
+            && (text[i + 1..end].starts_with('\n') || text[i + 1..end].starts_with("\r\n"))
+        {
             i += if bytes[i + 1] == b'\r' { 3 } else { 2 };
             Kind::Space
         } else if c.is_ascii_whitespace() {
@@ -105,7 +107,9 @@ pub(super) fn tokenize(text: &str, start: usize, end: usize) -> Vec<Tok> {
             }
             Kind::Ident
         } else if c.is_ascii_digit() {
-            while i < end && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.') {
+            while i < end
+                && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
+            {
                 i += 1;
             }
             Kind::Number
@@ -223,7 +227,10 @@ mod tests {
             ]
         );
         // Unterminated strings and comments end at the line and at the text's end.
-        assert_eq!(kinds("\"ab\nc"), vec![(Kind::Str, "\"ab"), (Kind::Space, "\n"), (Kind::Ident, "c")]);
+        assert_eq!(
+            kinds("\"ab\nc"),
+            vec![(Kind::Str, "\"ab"), (Kind::Space, "\n"), (Kind::Ident, "c")]
+        );
         assert_eq!(kinds("/* x"), vec![(Kind::Space, "/* x")]);
         assert_eq!(kinds("é"), vec![(Kind::Punct, "é")]);
     }

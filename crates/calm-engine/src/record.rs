@@ -398,7 +398,7 @@ mod tests {
         let w = parse(ir, ty, text, &mut it).unwrap().unwrap();
         assert_eq!(parse(ir, ty, text, &mut Lookup(&it)).unwrap(), Some(w));
         let mut out = String::new();
-        format(ir, &it, ty, w, &mut out);
+        format_with(ir, &it, ty, w, &mut out, false);
         out
     }
 

@@ -896,7 +896,7 @@ impl Pp<'_> {
                 while toks.get(open).is_some_and(|s| s.kind == Kind::Space) {
                     open += 1;
                 }
-                if !toks.get(open).is_some_and(|s| &text[s.start..s.end] == "(") {
+                if toks.get(open).is_none_or(|s| &text[s.start..s.end] != "(") {
                     i += 1;
                     continue; // the name alone is not an invocation
                 }

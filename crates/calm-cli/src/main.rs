@@ -6,6 +6,7 @@
 mod check;
 mod client;
 mod explain;
+mod fmt;
 mod graph;
 mod insert;
 mod kv;
@@ -46,6 +47,8 @@ enum Command {
     Kv(kv::KvArgs),
     /// Find the points of order: where a program needs coordination, and why (CALM analysis).
     Check(check::CheckArgs),
+    /// Lay programs out in the canonical layout (in place, or standard input to standard output).
+    Fmt(fmt::FmtArgs),
     /// Print the precedence graph of a program as Graphviz DOT (or SVG).
     Graph(graph::GraphArgs),
     /// Print the documentation of a `calm check` lint, or list them.
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Kv(args) => kv::run(args),
         Command::Check(args) => check::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Sim(args) => sim::run(args),

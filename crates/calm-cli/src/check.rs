@@ -52,6 +52,8 @@ pub struct CheckArgs {
     /// Also show findings at level allow (local and sealed non-monotonic operations) as notes.
     #[arg(long, short)]
     verbose: bool,
+    #[command(flatten)]
+    preprocess: crate::source::PreprocessArgs,
 }
 
 /// `calm.toml` in `dir` or its nearest ancestor that has one.
@@ -95,20 +97,44 @@ fn display_name(path: &Path, cwd: &Path) -> String {
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let config = config(&args, &cwd)?;
+    let options = args.preprocess.options()?;
     let mut map = SourceMap::new();
     let mut files = Vec::new();
+    let mut preprocess_failed = false;
     for path in &args.files {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
         let Ok(text) = String::from_utf8(bytes) else {
             bail!("`{}` is not UTF-8", path.display());
         };
-        files.push(map.add(display_name(path, &cwd), text));
+        let file = map.add(display_name(path, &cwd), text);
+        let pre = calm_syntax::preprocess(&mut map, file, &options, &mut crate::source::FsLoader);
+        if pre
+            .diagnostics
+            .iter()
+            .any(calm_syntax::Diagnostic::is_error)
+        {
+            eprint!("{}", calm_syntax::render_all(&pre.diagnostics, &map));
+            preprocess_failed = true;
+            continue;
+        }
+        files.push(pre.file);
     }
-    let reports: Vec<_> = files
+    let mut reports: Vec<_> = files
         .iter()
         .map(|&f| calm_analyzer::check(&map, f, &config))
         .collect();
+    // Findings in preprocessed text point where the text was written.
+    for report in &mut reports {
+        for f in &mut report.findings {
+            let r = map.resolve(f.file, f.span);
+            (f.file, f.span) = (r.file, r.span);
+            for step in f.path.iter_mut().chain(f.consequence.as_mut()) {
+                let r = map.resolve(step.file, step.span);
+                (step.file, step.span) = (r.file, r.span);
+            }
+        }
+    }
     let input = Input {
         map: &map,
         reports: &reports,
@@ -122,7 +148,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Format::Gitlab => output::gitlab::render(&input),
     };
     print!("{text}");
-    Ok(if reports.iter().any(|r| r.denied()) {
+    Ok(if preprocess_failed || reports.iter().any(|r| r.denied()) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

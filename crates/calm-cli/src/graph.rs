@@ -35,6 +35,17 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read `{}`", args.file.display()))?;
     let mut map = SourceMap::new();
     let file = map.add(args.file.display().to_string(), text);
+    let options = calm_syntax::PreprocessOptions::default();
+    let pre = calm_syntax::preprocess(&mut map, file, &options, &mut crate::source::FsLoader);
+    if pre
+        .diagnostics
+        .iter()
+        .any(calm_syntax::Diagnostic::is_error)
+    {
+        eprint!("{}", calm_syntax::render_all(&pre.diagnostics, &map));
+        return Ok(ExitCode::from(1));
+    }
+    let file = pre.file;
     let dot = match calm_analyzer::dot(&map, file) {
         Ok(d) => d,
         Err(report) => {

@@ -15,6 +15,7 @@ mod node;
 mod query;
 mod run;
 mod sim;
+mod source;
 mod status;
 mod up;
 

@@ -96,7 +96,8 @@ pub fn load_program(path: Option<&Path>) -> anyhow::Result<Result<Program, ExitC
             crate::run::DEFAULT_PROGRAM.to_string(),
         ),
     };
-    match Program::compile(&name, &text) {
+    let options = calm_syntax::PreprocessOptions::default();
+    match crate::source::compile(&name, text, &options) {
         Ok(p) => {
             if !p.warnings().is_empty() {
                 eprint!("{}", render_all(p.warnings(), p.sources()));

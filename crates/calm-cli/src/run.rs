@@ -30,6 +30,8 @@ pub struct RunArgs {
     /// Another cluster member (repeatable; the contents of `$member`, with this node).
     #[arg(long = "member", value_name = "NAME")]
     members: Vec<String>,
+    #[command(flatten)]
+    preprocess: crate::source::PreprocessArgs,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -45,7 +47,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             true,
         ),
     };
-    let program = match Program::compile(&name, &text) {
+    let options = args.preprocess.options()?;
+    let program = match crate::source::compile(&name, text, &options) {
         Ok(p) => p,
         Err(e) => {
             eprint!("{}", render_all(&e.diagnostics, &e.sources));

@@ -6,7 +6,7 @@
 //! and I/O failures (unreadable files, a bad placement file).
 
 use anyhow::{Context as _, bail};
-use calm_engine::{EngineError, Program};
+use calm_engine::EngineError;
 use calm_sim::verdict::{outcome_json, render_outcome};
 use calm_sim::{Faults, InputMode, Options, Setup, SetupError, check, read_facts, run_seed};
 use calm_syntax::render_all;
@@ -87,7 +87,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         bail!("--nodes must be between 1 and 1000");
     }
     let faults = Faults::parse(&args.faults).map_err(anyhow::Error::msg)?;
-    let program = match Program::compile(&name, &text) {
+    let options = calm_syntax::PreprocessOptions::default();
+    let program = match crate::source::compile(&name, text, &options) {
         Ok(p) if let Some(d) = calm_node::core::unsupported(&p) => {
             eprint!("{}", render_all(&[d], p.sources()));
             return Ok(ExitCode::from(1));

@@ -145,17 +145,47 @@ fn sort_rows(rows: Vec<Word>, w: usize) -> Vec<Word> {
 }
 
 impl Program {
-    /// Parses, checks and plans a program. Warnings are kept in [`Program::warnings`].
+    /// Preprocesses (macros and conditionals; `#include` is an error, as the text has no file
+    /// around it), parses, checks and plans a program. Warnings are kept in
+    /// [`Program::warnings`].
     pub fn compile(name: &str, source: &str) -> Result<Program, CompileError> {
         let mut sources = SourceMap::new();
         let file = sources.add(name, source);
-        Self::compile_in(sources, file)
+        let options = calm_syntax::PreprocessOptions::default();
+        Self::compile_file(sources, file, &options, &mut calm_syntax::NoFiles)
     }
 
-    /// Compiles file `file` of `sources`.
+    /// Preprocesses file `file` of `sources` (its includes read through `loader`), then
+    /// compiles it as [`Program::compile_in`] does.
+    pub fn compile_file(
+        mut sources: SourceMap,
+        file: FileId,
+        options: &calm_syntax::PreprocessOptions,
+        loader: &mut dyn calm_syntax::FileLoader,
+    ) -> Result<Program, CompileError> {
+        let pre = calm_syntax::preprocess(&mut sources, file, options, loader);
+        if pre.diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(CompileError {
+                diagnostics: pre.diagnostics,
+                sources,
+            });
+        }
+        Self::compile_with(sources, pre.file, pre.diagnostics)
+    }
+
+    /// Compiles file `file` of `sources` as it is (not preprocessed).
     pub fn compile_in(sources: SourceMap, file: FileId) -> Result<Program, CompileError> {
+        Self::compile_with(sources, file, Vec::new())
+    }
+
+    fn compile_with(
+        sources: SourceMap,
+        file: FileId,
+        earlier: Vec<Diagnostic>,
+    ) -> Result<Program, CompileError> {
         let parsed = calm_syntax::parse(file, &sources.get(file).text);
-        let mut diagnostics = parsed.diagnostics;
+        let mut diagnostics = earlier;
+        diagnostics.extend(parsed.diagnostics);
         let (ir, more) = calm_ir::lower(&parsed.program, file);
         diagnostics.extend(more);
         if diagnostics.iter().any(Diagnostic::is_error) {
@@ -822,6 +852,11 @@ impl Engine {
     }
 
     fn decode(&self, row: &[Word], types: &[Type]) -> Vec<Value> {
+        self.decode_with(row, types, false)
+    }
+
+    /// [`Engine::decode`]; with `quote`, symbols inside records are written in quotes.
+    fn decode_with(&self, row: &[Word], types: &[Type], quote: bool) -> Vec<Value> {
         row.iter()
             .zip(types)
             .map(|(&w, t)| match t {
@@ -830,7 +865,7 @@ impl Engine {
                 Type::Record(_) => {
                     let mut text = String::new();
                     let ir = &self.program.inner.ir;
-                    crate::record::format(ir, &self.interner, *t, w, &mut text);
+                    crate::record::format_with(ir, &self.interner, *t, w, &mut text, quote);
                     Value::Symbol(text)
                 }
             })
@@ -859,18 +894,28 @@ impl Engine {
     /// The relation's tuples after the last tick, sorted (numbers numerically, symbols
     /// lexicographically).
     pub fn relation(&self, name: &str) -> Result<Vec<Vec<Value>>, EngineError> {
+        self.relation_with(name, false)
+    }
+
+    /// [`Engine::relation`], with the symbols inside record columns written in quotes (`\"`
+    /// and `\\` escaped), as Souffle writes records in RFC 4180 files.
+    pub fn relation_quoting_records(&self, name: &str) -> Result<Vec<Vec<Value>>, EngineError> {
+        self.relation_with(name, true)
+    }
+
+    fn relation_with(&self, name: &str, quote: bool) -> Result<Vec<Vec<Value>>, EngineError> {
         let rel = self.rel(name)?;
         let info = &self.program.inner.ir.relations[rel];
         let mut rows: Vec<Vec<Value>> = match &self.incr {
             Some(incr) => incr
                 .rows(rel)
-                .map(|row| self.decode(row, &info.types))
+                .map(|row| self.decode_with(row, &info.types, quote))
                 .collect(),
             None => self
                 .db
                 .rows(rel, info.arity)
                 .into_iter()
-                .map(|row| self.decode(&row, &info.types))
+                .map(|row| self.decode_with(&row, &info.types, quote))
                 .collect(),
         };
         rows.sort_unstable();

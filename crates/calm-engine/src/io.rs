@@ -1,9 +1,13 @@
 //! Souffle-compatible fact files: `.input` reads `rel.facts` (tab-separated by default),
 //! `.output` writes `rel.csv`, `.printsize` prints `rel<TAB>count`.
 //!
-//! Directive parameters honoured: `IO=file|stdout`, `filename="..."`, `delimiter="..."` (any
-//! other is rejected when the program is compiled). A relation with several `.input` directives
-//! reads each file; one with several `.output` directives writes each.
+//! Directive parameters honoured: `IO=file|stdout`, `filename="..."`, `delimiter="..."`,
+//! `rfc4180=true` (fields in quotes when they need to be, `,` by default; on output every symbol
+//! is quoted), `headers=true` (a first line of column names: skipped on input, written on
+//! output), `compress=true` (the output file is gzip; an input file is decompressed whenever it
+//! is gzip data, as Souffle does). Any other parameter is rejected when the program is compiled.
+//! A relation with several `.input` directives reads each file; one with several `.output`
+//! directives writes each.
 //!
 //! ```
 //! use calm_engine::{Engine, Program, io};
@@ -37,6 +41,11 @@ pub enum OutputTarget {
 
 fn io_kind(spec: &IoSpec) -> &str {
     spec.params.get("io").map_or("file", String::as_str)
+}
+
+/// Whether a `key=true` parameter is given.
+fn flag(spec: &IoSpec, key: &str) -> bool {
+    spec.params.get(key).is_some_and(|v| v == "true")
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> EngineError {
@@ -101,7 +110,13 @@ pub fn load_inputs_at_most(
                 .get("filename")
                 .cloned()
                 .unwrap_or_else(|| format!("{}.facts", rel.name));
-            let delimiter = spec.params.get("delimiter").map_or("\t", String::as_str);
+            let headers = flag(spec, "headers");
+            let rfc4180 = flag(spec, "rfc4180");
+            let default_delimiter = if rfc4180 { "," } else { "\t" };
+            let delimiter = spec
+                .params
+                .get("delimiter")
+                .map_or(default_delimiter, String::as_str);
             if delimiter.is_empty() {
                 return Err(directive(format!(
                     "`.input {}`: the delimiter is empty",
@@ -116,6 +131,13 @@ pub fn load_inputs_at_most(
                     path.display()
                 ))
             })?;
+            // Gzip data is read whether `compress=true` says so or not, as Souffle does.
+            let bytes = if crate::csv::is_gzip(&bytes) {
+                crate::csv::gunzip(&bytes, max_file_bytes)
+                    .map_err(|e| directive(format!("{}: {e}", path.display())))?
+            } else {
+                bytes
+            };
             let text = String::from_utf8(bytes).map_err(|e| {
                 directive(format!(
                     "{}: not valid UTF-8 (at byte {})",
@@ -123,26 +145,52 @@ pub fn load_inputs_at_most(
                     e.utf8_error().valid_up_to()
                 ))
             })?;
-            let mut tuples = Vec::new();
-            for (i, line) in text.lines().enumerate() {
-                let line = line.strip_suffix('\r').unwrap_or(line);
-                if line.is_empty() && rel.arity > 0 {
-                    continue;
+            let at = |line: usize, col: usize| format!("{}:{line}:{col}", path.display());
+            let has_records = rel.types.iter().any(|t| matches!(t, Type::Record(_)));
+            // Each row: its line and its fields.
+            let mut rows: Vec<(usize, Vec<std::borrow::Cow<'_, str>>)> = Vec::new();
+            if rfc4180 {
+                let split = crate::csv::split_rfc4180(&text, delimiter)
+                    .map_err(|(l, c, msg)| directive(format!("{}: {msg}", at(l, c))))?;
+                for (line, fields) in split {
+                    let fields = if rel.arity == 0 {
+                        Vec::new()
+                    } else {
+                        fields.into_iter().map(std::borrow::Cow::Owned).collect()
+                    };
+                    rows.push((line, fields));
                 }
-                let at = |col: usize| format!("{}:{}:{}", path.display(), i + 1, col);
-                let has_records = rel.types.iter().any(|t| matches!(t, Type::Record(_)));
-                let fields: Vec<&str> = if rel.arity == 0 {
-                    Vec::new()
-                } else if has_records {
-                    split_with_records(line, delimiter, &rel.types)
-                        .map_err(|(col, msg)| directive(format!("{}: {msg}", at(col))))?
-                } else {
-                    line.split(delimiter).collect()
-                };
+            } else {
+                for (i, line) in text.lines().enumerate() {
+                    let line = line.strip_suffix('\r').unwrap_or(line);
+                    if line.is_empty() && rel.arity > 0 {
+                        continue;
+                    }
+                    let fields: Vec<&str> = if rel.arity == 0 {
+                        Vec::new()
+                    } else if has_records && !(headers && rows.is_empty()) {
+                        split_with_records(line, delimiter, &rel.types)
+                            .map_err(|(col, msg)| directive(format!("{}: {msg}", at(i + 1, col))))?
+                    } else {
+                        line.split(delimiter).collect()
+                    };
+                    rows.push((
+                        i + 1,
+                        fields.into_iter().map(std::borrow::Cow::Borrowed).collect(),
+                    ));
+                }
+            }
+            if headers && !rows.is_empty() {
+                // The first row names the columns.
+                rows.remove(0);
+            }
+            let mut tuples = Vec::new();
+            for (line, fields) in &rows {
+                let line = *line;
                 if fields.len() != rel.arity {
                     return Err(directive(format!(
                         "{}: `{}` has {} column{}, this line has {}",
-                        at(1),
+                        at(line, 1),
                         rel.name,
                         rel.arity,
                         if rel.arity == 1 { "" } else { "s" },
@@ -152,27 +200,28 @@ pub fn load_inputs_at_most(
                 let mut col = 1;
                 let mut tuple = Vec::with_capacity(rel.arity);
                 for (f, ty) in fields.iter().zip(&rel.types) {
+                    let f: &str = f;
                     tuple.push(match ty {
                         Type::Number => match f.trim().parse::<i64>() {
                             Ok(n) => Value::Number(n),
                             Err(_) => {
                                 return Err(directive(format!(
                                     "{}: expected a number for column `{}` of `{}`, found `{}`",
-                                    at(col),
+                                    at(line, col),
                                     rel.columns.get(tuple.len()).map_or("?", String::as_str),
                                     rel.name,
                                     f.escape_debug()
                                 )));
                             }
                         },
-                        Type::Symbol => Value::Symbol((*f).to_string()),
+                        Type::Symbol => Value::Symbol(f.to_string()),
                         Type::Record(_) => {
                             let ir = program.ir();
                             let dry = &mut crate::record::DryRun;
                             if let Err(msg) = crate::record::parse(ir, *ty, f, dry) {
                                 return Err(directive(format!(
                                     "{}: column `{}` of `{}`: {msg}",
-                                    at(col),
+                                    at(line, col),
                                     rel.columns.get(tuple.len()).map_or("?", String::as_str),
                                     rel.name,
                                 )));
@@ -254,8 +303,17 @@ pub fn write_outputs(
             writeln!(stdout, "{}\t{}", rel.name, engine.relation_len(&rel.name)?).map_err(so)?;
         }
         for spec in &rel.outputs {
-            let rows = engine.relation(&rel.name)?;
-            let delimiter = spec.params.get("delimiter").map_or("\t", String::as_str);
+            let rfc4180 = flag(spec, "rfc4180");
+            let rows = if rfc4180 {
+                engine.relation_quoting_records(&rel.name)?
+            } else {
+                engine.relation(&rel.name)?
+            };
+            let default_delimiter = if rfc4180 { "," } else { "\t" };
+            let delimiter = spec
+                .params
+                .get("delimiter")
+                .map_or(default_delimiter, String::as_str);
             let to_stdout = matches!(target, OutputTarget::Stdout) || io_kind(spec) == "stdout";
             let mut text = String::new();
             for row in &rows {
@@ -264,14 +322,21 @@ pub fn write_outputs(
                     text.push_str("()\n");
                     continue;
                 }
-                let line: Vec<String> = row.iter().map(Value::to_string).collect();
+                let line: Vec<String> = row
+                    .iter()
+                    .map(|v| match v {
+                        Value::Symbol(s) if rfc4180 => crate::csv::quote(s),
+                        v => v.to_string(),
+                    })
+                    .collect();
                 text.push_str(&line.join(delimiter));
                 text.push('\n');
             }
+            // The column names, under `-D -` (as Souffle prints them) and with `headers=true`.
+            let header = format!("{}\n", rel.columns.join(delimiter));
             if to_stdout {
-                // Under `-D -`, Souffle prints the column names under the relation's name.
-                let header = if matches!(target, OutputTarget::Stdout) {
-                    format!("{}\n", rel.columns.join(delimiter))
+                let header = if matches!(target, OutputTarget::Stdout) || flag(spec, "headers") {
+                    header
                 } else {
                     String::new()
                 };
@@ -286,13 +351,21 @@ pub fn write_outputs(
             let OutputTarget::Dir(dir) = target else {
                 continue;
             };
+            if flag(spec, "headers") {
+                text.insert_str(0, &header);
+            }
             let name = spec
                 .params
                 .get("filename")
                 .cloned()
                 .unwrap_or_else(|| format!("{}.csv", rel.name));
             let path = dir.join(name);
-            std::fs::write(&path, text).map_err(|e| io_err(&path, e))?;
+            let bytes = if flag(spec, "compress") {
+                crate::csv::gzip(&text).map_err(|e| io_err(&path, e))?
+            } else {
+                text.into_bytes()
+            };
+            std::fs::write(&path, bytes).map_err(|e| io_err(&path, e))?;
         }
     }
     stdout.flush().map_err(so)?;

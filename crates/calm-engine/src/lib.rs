@@ -19,6 +19,7 @@
 //! ```
 
 mod api;
+mod csv;
 mod emit;
 mod eval;
 mod incr;

@@ -65,8 +65,16 @@ impl Sink for Lookup<'_> {
     }
 }
 
-/// Writes value `w` of type `ty` in Souffle's form.
-pub(crate) fn format(ir: &Program, it: &Interner, ty: Type, w: Word, out: &mut String) {
+/// Writes value `w` of type `ty` in Souffle's form; with `quote`, the symbols inside records
+/// are written in quotes (`\"` and `\\` escaped), as Souffle's RFC 4180 output does.
+pub(crate) fn format_with(
+    ir: &Program,
+    it: &Interner,
+    ty: Type,
+    w: Word,
+    out: &mut String,
+    quote: bool,
+) {
     enum Task<'a> {
         Value(Type, Word),
         Text(&'a str),
@@ -82,6 +90,16 @@ pub(crate) fn format(ir: &Program, it: &Interner, ty: Type, w: Word, out: &mut S
         };
         match ty {
             Type::Number => out.push_str(&it.decode(w).to_string()),
+            Type::Symbol if quote => {
+                out.push('"');
+                for c in it.resolve(w).chars() {
+                    if c == '"' || c == '\\' {
+                        out.push('\\');
+                    }
+                    out.push(c);
+                }
+                out.push('"');
+            }
             Type::Symbol => out.push_str(it.resolve(w)),
             Type::Record(id) => {
                 let (Some(words), Some(rt)) = (it.record(w), ir.records.get(id as usize)) else {
@@ -380,7 +398,7 @@ mod tests {
         let w = parse(ir, ty, text, &mut it).unwrap().unwrap();
         assert_eq!(parse(ir, ty, text, &mut Lookup(&it)).unwrap(), Some(w));
         let mut out = String::new();
-        format(ir, &it, ty, w, &mut out);
+        format_with(ir, &it, ty, w, &mut out, false);
         out
     }
 

@@ -470,14 +470,31 @@ impl Lowerer {
         use ast::DirectiveKind as K;
         let (keys, ios, what): (&[&str], &[&str], &str) = match kind {
             K::Input => (
-                &["io", "filename", "delimiter", "period"],
+                &[
+                    "io",
+                    "filename",
+                    "delimiter",
+                    "period",
+                    "rfc4180",
+                    "headers",
+                    "compress",
+                ],
                 &["file", "timer"],
-                "`IO` (`file` or `timer`), `filename`, `delimiter` and `period` (timers)",
+                "`IO` (`file` or `timer`), `filename`, `delimiter`, `rfc4180`, `headers`, \
+                 `compress` and `period` (timers)",
             ),
             K::Output => (
-                &["io", "filename", "delimiter"],
+                &[
+                    "io",
+                    "filename",
+                    "delimiter",
+                    "rfc4180",
+                    "headers",
+                    "compress",
+                ],
                 &["file", "stdout"],
-                "`IO` (`file` or `stdout`), `filename` and `delimiter`",
+                "`IO` (`file` or `stdout`), `filename`, `delimiter`, `rfc4180`, `headers` and \
+                 `compress`",
             ),
             K::PrintSize | K::Persist => (&[], &[], "none"),
         };
@@ -502,6 +519,15 @@ impl Lowerer {
                     p.key.span,
                     format!("`{kw}` parameter `{}` is given twice", p.key.name),
                     "given again here",
+                ))
+            } else if ["rfc4180", "headers", "compress"].contains(&key.as_str())
+                && p.value != "true"
+                && p.value != "false"
+            {
+                Some((
+                    p.value_span,
+                    format!("`{kw}`: `{}` must be `true` or `false`", p.key.name),
+                    "not a boolean",
                 ))
             } else if key == "io" && !ios.contains(&p.value.as_str()) {
                 Some((

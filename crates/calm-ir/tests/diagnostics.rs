@@ -228,7 +228,7 @@ fn e0109_invalid_constant_pattern() {
 #[test]
 fn e0110_unsupported_io_parameters() {
     insta::assert_snapshot!(check(
-        ".decl e(x: number)\n.input e(rfc4180=true, headers=true)\n\
+        ".decl e(x: number)\n.input e(rfc4180=yes, headers=true, format=object)\n\
          .output e(IO=sqlite, compress=true)\n.output e(filename=\"a\", filename=\"b\")\n"
     ));
 }

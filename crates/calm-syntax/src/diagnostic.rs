@@ -72,9 +72,17 @@ pub struct SourceFile {
 }
 
 /// The files diagnostics may point into.
+///
+/// A file may be the output of the preprocessor ([`crate::preprocess`]): then it carries an
+/// [`Expansion`] that maps its text back to the files it came from, and every location in it is
+/// shown at its origin (see [`SourceMap::resolve`]).
 #[derive(Clone, Debug, Default)]
 pub struct SourceMap {
     files: Vec<SourceFile>,
+    /// Per file: how an expanded text maps back (`None` for a file as written).
+    expansions: Vec<Option<std::sync::Arc<Expansion>>>,
+    /// Per file: where it was included from (`None` for a file given by the user).
+    included_from: Vec<Option<(FileId, Span)>>,
 }
 
 impl SourceMap {
@@ -107,7 +115,87 @@ impl SourceMap {
             text: text.into(),
             first_line,
         });
+        self.expansions.push(None);
+        self.included_from.push(None);
         id
+    }
+
+    /// Registers the output of the preprocessor: `text`, whose pieces come from the files of
+    /// `expansion`. Locations in it are shown where they came from.
+    pub fn add_expanded(
+        &mut self,
+        name: impl Into<String>,
+        text: impl Into<String>,
+        expansion: Expansion,
+    ) -> FileId {
+        let id = self.add(name, text);
+        if let Some(slot) = self.expansions.last_mut() {
+            *slot = Some(std::sync::Arc::new(expansion));
+        }
+        id
+    }
+
+    /// Records that `file` was included by the directive at `span` of file `from`.
+    pub fn set_included_from(&mut self, file: FileId, from: FileId, span: Span) {
+        if let Some(slot) = self.included_from.get_mut(file.0 as usize) {
+            *slot = Some((from, span));
+        }
+    }
+
+    /// Where `file` was included from, if it was.
+    pub fn included_from(&self, file: FileId) -> Option<(FileId, Span)> {
+        self.included_from.get(file.0 as usize).copied().flatten()
+    }
+
+    /// Where `span` of `file` was written: for a preprocessed file, the file and span its text
+    /// came from (the invocation, for text a macro produced), with notes naming the macro and
+    /// the chain of `#include`s; for any other file, `span` itself.
+    ///
+    /// ```
+    /// use calm_syntax::{Expansion, SourceMap, Span};
+    /// let mut map = SourceMap::new();
+    /// let a = map.add("a.dl", "#define N 1\np(N).\n");
+    /// let mut e = Expansion::default();
+    /// e.copy(0, a, 12); // "p(" comes from offset 12 of a.dl
+    /// e.macro_text(2, a, Span::new(14, 15), "N"); // "1" is the expansion of `N`
+    /// e.copy(3, a, 15); // ").\n"
+    /// let x = map.add_expanded("a.dl", "p(1).\n", e);
+    /// let r = map.resolve(x, Span::new(2, 3));
+    /// assert_eq!((r.file, r.span), (a, Span::new(14, 15)));
+    /// assert_eq!(r.notes, vec!["in the expansion of macro `N`".to_string()]);
+    /// ```
+    pub fn resolve(&self, file: FileId, span: Span) -> Resolved {
+        let mut resolved = Resolved {
+            file,
+            span,
+            notes: Vec::new(),
+        };
+        if let Some(Some(expansion)) = self.expansions.get(file.0 as usize)
+            && let Some((f, sp, name)) = expansion.resolve(span)
+        {
+            resolved.file = f;
+            resolved.span = sp;
+            if let Some(name) = name {
+                resolved
+                    .notes
+                    .push(format!("in the expansion of macro `{name}`"));
+            }
+        }
+        let mut at = resolved.file;
+        let mut guard = 0;
+        while let Some((from, sp)) = self.included_from(at) {
+            let name = self.try_get(from).map_or("?", |f| f.name.as_str());
+            let (line, _) = self.line_col(from, sp.start);
+            resolved
+                .notes
+                .push(format!("in the file included from {name}:{line}"));
+            at = from;
+            guard += 1;
+            if guard > 1024 {
+                break;
+            }
+        }
+        resolved
     }
 
     /// The file with this id.
@@ -129,6 +217,116 @@ impl SourceMap {
             Some(f) => line_col(&f.text, offset, f.first_line),
             None => (1, 1),
         }
+    }
+}
+
+/// Where a span of a preprocessed file was written ([`SourceMap::resolve`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// The file as written.
+    pub file: FileId,
+    /// The span in it.
+    pub span: Span,
+    /// `in the expansion of macro ...`, `in the file included from ...` notes.
+    pub notes: Vec<String>,
+}
+
+/// How the text of a preprocessed file maps back to the files it came from: a list of pieces,
+/// each a run of the output copied from one file, or produced by one macro invocation.
+#[derive(Clone, Debug, Default)]
+pub struct Expansion {
+    /// Sorted by `at`; a piece runs to the next one's `at`.
+    pieces: Vec<Piece>,
+}
+
+#[derive(Clone, Debug)]
+struct Piece {
+    /// Where the piece starts in the output.
+    at: usize,
+    origin: Origin,
+}
+
+#[derive(Clone, Debug)]
+enum Origin {
+    /// Copied from `file`, starting at byte `offset`.
+    Copy { file: FileId, offset: usize },
+    /// Produced by the invocation of macro `name` at `span` of `file`.
+    Macro {
+        file: FileId,
+        span: Span,
+        name: std::sync::Arc<str>,
+    },
+}
+
+impl Expansion {
+    /// Output from byte `at` on is copied from `file` at byte `offset` (until the next piece).
+    /// Pieces must be added in increasing `at`.
+    pub fn copy(&mut self, at: usize, file: FileId, offset: usize) {
+        if let Some(last) = self.pieces.last()
+            && let Origin::Copy { file: f, offset: o } = last.origin
+            && f == file
+            && o + (at - last.at.min(at)) == offset
+        {
+            return; // continues the previous piece
+        }
+        self.push(at, Origin::Copy { file, offset });
+    }
+
+    /// Output from byte `at` on is the expansion of macro `name` invoked at `span` of `file`.
+    pub fn macro_text(&mut self, at: usize, file: FileId, span: Span, name: &str) {
+        self.push(
+            at,
+            Origin::Macro {
+                file,
+                span,
+                name: name.into(),
+            },
+        );
+    }
+
+    fn push(&mut self, at: usize, origin: Origin) {
+        if let Some(last) = self.pieces.last_mut()
+            && last.at == at
+        {
+            last.origin = origin;
+            return;
+        }
+        self.pieces.push(Piece { at, origin });
+    }
+
+    /// The piece holding output byte `at` (the last one starting at or before it).
+    fn piece(&self, at: usize) -> Option<usize> {
+        let i = self.pieces.partition_point(|p| p.at <= at);
+        i.checked_sub(1)
+    }
+
+    /// The file, span and macro (if any) an output span came from.
+    fn resolve(&self, span: Span) -> Option<(FileId, Span, Option<&str>)> {
+        let i = self.piece(span.start)?;
+        let piece = &self.pieces[i];
+        Some(match &piece.origin {
+            Origin::Macro { file, span, name } => (*file, *span, Some(name)),
+            Origin::Copy { file, offset } => {
+                let start = offset + (span.start - piece.at);
+                // The end stays in the same piece (a span never runs into another file).
+                let piece_end = self.pieces.get(i + 1).map_or(usize::MAX, |p| p.at);
+                let end = if span.end <= piece_end {
+                    offset + (span.end - piece.at)
+                } else {
+                    match self
+                        .piece(span.end.saturating_sub(1))
+                        .map(|j| &self.pieces[j])
+                    {
+                        Some(Piece {
+                            at,
+                            origin: Origin::Copy { file: f, offset: o },
+                        }) if f == file && o + (span.end - at) >= start => o + (span.end - at),
+                        _ => offset + (piece_end - piece.at),
+                    }
+                };
+                (*file, Span::new(start, end), None)
+            }
+        })
     }
 }
 
@@ -292,13 +490,28 @@ impl Diagnostic {
             let _ = write!(out, "[{code}]");
         }
         let _ = writeln!(out, ": {}", self.message);
-        let labels: Vec<(&Label, char)> = self
+        // Labels in preprocessed text are shown where the text was written.
+        let mut origin_notes = Vec::new();
+        let resolved: Vec<(Label, char)> = self
             .primary
             .iter()
             .map(|l| (l, '^'))
             .chain(self.secondary.iter().map(|l| (l, '-')))
             .filter(|(l, _)| map.try_get(l.file).is_some())
+            .map(|(l, mark)| {
+                let r = map.resolve(l.file, l.span);
+                if mark == '^' {
+                    origin_notes = r.notes;
+                }
+                let label = Label {
+                    file: r.file,
+                    span: r.span,
+                    message: l.message.clone(),
+                };
+                (label, mark)
+            })
             .collect();
+        let labels: Vec<(&Label, char)> = resolved.iter().map(|(l, m)| (l, *m)).collect();
         // The gutter is as wide as the largest line number shown.
         let width = labels
             .iter()
@@ -341,10 +554,10 @@ impl Diagnostic {
                 let _ = writeln!(out, " {}", label.message);
             }
         }
-        if !self.notes.is_empty() || self.help.is_some() {
+        if !self.notes.is_empty() || !origin_notes.is_empty() || self.help.is_some() {
             let _ = writeln!(out, "{pad} |");
         }
-        for note in &self.notes {
+        for note in origin_notes.iter().chain(&self.notes) {
             let _ = writeln!(out, "{pad} = note: {note}");
         }
         if let Some(help) = &self.help {
@@ -356,8 +569,10 @@ impl Diagnostic {
     /// `file:line:col` of the primary label, if any.
     pub fn location(&self, map: &SourceMap) -> Option<String> {
         let label = self.primary.as_ref()?;
-        let file = map.try_get(label.file)?;
-        let (line, col) = map.line_col(label.file, label.span.start);
+        map.try_get(label.file)?;
+        let r = map.resolve(label.file, label.span);
+        let file = map.try_get(r.file)?;
+        let (line, col) = map.line_col(r.file, r.span.start);
         Some(format!("{}:{line}:{col}", file.name))
     }
 }

@@ -16,8 +16,11 @@ mod diagnostic;
 pub mod format;
 mod parser;
 mod pragma;
+pub mod preprocess;
 
 pub use diagnostic::{
-    Diagnostic, FileId, Label, Severity, SourceFile, SourceMap, Span, line_col, render_all,
+    Diagnostic, Expansion, FileId, Label, Resolved, Severity, SourceFile, SourceMap, Span,
+    line_col, render_all,
 };
 pub use parser::{MAX_SOURCE_LEN, Parsed, parse, parse_facts};
+pub use preprocess::{FileLoader, NoFiles, PreprocessOptions, Preprocessed, preprocess};

@@ -21,7 +21,7 @@
 //! | `E0008` | not a fact (only in [`parse_facts`]) |
 //! | `E0009` | unknown escape sequence in a string literal |
 //! | `E0010` | source text larger than [`MAX_SOURCE_LEN`] |
-//! | `W0001` | warning: `#` line marker (`# 12 "file.dl"`) skipped; other `#` lines are `E0005` |
+//! | `W0001` | warning: `#` line marker (`# 12 "file.dl"`) skipped; other `#` lines are `E0005` (they only reach the parser when the text was not preprocessed, see [`crate::preprocess`]) |
 //! | `W0002` | warning: Souffle data-structure qualifiers (`brie`, `btree`, ...) ignored |
 //! | `E0020`–`E0026` | components (see [`crate::components`]): unknown component, wrong number of type parameters, inheritance cycle, bad `.override`, redefinition or name clash, expansion limit, misplaced component syntax |
 //! | `E0027` | a `.pragma` that would change what the program computes |

@@ -48,8 +48,11 @@ pub(crate) fn effect(key: &str) -> Effect {
         "libraries" | "library-dir" => Effect::Ignored(
             "it names libraries of user-defined functors, and `.functor` is an error in calm",
         ),
-        "include-dir" => Effect::Ignored("it is for `#include`, which is an error in calm"),
-        "no-preprocessor" => Effect::Ignored("calm never runs the C preprocessor"),
+        "include-dir" => Effect::Ignored(
+            "files are included before pragmas are read; give include directories with \
+             `calm run -I DIR`",
+        ),
+        "no-preprocessor" => Effect::Ignored("the program is preprocessed before pragmas are read"),
         "fact-dir" => {
             Effect::Refused("give the directory of the fact files with `calm run -F DIR`")
         }
@@ -57,7 +60,7 @@ pub(crate) fn effect(key: &str) -> Effect {
             Effect::Refused("give the directory of the output files with `calm run -D DIR`")
         }
         "macro" | "preprocessor" => Effect::Refused(
-            "calm does not run the C preprocessor: expand the macros before running calm",
+            "the program is preprocessed before pragmas are read: give macros with `calm run -M`",
         ),
         "generate" | "generate-many" | "dl-program" | "swig" => Effect::Refused(
             "with this option Souffle writes C++ code instead of running the program",

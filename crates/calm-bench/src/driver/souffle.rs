@@ -96,6 +96,8 @@ pub struct Case {
     pub polarity: Polarity,
     /// Run with `-D -`: the expected output is standard output (`<name>.out`), not `.csv` files.
     pub stdout: bool,
+    /// Include directories (`INCLUDE_DIRS` of `souffle_run_test`), given as `-I`.
+    pub include_dirs: Vec<PathBuf>,
 }
 
 /// What happened to a case.
@@ -145,11 +147,23 @@ pub fn discover(root: &Path, suite: &str) -> Result<Vec<Case>> {
 pub fn parse_cmake(dir: &Path, suite: &str, text: &str) -> Vec<Case> {
     let mut cases = Vec::new();
     let mut seen = BTreeSet::new();
+    // A call may span lines: join them until its parentheses close.
+    let mut calls = Vec::new();
+    let mut pending = String::new();
     for line in text.lines() {
         let line = line.trim();
         if line.starts_with('#') {
             continue;
         }
+        if !pending.is_empty() {
+            pending.push(' ');
+        }
+        pending.push_str(line);
+        if pending.matches('(').count() <= pending.matches(')').count() {
+            calls.push(std::mem::take(&mut pending));
+        }
+    }
+    for line in &calls {
         let Some((function, args)) = line.split_once('(') else {
             continue;
         };
@@ -168,7 +182,14 @@ pub fn parse_cmake(dir: &Path, suite: &str, text: &str) -> Vec<Case> {
                 (Polarity::Positive, args.first().copied(), Vec::new())
             }
             "negative_test" => (Polarity::Negative, args.first().copied(), Vec::new()),
-            "souffle_run_test" => (Polarity::Positive, keyword(&args, "TEST_NAME"), Vec::new()),
+            "souffle_run_test" => {
+                let polarity = if args.contains(&"NEGATIVE") {
+                    Polarity::Negative
+                } else {
+                    Polarity::Positive
+                };
+                (polarity, keyword(&args, "TEST_NAME"), Vec::new())
+            }
             "souffle_positive_multi_test" => {
                 let dirs = args
                     .iter()
@@ -182,6 +203,13 @@ pub fn parse_cmake(dir: &Path, suite: &str, text: &str) -> Vec<Case> {
         };
         let Some(name) = name else { continue };
         let case_dir = dir.join(name);
+        let include_dirs: Vec<PathBuf> = args
+            .iter()
+            .skip_while(|a| **a != "INCLUDE_DIRS")
+            .skip(1)
+            .take_while(|a| !a.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .map(|d| case_dir.join(d))
+            .collect();
         let program = case_dir.join(format!("{name}.dl"));
         if facts_dirs.is_empty() {
             if seen.insert(name.to_owned()) {
@@ -193,6 +221,7 @@ pub fn parse_cmake(dir: &Path, suite: &str, text: &str) -> Vec<Case> {
                     expected: case_dir.clone(),
                     polarity,
                     stdout,
+                    include_dirs: include_dirs.clone(),
                 });
             }
         } else {
@@ -207,6 +236,7 @@ pub fn parse_cmake(dir: &Path, suite: &str, text: &str) -> Vec<Case> {
                         expected: case_dir.join(facts_dir),
                         polarity,
                         stdout,
+                        include_dirs: include_dirs.clone(),
                     });
                 }
             }
@@ -355,6 +385,11 @@ pub fn run_case(calm: &Path, case: &Case, out: &Path, timeout: Duration) -> Resu
         .arg(&case.facts)
         .arg("-D")
         .arg(if case.stdout { Path::new("-") } else { out })
+        .args(
+            case.include_dirs
+                .iter()
+                .flat_map(|d| [Path::new("-I"), d.as_path()]),
+        )
         .current_dir(out)
         .stdin(Stdio::null())
         .stdout(stdout_file)
@@ -610,6 +645,13 @@ endif()
 souffle_positive_multi_test(TEST_NAME eps CATEGORY example FACTS_DIR_NAMES one two)
 souffle_positive_functor_test(zeta CATEGORY evaluation)
 positive_test(alpha)
+souffle_run_test(
+  TEST_NAME theta
+  CATEGORY syntactic
+  INCLUDE_DIRS q1 q2
+  NO_PREPROCESSOR
+  )
+souffle_run_test(TEST_NAME iota CATEGORY syntactic NEGATIVE)
 ";
         let cases = parse_cmake(Path::new("/s/tests/x"), "x", text);
         let names: Vec<(&str, Polarity)> = cases
@@ -627,8 +669,18 @@ positive_test(alpha)
                 ("eps/one", Polarity::Positive),
                 ("eps/two", Polarity::Positive),
                 ("zeta", Polarity::Positive),
+                ("theta", Polarity::Positive),
+                ("iota", Polarity::Negative),
             ]
         );
+        assert_eq!(
+            cases[8].include_dirs,
+            vec![
+                PathBuf::from("/s/tests/x/theta/q1"),
+                PathBuf::from("/s/tests/x/theta/q2")
+            ]
+        );
+        assert!(cases[0].include_dirs.is_empty());
         assert!(cases[1].stdout && !cases[0].stdout);
         let eps = &cases[5];
         assert_eq!(eps.program, Path::new("/s/tests/x/eps/eps.dl"));

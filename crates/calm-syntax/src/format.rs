@@ -56,7 +56,7 @@ pub enum FormatError {
 /// [`FormatError::Unformattable`] when the layout would change the program (never expected).
 pub fn format_source(text: &str) -> Result<String, FormatError> {
     let parsed = parse(FileId(0), text);
-    if parsed.diagnostics.iter().any(Diagnostic::is_error) {
+    if parsed.diagnostics.iter().any(blocks_formatting) {
         return Err(FormatError::Syntax(parsed.diagnostics));
     }
     let src = trivia::Source::new(text);
@@ -67,6 +67,16 @@ pub fn format_source(text: &str) -> Result<String, FormatError> {
     }
     verify(text, &parsed.program, &out)?;
     Ok(out)
+}
+
+/// Whether `d` stops formatting: every error but a preprocessor directive (`#include`,
+/// `#define`, ...), which the parser reports because it reads the file unexpanded. A directive
+/// line is kept verbatim on its own line like a comment, and only whitespace between tokens
+/// changes, so the preprocessor sees the same directives and the same tokens.
+fn blocks_formatting(d: &Diagnostic) -> bool {
+    d.is_error()
+        && !(d.code.as_deref() == Some(crate::parser::codes::UNSUPPORTED)
+            && d.message.starts_with("preprocessor directive"))
 }
 
 /// Checks that `out` has the tokens and comments of `text` and parses to `program` apart from
@@ -101,7 +111,7 @@ fn verify(text: &str, program: &crate::ast::Program, out: &str) -> Result<(), Fo
         ));
     }
     let again = parse(FileId(0), out);
-    if again.diagnostics.iter().any(Diagnostic::is_error)
+    if again.diagnostics.iter().any(blocks_formatting)
         || without_spans(&again.program) != without_spans(program)
     {
         return Err(layout::unformattable(

@@ -258,3 +258,17 @@ fn programs_with_errors_are_refused() {
         ".decl r(x: number) btree\n.pragma \"legacy\"\n"
     );
 }
+
+#[test]
+fn preprocessor_directives_are_kept_verbatim() {
+    let text = "#include \"edges.dl\"\n#define LIMIT 10\n#ifdef SMALL\n  small( 1 ).\n#endif\npath(x,y):-edge(x,y),x<LIMIT.\n";
+    assert_eq!(
+        fmt(text),
+        "#include \"edges.dl\"\n#define LIMIT 10\n#ifdef SMALL\nsmall(1).\n#endif\npath(x, y) :- edge(x, y), x < LIMIT.\n"
+    );
+    // A directive does not hide a real error after it.
+    assert!(matches!(
+        format_source("#define N 1\np(x) :- q(x)\nr(1)."),
+        Err(FormatError::Syntax(_))
+    ));
+}

@@ -540,8 +540,9 @@ impl<'a> Lexer<'a> {
 
 /// The diagnostic for a `#` line: a line marker left by the C preprocessor (`# 12 "file.dl"`,
 /// `#line 12`) changes nothing and is skipped with a warning; any other preprocessor directive
-/// (`#include`, `#define`, `#ifdef`, ...) would change the program, and calm does not run the
-/// preprocessor, so it is an error.
+/// (`#include`, `#define`, `#ifdef`, ...) would change the program, so it is an error here: the
+/// text reaching the parser has been through [`crate::preprocess`] when it came from a command
+/// that preprocesses, and only the formatter reads a file unexpanded (and keeps these lines).
 fn preprocessor_line(file: FileId, line: &str, sp: Span) -> Diagnostic {
     let rest = line.get(1..).unwrap_or("").trim_start();
     let word: String = rest
@@ -561,9 +562,9 @@ fn preprocessor_line(file: FileId, line: &str, sp: Span) -> Diagnostic {
     };
     Diagnostic::error(format!("preprocessor directive `{shown}` is not supported"))
         .with_code(codes::UNSUPPORTED)
-        .with_primary(file, sp, "calm does not run the C preprocessor")
+        .with_primary(file, sp, "this text was not preprocessed")
         .with_help(
-            "run the file through the C preprocessor first (`cpp -P prog.dl`), or paste the \
-             included file in place",
+            "`calm run`, `check`, `node`, `sim` and `graph` run calm's preprocessor on the file \
+             first; a program compiled from text by the library has no files to include",
         )
 }

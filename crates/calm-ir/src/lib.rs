@@ -16,6 +16,7 @@
 //! assert_eq!(program.relations[path].arity, 2);
 //! ```
 
+mod aggscope;
 pub mod codes;
 pub mod functor;
 pub mod ir;

@@ -1279,6 +1279,41 @@ impl Scope {
                 }));
             }
             ast::Literal::Compare { op, lhs, rhs, span } => {
+                let range_side = match (lhs, rhs) {
+                    (
+                        ast::Expr::Var(v),
+                        ast::Expr::Call {
+                            func: ast::Functor::Range,
+                            args,
+                            ..
+                        },
+                    )
+                    | (
+                        ast::Expr::Call {
+                            func: ast::Functor::Range,
+                            args,
+                            ..
+                        },
+                        ast::Expr::Var(v),
+                    ) if *op == CmpOp::Eq => Some((v, args)),
+                    _ => None,
+                };
+                if let Some((v, args)) = range_side {
+                    let var = self.var(sc, &v.name, v.span);
+                    let mut lowered = Vec::with_capacity(args.len());
+                    for a in args {
+                        let Some(e) = self.lower_expr(lw, a, sc) else {
+                            return;
+                        };
+                        lowered.push(e);
+                    }
+                    out.push(BodyItem::Range {
+                        var,
+                        args: lowered,
+                        span: *span,
+                    });
+                    return;
+                }
                 let agg_side = match (lhs, rhs) {
                     (_, ast::Expr::Aggregate(g)) if !g.head_form => Some((lhs, g)),
                     (ast::Expr::Aggregate(g), _) if !g.head_form => Some((rhs, g)),
@@ -1517,6 +1552,20 @@ impl Scope {
                 Box::new(self.lower_expr(lw, lhs, sc)?),
                 Box::new(self.lower_expr(lw, rhs, sc)?),
             ),
+            ast::Expr::Call {
+                func: ast::Functor::Range,
+                span,
+                ..
+            } => {
+                lw.diags.push(
+                    Diagnostic::error("`range` is a generator: it cannot be used as a value")
+                        .with_code(codes::BUILTIN_MISUSE)
+                        .with_primary(self.file, *span, "several values")
+                        .with_help("bind it to a variable in a rule body: `x = range(a, b)`"),
+                );
+                self.broken = true;
+                return None;
+            }
             ast::Expr::Call { func, args, .. } => {
                 let mut out = Vec::with_capacity(args.len());
                 for a in args {
@@ -1604,6 +1653,10 @@ pub fn for_each_item_var(item: &BodyItem, f: &mut impl FnMut(VarId)) {
         BodyItem::Assign { var, expr, .. } => {
             f(*var);
             expr.for_each_var(f);
+        }
+        BodyItem::Range { var, args, .. } => {
+            f(*var);
+            args.iter().for_each(|a| a.for_each_var(f));
         }
         BodyItem::Aggregate(g) => {
             f(g.var);

@@ -127,6 +127,13 @@ fn resolve_items(
                         progress = true;
                     }
                 }
+                BodyItem::Range { var, args, .. } => {
+                    if args.iter().all(|a| all_bound(a, bound)) {
+                        bound.insert(*var);
+                        done[i] = true;
+                        progress = true;
+                    }
+                }
                 BodyItem::Assign { var, expr, .. } => {
                     if all_bound(expr, bound) {
                         bound.insert(*var);
@@ -182,6 +189,7 @@ fn resolve_items(
         let what = match item {
             BodyItem::Negated(_) => "a negated atom",
             BodyItem::Aggregate(_) => "an aggregate's grouping",
+            BodyItem::Range { .. } => "`range`",
             _ => "a comparison",
         };
         match item {

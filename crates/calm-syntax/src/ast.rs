@@ -394,6 +394,9 @@ pub enum Functor {
     Bnot,
     /// `lnot x`: logical not (1 when `x` is 0, else 0).
     Lnot,
+    /// `range(a, b[, step])`: a generator, only in `x = range(...)`: binds `x` to each number
+    /// from `a` towards `b` (excluded) by `step` (default 1, or -1 when `b < a`).
+    Range,
 }
 
 impl Functor {
@@ -409,6 +412,7 @@ impl Functor {
             "max" => Functor::Max,
             "bnot" => Functor::Bnot,
             "lnot" => Functor::Lnot,
+            "range" => Functor::Range,
             _ => return None,
         })
     }
@@ -425,6 +429,7 @@ impl Functor {
             Functor::Max => "max",
             Functor::Bnot => "bnot",
             Functor::Lnot => "lnot",
+            Functor::Range => "range",
         }
     }
 
@@ -434,6 +439,7 @@ impl Functor {
             Functor::Cat => (1, None),
             Functor::Min | Functor::Max => (2, None),
             Functor::Substr => (3, Some(3)),
+            Functor::Range => (2, Some(3)),
             _ => (1, Some(1)),
         }
     }

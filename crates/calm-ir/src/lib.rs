@@ -42,6 +42,7 @@ pub fn lower(program: &ast::Program, file: FileId) -> (Program, Vec<Diagnostic>)
     lw.rules(program);
     lw.eqrel_rules();
     lw.directives(program);
+    lw.finish_subsumptions();
     let lower::Lowerer {
         mut diags,
         mut prog,

@@ -7,6 +7,8 @@ use calm_syntax::ast::{self, AggFunc, CmpOp};
 use calm_syntax::{Diagnostic, FileId, Span};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+mod subsume;
+
 pub(crate) struct Lowerer {
     pub file: FileId,
     pub diags: Vec<Diagnostic>,
@@ -14,6 +16,8 @@ pub(crate) struct Lowerer {
     /// Where each relation's arity was fixed (a decl or first use).
     arity_origin: Vec<Span>,
     aux_count: usize,
+    /// Relations with subsumption clauses (see `subsume`).
+    subsumed: Vec<subsume::Subsumed>,
 }
 
 impl Lowerer {
@@ -24,6 +28,7 @@ impl Lowerer {
             prog: Program::default(),
             arity_origin: Vec::new(),
             aux_count: 0,
+            subsumed: Vec::new(),
         }
     }
 
@@ -373,7 +378,12 @@ impl Lowerer {
             self.predicate_misuse(name, "a built-in predicate, not a relation");
             return None;
         }
-        if name.name.starts_with('$') {
+        let internal = self
+            .prog
+            .by_name
+            .get(&name.name)
+            .is_some_and(|&id| self.prog.relations[id].builtin == Some(Builtin::Auxiliary));
+        if name.name.starts_with('$') && !internal {
             self.diags.push(
                 Diagnostic::error(format!("unknown built-in relation `{}`", name.name))
                     .with_code(codes::BUILTIN_MISUSE)
@@ -665,7 +675,11 @@ impl Lowerer {
         // Resolve every atom first so that arity is fixed by the first use in source order.
         for item in &program.items {
             if let ast::Item::Rule(rule) = item {
-                self.lower_rule(rule);
+                if rule.dominated_by.is_some() {
+                    self.lower_subsumption(rule);
+                } else {
+                    self.lower_rule(rule);
+                }
             }
         }
     }

@@ -153,6 +153,10 @@ pub struct Rule {
     pub time: Option<TimeSuffix>,
     /// The body literals; empty for a fact.
     pub body: Vec<Literal>,
+    /// Souffle's subsumption `head <= other :- body.`: `other`, an atom of the same relation.
+    /// Such a clause derives nothing: it removes each row matching `head` for which another
+    /// row matching `other` exists with the body true.
+    pub dominated_by: Option<Atom>,
     /// The whole clause, from the head to the final `.`.
     pub span: Span,
 }

@@ -879,6 +879,9 @@ fn ready(item: &BodyItem, bound: &HashSet<VarId>) -> bool {
     match item {
         BodyItem::Assign { expr, .. } => expr.for_each_var(&mut |v| ok &= bound.contains(&v)),
         BodyItem::Aggregate(g) => ok = g.outer.iter().all(|v| bound.contains(v)),
+        BodyItem::Range { args, .. } => args
+            .iter()
+            .for_each(|a| a.for_each_var(&mut |v| ok &= bound.contains(&v))),
         other => calm_ir::for_each_item_var(other, &mut |v| ok &= bound.contains(&v)),
     }
     ok

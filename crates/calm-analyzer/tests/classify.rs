@@ -497,3 +497,27 @@ fn lattice_merges_and_thresholds_are_monotone_and_raw_reads_are_points_of_order(
     assert!(codes(&r, Level::Warn).is_empty(), "{:?}", r.findings);
     assert!(r.summary.coordination_free());
 }
+
+// ---- Subsumption deletes rows: a point of order. ----
+
+#[test]
+fn subsumption_of_arriving_facts_is_a_point_of_order() {
+    let r = check_text(
+        ".decl bid(item: symbol, price: number)\n.input bid\n\
+         .decl best(item: symbol, price: number)\n.output best\n\
+         best(i, p) :- bid(i, p).\n\
+         best(i, p1) <= best(i, p2) :- p1 < p2.\n",
+        &Config::default(),
+    );
+    assert!(!r.summary.coordination_free(), "{:?}", r.findings);
+    assert!(r.summary.points_of_order > 0, "{:?}", r.findings);
+    assert_eq!(r.summary.non_monotone_outputs, vec!["best"]);
+    // Without the subsumption the same program is monotone.
+    let plain = check_text(
+        ".decl bid(item: symbol, price: number)\n.input bid\n\
+         .decl best(item: symbol, price: number)\n.output best\n\
+         best(i, p) :- bid(i, p).\n",
+        &Config::default(),
+    );
+    assert!(plain.summary.coordination_free(), "{:?}", plain.findings);
+}

@@ -127,6 +127,18 @@ fn e0106_mutually_dependent_aggregates() {
 }
 
 #[test]
+fn e0112_subsumption_of_a_recursive_relation() {
+    insta::assert_snapshot!(check(
+        "e(1, 2).\nd(1, 0).\nd(y, n + 1) :- d(x, n), e(x, y).\nd(x, a) <= d(x, b) :- b < a.\n"
+    ));
+}
+
+#[test]
+fn e0104_range_as_a_value() {
+    insta::assert_snapshot!(check("p(x) :- q(y), x = range(0, y) + 1.\nq(3).\n"));
+}
+
+#[test]
 fn e0106_witness_of_two_aggregates() {
     insta::assert_snapshot!(check(
         "p(x, a, b) :- a = min y : { q(x, y) }, b = max y : { q(x, y) }.\nq(1, 2).\n"

@@ -154,17 +154,7 @@ impl Lowerer {
                 self.diags.push(d);
                 continue;
             }
-            for r in &mut self.prog.rules {
-                if r.head == s.rel {
-                    r.head = s.all;
-                }
-            }
-            for f in &mut self.prog.facts {
-                if f.rel == s.rel {
-                    f.rel = s.all;
-                }
-            }
-            if self.reaches(s.all, s.rel) {
+            if self.reaches(s.rel, s.rel) {
                 let name = self.prog.relations[s.rel].name.clone();
                 self.diags.push(
                     Diagnostic::error(format!(
@@ -183,6 +173,16 @@ impl Lowerer {
                     )),
                 );
                 continue;
+            }
+            for r in &mut self.prog.rules {
+                if r.head == s.rel {
+                    r.head = s.all;
+                }
+            }
+            for f in &mut self.prog.facts {
+                if f.rel == s.rel {
+                    f.rel = s.all;
+                }
             }
             self.prog.relations[s.all].edb = false;
             let arity = self.prog.relations[s.rel].arity;

@@ -29,10 +29,10 @@ pub(crate) fn expr_names(e: &Expr, into_aggs: bool, out: &mut HashSet<String>) {
         }
         Expr::Branch(c) => c.args.iter().for_each(|a| expr_names(a, into_aggs, out)),
         Expr::Aggregate(g) => {
-            if g.head_form || into_aggs {
-                if let Some(t) = &g.target {
-                    expr_names(t, into_aggs, out);
-                }
+            if (g.head_form || into_aggs)
+                && let Some(t) = &g.target
+            {
+                expr_names(t, into_aggs, out);
             }
             if into_aggs {
                 g.body.iter().for_each(|l| lit_names(l, true, out));

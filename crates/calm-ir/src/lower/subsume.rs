@@ -4,7 +4,8 @@
 //! It is rewritten into ordinary rules over two compiler-made relations: every rule (and fact)
 //! deriving `r` derives `$all.r` instead; each subsumption clause becomes one rule per column,
 //! `$dom.r(a..) :- $all.r(a..), $all.r(b..), body, a_i != b_i` (the dominating row is another
-//! row), and `r(x..) :- $all.r(x..), !$dom.r(x..)` keeps what is not dominated. The relation
+//! row; an atom of `r` in the body reads `$all.r` too), and `r(x..) :- $all.r(x..),
+//! !$dom.r(x..)` keeps what is not dominated. The relation
 //! is thereby a negation over what its rules derive: stratified, evaluated by both engines like
 //! any negation, and flagged by the analyzer as one. Souffle removes dominated rows *during*
 //! the fixpoint of a recursive relation, which can change what is derived (and is what makes
@@ -105,7 +106,16 @@ impl Lowerer {
                 ast::Literal::Atom(atom(all, ours, &self.prog, rule.head.span)),
                 ast::Literal::Atom(atom(all, &theirs, &self.prog, other.span)),
             ];
-            body.extend(rule.body.iter().cloned());
+            // The body's own atoms of the relation read every row, dominated or not.
+            body.extend(rule.body.iter().map(|l| {
+                let mut l = l.clone();
+                if let ast::Literal::Atom(a) | ast::Literal::Negated { atom: a, .. } = &mut l
+                    && a.name.name == name
+                {
+                    a.name.name = format!("$all.{name}");
+                }
+                l
+            }));
             body.push(ast::Literal::Compare {
                 op: CmpOp::Ne,
                 lhs: ours[col].expr.clone(),

@@ -1089,6 +1089,8 @@ struct Scope {
     parent: Vec<usize>,
     /// Names written in the rule body outside aggregates.
     body_names: HashSet<String>,
+    /// Per name: how many body literals mention it outside aggregates.
+    literals_with: HashMap<String, usize>,
     /// Names already exported as a witness by an aggregate.
     witnessed: HashSet<String>,
     /// Per variable: the scope it belongs to.
@@ -1106,8 +1108,14 @@ struct Scope {
 impl Scope {
     fn new(file: FileId, rule: &ast::Rule) -> Self {
         let mut body_names = HashSet::new();
+        let mut literals_with = HashMap::new();
         for l in &rule.body {
-            crate::aggscope::lit_names(l, false, &mut body_names);
+            let mut names = HashSet::new();
+            crate::aggscope::lit_names(l, false, &mut names);
+            for n in names {
+                *literals_with.entry(n.clone()).or_insert(0) += 1;
+                body_names.insert(n);
+            }
         }
         let mut root = body_names.clone();
         for a in &rule.head.args {
@@ -1121,6 +1129,7 @@ impl Scope {
             shared: vec![HashSet::new()],
             parent: vec![0],
             body_names,
+            literals_with,
             witnessed: HashSet::new(),
             var_scope: Vec::new(),
             cur: 0,
@@ -1402,6 +1411,10 @@ impl Scope {
         result: Option<&str>,
     ) -> Option<(Vec<BodyItem>, VarId)> {
         let names = crate::aggscope::agg_names(g);
+        // The variable the result is bound to is the aggregate's own inside it, unless another
+        // body literal binds it too (then it groups the aggregate, as in Souffle).
+        let result =
+            result.filter(|r| parent != 0 || self.literals_with.get(*r).copied().unwrap_or(0) <= 1);
         let mut shared: HashSet<String> = names
             .iter()
             .filter(|n| self.ctx[parent].contains(*n) && Some(n.as_str()) != result)

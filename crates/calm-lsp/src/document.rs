@@ -129,10 +129,7 @@ impl Analysed {
                 input: !r.inputs.is_empty(),
                 output: !r.outputs.is_empty() || r.printsize,
                 eqrel: r.eqrel,
-                lattice: r.lattice.map(|l| match l {
-                    Lattice::Max => "max",
-                    Lattice::Min => "min",
-                }),
+                lattice: r.lattice.map(Lattice::as_str),
                 builtin: match r.builtin {
                     Some(Builtin::SelfName) => Some("$self"),
                     Some(Builtin::Member) => Some("$member"),

@@ -181,7 +181,7 @@ fn walk(items: &[BodyItem], under_agg: bool, push: &mut impl FnMut(RelId, EdgeKi
             ),
             BodyItem::Negated(a) => push(a.rel, EdgeKind::Negated, a.span),
             BodyItem::Aggregate(g) => walk(&g.body, true, push),
-            BodyItem::Compare { .. } | BodyItem::Assign { .. } => {}
+            BodyItem::Compare { .. } | BodyItem::Assign { .. } | BodyItem::Range { .. } => {}
         }
     }
 }

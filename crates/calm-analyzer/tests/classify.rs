@@ -497,3 +497,39 @@ fn lattice_merges_and_thresholds_are_monotone_and_raw_reads_are_points_of_order(
     assert!(codes(&r, Level::Warn).is_empty(), "{:?}", r.findings);
     assert!(r.summary.coordination_free());
 }
+
+// ---- Subsumption deletes rows: a point of order. ----
+
+#[test]
+fn subsumption_of_arriving_facts_is_a_point_of_order() {
+    let program = |subsume: &str| {
+        format!(
+            ".decl offer(item: symbol, price: number)\n.input offer\n\
+             .decl bid(to: symbol, item: symbol, price: number)\n\
+             bid(@n, i, p)@async :- offer(i, p), $member(n).\n\
+             .decl best(item: symbol, price: number)\n.output best\n\
+             best(i, p) :- bid(_, i, p).\n{subsume}"
+        )
+    };
+    let r = check_text(
+        &program("best(i, p1) <= best(i, p2) :- p1 < p2.\n"),
+        &Config::default(),
+    );
+    assert_eq!(codes(&r, Level::Warn), vec!["CALM001"], "{:?}", r.findings);
+    assert!(r.summary.points_of_order > 0, "{:?}", r.findings);
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.message.contains("negation of `best`")),
+        "{:?}",
+        r.findings
+    );
+    // Without the subsumption the same program is monotone.
+    let plain = check_text(&program(""), &Config::default());
+    assert!(
+        codes(&plain, Level::Warn).is_empty(),
+        "{:?}",
+        plain.findings
+    );
+    assert_eq!(plain.summary.points_of_order, 0, "{:?}", plain.findings);
+}

@@ -260,6 +260,37 @@ pub(crate) enum Op {
     NotExists { index: usize, key: Vec<CTerm> },
     /// Bind a register to an aggregate over complete indexes.
     Aggregate(AggOp),
+    /// `range(from, to[, step])` (`args`): binds the register to each value in turn and runs
+    /// the rest of the operations for each; with `check`, the register is bound already and
+    /// the tuple is kept when it is one of the values.
+    Range {
+        reg: usize,
+        check: bool,
+        args: Vec<CExpr>,
+    },
+}
+
+impl Op {
+    /// The range of an [`Op::Range`] over the registers: from, to and the step, if given.
+    fn range_args(
+        args: &[CExpr],
+        regs: &[Word],
+        it: &Interner,
+    ) -> Result<(i64, i64, Option<i64>), &'static str> {
+        let from = args
+            .first()
+            .ok_or("`range` needs two numbers")?
+            .num(regs, it)?;
+        let to = args
+            .get(1)
+            .ok_or("`range` needs two numbers")?
+            .num(regs, it)?;
+        let step = match args.get(2) {
+            Some(s) => Some(s.num(regs, it)?),
+            None => None,
+        };
+        Ok((from, to, step))
+    }
 }
 
 /// A compiled body-form aggregate.
@@ -580,11 +611,37 @@ impl<'a> Emitter<'a> {
 
     /// Runs the operations and the output with the registers as they are.
     pub(crate) fn run(&mut self) {
+        self.run_from(0);
+    }
+
+    /// Runs the operations from the `start`-th, then the output.
+    fn run_from(&mut self, start: usize) {
         if self.error.is_some() {
             return;
         }
         let ops = self.ops;
-        for (i, op) in ops.iter().enumerate() {
+        for (i, op) in ops.iter().enumerate().skip(start) {
+            if let Op::Range {
+                reg,
+                check: false,
+                args,
+            } = op
+            {
+                let (from, to, step) = match Op::range_args(args, &self.regs, self.interner) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.error = Some(e.to_string());
+                        self.error_span = self.spans.get(i).copied();
+                        return;
+                    }
+                };
+                functor::range(from, to, step, &mut |x| {
+                    self.regs[*reg] = self.interner.encode(x);
+                    self.run_from(i + 1);
+                    self.error.is_none()
+                });
+                return;
+            }
             if let Op::NotExists { index, key } = op {
                 self.key.clear();
                 self.key.extend(key.iter().map(|t| t.get(&self.regs)));
@@ -672,6 +729,11 @@ impl<'a> Emitter<'a> {
                 });
                 !found
             }
+            Op::Range { reg, args, .. } => {
+                // A check (a generator is run by `run_from` and `aggregate`).
+                let (from, to, step) = Op::range_args(args, &self.regs, self.interner)?;
+                functor::in_range(from, to, step, self.interner.decode(self.regs[*reg]))
+            }
             Op::Aggregate(agg) => {
                 if let Some((id, key)) = &agg.grouped {
                     self.key.clear();
@@ -723,6 +785,24 @@ impl<'a> Emitter<'a> {
             return;
         };
         match first {
+            AggStep::Op(Op::Range {
+                reg,
+                check: false,
+                args,
+            }) => {
+                let (from, to, step) = match Op::range_args(args, &self.regs, self.interner) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        acc.error = Some(e);
+                        return;
+                    }
+                };
+                functor::range(from, to, step, &mut |x| {
+                    self.regs[*reg] = self.interner.encode(x);
+                    self.aggregate(rest, target, acc);
+                    acc.error.is_none()
+                });
+            }
             AggStep::Op(op) => match self.op(op) {
                 Ok(true) => self.aggregate(rest, target, acc),
                 Ok(false) => {}

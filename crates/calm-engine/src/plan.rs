@@ -135,6 +135,8 @@ struct Planner<'a> {
     static_ids: HashMap<IndexSpec, usize>,
     /// The rule being planned and its number of registers.
     current: (RuleId, usize),
+    /// The variables the positive atoms of the rule being planned bind.
+    atom_vars: HashSet<VarId>,
 }
 
 /// Plans the same-tick rules of a stratum.
@@ -191,6 +193,7 @@ impl<'a> Planner<'a> {
             dyn_ids: HashMap::new(),
             static_ids: HashMap::new(),
             current: (0, 0),
+            atom_vars: HashSet::new(),
         }
     }
 
@@ -245,6 +248,12 @@ impl<'a> Planner<'a> {
         let prog = self.prog;
         let rule = &prog.rules[rid];
         self.current = (rid, rule.vars.len());
+        self.atom_vars.clear();
+        for item in &rule.body {
+            if let BodyItem::Atom(a) = item {
+                self.atom_vars.extend(a.vars());
+            }
+        }
         let mut atoms: Vec<&Atom> = Vec::new();
         let mut pending: Vec<&BodyItem> = Vec::new();
         for item in &rule.body {
@@ -520,15 +529,24 @@ impl<'a> Planner<'a> {
         bound: &mut HashSet<VarId>,
     ) -> Vec<(Op, Span)> {
         let mut ops = Vec::new();
-        while let Some(pos) = pending.iter().position(|it| ready(it, bound)) {
+        // A generator whose variable an atom binds runs after that atom, as a check: the
+        // joins never take a key from a generated variable.
+        let atom_vars = std::mem::take(&mut self.atom_vars);
+        while let Some(pos) = pending.iter().position(|it| {
+            ready(it, bound)
+                && !matches!(it, BodyItem::Range { var, .. }
+                    if !bound.contains(var) && atom_vars.contains(var))
+        }) {
             let item = pending.remove(pos);
             let span = match item {
                 BodyItem::Compare { span, .. } | BodyItem::Assign { span, .. } => *span,
                 BodyItem::Negated(a) | BodyItem::Atom(a) => a.span,
                 BodyItem::Aggregate(g) => g.span,
+                BodyItem::Range { span, .. } => *span,
             };
             ops.push((self.op(item, bound), span));
         }
+        self.atom_vars = atom_vars;
         ops
     }
 
@@ -610,6 +628,14 @@ impl<'a> Planner<'a> {
                     steps,
                     grouped: None,
                 })
+            }
+            BodyItem::Range { var, args, .. } => {
+                let check = !bound.insert(*var);
+                Op::Range {
+                    reg: *var,
+                    check,
+                    args: args.iter().map(|a| self.expr(a)).collect(),
+                }
             }
             BodyItem::Atom(_) => unreachable_atom(),
         }
@@ -853,6 +879,9 @@ fn ready(item: &BodyItem, bound: &HashSet<VarId>) -> bool {
     match item {
         BodyItem::Assign { expr, .. } => expr.for_each_var(&mut |v| ok &= bound.contains(&v)),
         BodyItem::Aggregate(g) => ok = g.outer.iter().all(|v| bound.contains(v)),
+        BodyItem::Range { args, .. } => args
+            .iter()
+            .for_each(|a| a.for_each_var(&mut |v| ok &= bound.contains(&v))),
         other => calm_ir::for_each_item_var(other, &mut |v| ok &= bound.contains(&v)),
     }
     ok

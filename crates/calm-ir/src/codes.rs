@@ -26,6 +26,9 @@ pub const IO_PARAM: &str = "E0110";
 /// A lattice column misdeclared (not last, in an `eqrel`), a lattice calm does not implement,
 /// or a lattice relation used where calm does not support one.
 pub const LATTICE: &str = "E0111";
+/// A subsumption clause calm cannot evaluate as Souffle does: its sides name different
+/// relations, or it subsumes an input relation or a relation its own rules read.
+pub const SUBSUMPTION: &str = "E0112";
 
 /// A record or an ADT value misused: an unknown constructor, a constructor or a record
 /// literal with the wrong number of fields, a record type that cannot be told, a duplicate

@@ -159,7 +159,56 @@ pub fn call(f: Functor, args: &[FVal<'_>]) -> Result<FVal<'static>, &'static str
         }
         Functor::Bnot => FVal::Num(!arg(0)?.num()?),
         Functor::Lnot => FVal::Num(i64::from(arg(0)?.num()? == 0)),
+        Functor::Range => {
+            return Err("`range` gives several values: bind it with `x = range(a, b)`");
+        }
     })
+}
+
+/// The step of `range(from, to[, step])` as Souffle takes it: the given one, or 1 upwards and
+/// -1 downwards.
+fn range_step(from: i64, to: i64, step: Option<i64>) -> i64 {
+    step.unwrap_or(if from <= to { 1 } else { -1 })
+}
+
+/// Calls `f` with each value of `range(from, to[, step])`, in order, until it returns false:
+/// `from`, `from + step`, ... while short of `to` (upwards for a positive step, downwards for a
+/// negative one); a step of 0 gives `from` alone, unless `from = to`. Stops before a value that
+/// would overflow.
+pub fn range(from: i64, to: i64, step: Option<i64>, f: &mut dyn FnMut(i64) -> bool) {
+    let step = range_step(from, to, step);
+    let mut x = from;
+    if step == 0 {
+        if from != to {
+            f(from);
+        }
+        return;
+    }
+    while (step > 0 && x < to) || (step < 0 && x > to) {
+        if !f(x) {
+            return;
+        }
+        match x.checked_add(step) {
+            Some(n) => x = n,
+            None => return,
+        }
+    }
+}
+
+/// Whether `x` is a value of `range(from, to[, step])` (see [`range`]), without enumerating it.
+pub fn in_range(from: i64, to: i64, step: Option<i64>, x: i64) -> bool {
+    let step = range_step(from, to, step);
+    let (from, to, x, step) = (
+        i128::from(from),
+        i128::from(to),
+        i128::from(x),
+        i128::from(step),
+    );
+    match step.signum() {
+        0 => from != to && x == from,
+        1 => from <= x && x < to && (x - from) % step == 0,
+        _ => to < x && x <= from && (from - x) % (-step) == 0,
+    }
 }
 
 #[cfg(test)]
@@ -168,6 +217,49 @@ mod tests {
 
     fn s(t: &str) -> FVal<'_> {
         FVal::Str(Cow::Borrowed(t))
+    }
+
+    fn values(from: i64, to: i64, step: Option<i64>) -> Vec<i64> {
+        let mut out = Vec::new();
+        range(from, to, step, &mut |x| {
+            out.push(x);
+            true
+        });
+        out
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(values(1, 5, None), [1, 2, 3, 4]);
+        assert_eq!(values(5, 1, None), [5, 4, 3, 2]);
+        assert_eq!(values(5, 1, Some(-2)), [5, 3]);
+        assert_eq!(values(9, 0, Some(1)), Vec::<i64>::new());
+        assert_eq!(values(1, 5, Some(0)), [1]);
+        assert_eq!(values(5, 5, Some(0)), Vec::<i64>::new());
+        assert_eq!(values(5, 5, None), Vec::<i64>::new());
+        assert_eq!(values(i64::MAX - 1, i64::MAX, Some(5)), [i64::MAX - 1]);
+        assert_eq!(
+            values(i64::MIN + 3, i64::MIN, Some(-2)),
+            [i64::MIN + 3, i64::MIN + 1]
+        );
+        for (from, to, step) in [
+            (1, 5, None),
+            (5, 1, None),
+            (-3, 10, Some(4)),
+            (10, -3, Some(-3)),
+            (2, 8, Some(0)),
+            (4, 4, Some(0)),
+            (0, 3, Some(-1)),
+        ] {
+            let vals = values(from, to, step);
+            for x in -12..12 {
+                assert_eq!(
+                    in_range(from, to, step, x),
+                    vals.contains(&x),
+                    "{from} {to} {step:?} {x}"
+                );
+            }
+        }
     }
 
     #[test]

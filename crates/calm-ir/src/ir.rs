@@ -414,6 +414,17 @@ pub enum BodyItem {
     },
     /// `var = func target : { body }`, binding `var`.
     Aggregate(Aggregate),
+    /// `var = range(from, to[, step])`: binds `var` to each value of the range in turn
+    /// (Souffle's generator; the values are [`crate::functor::range`]'s). When `var` is bound
+    /// already, a check that it is one of them ([`crate::functor::in_range`]).
+    Range {
+        /// The variable bound.
+        var: VarId,
+        /// `from`, `to` and the optional step, numbers.
+        args: Vec<Expr>,
+        /// Where it was written.
+        span: Span,
+    },
 }
 
 /// A body-form aggregate.
@@ -482,7 +493,8 @@ impl Rule {
                     BodyItem::Atom(a) => out.push((a.rel, under_agg, a.span)),
                     BodyItem::Negated(a) => out.push((a.rel, true, a.span)),
                     BodyItem::Aggregate(agg) => walk(&agg.body, true, out),
-                    BodyItem::Compare { .. } | BodyItem::Assign { .. } => {}
+                    BodyItem::Compare { .. } | BodyItem::Assign { .. } | BodyItem::Range { .. } => {
+                    }
                 }
             }
         }

@@ -16,6 +16,7 @@
 //! assert_eq!(program.relations[path].arity, 2);
 //! ```
 
+mod aggscope;
 pub mod codes;
 pub mod functor;
 pub mod ir;
@@ -41,6 +42,7 @@ pub fn lower(program: &ast::Program, file: FileId) -> (Program, Vec<Diagnostic>)
     lw.rules(program);
     lw.eqrel_rules();
     lw.directives(program);
+    lw.finish_subsumptions();
     let lower::Lowerer {
         mut diags,
         mut prog,

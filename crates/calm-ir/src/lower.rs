@@ -7,6 +7,8 @@ use calm_syntax::ast::{self, AggFunc, CmpOp};
 use calm_syntax::{Diagnostic, FileId, Span};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+mod subsume;
+
 pub(crate) struct Lowerer {
     pub file: FileId,
     pub diags: Vec<Diagnostic>,
@@ -14,6 +16,8 @@ pub(crate) struct Lowerer {
     /// Where each relation's arity was fixed (a decl or first use).
     arity_origin: Vec<Span>,
     aux_count: usize,
+    /// Relations with subsumption clauses (see `subsume`).
+    subsumed: Vec<subsume::Subsumed>,
 }
 
 impl Lowerer {
@@ -24,6 +28,7 @@ impl Lowerer {
             prog: Program::default(),
             arity_origin: Vec::new(),
             aux_count: 0,
+            subsumed: Vec::new(),
         }
     }
 
@@ -406,7 +411,12 @@ impl Lowerer {
             self.predicate_misuse(name, "a built-in predicate, not a relation");
             return None;
         }
-        if name.name.starts_with('$') {
+        let internal = self
+            .prog
+            .by_name
+            .get(&name.name)
+            .is_some_and(|&id| self.prog.relations[id].builtin == Some(Builtin::Auxiliary));
+        if name.name.starts_with('$') && !internal {
             self.diags.push(
                 Diagnostic::error(format!("unknown built-in relation `{}`", name.name))
                     .with_code(codes::BUILTIN_MISUSE)
@@ -724,7 +734,11 @@ impl Lowerer {
         // Resolve every atom first so that arity is fixed by the first use in source order.
         for item in &program.items {
             if let ast::Item::Rule(rule) = item {
-                self.lower_rule(rule);
+                if rule.dominated_by.is_some() {
+                    self.lower_subsumption(rule);
+                } else {
+                    self.lower_rule(rule);
+                }
             }
         }
     }
@@ -790,6 +804,18 @@ impl Lowerer {
             .iter()
             .any(|a| matches!(&a.expr, ast::Expr::Aggregate(g) if g.head_form));
 
+        let dependent = crate::aggscope::mutually_dependent(&rule.body);
+        for span in &dependent {
+            self.diags.push(
+                Diagnostic::error("mutually dependent aggregates")
+                    .with_code(codes::AGGREGATE)
+                    .with_primary(self.file, *span, "this aggregate and another each use a variable only the other binds")
+                    .with_help("bind the variables the aggregates share with a positive atom outside them, or give them different names"),
+            );
+        }
+        if !dependent.is_empty() {
+            return;
+        }
         let mut scope = Scope::new(self.file, rule);
         let mut body = Vec::new();
         let errors_before = self.diags.len();
@@ -809,6 +835,11 @@ impl Lowerer {
                 Some(e) => head_args.push(e),
                 None => return,
             }
+        }
+        // Aggregates written in head arguments are computed in the body.
+        body.append(&mut scope.pending);
+        if scope.broken {
+            return;
         }
         // A ground fact.
         if rule.body.is_empty() && time == Time::Now && scope.vars.is_empty() {
@@ -858,7 +889,7 @@ impl Lowerer {
         rule: &ast::Rule,
         head: RelId,
         time: Time,
-        scope: Scope<'_>,
+        scope: Scope,
         body: Vec<BodyItem>,
     ) {
         let nvars = scope.vars.len();
@@ -983,6 +1014,15 @@ impl Lowerer {
             }));
             agg_results.push(result);
         }
+        if !main_scope.pending.is_empty() {
+            self.error(
+                codes::AGGREGATE,
+                rule.head.span,
+                "a body-form aggregate cannot be written in the head of a rule with a head-form aggregate",
+                "bind it in the body: `n = count : { ... }`",
+            );
+            return;
+        }
         let mut results = agg_results.into_iter();
         let head_args = head_args
             .into_iter()
@@ -1094,64 +1134,119 @@ pub(crate) fn builtin_type(name: &str) -> Option<Type> {
 }
 
 /// Variable numbering for one rule.
-struct Scope<'a> {
+struct Scope {
     file: FileId,
     vars: Vec<Var>,
     by_name: HashMap<(usize, String), VarId>,
-    /// Names that occur outside aggregates (they are shared with aggregate bodies).
-    outer_names: HashSet<&'a str>,
-    /// Variables already bound by a positive atom, per scope (0 = rule body, n = aggregate n).
-    positive: HashSet<(usize, VarId)>,
+    /// Per scope (0 = the rule body, n = the n-th aggregate): the names that occur in it
+    /// outside its aggregates, or are shared with the scope around it; an aggregate written in
+    /// the scope shares these names (see `aggscope`).
+    ctx: Vec<HashSet<String>>,
+    /// Per scope: the names it shares with its parent.
+    shared: Vec<HashSet<String>>,
+    /// Per scope: the scope it is written in.
+    parent: Vec<usize>,
+    /// Names written in the rule body outside aggregates.
+    body_names: HashSet<String>,
+    /// Per name: how many body literals mention it outside aggregates.
+    literals_with: HashMap<String, usize>,
+    /// Names already exported as a witness by an aggregate.
+    witnessed: HashSet<String>,
+    /// Per variable: the scope it belongs to.
+    var_scope: Vec<usize>,
+    /// The scope being lowered (fresh variables belong to it).
+    cur: usize,
+    /// Aggregates written inside an expression of the literal being lowered, bound to fresh
+    /// variables: they go before the literal.
+    pending: Vec<BodyItem>,
     agg_count: usize,
     /// An error was reported inside the rule: it is dropped to avoid follow-on errors.
     broken: bool,
 }
 
-impl<'a> Scope<'a> {
-    fn new(file: FileId, rule: &'a ast::Rule) -> Self {
-        let mut outer_names = HashSet::new();
-        for a in &rule.head.args {
-            collect_names(&a.expr, false, &mut outer_names);
-        }
+impl Scope {
+    fn new(file: FileId, rule: &ast::Rule) -> Self {
+        let mut body_names = HashSet::new();
+        let mut literals_with = HashMap::new();
         for l in &rule.body {
-            collect_lit_names(l, &mut outer_names);
+            let mut names = HashSet::new();
+            crate::aggscope::lit_names(l, false, &mut names);
+            for n in names {
+                *literals_with.entry(n.clone()).or_insert(0) += 1;
+                body_names.insert(n);
+            }
+        }
+        let mut root = body_names.clone();
+        for a in &rule.head.args {
+            crate::aggscope::expr_names(&a.expr, false, &mut root);
         }
         Scope {
             file,
             vars: Vec::new(),
             by_name: HashMap::new(),
-            outer_names,
-            positive: HashSet::new(),
+            ctx: vec![root],
+            shared: vec![HashSet::new()],
+            parent: vec![0],
+            body_names,
+            literals_with,
+            witnessed: HashSet::new(),
+            var_scope: Vec::new(),
+            cur: 0,
+            pending: Vec::new(),
             agg_count: 0,
             broken: false,
         }
     }
 
     fn fresh(&mut self, name: &str, span: Span) -> VarId {
+        let sc = self.cur;
+        self.fresh_in(sc, name, span)
+    }
+
+    fn fresh_in(&mut self, sc: usize, name: &str, span: Span) -> VarId {
         self.vars.push(Var {
             name: name.to_string(),
             span,
         });
+        self.var_scope.push(sc);
         self.vars.len() - 1
     }
 
-    /// The variable `name` as seen from scope `sc` (0 = the rule; aggregates get their own
-    /// numbers, and share only the names that also occur outside them).
+    /// The variable `name` as seen from scope `sc`: a name an aggregate shares with the scope
+    /// around it is that scope's variable; any other is the aggregate's own.
     fn var(&mut self, sc: usize, name: &str, span: Span) -> VarId {
-        let key_sc = if self.outer_names.contains(name) {
-            0
-        } else {
-            sc
-        };
+        let mut key_sc = sc;
+        while key_sc != 0 && self.shared[key_sc].contains(name) {
+            key_sc = self.parent[key_sc];
+        }
         if let Some(&v) = self.by_name.get(&(key_sc, name.to_string())) {
             return v;
         }
-        let v = self.fresh(name, span);
+        let v = self.fresh_in(key_sc, name, span);
         self.by_name.insert((key_sc, name.to_string()), v);
         v
     }
 
+    /// Lowers one literal of scope `agg_scope` (`None`: the rule body) into `out`, after the
+    /// aggregates written inside its expressions.
     fn lower_literal(
+        &mut self,
+        lw: &mut Lowerer,
+        lit: &ast::Literal,
+        out: &mut Vec<BodyItem>,
+        agg_scope: Option<usize>,
+    ) {
+        let saved = std::mem::take(&mut self.pending);
+        let saved_cur = self.cur;
+        self.cur = agg_scope.unwrap_or(0);
+        let mut mine = Vec::new();
+        self.lower_literal_items(lw, lit, &mut mine, agg_scope);
+        out.append(&mut std::mem::replace(&mut self.pending, saved));
+        out.append(&mut mine);
+        self.cur = saved_cur;
+    }
+
+    fn lower_literal_items(
         &mut self,
         lw: &mut Lowerer,
         lit: &ast::Literal,
@@ -1208,7 +1303,6 @@ impl<'a> Scope<'a> {
                             f
                         }
                     };
-                    self.positive.insert((sc, v));
                     args.push(Term::Var(v));
                 }
                 out.push(BodyItem::Atom(Atom {
@@ -1267,32 +1361,69 @@ impl<'a> Scope<'a> {
                 }));
             }
             ast::Literal::Compare { op, lhs, rhs, span } => {
+                let range_side = match (lhs, rhs) {
+                    (
+                        ast::Expr::Var(v),
+                        ast::Expr::Call {
+                            func: ast::Functor::Range,
+                            args,
+                            ..
+                        },
+                    )
+                    | (
+                        ast::Expr::Call {
+                            func: ast::Functor::Range,
+                            args,
+                            ..
+                        },
+                        ast::Expr::Var(v),
+                    ) if *op == CmpOp::Eq => Some((v, args)),
+                    _ => None,
+                };
+                if let Some((v, args)) = range_side {
+                    let var = self.var(sc, &v.name, v.span);
+                    let mut lowered = Vec::with_capacity(args.len());
+                    for a in args {
+                        let Some(e) = self.lower_expr(lw, a, sc) else {
+                            return;
+                        };
+                        lowered.push(e);
+                    }
+                    out.push(BodyItem::Range {
+                        var,
+                        args: lowered,
+                        span: *span,
+                    });
+                    return;
+                }
                 let agg_side = match (lhs, rhs) {
                     (_, ast::Expr::Aggregate(g)) if !g.head_form => Some((lhs, g)),
                     (ast::Expr::Aggregate(g), _) if !g.head_form => Some((rhs, g)),
                     _ => None,
                 };
-                if let Some((other, g)) = agg_side {
-                    if *op != CmpOp::Eq || agg_scope.is_some() {
-                        lw.error(
-                            codes::AGGREGATE,
-                            g.span,
-                            "an aggregate must be bound with `=` directly in a rule body",
-                            "write `n = count : { ... }`",
-                        );
+                if let Some((other, g)) = agg_side
+                    && *op == CmpOp::Eq
+                {
+                    // `n = agg`: the aggregate binds `n` (whose name stays local to it).
+                    let result_name = match other {
+                        ast::Expr::Var(id) => Some(id.name.as_str()),
+                        _ => None,
+                    };
+                    let Some((mut items, result)) = self.lower_aggregate(lw, g, sc, result_name)
+                    else {
+                        return;
+                    };
+                    out.append(&mut items);
+                    if matches!(other, ast::Expr::Wildcard(_)) {
                         return;
                     }
                     let Some(other) = self.lower_expr(lw, other, sc) else {
                         return;
                     };
-                    let Some(result) = self.lower_aggregate(lw, g) else {
-                        return;
-                    };
-                    out.push(BodyItem::Aggregate(result.0));
                     out.push(BodyItem::Compare {
                         op: CmpOp::Eq,
                         lhs: other,
-                        rhs: Expr::Var(result.1),
+                        rhs: Expr::Var(result),
                         span: *span,
                     });
                     return;
@@ -1328,85 +1459,163 @@ impl<'a> Scope<'a> {
         }
     }
 
+    /// Lowers a body-form aggregate written in scope `parent` whose result is bound to the
+    /// variable named `result` (if any): the aggregate, then (for witnesses) the body again
+    /// with the witnesses shared, and the result variable.
     fn lower_aggregate(
         &mut self,
         lw: &mut Lowerer,
         g: &ast::Aggregate,
-    ) -> Option<(Aggregate, VarId)> {
-        self.agg_count += 1;
-        let sc = self.agg_count;
-        let mut body = Vec::new();
-        for lit in &g.body {
-            if let ast::Literal::Compare { lhs, rhs, .. } = lit
-                && (matches!(lhs, ast::Expr::Aggregate(_))
-                    || matches!(rhs, ast::Expr::Aggregate(_)))
-            {
-                lw.error(
-                    codes::AGGREGATE,
-                    lit.span(),
-                    "aggregates cannot be nested",
-                    "aggregate inside an aggregate",
+        parent: usize,
+        result: Option<&str>,
+    ) -> Option<(Vec<BodyItem>, VarId)> {
+        let names = crate::aggscope::agg_names(g);
+        // The variable the result is bound to is the aggregate's own inside it, unless another
+        // body literal binds it too (then it groups the aggregate, as in Souffle).
+        let result =
+            result.filter(|r| parent != 0 || self.literals_with.get(*r).copied().unwrap_or(0) <= 1);
+        let mut shared: HashSet<String> = names
+            .iter()
+            .filter(|n| self.ctx[parent].contains(*n) && Some(n.as_str()) != result)
+            .cloned()
+            .collect();
+        // Witnesses: shared with the rule, but no body literal outside can bind them.
+        let mut witnesses: Vec<String> = if parent == 0 {
+            shared
+                .iter()
+                .filter(|n| !self.body_names.contains(*n))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        witnesses.sort();
+        if let Some(w) = witnesses.first() {
+            if !matches!(g.func, AggFunc::Min | AggFunc::Max) {
+                lw.diags.push(
+                    Diagnostic::error(format!(
+                        "variable `{w}` is bound only inside a `{}` aggregate",
+                        g.func.as_str()
+                    ))
+                    .with_code(codes::AGGREGATE)
+                    .with_primary(self.file, g.span, "used outside it, bound only here")
+                    .with_help(
+                        "only `min` and `max` export a witness (the values for which the \
+                         extremum is reached); bind the variable outside the aggregate",
+                    ),
                 );
+                self.broken = true;
                 return None;
             }
+            if let Some(w) = witnesses.iter().find(|w| self.witnessed.contains(*w)) {
+                lw.error(
+                    codes::AGGREGATE,
+                    g.span,
+                    format!("variable `{w}` is a witness of two aggregates"),
+                    "bind it outside the aggregates",
+                );
+                self.broken = true;
+                return None;
+            }
+            for w in &witnesses {
+                shared.remove(w);
+            }
+        }
+        let sc = self.open_scope(g, parent, shared.clone());
+        let mut body = Vec::new();
+        for lit in &g.body {
             self.lower_literal(lw, lit, &mut body, Some(sc));
         }
-        if !body.iter().any(|b| matches!(b, BodyItem::Atom(_))) {
-            lw.error(
-                codes::AGGREGATE,
-                g.span,
-                "an aggregate body needs at least one positive atom",
-                "nothing to aggregate over",
-            );
-            return None;
-        }
+        let saved_cur = self.cur;
+        self.cur = sc;
         let target = match &g.target {
-            Some(t) => Some(self.lower_expr(lw, t, sc)?),
+            Some(t) => self.lower_expr(lw, t, sc),
             None => None,
         };
-        if g.func != AggFunc::Count && target.is_none() {
-            lw.error(
-                codes::AGGREGATE,
-                g.func_span,
-                format!("`{}` needs an expression to aggregate", g.func.as_str()),
-                format!("write `{} x : {{ ... }}`", g.func.as_str()),
-            );
+        self.cur = saved_cur;
+        if self.broken {
             return None;
         }
-        // Variables of the body that are shared with the rule.
+        if g.func != AggFunc::Count && target.is_none() {
+            if g.target.is_none() {
+                lw.error(
+                    codes::AGGREGATE,
+                    g.func_span,
+                    format!("`{}` needs an expression to aggregate", g.func.as_str()),
+                    format!("write `{} x : {{ ... }}`", g.func.as_str()),
+                );
+            }
+            return None;
+        }
+        // Variables of the body that belong to a scope around it (the grouping).
         let mut outer = Vec::new();
         let mut seen = HashSet::new();
-        let mut note = |v: VarId, vars: &Vec<Var>, outer: &mut Vec<VarId>| {
-            if self.outer_names.contains(vars[v].name.as_str())
-                && self.by_name.get(&(0, vars[v].name.clone())) == Some(&v)
-                && seen.insert(v)
-            {
+        let mut note = |v: VarId| {
+            if self.var_scope[v] < sc && seen.insert(v) {
                 outer.push(v);
             }
         };
         for item in &body {
-            for_each_item_var(item, &mut |v| note(v, &self.vars, &mut outer));
+            for_each_item_var(item, &mut note);
         }
         if let Some(t) = &target {
-            t.for_each_var(&mut |v| note(v, &self.vars, &mut outer));
+            t.for_each_var(&mut note);
         }
         outer.sort_unstable();
-        let result = self.fresh(g.func.as_str(), g.span);
-        Some((
-            Aggregate {
-                var: result,
-                func: g.func,
-                target: if g.func == AggFunc::Count {
-                    None
-                } else {
-                    target
-                },
-                body,
-                outer,
-                span: g.span,
+        let var = self.fresh_in(parent, g.func.as_str(), g.span);
+        let mut items = vec![BodyItem::Aggregate(Aggregate {
+            var,
+            func: g.func,
+            target: if g.func == AggFunc::Count {
+                None
+            } else {
+                target
             },
-            result,
-        ))
+            body,
+            outer,
+            span: g.span,
+        })];
+        if !witnesses.is_empty() {
+            // The witnesses: the body again, sharing them, where the target reaches the result.
+            for w in &witnesses {
+                shared.insert(w.clone());
+                self.witnessed.insert(w.clone());
+            }
+            let sc2 = self.open_scope(g, parent, shared);
+            let mut again = Vec::new();
+            for lit in &g.body {
+                self.lower_literal(lw, lit, &mut again, Some(sc2));
+            }
+            let saved_cur = self.cur;
+            self.cur = sc2;
+            let t = g.target.as_ref().and_then(|t| self.lower_expr(lw, t, sc2));
+            self.cur = saved_cur;
+            let t = t?;
+            items.append(&mut again);
+            items.push(BodyItem::Compare {
+                op: CmpOp::Eq,
+                lhs: t,
+                rhs: Expr::Var(var),
+                span: g.span,
+            });
+        }
+        Some((items, var))
+    }
+
+    /// A new scope for the aggregate `g` written in `parent`, sharing `shared` with it.
+    fn open_scope(&mut self, g: &ast::Aggregate, parent: usize, shared: HashSet<String>) -> usize {
+        self.agg_count += 1;
+        let mut ctx: HashSet<String> = shared.clone();
+        for l in &g.body {
+            crate::aggscope::lit_names(l, false, &mut ctx);
+        }
+        if let Some(t) = &g.target {
+            crate::aggscope::expr_names(t, false, &mut ctx);
+        }
+        self.ctx.push(ctx);
+        self.shared.push(shared);
+        self.parent.push(parent);
+        self.agg_count
     }
 
     fn lower_expr(&mut self, lw: &mut Lowerer, e: &ast::Expr, sc: usize) -> Option<Expr> {
@@ -1429,6 +1638,20 @@ impl<'a> Scope<'a> {
                 Box::new(self.lower_expr(lw, lhs, sc)?),
                 Box::new(self.lower_expr(lw, rhs, sc)?),
             ),
+            ast::Expr::Call {
+                func: ast::Functor::Range,
+                span,
+                ..
+            } => {
+                lw.diags.push(
+                    Diagnostic::error("`range` is a generator: it cannot be used as a value")
+                        .with_code(codes::BUILTIN_MISUSE)
+                        .with_primary(self.file, *span, "several values")
+                        .with_help("bind it to a variable in a rule body: `x = range(a, b)`"),
+                );
+                self.broken = true;
+                return None;
+            }
             ast::Expr::Call { func, args, .. } => {
                 let mut out = Vec::with_capacity(args.len());
                 for a in args {
@@ -1447,16 +1670,18 @@ impl<'a> Scope<'a> {
                 };
                 Expr::Record(ctor, self.record_fields(lw, &c.args, sc)?)
             }
+            ast::Expr::Aggregate(g) if !g.head_form => {
+                // Written inside an expression: bound to a fresh variable before the literal.
+                let (mut items, var) = self.lower_aggregate(lw, g, sc, None)?;
+                self.pending.append(&mut items);
+                Expr::Var(var)
+            }
             ast::Expr::Aggregate(g) => {
                 lw.error(
                     codes::AGGREGATE,
                     g.span,
                     "an aggregate is not allowed here",
-                    if g.head_form {
-                        "head-form aggregates go directly in a rule head argument"
-                    } else {
-                        "bind it to a variable: `n = count : { ... }`"
-                    },
+                    "head-form aggregates go directly in a rule head argument",
                 );
                 return None;
             }
@@ -1497,56 +1722,6 @@ impl<'a> Scope<'a> {
     }
 }
 
-fn collect_lit_names<'a>(l: &'a ast::Literal, out: &mut HashSet<&'a str>) {
-    match l {
-        ast::Literal::Atom(a) | ast::Literal::Negated { atom: a, .. } => {
-            for arg in &a.args {
-                collect_names(&arg.expr, false, out);
-            }
-        }
-        ast::Literal::Compare { lhs, rhs, .. } => {
-            collect_names(lhs, false, out);
-            collect_names(rhs, false, out);
-        }
-    }
-}
-
-fn collect_names<'a>(e: &'a ast::Expr, _inside_agg: bool, out: &mut HashSet<&'a str>) {
-    match e {
-        ast::Expr::Var(id) => {
-            out.insert(id.name.as_str());
-        }
-        ast::Expr::Neg(a, _) => collect_names(a, false, out),
-        ast::Expr::Binary { lhs, rhs, .. } => {
-            collect_names(lhs, false, out);
-            collect_names(rhs, false, out);
-        }
-        ast::Expr::Call { args, .. } | ast::Expr::Record(args, _) => {
-            for a in args {
-                collect_names(a, false, out);
-            }
-        }
-        ast::Expr::Branch(c) => {
-            for a in &c.args {
-                collect_names(a, false, out);
-            }
-        }
-        // Names inside a body-form aggregate are local unless they occur outside too; the
-        // argument of a head-form aggregate refers to the body's variables.
-        ast::Expr::Aggregate(g) => {
-            if g.head_form
-                && let Some(t) = &g.target
-            {
-                collect_names(t, false, out);
-            }
-        }
-        ast::Expr::Wildcard(_)
-        | ast::Expr::Number(..)
-        | ast::Expr::String(..)
-        | ast::Expr::Nil(_) => {}
-    }
-}
-
 /// Calls `f` on every variable occurring in a body item (aggregate bodies included).
 pub fn for_each_item_var(item: &BodyItem, f: &mut impl FnMut(VarId)) {
     match item {
@@ -1564,6 +1739,10 @@ pub fn for_each_item_var(item: &BodyItem, f: &mut impl FnMut(VarId)) {
         BodyItem::Assign { var, expr, .. } => {
             f(*var);
             expr.for_each_var(f);
+        }
+        BodyItem::Range { var, args, .. } => {
+            f(*var);
+            args.iter().for_each(|a| a.for_each_var(f));
         }
         BodyItem::Aggregate(g) => {
             f(g.var);

@@ -60,6 +60,15 @@ fn resolve_items(
             }
         }
     }
+    // Variables an aggregate binds: an equality with one of them is a filter once the
+    // aggregate ran (`1 = count : ...`), never an assignment made before it.
+    let agg_vars: HashSet<VarId> = items
+        .iter()
+        .filter_map(|item| match item {
+            BodyItem::Aggregate(g) => Some(g.var),
+            _ => None,
+        })
+        .collect();
     let mut ok = true;
     let mut done = vec![false; items.len()];
     loop {
@@ -107,13 +116,17 @@ fn resolve_items(
                         }
                         done[i] = true;
                         progress = true;
-                    } else if let (Expr::Var(v), true) = (&*lhs, rb) {
+                    } else if let (Expr::Var(v), true) = (&*lhs, rb)
+                        && !agg_vars.contains(v)
+                    {
                         let (v, expr, span) = (*v, rhs.clone(), *span);
                         *item = BodyItem::Assign { var: v, expr, span };
                         bound.insert(v);
                         done[i] = true;
                         progress = true;
-                    } else if let (Expr::Var(v), true) = (&*rhs, lb) {
+                    } else if let (Expr::Var(v), true) = (&*rhs, lb)
+                        && !agg_vars.contains(v)
+                    {
                         let (v, expr, span) = (*v, lhs.clone(), *span);
                         *item = BodyItem::Assign { var: v, expr, span };
                         bound.insert(v);
@@ -123,6 +136,13 @@ fn resolve_items(
                 }
                 BodyItem::Compare { lhs, rhs, .. } => {
                     if all_bound(lhs, bound) && all_bound(rhs, bound) {
+                        done[i] = true;
+                        progress = true;
+                    }
+                }
+                BodyItem::Range { var, args, .. } => {
+                    if args.iter().all(|a| all_bound(a, bound)) {
+                        bound.insert(*var);
                         done[i] = true;
                         progress = true;
                     }
@@ -182,6 +202,7 @@ fn resolve_items(
         let what = match item {
             BodyItem::Negated(_) => "a negated atom",
             BodyItem::Aggregate(_) => "an aggregate's grouping",
+            BodyItem::Range { .. } => "`range`",
             _ => "a comparison",
         };
         match item {

@@ -479,6 +479,14 @@ impl Checker<'_> {
                     let _ = AggFunc::Count;
                     self.unify(Ty::Var(base + g.var), num, g.span, "this aggregate");
                 }
+                BodyItem::Range { var, args, span } => {
+                    let num = Ty::Fixed(Type::Number, *span);
+                    for a in args {
+                        let t = self.expr(a, base, *span);
+                        self.unify(t, num, *span, "`range`");
+                    }
+                    self.unify(Ty::Var(base + var), num, *span, "`range`");
+                }
             }
         }
     }

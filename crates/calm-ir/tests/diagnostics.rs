@@ -115,8 +115,34 @@ fn e0105_location_without_async() {
 }
 
 #[test]
-fn e0106_aggregate_in_comparison() {
-    insta::assert_snapshot!(check("p(n) :- q(n), n < count : { q(_) }.\nq(1).\n"));
+fn e0106_witness_of_count() {
+    insta::assert_snapshot!(check("p(x, n) :- n = count : { q(x) }.\nq(1).\n"));
+}
+
+#[test]
+fn e0106_mutually_dependent_aggregates() {
+    insta::assert_snapshot!(check(
+        "r(i, j) :- s(i, j, h),\n  0 = count : { s(x, j, z), x < i, z > h },\n  0 = count : { s(i, y, z), y < j, z > h }.\ns(1, 2, 3).\n"
+    ));
+}
+
+#[test]
+fn e0112_subsumption_of_a_recursive_relation() {
+    insta::assert_snapshot!(check(
+        "e(1, 2).\nd(1, 0).\nd(y, n + 1) :- d(x, n), e(x, y).\nd(x, a) <= d(x, b) :- b < a.\n"
+    ));
+}
+
+#[test]
+fn e0104_range_as_a_value() {
+    insta::assert_snapshot!(check("p(x) :- q(y), x = range(0, y) + 1.\nq(3).\n"));
+}
+
+#[test]
+fn e0106_witness_of_two_aggregates() {
+    insta::assert_snapshot!(check(
+        "p(x, a, b) :- a = min y : { q(x, y) }, b = max y : { q(x, y) }.\nq(1, 2).\n"
+    ));
 }
 
 #[test]

@@ -153,6 +153,10 @@ pub struct Rule {
     pub time: Option<TimeSuffix>,
     /// The body literals; empty for a fact.
     pub body: Vec<Literal>,
+    /// Souffle's subsumption `head <= other :- body.`: `other`, an atom of the same relation.
+    /// Such a clause derives nothing: it removes each row matching `head` for which another
+    /// row matching `other` exists with the body true.
+    pub dominated_by: Option<Atom>,
     /// The whole clause, from the head to the final `.`.
     pub span: Span,
 }
@@ -394,6 +398,9 @@ pub enum Functor {
     Bnot,
     /// `lnot x`: logical not (1 when `x` is 0, else 0).
     Lnot,
+    /// `range(a, b[, step])`: a generator, only in `x = range(...)`: binds `x` to each number
+    /// from `a` towards `b` (excluded) by `step` (default 1, or -1 when `b < a`).
+    Range,
 }
 
 impl Functor {
@@ -409,6 +416,7 @@ impl Functor {
             "max" => Functor::Max,
             "bnot" => Functor::Bnot,
             "lnot" => Functor::Lnot,
+            "range" => Functor::Range,
             _ => return None,
         })
     }
@@ -425,6 +433,7 @@ impl Functor {
             Functor::Max => "max",
             Functor::Bnot => "bnot",
             Functor::Lnot => "lnot",
+            Functor::Range => "range",
         }
     }
 
@@ -434,6 +443,7 @@ impl Functor {
             Functor::Cat => (1, None),
             Functor::Min | Functor::Max => (2, None),
             Functor::Substr => (3, Some(3)),
+            Functor::Range => (2, Some(3)),
             _ => (1, Some(1)),
         }
     }

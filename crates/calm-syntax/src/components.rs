@@ -948,6 +948,9 @@ enum Name<'a> {
 /// atoms of aggregates, at any depth) and on every constructor name.
 fn for_each_name(rule: &mut Rule, f: &mut impl FnMut(Name<'_>)) {
     atom_and_args(&mut rule.head, f);
+    if let Some(d) = &mut rule.dominated_by {
+        atom_and_args(d, f);
+    }
     literals(&mut rule.body, f);
 }
 

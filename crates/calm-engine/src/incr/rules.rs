@@ -42,6 +42,11 @@ pub(crate) enum Item {
         expr: CExpr,
     },
     Agg(Box<Agg>),
+    /// `var = range(args)`: a generator (a check when `var` is bound).
+    Range {
+        var: VarId,
+        args: Vec<CExpr>,
+    },
 }
 
 /// A body-form aggregate: its own items, searched with the grouping variables bound.
@@ -218,6 +223,10 @@ fn compile_items(items: &[BodyItem], it: &mut Interner, wants: &mut Wants) -> Ve
                 var: *var,
                 expr: cexpr(expr, it),
             },
+            BodyItem::Range { var, args, .. } => Item::Range {
+                var: *var,
+                args: args.iter().map(|a| cexpr(a, it)).collect(),
+            },
             BodyItem::Aggregate(g) => {
                 let items = compile_items(&g.body, it, wants);
                 let bound: HashSet<VarId> = g.outer.iter().copied().collect();
@@ -246,7 +255,9 @@ fn compile_items(items: &[BodyItem], it: &mut Interner, wants: &mut Wants) -> Ve
 fn span(b: &BodyItem) -> Option<Span> {
     match b {
         BodyItem::Atom(a) | BodyItem::Negated(a) => Some(a.span),
-        BodyItem::Compare { span, .. } | BodyItem::Assign { span, .. } => Some(*span),
+        BodyItem::Compare { span, .. }
+        | BodyItem::Assign { span, .. }
+        | BodyItem::Range { span, .. } => Some(*span),
         BodyItem::Aggregate(g) => Some(g.span),
     }
 }
@@ -269,6 +280,10 @@ fn needs(item: &Item) -> (Vec<VarId>, Option<VarId>) {
             return (v, Some(*var));
         }
         Item::Agg(g) => return (g.outer.clone(), Some(g.var)),
+        Item::Range { var, args } => {
+            args.iter().for_each(|a| expr_vars(a, &mut v));
+            return (v, Some(*var));
+        }
     }
     (v, None)
 }
@@ -288,6 +303,7 @@ fn fallible(item: &Item) -> bool {
     match item {
         Item::Filter { lhs, rhs, .. } => arith(lhs) || arith(rhs),
         Item::Assign { expr, .. } => arith(expr),
+        Item::Range { args, .. } => args.iter().any(arith),
         Item::Agg(_) => true,
         Item::Atom { .. } | Item::Neg { .. } => false,
     }
@@ -770,8 +786,33 @@ impl Search<'_> {
                     message,
                     span: spans.get(*i).copied().flatten(),
                 };
+                if let Item::Range { var, args } = &items[*i] {
+                    let num = |k: usize| match args.get(k) {
+                        Some(a) => a.num(env, self.it).map(Some).map_err(fail),
+                        None => Ok(None),
+                    };
+                    let (Some(from), Some(to), step) = (num(0)?, num(1)?, num(2)?) else {
+                        return Err(fail("`range` needs two numbers"));
+                    };
+                    if check {
+                        let x = self.it.decode(env[*var]);
+                        if !calm_ir::functor::in_range(from, to, step, x) {
+                            return Ok(true);
+                        }
+                        return self.run(items, negs, spans, rest, env, out);
+                    }
+                    let mut result = Ok(true);
+                    calm_ir::functor::range(from, to, step, &mut |x| {
+                        env[*var] = self.it.encode(x);
+                        result = self.run(items, negs, spans, rest, env, out);
+                        matches!(result, Ok(true))
+                    });
+                    return result;
+                }
                 let pass = match &items[*i] {
-                    Item::Atom { .. } => unreachable!("atoms are lookups"),
+                    Item::Atom { .. } | Item::Range { .. } => {
+                        unreachable!("atoms are lookups, ranges run above")
+                    }
                     Item::Filter { op, lhs, rhs } => {
                         compare(*op, lhs, rhs, env, self.it).map_err(fail)?
                     }

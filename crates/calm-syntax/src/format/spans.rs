@@ -88,6 +88,9 @@ fn item_(item: &mut Item) {
 
 fn rule(r: &mut Rule) {
     atom(&mut r.head);
+    if let Some(d) = &mut r.dominated_by {
+        atom(d);
+    }
     r.time = r.time.map(|t| match t {
         TimeSuffix::Next(_) => TimeSuffix::Next(Z),
         TimeSuffix::Async(_) => TimeSuffix::Async(Z),

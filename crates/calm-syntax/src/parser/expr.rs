@@ -83,7 +83,6 @@ const UNSUPPORTED_FUNCTORS: &[&str] = &[
     "utof",
     "ftoi",
     "ftou",
-    "range",
     "autoinc",
     "mean",
     "as",
@@ -1051,7 +1050,7 @@ impl Parser<'_> {
                 .with_primary(self.file, t.span, "not supported by calm")
                 .with_help(
                     "calm implements `cat`, `strlen`, `substr`, `to_number`, `to_string`, \
-                     `min`, `max`, `bnot`, `lnot` and the operators `band bor bxor bshl bshr \
+                     `min`, `max`, `bnot`, `lnot`, `range` and the operators `band bor bxor bshl bshr \
                      bshru land lor lxor ^`",
                 );
             return Err(self.report(d));

@@ -696,6 +696,9 @@ impl Parser<'_> {
     /// several heads, `a(x), b(x) :- body.`, give one rule per head, each with the whole body.
     fn clause(&mut self) -> PResult<Vec<Rule>> {
         let (head, _) = self.atom()?;
+        if self.at(Tok::Le) {
+            return self.subsumption(head);
+        }
         let time = self.time_suffix()?;
         let mut heads = vec![(head, time)];
         while self.at(Tok::Comma) && heads.iter().all(|(_, t)| t.is_none()) {
@@ -737,10 +740,34 @@ impl Parser<'_> {
                     head: head.clone(),
                     time,
                     body: body.clone(),
+                    dominated_by: None,
                 });
             }
         }
         Ok(rules)
+    }
+
+    /// Souffle's subsumption `head <= other :- body.` (after `head`), one clause per disjunct
+    /// of the body.
+    fn subsumption(&mut self, head: crate::ast::Atom) -> PResult<Vec<Rule>> {
+        self.bump();
+        let (other, _) = self.atom()?;
+        let t = self.peek();
+        if t.kind != Tok::ColonDash {
+            return Err(self.expected(t, "`:-`", " after a subsumption's atoms"));
+        }
+        self.bump();
+        let (disjuncts, end) = self.body_disjuncts()?;
+        Ok(disjuncts
+            .into_iter()
+            .map(|body| Rule {
+                span: head.span.to(end.span),
+                head: head.clone(),
+                time: None,
+                body,
+                dominated_by: Some(other.clone()),
+            })
+            .collect())
     }
 
     fn time_suffix(&mut self) -> PResult<Option<TimeSuffix>> {

@@ -21,6 +21,8 @@ pub mod functor;
 pub mod ir;
 mod lattice;
 mod lower;
+pub mod number;
+pub mod numeric;
 pub mod pattern;
 pub mod record;
 mod safety;
@@ -58,6 +60,9 @@ pub fn lower(program: &ast::Program, file: FileId) -> (Program, Vec<Diagnostic>)
         .collect();
     declared.sort_unstable();
     ok &= typeck::check(file, &mut prog, &declared, &mut diags);
+    if ok {
+        ok &= numeric::apply(file, &mut prog, &mut diags);
+    }
     lattice::classify(&mut prog);
     if ok {
         strata::stratify(file, &mut prog, &mut diags);

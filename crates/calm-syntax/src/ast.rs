@@ -394,6 +394,10 @@ pub enum Functor {
     Bnot,
     /// `lnot x`: logical not (1 when `x` is 0, else 0).
     Lnot,
+    /// `to_float(x)`: a number, an unsigned or a symbol as a float.
+    ToFloat,
+    /// `to_unsigned(x)`: a number, a float or a symbol as an unsigned.
+    ToUnsigned,
 }
 
 impl Functor {
@@ -409,6 +413,8 @@ impl Functor {
             "max" => Functor::Max,
             "bnot" => Functor::Bnot,
             "lnot" => Functor::Lnot,
+            "to_float" => Functor::ToFloat,
+            "to_unsigned" => Functor::ToUnsigned,
             _ => return None,
         })
     }
@@ -425,6 +431,8 @@ impl Functor {
             Functor::Max => "max",
             Functor::Bnot => "bnot",
             Functor::Lnot => "lnot",
+            Functor::ToFloat => "to_float",
+            Functor::ToUnsigned => "to_unsigned",
         }
     }
 
@@ -450,6 +458,8 @@ pub enum AggFunc {
     Min,
     /// `max`
     Max,
+    /// `mean`: the average, a float.
+    Mean,
 }
 
 impl AggFunc {
@@ -460,6 +470,7 @@ impl AggFunc {
             AggFunc::Sum => "sum",
             AggFunc::Min => "min",
             AggFunc::Max => "max",
+            AggFunc::Mean => "mean",
         }
     }
 }
@@ -473,6 +484,12 @@ pub enum Expr {
     Wildcard(Span),
     /// An integer literal (64-bit signed). `-5` parses as `Neg(5)`.
     Number(i64, Span),
+    /// A float literal (`1.5`, `2.0e3`).
+    Float(f64, Span),
+    /// An unsigned literal (`1u`, `0xffu`).
+    Unsigned(u64, Span),
+    /// `as(e, T)`: `e` read as a value of type `T` (Souffle's cast).
+    As(Box<Expr>, Ident, Span),
     /// A string literal, escapes processed.
     String(String, Span),
     /// Unary minus.
@@ -528,6 +545,9 @@ impl Expr {
             Expr::Var(i) => i.span,
             Expr::Wildcard(s)
             | Expr::Number(_, s)
+            | Expr::Float(_, s)
+            | Expr::Unsigned(_, s)
+            | Expr::As(_, _, s)
             | Expr::String(_, s)
             | Expr::Neg(_, s)
             | Expr::Record(_, s)

@@ -265,12 +265,6 @@ impl<'a> Parser<'a> {
                     );
                 return self.report(d);
             }
-            Tok::Float => {
-                let d = Diagnostic::error("floating-point numbers are not supported")
-                    .with_code(codes::UNSUPPORTED)
-                    .with_primary(self.file, t.span, "only 64-bit integers are supported");
-                return self.report(d);
-            }
             _ => {}
         }
         let found = self.describe(t);

@@ -87,6 +87,8 @@ fn direction(g: &calm_ir::Aggregate) -> Option<Direction> {
             Some(Expr::Const(Const::Number(n))) if *n >= 0 => Some(Direction::Up),
             _ => None,
         },
+        // The mean of a growing set can move either way.
+        AggFunc::Mean => None,
     }
 }
 

@@ -210,6 +210,12 @@ pub(crate) fn compile(
         },
         Expr::Bin(op, a, b) => match calm_ir::numeric::expr_type(prog, vars, e) {
             ty @ (Type::Float | Type::Unsigned) => CExpr::TBin(ty, *op, go(a, it), go(b, it)),
+            // Souffle's `+` of two symbols concatenates them.
+            Type::Symbol => CExpr::Call(
+                Functor::Cat,
+                vec![compile(prog, vars, a, it), compile(prog, vars, b, it)],
+                vec![Type::Symbol, Type::Symbol],
+            ),
             _ => CExpr::Bin(*op, go(a, it), go(b, it)),
         },
         Expr::Call(f, args) => CExpr::Call(

@@ -11,7 +11,7 @@
 use crate::codes;
 use crate::functor::{self, FVal};
 use crate::ir::*;
-use calm_syntax::ast::{AggFunc, CmpOp, Functor};
+use calm_syntax::ast::{AggFunc, BinOp, CmpOp, Functor};
 use calm_syntax::{Diagnostic, FileId, Span};
 
 /// The type of the field `index` of a record built by `ctor`, whose own type is `rec`.
@@ -143,6 +143,12 @@ fn fold_in(prog: &Program, e: &Expr, want: Option<Type>) -> Result<Const, String
         Expr::Bin(op, a, b) => {
             let t = want.or_else(|| own_ty(a)).or_else(|| own_ty(b));
             let (x, y) = (fold_in(prog, a, t)?, fold_in(prog, b, t)?);
+            if let (Const::Symbol(p), Const::Symbol(q), BinOp::Add) = (&x, &y, op) {
+                return Ok(konst(functor::call(
+                    Functor::Cat,
+                    &[FVal::Str(p.as_str().into()), FVal::Str(q.as_str().into())],
+                )?));
+            }
             let ty = x.ty().unwrap_or(Type::Number);
             let (Some(xb), Some(yb)) = (val(&x)?.bits(), val(&y)?.bits()) else {
                 return Err(format!("`{}` needs numbers", op.as_str()));
@@ -372,7 +378,6 @@ pub(crate) fn apply(file: FileId, prog: &mut Program, diags: &mut Vec<Diagnostic
 #[cfg(test)]
 mod tests {
     use super::*;
-    use calm_syntax::ast::BinOp;
 
     fn n(v: i64) -> Box<Expr> {
         Box::new(Expr::Const(Const::Number(v)))

@@ -23,6 +23,8 @@ const NUMBER: u8 = 1;
 const UNSIGNED: u8 = 2;
 /// `float` in a set of allowed numeric types.
 const FLOAT: u8 = 4;
+/// `symbol` in a set of allowed types (`+` concatenates symbols).
+const SYMBOL: u8 = 8;
 /// Arithmetic, ordering, `min`/`max`, `sum`: any numeric type.
 const NUMERIC: u8 = NUMBER | UNSIGNED | FLOAT;
 /// `%`, bit and logical operators: integers.
@@ -35,6 +37,7 @@ fn bit(t: Type) -> u8 {
         Type::Number => NUMBER,
         Type::Unsigned => UNSIGNED,
         Type::Float => FLOAT,
+        Type::Symbol => SYMBOL,
         _ => 0,
     }
 }
@@ -43,6 +46,7 @@ fn bit(t: Type) -> u8 {
 fn allowed_name(a: u8) -> &'static str {
     match a {
         NUMERIC => "a number, an unsigned or a float",
+        a if a == NUMERIC | SYMBOL => "a number, an unsigned, a float or a symbol",
         INTEGRAL => "a number or an unsigned",
         SIGNED => "a number or a float",
         NUMBER => "a number",
@@ -505,7 +509,9 @@ impl Checker<'_> {
                 let tb = self.expr(b, base, span);
                 self.unify(ta, tb, span, "arithmetic");
                 let allowed = match op {
-                    BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow => NUMERIC,
+                    // Souffle's `+` also concatenates symbols.
+                    BinOp::Add => NUMERIC | SYMBOL,
+                    BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow => NUMERIC,
                     _ => INTEGRAL,
                 };
                 let what = format!("`{}`", op.as_str());

@@ -368,6 +368,12 @@ mod tests {
         );
         assert_eq!(kinds("x = 1.5"), [Ident, Eq, Float]);
         assert_eq!(
+            kinds("2.5e-3 1.0E7 1u 0xffu 0b1u 10.0.0.1 2.x 7units"),
+            [
+                Float, Float, Unsigned, Unsigned, Unsigned, Ipv4, Number, Dot, Ident, Number, Ident
+            ]
+        );
+        assert_eq!(
             kinds("$self 0x1F 0b101 :- : != ! <= >= < >"),
             [
                 Ident, Number, Number, ColonDash, Colon, Ne, Bang, Le, Ge, Lt, Gt

@@ -796,6 +796,40 @@ impl Parser<'_> {
                     }
                 }
             }
+            Tok::Float | Tok::Unsigned | Tok::Ipv4 => self.typed_literal(t),
+            Tok::Str => {
+                self.bump();
+                Ok(leaf(Expr::String(unescape(self.text(t)), t.span)))
+            }
+            Tok::Ident if self.text(t) == "as" && self.nth(1).kind == Tok::LParen => self.cast(t),
+            Tok::Ident => self.ident_expr(t),
+            Tok::LParen => {
+                self.bump();
+                self.enter(t)?;
+                let inner = self.expr()?;
+                let close = self.expect(Tok::RParen, "`)`", "")?;
+                self.leave();
+                Ok(P {
+                    e: inner.e,
+                    span: t.span.to(close.span),
+                    h: inner.h,
+                })
+            }
+            Tok::LBracket => self.record_literal(t),
+            _ => Err(self.expected(t, "an expression", "")),
+        }
+    }
+
+    /// A float, unsigned or IPv4 literal (kept out of `primary`, whose stack frame every
+    /// nesting level pays for).
+    #[inline(never)]
+    fn typed_literal(&mut self, t: Token) -> PResult<P> {
+        let leaf = |e: Expr| P {
+            e,
+            span: t.span,
+            h: 1,
+        };
+        match t.kind {
             Tok::Float => {
                 self.bump();
                 // The lexer only gives digits, a dot, digits and an optional exponent, which
@@ -838,32 +872,12 @@ impl Parser<'_> {
                     }
                 }
             }
-            Tok::Str => {
-                self.bump();
-                Ok(leaf(Expr::String(unescape(self.text(t)), t.span)))
-            }
-            Tok::Ident if self.text(t) == "as" && self.nth(1).kind == Tok::LParen => {
-                self.cast(t)
-            }
-            Tok::Ident => self.ident_expr(t),
-            Tok::LParen => {
-                self.bump();
-                self.enter(t)?;
-                let inner = self.expr()?;
-                let close = self.expect(Tok::RParen, "`)`", "")?;
-                self.leave();
-                Ok(P {
-                    e: inner.e,
-                    span: t.span.to(close.span),
-                    h: inner.h,
-                })
-            }
-            Tok::LBracket => self.record_literal(t),
-            _ => Err(self.expected(t, "an expression", "")),
+            _ => Err(self.expected(t, "a literal", "")),
         }
     }
 
     /// `as(e, Type)`, Souffle's cast (`as` is next).
+    #[inline(never)]
     fn cast(&mut self, t: Token) -> PResult<P> {
         self.bump();
         self.enter(t)?;

@@ -454,7 +454,9 @@ impl<'a> Lexer<'a> {
                 // `1u`: an unsigned literal, unless the `u` starts a longer word.
                 let mut after = r.fragment().chars();
                 if after.next() == Some('u')
-                    && !after.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !after
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
                 {
                     return (Tok::Unsigned, r.take_from(1));
                 }

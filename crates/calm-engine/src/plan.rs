@@ -601,7 +601,10 @@ impl<'a> Planner<'a> {
                 Op::Aggregate(AggOp {
                     reg: g.var,
                     func: g.func,
-                    ty: g.target.as_ref().map_or(calm_ir::Type::Number, |t| self.ty(t, None)),
+                    ty: g
+                        .target
+                        .as_ref()
+                        .map_or(calm_ir::Type::Number, |t| self.ty(t, None)),
                     target: g.target.as_ref().map(|t| self.expr(t)),
                     steps,
                     grouped: None,
@@ -631,7 +634,10 @@ impl<'a> Planner<'a> {
         let key = key_cols.iter().map(|&c| self.term(&a.args[c])).collect();
         let id = self.plan.grouped.len();
         let target = g.target.as_ref().map(|t| self.expr(t));
-        let ty = g.target.as_ref().map_or(calm_ir::Type::Number, |t| self.ty(t, None));
+        let ty = g
+            .target
+            .as_ref()
+            .map_or(calm_ir::Type::Number, |t| self.ty(t, None));
         self.plan.grouped.push(GroupedAgg {
             ty,
             rel: a.rel,

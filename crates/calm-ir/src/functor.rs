@@ -212,11 +212,7 @@ pub fn arg_type(f: Functor, i: usize) -> Option<Type> {
 pub fn can_fail(f: Functor) -> bool {
     matches!(
         f,
-        Functor::Cat
-            | Functor::Substr
-            | Functor::ToNumber
-            | Functor::ToFloat
-            | Functor::ToUnsigned
+        Functor::Cat | Functor::Substr | Functor::ToNumber | Functor::ToFloat | Functor::ToUnsigned
     )
 }
 
@@ -271,9 +267,7 @@ pub fn call(f: Functor, args: &[FVal<'_>]) -> Result<FVal<'static>, &'static str
         Functor::ToUnsigned => FVal::Unsigned(match arg(0)? {
             FVal::Str(t) => number::parse_unsigned(t)
                 .ok_or("`to_unsigned` of a symbol that is not an unsigned number")?,
-            FVal::Num(n) => {
-                u64::try_from(*n).map_err(|_| "`to_unsigned` of a negative number")?
-            }
+            FVal::Num(n) => u64::try_from(*n).map_err(|_| "`to_unsigned` of a negative number")?,
             FVal::Unsigned(u) => *u,
             FVal::Float(x) => float_to_int(*x)
                 .and_then(|n| u64::try_from(n).ok())
@@ -359,6 +353,79 @@ mod tests {
         assert_eq!(arith(BinOp::Lxor, 3, 5), Ok(0));
         assert_eq!(arith(BinOp::Rem, -7, 3), Ok(-1));
         assert!(arith(BinOp::Rem, 1, 0).is_err());
+    }
+
+    #[test]
+    fn unsigned_and_float_operators() {
+        assert_eq!(arith_unsigned(BinOp::Sub, 0, 1), Err("arithmetic overflow"));
+        assert_eq!(arith_unsigned(BinOp::Add, u64::MAX - 1, 1), Ok(u64::MAX));
+        assert_eq!(arith_unsigned(BinOp::Div, 7, 2), Ok(3));
+        assert_eq!(arith_unsigned(BinOp::Bshr, u64::MAX, 60), Ok(15));
+        assert_eq!(arith_unsigned(BinOp::Bshru, u64::MAX, 124), Ok(15));
+        assert_eq!(
+            arith_unsigned(BinOp::Pow, 2, 64),
+            Err("arithmetic overflow")
+        );
+        assert!(arith_unsigned(BinOp::Rem, 1, 0).is_err());
+        assert_eq!(arith_float(BinOp::Div, 7.0, 2.0), Ok(3.5));
+        assert_eq!(arith_float(BinOp::Div, 1.0, 0.0), Ok(f64::INFINITY));
+        assert_eq!(arith_float(BinOp::Pow, 2.0, 0.5), Ok(2f64.sqrt()));
+        assert!(arith_float(BinOp::Rem, 1.0, 2.0).is_err());
+        // Results are canonical: -0.0 is 0.0.
+        assert_eq!(
+            arith_float(BinOp::Mul, -1.0, 0.0).map(f64::to_bits),
+            Ok(0f64.to_bits())
+        );
+        let f = number::float_bits;
+        assert_eq!(compare(Type::Float, f(-1.5), f(0.5)), Ordering::Less);
+        assert_eq!(
+            compare(Type::Float, f(f64::NAN), f(f64::INFINITY)),
+            Ordering::Greater
+        );
+        assert_eq!(compare(Type::Unsigned, -1, 1), Ordering::Greater);
+        assert_eq!(compare(Type::Number, -1, 1), Ordering::Less);
+        assert_eq!(negate(Type::Float, f(2.5)), Ok(f(-2.5)));
+        assert!(negate(Type::Unsigned, 1).is_err());
+        assert_eq!(
+            arith_typed(Type::Float, BinOp::Add, f(0.5), f(0.25)),
+            Ok(f(0.75))
+        );
+    }
+
+    #[test]
+    fn conversions() {
+        let c = |f: Functor, v: FVal<'_>| call(f, &[v]);
+        assert_eq!(c(Functor::ToNumber, FVal::Float(-3.7)), Ok(FVal::Num(-3)));
+        assert!(c(Functor::ToNumber, FVal::Float(f64::NAN)).is_err());
+        assert!(c(Functor::ToNumber, FVal::Float(1e30)).is_err());
+        assert!(c(Functor::ToNumber, FVal::Unsigned(u64::MAX)).is_err());
+        assert_eq!(c(Functor::ToUnsigned, FVal::Num(7)), Ok(FVal::Unsigned(7)));
+        assert!(c(Functor::ToUnsigned, FVal::Num(-1)).is_err());
+        assert!(c(Functor::ToUnsigned, FVal::Float(-0.5)).is_ok());
+        assert!(c(Functor::ToUnsigned, FVal::Float(-1.0)).is_err());
+        assert_eq!(c(Functor::ToUnsigned, s("0x10")), Ok(FVal::Unsigned(16)));
+        assert_eq!(c(Functor::ToFloat, FVal::Num(3)), Ok(FVal::Float(3.0)));
+        assert_eq!(c(Functor::ToFloat, s("2.5")), Ok(FVal::Float(2.5)));
+        assert!(c(Functor::ToFloat, s("x")).is_err());
+        assert_eq!(
+            c(Functor::ToString, FVal::Float(0.1)),
+            Ok(FVal::Str("0.100000".into()))
+        );
+        assert_eq!(
+            c(Functor::ToString, FVal::Unsigned(u64::MAX)),
+            Ok(FVal::Str("18446744073709551615".into()))
+        );
+        let fl = [FVal::Float(1.0), FVal::Float(-1.5), FVal::Float(0.5)];
+        assert_eq!(call(Functor::Min, &fl), Ok(FVal::Float(-1.5)));
+        assert_eq!(call(Functor::Max, &fl), Ok(FVal::Float(1.0)));
+        let un = [FVal::Unsigned(u64::MAX), FVal::Unsigned(1)];
+        assert_eq!(call(Functor::Max, &un), Ok(FVal::Unsigned(u64::MAX)));
+        assert!(call(Functor::Max, &[FVal::Num(1), FVal::Float(1.0)]).is_err());
+        assert_eq!(
+            c(Functor::Bnot, FVal::Unsigned(0)),
+            Ok(FVal::Unsigned(u64::MAX))
+        );
+        assert_eq!(c(Functor::Lnot, FVal::Unsigned(0)), Ok(FVal::Unsigned(1)));
     }
 
     #[test]

@@ -132,7 +132,7 @@ fn warn_never_defined(file: FileId, prog: &Program, diags: &mut Vec<Diagnostic>)
                         .with_primary(file, span, "not a relation")
                         .with_help(
                             "calm implements the functors `cat`, `strlen`, `substr`, `to_number`, \
-                             `to_string`, `min`, `max` (called in expressions, as in \
+                             `to_string`, `to_float`, `to_unsigned`, `min`, `max` (called in expressions, as in \
                              `n = strlen(s)`), and the predicates `match` and `contains`",
                         ),
                     );

@@ -58,9 +58,11 @@ pub fn expr_type(prog: &Program, vars: &[Type], e: &Expr) -> Type {
 /// the conversions).
 pub fn call_arg_types(prog: &Program, vars: &[Type], f: Functor, args: &[Expr]) -> Vec<Type> {
     let shared = match f {
-        Functor::Min | Functor::Max | Functor::Bnot | Functor::Lnot => {
-            Some(args.iter().find_map(|a| own(prog, vars, a)).unwrap_or(Type::Number))
-        }
+        Functor::Min | Functor::Max | Functor::Bnot | Functor::Lnot => Some(
+            args.iter()
+                .find_map(|a| own(prog, vars, a))
+                .unwrap_or(Type::Number),
+        ),
         _ => None,
     };
     args.iter()
@@ -114,7 +116,9 @@ fn fold_in(prog: &Program, e: &Expr, want: Option<Type>) -> Result<Const, String
             Const::Unsigned(u) => FVal::Unsigned(*u),
             Const::Float(b) => FVal::Float(crate::number::float_of(*b)),
             Const::Symbol(s) => FVal::Str(s.clone().into()),
-            Const::Nil | Const::Record(..) => return Err("a record where a number or a symbol is needed".into()),
+            Const::Nil | Const::Record(..) => {
+                return Err("a record where a number or a symbol is needed".into());
+            }
         })
     };
     let konst = |v: FVal<'_>| match v {
@@ -311,9 +315,7 @@ impl Pass<'_> {
                     self.items(&mut g.body, vars, span);
                     if let Some(t) = &mut g.target {
                         let want = match g.func {
-                            AggFunc::Sum | AggFunc::Min | AggFunc::Max => {
-                                vars.get(g.var).copied()
-                            }
+                            AggFunc::Sum | AggFunc::Min | AggFunc::Max => vars.get(g.var).copied(),
                             _ => own(prog, vars, t),
                         };
                         self.expr(t, want, vars, g.span);
@@ -395,9 +397,10 @@ mod tests {
         assert!(fold(&Expr::Neg(n(1)), Some(Type::Unsigned)).is_err());
         let neg_zero = Expr::Neg(Box::new(Expr::Const(Const::Float(0))));
         assert_eq!(fold(&neg_zero, None), Ok(Const::Float(0)));
-        let cast = Expr::Call(Functor::ToNumber, vec![Expr::Const(Const::Float(
-            crate::number::float_bits(-3.7),
-        ))]);
+        let cast = Expr::Call(
+            Functor::ToNumber,
+            vec![Expr::Const(Const::Float(crate::number::float_bits(-3.7)))],
+        );
         assert_eq!(fold(&cast, None), Ok(Const::Number(-3)));
     }
 }

@@ -56,6 +56,15 @@ fn allowed_name(a: u8) -> &'static str {
     }
 }
 
+/// `name` with its indefinite article (`a number`, `an unsigned`).
+fn article(name: &str) -> String {
+    if name.starts_with('u') {
+        format!("an {name}")
+    } else {
+        format!("a {name}")
+    }
+}
+
 /// The type a class of values without a type of their own gets: `number` if it may be one.
 fn default_type(allowed: Option<(u8, Span)>) -> Type {
     match allowed {
@@ -153,7 +162,11 @@ impl Checker<'_> {
                             allowed_name(allowed)
                         ))
                         .with_code(codes::TYPE_MISMATCH)
-                        .with_primary(self.file, at, "no numeric type is both"),
+                        .with_primary(
+                            self.file,
+                            at,
+                            "no numeric type is both",
+                        ),
                     );
                     return;
                 }
@@ -166,11 +179,16 @@ impl Checker<'_> {
         self.failed = true;
         let name = self.name(ty);
         let mut d = Diagnostic::error(format!(
-            "type mismatch in {what}: a {name} where {} is needed",
+            "type mismatch in {what}: {} where {} is needed",
+            article(&name),
             allowed_name(allowed)
         ))
         .with_code(codes::TYPE_MISMATCH)
-        .with_primary(self.file, at, format!("{what} needs {}", allowed_name(allowed)));
+        .with_primary(
+            self.file,
+            at,
+            format!("{what} needs {}", allowed_name(allowed)),
+        );
         if s != at {
             d = d.with_secondary(self.file, s, format!("{name} because of this"));
         }
@@ -435,13 +453,21 @@ impl Checker<'_> {
                 let (ax, ay) = (self.uf.allowed[rx], self.uf.allowed[ry]);
                 match (ta, tb) {
                     (Some(p), Some(q)) if p.0 != q.0 => self.mismatch(p, q, at, what),
-                    (None, Some(q)) => {
-                        self.uf.parent[rx] = ry;
-                        self.uf.ty[ry] = Some(q);
-                        if let Some((a, _)) = ax {
-                            self.constrain(Ty::Var(ry), a, at, what);
+                    (None, Some(q)) => match ax {
+                        Some((a, cs)) if bit(q.0) & a == 0 => {
+                            self.mismatch((default_type(ax), cs), q, at, what)
                         }
-                    }
+                        _ => {
+                            self.uf.parent[rx] = ry;
+                            self.uf.ty[ry] = Some(q);
+                        }
+                    },
+                    (Some(p), None) => match ay {
+                        Some((a, cs)) if bit(p.0) & a == 0 => {
+                            self.mismatch(p, (default_type(ay), cs), at, what)
+                        }
+                        _ => self.uf.parent[ry] = rx,
+                    },
                     _ => {
                         self.uf.parent[ry] = rx;
                         if let Some((a, _)) = ay {
@@ -455,12 +481,12 @@ impl Checker<'_> {
                 match self.uf.ty[r] {
                     Some(p) if p.0 != t => self.mismatch(p, (t, s), at, what),
                     Some(_) => {}
-                    None => {
-                        self.uf.ty[r] = Some((t, s));
-                        if let Some((a, _)) = self.uf.allowed[r] {
-                            self.constrain(Ty::Var(r), a, at, what);
+                    None => match self.uf.allowed[r] {
+                        Some((a, cs)) if bit(t) & a == 0 => {
+                            self.mismatch((default_type(Some((a, cs))), cs), (t, s), at, what)
                         }
-                    }
+                        _ => self.uf.ty[r] = Some((t, s)),
+                    },
                 }
             }
             (Ty::Fixed(t, s), Ty::Fixed(u, v)) => {
@@ -486,7 +512,11 @@ impl Checker<'_> {
         let (na, nb) = (self.name(a.0), self.name(b.0));
         let mut d = Diagnostic::error(format!("type mismatch in {what}: {na} and {nb}"))
             .with_code(codes::TYPE_MISMATCH)
-            .with_primary(self.file, at, format!("{what} mixes a {na} and a {nb}"));
+            .with_primary(
+                self.file,
+                at,
+                format!("{what} mixes {} and {}", article(&na), article(&nb)),
+            );
         for (t, s) in [(na, a.1), (nb, b.1)] {
             if s != at {
                 d = d.with_secondary(self.file, s, format!("{t} because of this"));
@@ -507,7 +537,11 @@ impl Checker<'_> {
             Expr::Bin(op, a, b) => {
                 let ta = self.expr(a, base, span);
                 let tb = self.expr(b, base, span);
+                let before = self.diags.len();
                 self.unify(ta, tb, span, "arithmetic");
+                if self.diags.len() > before {
+                    return ta;
+                }
                 let allowed = match op {
                     // Souffle's `+` also concatenates symbols.
                     BinOp::Add => NUMERIC | SYMBOL,

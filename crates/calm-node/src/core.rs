@@ -137,7 +137,16 @@ pub fn unsupported(program: &Program) -> Option<calm_syntax::Diagnostic> {
         .with_primary(
             program.file(),
             rel.span,
-            format!("`{}` has a {} column", rel.name, ty.as_str()),
+            format!(
+                "`{}` has {} {} column",
+                rel.name,
+                if ty == calm_ir::Type::Unsigned {
+                    "an"
+                } else {
+                    "a"
+                },
+                ty.as_str()
+            ),
         )
         .with_note(note),
     )

@@ -242,11 +242,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         "ready: {n} node{} running {program}; Ctrl-C stops them\n\
          try:   {calm} insert --node http://127.0.0.1:{} 'waits(\"a\", \"b\"). waits(\"b\", \"a\").'\n\
          \x20      {calm} query --node http://127.0.0.1:{} deadlocked\n\
-         \x20      {calm} status --node http://127.0.0.1:{}",
+         \x20      {calm} status --node http://127.0.0.1:{}\n\
+         console: http://127.0.0.1:{}/ui",
         if n == 1 { "" } else { "s" },
         http_ports[0],
         http_ports[n - 1],
         http_ports[n - 1],
+        http_ports[0],
     );
     let _ = out.flush();
     drop(out);

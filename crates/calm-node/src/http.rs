@@ -9,13 +9,15 @@
 //! | `GET /v1/subscribe/{rel}` | server-sent events: the new tuples of a relation after each tick |
 //! | `GET /metrics` | Prometheus text |
 //! | `GET /health` | `{"status": "ok", ...}` while the tick loop answers |
+//! | `GET /ui`, `GET /v1/console`, `GET /v1/graph.svg` | the web console (see [`crate::console`]) |
 //!
 //! Numbers are JSON integers (64-bit signed) and symbols JSON strings; nothing else is a value.
 //! Inserts are answered once the tick that ingested the facts is complete (and, with a data
 //! directory, stored durably). Every error is a 4xx or 5xx status with a body
 //! `{"error": "..."}`; no request can stop the node.
 //!
-//! With a token ([`HttpOptions::token`]), every request but `GET /health` needs
+//! With a token ([`HttpOptions::token`]), every request but `GET /health` and the console's
+//! page and its files (`/ui`, which hold no data) needs
 //! `Authorization: Bearer TOKEN` (401 otherwise). Connections are limited in number, in all
 //! ([`Limits::max_http_connections`](crate::Limits)) and per IP address
 //! ([`Limits::max_http_connections_per_ip`](crate::Limits)); each is closed after
@@ -169,6 +171,7 @@ pub fn router_with(handle: NodeHandle, options: HttpOptions) -> Router {
         .route("/v1/subscribe/{rel}", get(subscribe))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
+        .merge(crate::console::routes(handle.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(options.max_body));
@@ -224,7 +227,9 @@ async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path() == "/health" && request.method() == Method::GET {
+    if (request.uri().path() == "/health" && request.method() == Method::GET)
+        || crate::console::is_public(request.method(), request.uri().path())
+    {
         return next.run(request).await;
     }
     if bearer_matches(&token, request.headers()) {

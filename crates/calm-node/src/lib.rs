@@ -26,6 +26,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod core;
 pub mod durable;
 pub mod http;

@@ -102,6 +102,10 @@ pub struct Metrics {
     pub ticks: AtomicU64,
     /// Total time spent in ticks, microseconds.
     pub tick_micros: AtomicU64,
+    /// Gauge: when the last tick ended, in microseconds since the node started (0: no tick
+    /// yet). Not exported to Prometheus (`calm_ticks_total` gives the rate); the console shows
+    /// how long ago it was.
+    pub last_tick_micros: AtomicU64,
     /// Facts accepted from clients.
     pub facts_inserted: AtomicU64,
     /// Facts received from peers.

@@ -1222,6 +1222,10 @@ impl TickLoop {
             } = stepped;
             if out.tick.is_some() {
                 Metrics::add(&metrics.ticks, 1);
+                metrics.last_tick_micros.store(
+                    (shared.started.elapsed().as_micros() as u64).max(1),
+                    Ordering::Relaxed,
+                );
                 Metrics::add(
                     &metrics.tick_micros,
                     tick_time.map_or(0, |d| d.as_micros() as u64),

@@ -20,11 +20,33 @@ pub fn from_dot(dot: &str) -> Result<String, SvgError> {
     let mut visual = builder.get();
     let mut writer = SVGWriter::new();
     visual.do_it(false, false, false, &mut writer);
-    let svg = writer.finalize();
+    let svg = sorted_styles(&writer.finalize());
     Ok(match label(dot) {
         Some(title) => with_title(&svg, &title),
         None => svg,
     })
+}
+
+/// The SVG with the lines of its `<style>` block sorted: the layout writes its font classes in a
+/// hash map's order, which changes from run to run, and the same program must give the same
+/// file (`calm graph` and the node's console draw it alike).
+fn sorted_styles(svg: &str) -> String {
+    let Some(start) = svg.find("<style>\n").map(|i| i + "<style>\n".len()) else {
+        return svg.to_string();
+    };
+    let Some(end) = svg[start..].find("</style>").map(|i| start + i) else {
+        return svg.to_string();
+    };
+    let mut lines: Vec<&str> = svg[start..end].lines().collect();
+    lines.sort_unstable();
+    let mut out = String::with_capacity(svg.len());
+    out.push_str(&svg[..start]);
+    for l in lines {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str(&svg[end..]);
+    out
 }
 
 /// The graph's `label="…"` line, unescaped.
@@ -91,6 +113,30 @@ mod tests {
         assert!(svg.contains("p.dl: coordination-free &quot;really&quot; &lt;ok&gt;</text>"));
         assert!(svg.contains("<title>p.dl"));
         assert_eq!(svg.matches("<svg ").count(), 1);
+    }
+
+    #[test]
+    fn the_same_graph_gives_the_same_file() {
+        // The layout's style classes come out of a hash map, in another order each time.
+        let dot = "digraph calm {\n  edge [fontsize=10];\n  \"a\" -> \"b\" [label=\"not\"];\n}\n";
+        let first = from_dot(dot).unwrap();
+        assert!(
+            first.contains(".a10 {") && first.contains(".a14 {"),
+            "{first}"
+        );
+        for _ in 0..20 {
+            assert_eq!(from_dot(dot).unwrap(), first);
+        }
+    }
+
+    #[test]
+    fn style_lines_are_sorted_and_nothing_else_moves() {
+        let svg = "<svg>\n<style>\n.b { x }\n.a { y }\n</style>\n<g/></svg>";
+        assert_eq!(
+            sorted_styles(svg),
+            "<svg>\n<style>\n.a { y }\n.b { x }\n</style>\n<g/></svg>"
+        );
+        assert_eq!(sorted_styles("<svg/>"), "<svg/>");
     }
 
     #[test]

@@ -388,6 +388,16 @@ fn quoted(text: &str, pos: &mut usize) -> Result<String, String> {
     Err(format!("at byte {start}: unterminated string"))
 }
 
+/// Reads an `unsigned` or a `float` as Souffle reads one from a fact file (`None`: not one, or
+/// another type).
+pub(crate) fn read_number(ty: Type, text: &str) -> Option<Value> {
+    match ty {
+        Type::Unsigned => calm_ir::number::parse_unsigned(text).map(Value::Unsigned),
+        Type::Float => calm_ir::number::parse_float(text).map(Value::float),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,15 +481,5 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
-    }
-}
-
-/// Reads an `unsigned` or a `float` as Souffle reads one from a fact file (`None`: not one, or
-/// another type).
-pub(crate) fn read_number(ty: Type, text: &str) -> Option<Value> {
-    match ty {
-        Type::Unsigned => calm_ir::number::parse_unsigned(text).map(Value::Unsigned),
-        Type::Float => calm_ir::number::parse_float(text).map(Value::float),
-        _ => None,
     }
 }

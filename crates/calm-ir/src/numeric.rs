@@ -11,7 +11,7 @@
 use crate::codes;
 use crate::functor::{self, FVal};
 use crate::ir::*;
-use calm_syntax::ast::{AggFunc, BinOp, CmpOp, Functor};
+use calm_syntax::ast::{AggFunc, BinOp, Functor};
 use calm_syntax::{Diagnostic, FileId, Span};
 
 /// The type of the field `index` of a record built by `ctor`, whose own type is `rec`.
@@ -286,7 +286,7 @@ impl Pass<'_> {
         }
     }
 
-    fn items(&mut self, items: &mut [BodyItem], vars: &[Type], span: Span) {
+    fn items(&mut self, items: &mut [BodyItem], vars: &[Type]) {
         let prog = self.prog;
         for item in items {
             match item {
@@ -302,7 +302,6 @@ impl Pass<'_> {
                     if op.is_predicate() {
                         continue;
                     }
-                    let _ = CmpOp::Eq;
                     let t = own(prog, vars, lhs).or_else(|| own(prog, vars, rhs));
                     self.expr(lhs, t, vars, *span);
                     self.expr(rhs, t, vars, *span);
@@ -312,7 +311,7 @@ impl Pass<'_> {
                     self.expr(expr, t, vars, *span);
                 }
                 BodyItem::Aggregate(g) => {
-                    self.items(&mut g.body, vars, span);
+                    self.items(&mut g.body, vars);
                     if let Some(t) = &mut g.target {
                         let want = match g.func {
                             AggFunc::Sum | AggFunc::Min | AggFunc::Max => vars.get(g.var).copied(),
@@ -363,8 +362,7 @@ pub(crate) fn apply(file: FileId, prog: &mut Program, diags: &mut Vec<Diagnostic
     }
     for r in &mut rules {
         let vars = std::mem::take(&mut r.var_types);
-        let span = r.span;
-        pass.items(&mut r.body, &vars, span);
+        pass.items(&mut r.body, &vars);
         let types = pass.prog.relations[r.head].types.clone();
         for (e, ty) in r.head_args.iter_mut().zip(types) {
             pass.expr(e, Some(ty), &vars, r.head_span);

@@ -20,8 +20,9 @@ pub(crate) enum CExpr {
     FNeg(Box<CExpr>),
     /// Arithmetic over `unsigned` or `float` values (`Bin` is over numbers).
     TBin(Type, BinOp, Box<CExpr>, Box<CExpr>),
-    /// A built-in functor call, with the types its arguments are taken in.
-    Call(Functor, Vec<CExpr>, Vec<Type>),
+    /// A built-in functor call, with the types its arguments are taken in (boxed slices: the
+    /// enum stays as small as before the types were added).
+    Call(Functor, Box<[CExpr]>, Box<[Type]>),
     /// A record: its tag and fields (interned when built).
     Record(i64, Vec<CExpr>),
     /// Field `.1` of a record (an arbitrary word for `nil` or a record without it: a tag check
@@ -213,15 +214,15 @@ pub(crate) fn compile(
             // Souffle's `+` of two symbols concatenates them.
             Type::Symbol => CExpr::Call(
                 Functor::Cat,
-                vec![compile(prog, vars, a, it), compile(prog, vars, b, it)],
-                vec![Type::Symbol, Type::Symbol],
+                Box::new([compile(prog, vars, a, it), compile(prog, vars, b, it)]),
+                Box::new([Type::Symbol, Type::Symbol]),
             ),
             _ => CExpr::Bin(*op, go(a, it), go(b, it)),
         },
         Expr::Call(f, args) => CExpr::Call(
             *f,
             args.iter().map(|a| compile(prog, vars, a, it)).collect(),
-            calm_ir::numeric::call_arg_types(prog, vars, *f, args),
+            calm_ir::numeric::call_arg_types(prog, vars, *f, args).into(),
         ),
         Expr::Record(c, args) => CExpr::Record(
             c.tag(),
@@ -896,5 +897,13 @@ impl Acc {
             AggFunc::Mean => (self.count > 0)
                 .then(|| calm_ir::number::float_bits(self.total / self.count as f64)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compiled_expressions_stay_small() {
+        assert!(std::mem::size_of::<super::CExpr>() <= 40);
     }
 }

@@ -154,9 +154,8 @@ fn expr_vars(e: &CExpr, out: &mut Vec<VarId>) {
             expr_vars(a, out);
             expr_vars(b, out);
         }
-        CExpr::Call(_, args, _) | CExpr::Record(_, args) => {
-            args.iter().for_each(|a| expr_vars(a, out))
-        }
+        CExpr::Call(_, args, _) => args.iter().for_each(|a| expr_vars(a, out)),
+        CExpr::Record(_, args) => args.iter().for_each(|a| expr_vars(a, out)),
         CExpr::Field(a, _) | CExpr::Tag(a) => expr_vars(a, out),
     }
 }

@@ -339,8 +339,9 @@ pub(crate) fn apply(file: FileId, prog: &mut Program, diags: &mut Vec<Diagnostic
     for f in &mut facts {
         let types = pass.prog.relations[f.rel].types.clone();
         for (i, ty) in types.into_iter().enumerate() {
-            let computed = matches!(ty, Type::Float | Type::Unsigned)
-                && f.exprs.get(i).is_some_and(|e| !matches!(e, Expr::Const(_)));
+            // Anything computed is evaluated again in the column's type (a record's fields
+            // in theirs: `[7 / 2]` with a float field is `[3.5]`).
+            let computed = f.exprs.get(i).is_some_and(|e| !matches!(e, Expr::Const(_)));
             let value = if computed {
                 fold_in(pass.prog, &f.exprs[i], Some(ty))
             } else {
@@ -392,6 +393,7 @@ mod tests {
             Ok(Const::Float(crate::number::float_bits(3.5)))
         );
         assert_eq!(fold(&half, Some(Type::Unsigned)), Ok(Const::Unsigned(3)));
+        assert_eq!(fold(&half, Some(Type::Number)), Ok(Const::Number(3)));
         assert!(fold(&Expr::Neg(n(1)), Some(Type::Unsigned)).is_err());
         let neg_zero = Expr::Neg(Box::new(Expr::Const(Const::Float(0))));
         assert_eq!(fold(&neg_zero, None), Ok(Const::Float(0)));

@@ -280,7 +280,7 @@ impl<'c> Analysis<'c> {
                 };
                 let mut class = self.classify(&reads, ri);
                 if let (Class::Async(i), BodyItem::Aggregate(g)) = (class, item)
-                    && threshold::is_threshold(rule, g)
+                    && threshold::is_threshold(prog, rule, g)
                 {
                     class = Class::Threshold(i);
                 }
@@ -575,17 +575,22 @@ impl<'c> Analysis<'c> {
         steps
     }
 
-    /// The output relations (`.output`, `.printsize`), and whether some point of order feeds
-    /// each.
-    pub fn outputs(&self) -> Vec<(String, bool)> {
+    /// Per relation: the index in [`Analysis::sites`] of a point of order that feeds it (the
+    /// relation holding the site's result, or one derived from it through edges that are not
+    /// sealed), if one does. A relation no point of order feeds is monotone in the CALM sense: its
+    /// facts, once derived, stay whatever order messages arrive in.
+    pub fn fed_by_point_of_order(&self) -> Vec<Option<usize>> {
         let prog = self.prog();
         let n = prog.relations.len();
-        let mut tainted = vec![false; n];
+        let mut fed = vec![None; n];
         let mut queue = VecDeque::new();
-        for s in self.sites.iter().filter(|s| s.point_of_order()) {
+        for (si, s) in self.sites.iter().enumerate() {
+            if !s.point_of_order() {
+                continue;
+            }
             let h = prog.rules[s.rule].head;
-            if !tainted[h] {
-                tainted[h] = true;
+            if fed[h].is_none() {
+                fed[h] = Some(si);
                 queue.push_back(h);
             }
         }
@@ -597,17 +602,25 @@ impl<'c> Analysis<'c> {
                     continue;
                 }
                 let to = e.to;
-                if !tainted[to] {
-                    tainted[to] = true;
+                if fed[to].is_none() {
+                    fed[to] = fed[x];
                     queue.push_back(to);
                 }
             }
         }
-        prog.relations
+        fed
+    }
+
+    /// The output relations (`.output`, `.printsize`), and whether some point of order feeds
+    /// each.
+    pub fn outputs(&self) -> Vec<(String, bool)> {
+        let fed = self.fed_by_point_of_order();
+        self.prog()
+            .relations
             .iter()
             .enumerate()
             .filter(|(_, r)| !r.outputs.is_empty() || r.printsize)
-            .map(|(i, r)| (r.name.clone(), tainted[i]))
+            .map(|(i, r)| (r.name.clone(), fed[i].is_some()))
             .collect()
     }
 

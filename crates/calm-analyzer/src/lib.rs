@@ -331,7 +331,14 @@ impl Compiled {
 /// Checks file `file` of `map`: compiles it, runs every lint, applies in-file suppressions and
 /// the levels of `config`.
 pub fn check(map: &SourceMap, file: FileId, config: &Config) -> Report {
-    let compiled = Compiled::new(map, file);
+    check_compiled(map, &Compiled::new(map, file), config)
+}
+
+/// [`check`] of a program already compiled from its file in `map` (which the suppressions are
+/// read from): for callers that also use the [`Compiled`] program, so that it is parsed and
+/// lowered once.
+pub fn check_compiled(map: &SourceMap, compiled: &Compiled, config: &Config) -> Report {
+    let file = compiled.file;
     let mut findings = Vec::new();
     let mut summary = Summary::default();
     for d in &compiled.diagnostics {
@@ -342,8 +349,8 @@ pub fn check(map: &SourceMap, file: FileId, config: &Config) -> Report {
     }
     let mut analysis = None;
     if compiled.complete() {
-        let a = analysis::Analysis::new(&compiled);
-        lints::run(&a, &compiled, &mut findings);
+        let a = analysis::Analysis::new(compiled);
+        lints::run(&a, compiled, &mut findings);
         analysis = Some(a);
     } else {
         summary.errors = compiled.diagnostics.iter().filter(|d| d.is_error()).count();

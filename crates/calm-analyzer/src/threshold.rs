@@ -2,15 +2,17 @@
 //! direction the aggregate moves as facts arrive.
 //!
 //! Facts only ever arrive (within a tick's input set), so over a growing set `count` and `max`
-//! only grow, `min` only shrinks, and `sum` grows when every summed value is non-negative (the
-//! analyzer knows that only of a constant, as in `sum 1 : { … }`). A comparison in the
+//! only grow, `min` only shrinks, and `sum` grows when every summed value is non-negative and
+//! only grows: the analyzer knows that of a non-negative constant (`sum 1 : { … }`) and of a
+//! `counter` lattice value (`sum n : { hits(p, _, n) }`, the counter's total: a counter holds
+//! one value per key, never below 0, and a merge only raises it). A comparison in the
 //! direction of growth (`count … >= k`, `max … > k`, `min … <= k`) is false, then true, and
 //! never false again: the rule derives a fact once its input is big enough and never retracts
 //! it, which is monotone. Any other use of the result (in the head, in `=`, `!=`, `<` the other
 //! way, in arithmetic, against a variable) can change as facts arrive, and stays a point of
 //! order.
 
-use calm_ir::{BodyItem, Const, Expr, Rule, VarId};
+use calm_ir::{BodyItem, Const, Expr, Lattice, Program, Rule, Term, VarId};
 use calm_syntax::ast::{AggFunc, CmpOp};
 
 /// Which way an aggregate's result moves as its input grows.
@@ -23,8 +25,8 @@ enum Direction {
 /// Whether `g`, an aggregate of `rule`, is a monotone threshold: its result (or a copy of it,
 /// `c = <aggregate>` being an assignment of the result variable) is used only in comparisons
 /// with constants in the direction it moves, at least once.
-pub fn is_threshold(rule: &Rule, g: &calm_ir::Aggregate) -> bool {
-    let Some(dir) = direction(g) else {
+pub fn is_threshold(prog: &Program, rule: &Rule, g: &calm_ir::Aggregate) -> bool {
+    let Some(dir) = direction(prog, g) else {
         return false;
     };
     // The result and its copies.
@@ -79,17 +81,43 @@ pub fn is_threshold(rule: &Rule, g: &calm_ir::Aggregate) -> bool {
 }
 
 /// The direction of the aggregate, if it has one.
-fn direction(g: &calm_ir::Aggregate) -> Option<Direction> {
+fn direction(prog: &Program, g: &calm_ir::Aggregate) -> Option<Direction> {
     match g.func {
         AggFunc::Count | AggFunc::Max => Some(Direction::Up),
         AggFunc::Min => Some(Direction::Down),
         AggFunc::Sum => match &g.target {
             Some(Expr::Const(Const::Number(n))) if *n >= 0 => Some(Direction::Up),
+            Some(Expr::Var(v)) if counter_total(prog, g, *v) => Some(Direction::Up),
             _ => None,
         },
         // The mean of a growing set can move either way.
         AggFunc::Mean => None,
     }
+}
+
+/// Whether `v`, the summed variable of `g`, is the value of a `counter` atom of its body and
+/// appears nowhere else in it (a filter on it could drop a row as the value grows).
+fn counter_total(prog: &Program, g: &calm_ir::Aggregate, v: VarId) -> bool {
+    let mut from_counter = false;
+    for item in &g.body {
+        match item {
+            BodyItem::Atom(a)
+                if prog.relations[a.rel].lattice == Some(Lattice::Counter)
+                    && a.args.last() == Some(&Term::Var(v)) =>
+            {
+                if from_counter || a.args[..a.args.len() - 1].contains(&Term::Var(v)) {
+                    return false;
+                }
+                from_counter = true;
+            }
+            other => {
+                if uses(other, v, false) {
+                    return false;
+                }
+            }
+        }
+    }
+    from_counter
 }
 
 /// `var OP k` or `k OP var` with a constant `k`, where the comparison stays true as `var` moves

@@ -123,6 +123,11 @@ case!(
     calm009_lattice_reads,
     "tests/cases/calm009_lattice_reads.dl"
 );
+case!(
+    calm008_counter_total,
+    "tests/cases/calm008_counter_total.dl"
+);
+case!(calm009_bool_lww, "tests/cases/calm009_bool_lww.dl");
 case!(syntax_error, "tests/cases/syntax_error.dl");
 
 #[test]
@@ -148,6 +153,7 @@ fn graphs() {
         ("cart_sealed", "../../programs/analyzer/cart_sealed.dl"),
         ("barrier", "tests/cases/calm004_barrier.dl"),
         ("local", "tests/cases/calm006_local.dl"),
+        ("lattices", "tests/cases/calm009_bool_lww.dl"),
     ] {
         let (file_name, text) = source(path);
         let mut map = SourceMap::new();

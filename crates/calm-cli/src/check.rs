@@ -23,6 +23,8 @@ pub enum Format {
     Sarif,
     /// GitHub Actions workflow commands (annotations).
     Github,
+    /// GitLab's code-quality report (JSON).
+    Gitlab,
 }
 
 /// Arguments of `calm check`.
@@ -117,6 +119,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Format::Json => output::json::render(&input),
         Format::Sarif => output::sarif::render(&input),
         Format::Github => output::github::render(&input),
+        Format::Gitlab => output::gitlab::render(&input),
     };
     print!("{text}");
     Ok(if reports.iter().any(|r| r.denied()) {

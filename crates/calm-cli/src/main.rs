@@ -6,9 +6,11 @@
 mod check;
 mod client;
 mod explain;
+mod fmt;
 mod graph;
 mod insert;
 mod kv;
+mod lsp;
 mod node;
 mod query;
 mod run;
@@ -45,12 +47,16 @@ enum Command {
     Kv(kv::KvArgs),
     /// Find the points of order: where a program needs coordination, and why (CALM analysis).
     Check(check::CheckArgs),
+    /// Lay programs out in the canonical layout (in place, or standard input to standard output).
+    Fmt(fmt::FmtArgs),
     /// Print the precedence graph of a program as Graphviz DOT (or SVG).
     Graph(graph::GraphArgs),
     /// Print the documentation of a `calm check` lint, or list them.
     Explain(explain::ExplainArgs),
     /// Simulate a cluster under many seeded schedules and faults: do they all end the same?
     Sim(sim::SimArgs),
+    /// Run the language server (LSP over standard input and output) for editors.
+    Lsp(lsp::LspArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,9 +70,11 @@ fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Kv(args) => kv::run(args),
         Command::Check(args) => check::run(args),
+        Command::Fmt(args) => fmt::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Lsp(args) => lsp::run(args),
     };
     match result {
         Ok(code) => code,

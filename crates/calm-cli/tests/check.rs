@@ -328,3 +328,31 @@ fn graph_svg_needs_no_graphviz() {
     // The verdict is written under the graph.
     assert!(svg.contains("needs coordination"), "{svg}");
 }
+
+#[test]
+fn gitlab_code_quality_report() {
+    let o = calm(&[
+        "check",
+        "--format",
+        "gitlab",
+        path(&case("calm004_barrier")),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let issues = v.as_array().expect("an array of issues");
+    assert!(!issues.is_empty());
+    for i in issues {
+        for key in ["description", "check_name", "fingerprint", "severity"] {
+            assert!(i[key].is_string(), "{key} in {i}");
+        }
+        assert!(
+            i["location"]["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("calm004_barrier.dl")
+        );
+        assert!(i["location"]["lines"]["begin"].as_u64().unwrap() >= 1);
+    }
+    let o = calm(&["check", "--format", "gitlab", path(&program("deadlock.dl"))]);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), "[]\n".to_string()));
+}

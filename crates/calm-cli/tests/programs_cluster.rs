@@ -805,3 +805,136 @@ fn routing_finds_shortest_paths_across_nodes() {
         await_rows(&c, i, "route", &want);
     }
 }
+
+// ---- crdt/ on bool, counter and lww lattices, and kvs_lww.dl ----
+
+#[test]
+fn pncounter_counts_up_and_down_across_nodes() {
+    let c = Cluster::up(program("crdt/pncounter.dl"), &[]);
+    insert(c.http(0), json!({"change": [["c1", 5], ["c2", -2]]}));
+    insert(c.http(1), json!({"change": [["c3", 7]]}));
+    insert(c.http(2), json!({"change": [["c4", -4], ["c5", 1]]}));
+    for i in 0..3 {
+        await_rows(&c, i, "value", &set(&["7"]));
+        await_rows(&c, i, "busy", &set(&["10"]));
+    }
+    // A decrement lowers the value everywhere; the increments' threshold stays reached.
+    insert(c.http(1), json!({"change": [["c6", -9]]}));
+    for i in 0..3 {
+        await_rows(&c, i, "value", &set(&["-2"]));
+        assert_eq!(rows(c.http(i), "busy"), set(&["10"]));
+    }
+}
+
+#[test]
+fn lww_register_converges_on_the_latest_write_after_a_partition() {
+    // Connections to n3 go through a proxy: cutting it partitions {n1, n2} | {n3}.
+    let c = Cluster::up(program("crdt/lww_register.dl"), &[2]);
+    insert(c.http(0), json!({"set": [["x", 5, "red"]]}));
+    for i in 0..3 {
+        await_rows(&c, i, "register", &set(&["x\t5\tn1\tred"]));
+    }
+    c.proxy(2).cut();
+    // Concurrent writes on both sides: the later timestamp wins, and at equal timestamps the
+    // writer whose name sorts last (n3).
+    insert(
+        c.http(1),
+        json!({"set": [["x", 9, "blue"], ["y", 120, "green"]]}),
+    );
+    insert(
+        c.http(2),
+        json!({"set": [["x", 9, "amber"], ["y", 3, "grey"]]}),
+    );
+    await_rows(
+        &c,
+        0,
+        "register",
+        &set(&["x\t9\tn2\tblue", "y\t120\tn2\tgreen"]),
+    );
+    await_rows(
+        &c,
+        2,
+        "register",
+        &set(&["x\t9\tn3\tamber", "y\t3\tn3\tgrey"]),
+    );
+    c.proxy(2).heal();
+    let want = set(&["x\t9\tn3\tamber", "y\t120\tn2\tgreen"]);
+    for i in 0..3 {
+        await_rows(&c, i, "register", &want);
+        await_rows(&c, i, "fresh", &set(&["y"]));
+    }
+}
+
+#[test]
+fn twophase_and_or_sets_agree_on_every_node() {
+    let c = Cluster::up(program("crdt/twophase_set.dl"), &[]);
+    insert(c.http(0), json!({"add": [["a"], ["b"]]}));
+    insert(c.http(1), json!({"add": [["c"]], "remove": [["b"]]}));
+    insert(c.http(2), json!({"remove": [["d"]]}));
+    insert(c.http(2), json!({"add": [["d"]]}));
+    for i in 0..3 {
+        await_rows(&c, i, "member", &set(&["a", "c"]));
+        await_rows(&c, i, "gone", &set(&["b", "d"]));
+    }
+    drop(c);
+    let c = Cluster::up(program("crdt/orset.dl"), &[]);
+    insert(c.http(0), json!({"add": [["a", "t1"]]}));
+    for i in 0..3 {
+        await_rows(&c, i, "tags", &set(&["a\tt1"]));
+    }
+    // n3 removes the `a` it observed (t1) while n2 adds `a` again (t2): the add wins.
+    insert(c.http(2), json!({"remove": [["a", "t1"]]}));
+    insert(c.http(1), json!({"add": [["a", "t2"], ["b", "t3"]]}));
+    insert(c.http(0), json!({"remove": [["b", "t3"]]}));
+    for i in 0..3 {
+        await_rows(&c, i, "member", &set(&["a"]));
+        await_rows(&c, i, "removed", &set(&["a\tt1", "b\tt3"]));
+    }
+}
+
+#[test]
+fn vector_clocks_gossip_every_nodes_count() {
+    let c = Cluster::up(program("crdt/vector_clock.dl"), &[]);
+    insert(c.http(0), json!({"event": [["e1"], ["e2"]]}));
+    insert(c.http(0), json!({"event": [["e3"]]}));
+    insert(c.http(1), json!({"event": [["e4"]]}));
+    let want = set(&["n1\t3", "n2\t1", "n3\t0"]);
+    for i in 0..3 {
+        await_rows(&c, i, "clock", &want);
+        await_rows(&c, i, "seen", &set(&["n1"]));
+    }
+}
+
+#[test]
+fn kvs_lww_keeps_the_latest_write_per_key_through_calm_kv() {
+    let c = Cluster::up(program("kvs_lww.dl"), &[]);
+    let lww_puts = |rows: &[(&str, i64, &str, &str, &str)]| json!({"put": rows.iter().map(|r| json!([r.0, r.1, r.2, r.3, r.4])).collect::<Vec<_>>()});
+    insert(c.http(0), lww_puts(&[("c1", 10, "a", "b", "v1")]));
+    insert(c.http(1), lww_puts(&[("c2", 12, "a", "b", "v2")]));
+    insert(c.http(2), json!({"del": [["c3", 11, "a", "b"]]}));
+    insert(c.http(0), lww_puts(&[("c1", 20, "c", "d", "v3")]));
+    for i in 0..3 {
+        await_rows(
+            &c,
+            i,
+            "visible",
+            &set(&["a\tb\tv2\tc2\t12", "c\td\tv3\tc1\t20"]),
+        );
+    }
+    // A later delete removes c/d everywhere; one cell per key pair, nothing to compact.
+    insert(c.http(1), json!({"del": [["c2", 25, "c", "d"]]}));
+    for i in 0..3 {
+        await_rows(&c, i, "visible", &set(&["a\tb\tv2\tc2\t12"]));
+        assert_eq!(sizes(c.http(i))["cell"], 2);
+    }
+    // `calm kv put` (a timestamp in nanoseconds: later than every write above) and `get`.
+    kv(&c, 2, &["put", "a", "b", "v9"]);
+    eventually("n1 sees the put", || {
+        let out = kv(&c, 0, &["get", "a", "b"]);
+        if out.contains("v9") && !out.contains("v2") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
+}

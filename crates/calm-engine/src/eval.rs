@@ -182,7 +182,7 @@ pub(crate) fn eval_stratum(
         .iter()
         .filter_map(|&rel| {
             let info = &prog.relations[rel];
-            let mut m = Merge::new(info.lattice?, info.arity);
+            let mut m = Merge::new(info.lattice?, &info.types);
             for row in base[rel].chunks_exact(info.arity) {
                 m.offer(row);
             }

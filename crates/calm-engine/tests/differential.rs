@@ -658,7 +658,8 @@ fn rendering() {
     );
 }
 
-/// The generator's lattice block (see `gen::RawLattice`) is exercised: many programs have one,
+/// The generator's lattice block (see `gen::RawLattice`) is exercised: many programs have one
+/// (of every lattice kind),
 /// and in many of those a key's value is merged from more than one candidate (the lattice
 /// relation holds fewer rows than its raw reader would without merging).
 #[test]
@@ -666,12 +667,16 @@ fn generated_programs_exercise_lattices() {
     for mode in [Mode::Stratified, Mode::Dedalus] {
         let mut runner = TestRunner::new(config(300));
         let (with, merged) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+        let kinds = std::cell::RefCell::new(std::collections::BTreeSet::new());
         runner
             .run(&random_program(mode), |prog| {
                 let Some(lat) = prog.names.iter().position(|n| n == "lat") else {
                     return Ok(());
                 };
                 with.set(with.get() + 1);
+                kinds
+                    .borrow_mut()
+                    .insert(format!("{:?}", prog.lattice[lat]));
                 // The merge is visible when the step rule or several seeds offer a key more
                 // than one value: compare with the same program without the lattice.
                 let mut plain = prog.clone();
@@ -697,5 +702,7 @@ fn generated_programs_exercise_lattices() {
             with.get()
         );
         assert!(merged.get() > 10, "{mode:?}: {} with merges", merged.get());
+        // Every lattice kind: max, min, bool, counter, lww.
+        assert_eq!(kinds.borrow().len(), 5, "{mode:?}: {:?}", kinds.borrow());
     }
 }

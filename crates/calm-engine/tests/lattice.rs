@@ -193,3 +193,113 @@ fn raw_reads_see_only_the_merged_value() {
         BTreeSet::from([vec![0, 0], vec![1, 2], vec![2, 1]])
     );
 }
+
+fn sym(s: &str) -> Value {
+    Value::Symbol(s.into())
+}
+
+const LWW: &str = "
+.decl write(k: symbol, t: number, w: symbol, v: symbol)
+.decl reg(k: symbol, t: lww, w: symbol, v: symbol)
+.decl value(k: symbol, v: symbol)
+.decl late(k: symbol)
+.persist reg
+reg(k, t, w, v) :- write(k, t, w, v).
+value(k, v) :- reg(k, _, _, v).
+late(k) :- reg(k, t, _, _), t >= 10.
+";
+
+fn write(k: &str, t: i64, w: &str, v: &str) -> (String, Vec<Value>) {
+    ("write".into(), vec![sym(k), n(t), sym(w), sym(v)])
+}
+
+/// The largest (timestamp, writer, value) wins, writers and values compared by their text
+/// (not by the order in which they were interned), in one run and across incremental ticks.
+#[test]
+fn lww_keeps_the_dominating_triple() {
+    let p = Program::compile("lww.dl", LWW).unwrap();
+    let reg = |k: &str, t: i64, w: &str, v: &str| vec![sym(k), n(t), sym(w), sym(v)];
+    // Batch: all writes in one run. "zz" is interned before "aa" and still sorts after it.
+    let mut e = Engine::new(&p);
+    e.insert(
+        "write",
+        vec![
+            vec![sym("x"), n(3), sym("zz"), sym("old")],
+            vec![sym("x"), n(5), sym("n2"), sym("b")],
+            vec![sym("x"), n(5), sym("n1"), sym("c")],
+            vec![sym("y"), n(1), sym("aa"), sym("q")],
+            vec![sym("y"), n(1), sym("aa"), sym("p")],
+        ],
+    )
+    .unwrap();
+    e.run().unwrap();
+    assert_eq!(
+        sym_rows(&e, "reg"),
+        vec![reg("x", 5, "n2", "b"), reg("y", 1, "aa", "q")]
+    );
+    assert_eq!(
+        sym_rows(&e, "value"),
+        vec![vec![sym("x"), sym("b")], vec![sym("y"), sym("q")]]
+    );
+    // Incremental: a write with a later timestamp replaces the row, an earlier one does not.
+    let mut e = Engine::new(&p);
+    e.tick(&[write("x", 5, "n2", "b"), write("x", 3, "n9", "a")])
+        .unwrap();
+    assert_eq!(sym_rows(&e, "reg"), vec![reg("x", 5, "n2", "b")]);
+    e.tick(&[write("x", 4, "n9", "z")]).unwrap();
+    assert_eq!(sym_rows(&e, "reg"), vec![reg("x", 5, "n2", "b")]);
+    e.tick(&[write("x", 5, "n3", "a")]).unwrap();
+    assert_eq!(sym_rows(&e, "reg"), vec![reg("x", 5, "n3", "a")]);
+    assert!(sym_rows(&e, "late").is_empty());
+    e.tick(&[write("x", 12, "n1", "d")]).unwrap();
+    let c = e.last_changes("reg").unwrap().expect("an incremental tick");
+    assert_eq!(c.added, vec![reg("x", 12, "n1", "d")]);
+    assert_eq!(c.removed, vec![reg("x", 5, "n3", "a")]);
+    assert_eq!(sym_rows(&e, "value"), vec![vec![sym("x"), sym("d")]]);
+    assert_eq!(sym_rows(&e, "late"), vec![vec![sym("x")]]);
+}
+
+const FLAGS: &str = "
+.decl set(k: symbol, v: number)
+.decl flag(k: symbol, v: bool)
+.decl on(k: symbol)
+.decl count(k: symbol, n: counter)
+.persist flag
+.persist count
+flag(k, v) :- set(k, v).
+count(k, v) :- set(k, v).
+on(k) :- flag(k, 1).
+";
+
+/// `bool` merges by or and holds 0 or 1; `counter` holds the largest value, at least 0.
+#[test]
+fn bool_ors_and_counter_never_goes_below_zero() {
+    let p = Program::compile("flags.dl", FLAGS).unwrap();
+    let set = |k: &str, v: i64| ("set".to_string(), vec![sym(k), n(v)]);
+    let row = |k: &str, v: i64| vec![sym(k), n(v)];
+    for incremental in [false, true] {
+        let mut e = Engine::new(&p);
+        if incremental {
+            e.tick(&[set("a", 0), set("b", -4)]).unwrap();
+            assert_eq!(sym_rows(&e, "flag"), vec![row("a", 0), row("b", 1)]);
+            assert_eq!(sym_rows(&e, "count"), vec![row("a", 0), row("b", 0)]);
+            e.tick(&[set("a", 7), set("b", 0), set("b", 3)]).unwrap();
+        } else {
+            e.insert(
+                "set",
+                vec![
+                    row("a", 0),
+                    row("b", -4),
+                    row("a", 7),
+                    row("b", 0),
+                    row("b", 3),
+                ],
+            )
+            .unwrap();
+            e.run().unwrap();
+        }
+        assert_eq!(sym_rows(&e, "flag"), vec![row("a", 1), row("b", 1)]);
+        assert_eq!(sym_rows(&e, "count"), vec![row("a", 7), row("b", 3)]);
+        assert_eq!(sym_rows(&e, "on"), vec![vec![sym("a")], vec![sym("b")]]);
+    }
+}

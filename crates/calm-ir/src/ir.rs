@@ -151,14 +151,26 @@ impl Builtin {
     }
 }
 
-/// The lattice of a relation's last column (`.decl r(k: symbol, v: max)`): the relation holds
+/// The lattice of a relation's last column(s) (`.decl r(k: symbol, v: max)`): the relation holds
 /// one value per key (the other columns), the join of every value given or derived for it.
+///
+/// Every lattice but [`Lattice::Lww`] is one number column. An `lww` value is three columns, the
+/// timestamp (declared `lww`, a number), the writer and the value (numbers or symbols):
+/// `.decl reg(key: symbol, t: lww, writer: symbol, value: symbol)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Lattice {
     /// Numbers ordered as usual; the join is the larger.
     Max,
     /// Numbers ordered the other way; the join is the smaller.
     Min,
+    /// `0` (false) below `1` (true); the join is the or. Any other number is taken as `1`.
+    Bool,
+    /// A grow-only count: non-negative numbers ordered as usual, the join the larger; a value
+    /// below 0 is taken as 0, so a sum of counter values only grows as they merge.
+    Counter,
+    /// Last writer wins: a (timestamp, writer, value) triple ordered lexicographically
+    /// (numbers by value, symbols by their text); the join is the larger triple.
+    Lww,
 }
 
 impl Lattice {
@@ -167,35 +179,67 @@ impl Lattice {
         match name {
             "max" => Some(Lattice::Max),
             "min" => Some(Lattice::Min),
+            "bool" => Some(Lattice::Bool),
+            "counter" => Some(Lattice::Counter),
+            "lww" => Some(Lattice::Lww),
             _ => None,
         }
     }
 
-    /// `max` or `min`.
+    /// Its name as a column type.
     pub fn as_str(self) -> &'static str {
         match self {
             Lattice::Max => "max",
             Lattice::Min => "min",
+            Lattice::Bool => "bool",
+            Lattice::Counter => "counter",
+            Lattice::Lww => "lww",
         }
     }
 
-    /// Whether `a` is strictly above `b` in the lattice order (a merge of `a` into `b` changes
-    /// `b`).
+    /// How many columns, at the end of the relation, one value takes (3 for `lww`, else 1).
+    pub fn width(self) -> usize {
+        match self {
+            Lattice::Lww => 3,
+            _ => 1,
+        }
+    }
+
+    /// The value a number column of this lattice holds for the number `n` (`bool`: 0 or 1;
+    /// `counter`: at least 0; otherwise `n`). `lww` columns are held as given.
+    pub fn normalize(self, n: i64) -> i64 {
+        match self {
+            Lattice::Bool => i64::from(n != 0),
+            Lattice::Counter => n.max(0),
+            _ => n,
+        }
+    }
+
+    /// Whether the value `a` is strictly above `b` in the order of a one-column lattice (a
+    /// merge of `a` into `b` changes `b`); both normalized. For `lww`, this compares
+    /// timestamps only.
     pub fn above(self, a: i64, b: i64) -> bool {
         match self {
-            Lattice::Max => a > b,
             Lattice::Min => a < b,
+            _ => a > b,
         }
     }
 
-    /// The join of two values.
+    /// The join of two normalized values of a one-column lattice.
     pub fn join(self, a: i64, b: i64) -> i64 {
         if self.above(a, b) { a } else { b }
     }
+
+    /// Which way a threshold on the value (or an `lww` timestamp) is monotone: `true` when the
+    /// value grows as numbers do (`v >= k` stays true), `false` for `min` (`v <= k`).
+    pub fn grows_up(self) -> bool {
+        self != Lattice::Min
+    }
 }
 
-/// Names of lattices that calm reserves but does not implement (an error, not a column type).
-pub const UNIMPLEMENTED_LATTICES: &[&str] = &["bool", "set", "map", "lww", "counter"];
+/// Names of lattices that calm reserves but does not implement (an error, not a column type):
+/// the set-valued ones, written key per element instead (see docs/language.md).
+pub const UNIMPLEMENTED_LATTICES: &[&str] = &["set", "map"];
 
 /// Parameters of an `.input`/`.output` directive.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -239,8 +283,9 @@ pub struct Relation {
     pub eqrel: bool,
     /// No rule derives it and it is not built-in: it holds only given facts, at every tick.
     pub edb: bool,
-    /// The lattice of the last column, if it is one: the relation then holds one row per key
-    /// (the other columns), with the join of the values given or derived for that key.
+    /// The lattice of the last column(s), if any ([`Lattice::width`] columns: the last, or for
+    /// `lww` the last three): the relation then holds one row per key (the other columns), with
+    /// the join of the values given or derived for that key.
     pub lattice: Option<Lattice>,
 }
 

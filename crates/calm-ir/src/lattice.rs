@@ -4,14 +4,20 @@
 //! *monotone* when every other use of `v` in the rule keeps the rule's result growing as `v`
 //! grows in the lattice order:
 //!
-//! - a threshold: `e >= k` or `e > k` for `max` (`k <= e`, `k < e`), `e <= k` or `e < k` for
-//!   `min`, where `e` grows with `v` and `k` does not mention `v`;
+//! - a threshold: `e >= k` or `e > k` for `max`, `counter` and `bool` (`k <= e`, `k < e`),
+//!   `e <= k` or `e < k` for `min`, where `e` grows with `v` and `k` does not mention `v`; for
+//!   `bool` also `v = k` and `v != 0` with `k` a non-zero constant (`flag(x, 1)` in a body:
+//!   "is true");
 //! - the value column of a head whose relation has the same lattice, as an expression that
 //!   grows with `v` (`v`, `v + w`, `v - w`, `max(v, w)`, `min(v, w)`, ... with `w` not
-//!   mentioning `v`).
+//!   mentioning `v`; for `bool`, `v` only).
 //!
 //! An assignment `z = e` with `e` growing with `v` passes the read on: `z` must be used
 //! monotonically in turn.
+//!
+//! An `lww` value is three variables `(t, w, x)`: the read is monotone when `t` is used only in
+//! thresholds `t >= k`, `t > k`, and the triple only as the `lww` value of the head, exactly
+//! `(t, w, x)` in that order (a copy that merges), or not at all.
 //!
 //! An expression "grows with `v`" is built from `v`, expressions without `v`, `+`, `-` with `v`
 //! only on its left, and the `max`/`min` functors. Any other use (a key column of the head, an
@@ -36,12 +42,22 @@ pub(crate) fn classify(prog: &mut Program) {
             let Some(l) = lattices[a.rel] else {
                 continue;
             };
-            let Some(Term::Var(v)) = a.args.last() else {
-                // Positive atoms have variable arguments; anything else is read raw.
-                raw.push(i);
-                continue;
+            let vars: Option<Vec<VarId>> = a.args[a.args.len().saturating_sub(l.width())..]
+                .iter()
+                .map(|t| match t {
+                    Term::Var(v) => Some(*v),
+                    _ => None,
+                })
+                .collect();
+            // Positive atoms have variable arguments; anything else is read raw.
+            let monotone = match vars.as_deref() {
+                Some(&[t, w, x]) if l == Lattice::Lww => {
+                    lww_read(rule, i, [t, w, x], head_lattice(rule))
+                }
+                Some(&[v]) => monotone_read(rule, i, v, l, head_lattice(rule)),
+                _ => false,
             };
-            if !monotone_read(rule, i, *v, l, head_lattice(rule)) {
+            if !monotone {
                 raw.push(i);
             }
         }
@@ -100,12 +116,63 @@ fn threshold(op: CmpOp, lhs: &Expr, rhs: &Expr, v: VarId, l: Lattice) -> bool {
         ),
         _ => (false, false, op),
     };
+    if grows && fixed && l == Lattice::Bool {
+        // `v = k`, `v != 0`: "is true" (a value is 0 or 1).
+        let nonzero = |e: &Expr| matches!(e, Expr::Const(Const::Number(k)) if *k != 0);
+        let zero = |e: &Expr| matches!(e, Expr::Const(Const::Number(0)));
+        let (var, k) = if dep(lhs, v) == Dep::Free {
+            (rhs, lhs)
+        } else {
+            (lhs, rhs)
+        };
+        if matches!(var, Expr::Var(_))
+            && ((op == CmpOp::Eq && nonzero(k)) || (op == CmpOp::Ne && zero(k)))
+        {
+            return true;
+        }
+    }
     grows
         && fixed
-        && match l {
-            Lattice::Max => matches!(op, CmpOp::Ge | CmpOp::Gt),
-            Lattice::Min => matches!(op, CmpOp::Le | CmpOp::Lt),
+        && if l.grows_up() {
+            matches!(op, CmpOp::Ge | CmpOp::Gt)
+        } else {
+            matches!(op, CmpOp::Le | CmpOp::Lt)
         }
+}
+
+/// Whether the read of the `lww` value `(t, w, x)` at body item `at` is monotone: `t` only in
+/// thresholds that grow, `w` and `x` nowhere in the body, and the triple either unused by the
+/// head or exactly the `lww` value of an `lww` head.
+fn lww_read(rule: &Rule, at: usize, [t, w, x]: [VarId; 3], head: Option<Lattice>) -> bool {
+    for (j, item) in rule.body.iter().enumerate() {
+        if j == at {
+            continue;
+        }
+        if mentions_item(item, w) || mentions_item(item, x) {
+            return false;
+        }
+        if mentions_item(item, t) {
+            match item {
+                BodyItem::Compare { op, lhs, rhs, .. }
+                    if threshold(*op, lhs, rhs, t, Lattice::Lww) => {}
+                _ => return false,
+            }
+        }
+    }
+    let n = rule.head_args.len();
+    let mentions = |e: &Expr| {
+        let mut found = false;
+        e.for_each_var(&mut |y| found |= y == t || y == w || y == x);
+        found
+    };
+    let copied = head == Some(Lattice::Lww)
+        && n >= 3
+        && matches!(
+            &rule.head_args[n - 3..],
+            [Expr::Var(a), Expr::Var(b), Expr::Var(c)] if [*a, *b, *c] == [t, w, x]
+        );
+    let key = if copied { n - 3 } else { n };
+    !rule.head_args[..key].iter().any(mentions)
 }
 
 fn mentions_item(item: &BodyItem, v: VarId) -> bool {
@@ -138,7 +205,11 @@ fn monotone_uses(
         }
         match item {
             BodyItem::Compare { op, lhs, rhs, .. } if threshold(*op, lhs, rhs, v, l) => {}
-            BodyItem::Assign { var, expr, .. } if *var != v && dep(expr, v) == Dep::Grows => {
+            BodyItem::Assign { var, expr, .. }
+                if *var != v
+                    && dep(expr, v) == Dep::Grows
+                    && (l != Lattice::Bool || matches!(expr, Expr::Var(_))) =>
+            {
                 skip.push(j);
                 let ok = monotone_uses(rule, skip, *var, l, head);
                 skip.pop();
@@ -153,7 +224,10 @@ fn monotone_uses(
     for (c, e) in rule.head_args.iter().enumerate() {
         match dep(e, v) {
             Dep::Free => {}
-            Dep::Grows if c + 1 == n && head == Some(l) => {}
+            Dep::Grows
+                if c + 1 == n
+                    && head == Some(l)
+                    && (l != Lattice::Bool || matches!(e, Expr::Var(_))) => {}
             _ => return false,
         }
     }

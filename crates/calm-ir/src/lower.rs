@@ -271,18 +271,29 @@ impl Lowerer {
                 if !user && let Some(l) = Lattice::by_name(&p.ty.name) {
                     self.prog.relations[id].types[i] = Type::Number;
                     types.push((i, Type::Number));
-                    if i != last {
+                    let at = (last + 1).checked_sub(l.width());
+                    if at != Some(i) || self.prog.relations[id].lattice.is_some() {
+                        let (what, help) = if l == Lattice::Lww {
+                            (
+                                "is not the third column from the end",
+                                "an `lww` value is three columns, the last three: the \
+                                 timestamp (declared `lww`), the writer and the value",
+                            )
+                        } else {
+                            (
+                                "is not the last column",
+                                "a relation has at most one lattice column, its last: the \
+                                 other columns are the key it holds one merged value for",
+                            )
+                        };
                         self.diags.push(
                             Diagnostic::error(format!(
-                                "lattice column `{}` of `{name}` is not the last column",
+                                "lattice column `{}` of `{name}` {what}",
                                 p.name.name
                             ))
                             .with_code(codes::LATTICE)
                             .with_primary(self.file, p.ty.span, "a lattice column here")
-                            .with_help(
-                                "a relation has at most one lattice column, its last: the other \
-                                 columns are the key it holds one merged value for",
-                            ),
+                            .with_help(help),
                         );
                     } else if self.prog.relations[id].eqrel {
                         self.error(
@@ -304,7 +315,12 @@ impl Lowerer {
                         ))
                         .with_code(codes::LATTICE)
                         .with_primary(self.file, p.ty.span, "not implemented by calm")
-                        .with_help("the lattices calm implements are `max` and `min` over numbers"),
+                        .with_help(
+                            "set-valued lattices are written one row per element: a plain \
+                             relation is a grow-only set (union), and a relation keyed by `k` \
+                             with a lattice column is a map of lattices; the lattices calm \
+                             implements are `max`, `min`, `bool`, `counter` and `lww`",
+                        ),
                     );
                     continue;
                 }
@@ -321,6 +337,23 @@ impl Lowerer {
                         .any(|it| matches!(it, ast::Item::Type(t) if t.name.name == p.ty.name)) => {
                     }
                     None => self.unknown_type(&p.ty),
+                }
+            }
+            if self.prog.relations[id].lattice == Some(Lattice::Lww) {
+                for p in &decl.params[decl.params.len() - 2..] {
+                    let ty =
+                        builtin_type(&p.ty.name).or_else(|| user_types.get(&p.ty.name).copied());
+                    if matches!(ty, Some(Type::Record(_))) {
+                        self.error(
+                            codes::LATTICE,
+                            p.ty.span,
+                            format!(
+                                "the writer and value of the `lww` value of `{name}` must be \
+                                 numbers or symbols"
+                            ),
+                            "a record in an `lww` value",
+                        );
+                    }
                 }
             }
             declared_types.insert(id, types);

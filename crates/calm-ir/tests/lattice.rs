@@ -130,7 +130,7 @@ fn misdeclared_and_unimplemented_lattices_are_errors() {
         codes(".decl p(x: number, y: number) eqrel\n.decl q(x: number, y: min) eqrel\n"),
         vec!["E0111"]
     );
-    for l in ["bool", "set", "map", "lww", "counter"] {
+    for l in ["set", "map"] {
         assert_eq!(
             codes(&format!(".decl p(x: number, v: {l})\n")),
             vec!["E0111"],
@@ -141,4 +141,97 @@ fn misdeclared_and_unimplemented_lattices_are_errors() {
     let (p, d) = lower(".type max <: number\n.decl p(x: number, v: max)\n");
     assert!(d.is_empty(), "{d:?}");
     assert_eq!(p.relations[p.relation("p").unwrap()].lattice, None);
+}
+
+const MORE: &str = "
+.decl b(x: number, v: bool)
+.decl b2(x: number, v: bool)
+.decl c(x: symbol, n: symbol, v: counter)
+.decl c2(x: symbol, v: counter)
+.decl r(k: symbol, t: lww, w: symbol, v: symbol)
+.decl r2(k: symbol, t: lww, w: symbol, v: symbol)
+.decl s(x: number)
+.decl y(k: symbol, v: symbol)
+";
+
+#[test]
+fn bool_counter_and_lww_are_declared() {
+    let (p, d) = lower(MORE);
+    assert!(d.is_empty(), "{d:?}");
+    let lat = |n: &str| p.relations[p.relation(n).unwrap()].lattice;
+    assert_eq!(lat("b"), Some(calm_ir::Lattice::Bool));
+    assert_eq!(lat("c"), Some(calm_ir::Lattice::Counter));
+    assert_eq!(lat("r"), Some(calm_ir::Lattice::Lww));
+    let r = &p.relations[p.relation("r").unwrap()];
+    assert_eq!(
+        r.types,
+        vec![
+            calm_ir::Type::Symbol,
+            calm_ir::Type::Number,
+            calm_ir::Type::Symbol,
+            calm_ir::Type::Symbol
+        ]
+    );
+    // `lww` starts the last three columns; its writer and value are numbers or symbols.
+    assert_eq!(
+        codes(".decl p(k: symbol, t: lww, v: symbol)\n"),
+        vec!["E0111"]
+    );
+    assert_eq!(
+        codes(".decl p(t: lww, w: symbol, v: symbol, k: symbol)\n"),
+        vec!["E0111"]
+    );
+    assert_eq!(
+        codes(".type R = [a: number]\n.decl p(k: symbol, t: lww, w: symbol, v: R)\n"),
+        vec!["E0111"]
+    );
+    assert_eq!(
+        codes(".decl p(k: symbol, t: lww, w: symbol, v: max)\n"),
+        vec!["E0111"]
+    );
+}
+
+#[test]
+fn monotone_reads_of_bool_counter_and_lww() {
+    for r in [
+        // "is true", in the forms a body writes it.
+        "s(x) :- b(x, 1).",
+        "s(x) :- b(x, v), v != 0.",
+        "s(x) :- b(x, v), v >= 1.",
+        // An or: copied into a bool head.
+        "b2(x, v) :- b(x, v).",
+        "b2(x, 1) :- s(x).",
+        // A counter grows: thresholds and sums into another counter.
+        "s(1) :- c(_, _, v), v >= 3.",
+        "c2(x, v + 1) :- c(x, _, v).",
+        // An lww value copied whole, a threshold on its timestamp, only its key.
+        "r2(k, t, w, v) :- r(k, t, w, v).",
+        "s(t) :- r(_, t0, _, _), t0 >= 5, t = 1.",
+        "y(k, k) :- r(k, _, _, _).",
+    ] {
+        let raw = raw_reads(&format!("{MORE}{r}\n"));
+        assert!(raw.iter().all(Vec::is_empty), "{r}: {raw:?}");
+    }
+}
+
+#[test]
+fn raw_reads_of_bool_counter_and_lww() {
+    for (r, rel) in [
+        // "is false" may stop holding.
+        ("s(x) :- b(x, 0).", "b"),
+        ("s(x) :- b(x, v), v < 1.", "b"),
+        // A bool head takes the value itself only: `v - 1` is true when `v` is false.
+        ("b2(x, v - 1) :- b(x, v).", "b"),
+        ("s(v) :- c(_, _, v).", "c"),
+        ("s(1) :- c(_, _, v), v = 3.", "c"),
+        // The value of an lww register, its writer, a reordered copy, a timestamp the wrong way.
+        ("y(k, v) :- r(k, _, _, v).", "r"),
+        ("y(k, w) :- r(k, _, w, _).", "r"),
+        ("r2(k, t, v, w) :- r(k, t, w, v).", "r"),
+        ("s(1) :- r(_, t, _, _), t < 5.", "r"),
+        ("y(k, k) :- r(k, _, _, v), v = \"a\".", "r"),
+    ] {
+        let raw = raw_reads(&format!("{MORE}{r}\n"));
+        assert_eq!(raw, vec![vec![rel.to_string()]], "{r}");
+    }
 }

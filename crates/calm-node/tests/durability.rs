@@ -574,3 +574,92 @@ fn unacknowledged_batches_survive_a_restart_of_their_sender() {
     });
     assert_eq!(stats(dir_a.path()).outbox_batches, 0);
 }
+
+/// Lattice columns in the store: `lww`, `bool` and `counter` values merged over many inserts
+/// come back from the disk (log and snapshots) exactly, and keep merging the same way.
+#[test]
+fn lattice_values_survive_a_restart_and_keep_merging() {
+    const LATTICES: &str = r#"
+.decl put(k: symbol, t: number, v: symbol)
+.decl reg(k: symbol, t: lww, w: symbol, v: symbol)
+.persist reg
+reg(k, t, me, v) :- put(k, t, v), $self(me).
+.decl flag(k: symbol, on: bool)
+.persist flag
+flag(k, t % 3) :- put(k, t, _).
+.decl hits(k: symbol, n: counter)
+.persist hits
+hits(k, t - 20) :- put(k, t, _).
+.decl high(k: symbol)
+high(k) :- hits(k, n), n >= 15.
+"#;
+    let program = Program::compile("l.dl", LATTICES).unwrap();
+    let put = |i: i64| {
+        // Timestamps go up and down: a later insert may lose to an earlier one.
+        let t = (i * 37) % 41;
+        vec![(
+            "put".to_string(),
+            vec![
+                Value::Symbol(format!("k{}", i % 4)),
+                Value::Number(t),
+                Value::Symbol(format!("v{i}")),
+            ],
+        )]
+    };
+    let state = |h: &NodeHandle| {
+        let h = h.clone();
+        async move {
+            let mut rels = Vec::new();
+            for r in ["reg", "flag", "hits", "high"] {
+                rels.push(h.query(r, vec![]).await.unwrap());
+            }
+            rels
+        }
+    };
+    let rt = rt();
+    for every in [1, 7, 1000] {
+        let dir = tempfile::tempdir().unwrap();
+        rt.block_on(async {
+            let reference = calm_node::start(config(&program, "n1", vec![]))
+                .await
+                .unwrap();
+            let node =
+                calm_node::start_with(config(&program, "n1", vec![]), options(dir.path(), every))
+                    .await
+                    .unwrap();
+            for i in 0..40 {
+                reference.handle.insert(put(i)).await.unwrap();
+                node.handle.insert(put(i)).await.unwrap();
+            }
+            let before = state(&node.handle).await;
+            assert_eq!(before, state(&reference.handle).await);
+            // Four keys, one row each: the largest timestamp's value, or'd flags, the largest
+            // count (never below 0).
+            assert_eq!(before[0].len(), 4);
+            assert_eq!(before[1].len(), 4);
+            assert_eq!(before[2].len(), 4);
+            for row in &before[2] {
+                assert!(matches!(row[1], Value::Number(n) if (0..=20).contains(&n)));
+            }
+            node.handle.shutdown();
+            node.wait().await;
+            let node =
+                calm_node::start_with(config(&program, "n1", vec![]), options(dir.path(), every))
+                    .await
+                    .unwrap();
+            assert_eq!(state(&node.handle).await, before, "snapshot every {every}");
+            for i in 40..60 {
+                reference.handle.insert(put(i)).await.unwrap();
+                node.handle.insert(put(i)).await.unwrap();
+            }
+            assert_eq!(
+                state(&node.handle).await,
+                state(&reference.handle).await,
+                "snapshot every {every}"
+            );
+            node.handle.shutdown();
+            node.wait().await;
+            reference.handle.shutdown();
+        });
+    }
+}

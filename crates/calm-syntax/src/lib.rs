@@ -13,6 +13,7 @@
 pub mod ast;
 mod components;
 mod diagnostic;
+pub mod format;
 mod parser;
 mod pragma;
 

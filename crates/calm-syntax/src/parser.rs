@@ -32,7 +32,7 @@ mod expr;
 mod facts;
 mod formula;
 mod items;
-mod lexer;
+pub(crate) mod lexer;
 
 use std::collections::VecDeque;
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use calm_syntax::format::{format_source, without_spans};
 use calm_syntax::{FileId, Parsed, Span, parse, parse_facts};
 use proptest::prelude::*;
 
@@ -343,7 +344,57 @@ fn with_trivia(text: &str, choices: &[usize]) -> String {
     out
 }
 
+/// Formatting `text` (which parses without errors) gives a text that formats to itself and parses
+/// to the same program apart from spans, with the same comments.
+fn check_format(text: &str) -> Result<(), TestCaseError> {
+    let out = format_source(text).map_err(|e| TestCaseError::fail(format!("{e:?}\n{text}")))?;
+    let again = format_source(&out).map_err(|e| TestCaseError::fail(format!("{e:?}\n{out}")))?;
+    prop_assert_eq!(&again, &out, "not idempotent; input:\n{}", text);
+    let a = parse(FileId(0), text).program;
+    let b = parse(FileId(0), &out).program;
+    prop_assert_eq!(
+        without_spans(&a),
+        without_spans(&b),
+        "changed:\n{}\n{}",
+        text,
+        out
+    );
+    prop_assert_eq!(
+        text.matches("/* c */").count() + text.matches("// c").count(),
+        out.matches("/* c */").count() + out.matches("// c").count()
+    );
+    Ok(())
+}
+
 proptest! {
+    #[test]
+    fn formatting_generated_programs_is_stable_and_keeps_meaning(
+        items in prop::collection::vec(program(), 1..4),
+        choices in prop::collection::vec(0usize..6, 0..400),
+    ) {
+        let text = with_trivia(&items.concat(), &choices);
+        prop_assume!(!parse(FileId(0), &text).diagnostics.iter().any(|d| d.is_error()));
+        check_format(&text)?;
+    }
+
+    #[test]
+    fn formatting_component_soups_is_stable_and_keeps_meaning(text in component_soup()) {
+        if !parse(FileId(0), &text).diagnostics.iter().any(|d| d.is_error()) {
+            check_format(&text)?;
+        }
+    }
+
+    #[test]
+    fn formatting_never_panics(text in token_soup()) {
+        match format_source(&text) {
+            Ok(out) => check_format(&out)?,
+            Err(calm_syntax::format::FormatError::Syntax(d)) => {
+                prop_assert!(d.iter().any(|d| d.is_error()));
+            }
+            Err(e) => prop_assert!(false, "{e:?} for {text:?}"),
+        }
+    }
+
     #[test]
     fn arbitrary_strings_never_panic(text in any::<String>()) {
         check(&text)?;

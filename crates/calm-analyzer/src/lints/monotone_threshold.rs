@@ -12,9 +12,12 @@
 //! | `count : { … }`, `max x : { … }` | `>= k`, `> k` |
 //! | `min x : { … }` | `<= k`, `< k` |
 //! | `sum k : { … }` with a constant `k >= 0` | `>= k`, `> k` |
+//! | `sum n : { c(…, n) }`, `n` the value of a `counter` `c` (its total) | `>= k`, `> k` |
 //!
 //! The result must appear nowhere else: not in the head, not in arithmetic, not in another
-//! comparison. `sum` of a column is not recognised (its values may be negative).
+//! comparison. `sum` of another column is not recognised (its values may be negative, and a
+//! plain column's rows may be deleted); a counter's total is, when the counted value appears
+//! nowhere else in the aggregate's body (a filter `n < 5` would drop a row as it grows).
 //!
 //! ## Why it matters
 //!

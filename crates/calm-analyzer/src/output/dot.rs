@@ -8,6 +8,10 @@
 //!   `$member`/`$self` are blue.
 //! - A point of order is a bold red edge labelled with its lint code; a sealed one is green,
 //!   labelled `sealed`.
+//! - Lattice edges are drawn as monotone: a positive edge into a lattice relation is a merge
+//!   (labelled `merge max`, `merge lww`, ...), a monotone read of a lattice value (a threshold,
+//!   or the key only) is labelled `monotone`; a raw read is labelled `raw` (and marked as a
+//!   point of order when it is one). Lattice relations have rounded corners.
 //!
 //! The rows of a head-form aggregate (compiler-made `$aggN` relations) are not drawn: their
 //! inputs are drawn as aggregated edges into the aggregate's head.
@@ -54,6 +58,14 @@ fn mark(a: &Analysis<'_>, rule: RuleId, span: Span) -> Option<(String, Option<&'
     None
 }
 
+/// Whether the atom at `span` in rule `rule` is a raw read of a lattice value.
+fn raw_read(prog: &calm_ir::Program, rule: RuleId, span: Span) -> bool {
+    let r = &prog.rules[rule];
+    r.raw_reads
+        .iter()
+        .any(|&i| matches!(&r.body[i], calm_ir::BodyItem::Atom(a) if a.span == span))
+}
+
 /// Renders the graph of an analysed program; `name` is the file's name.
 pub fn render(a: &Analysis<'_>, name: &str) -> String {
     let prog = a.prog();
@@ -93,7 +105,14 @@ pub fn render(a: &Analysis<'_>, name: &str) -> String {
             let mut attrs: Vec<String> = Vec::new();
             let mut label: Vec<String> = Vec::new();
             match kind {
-                EdgeKind::Positive => {}
+                EdgeKind::Positive => {
+                    if let Some(l) = prog.relations[to].lattice {
+                        label.push(format!("merge {}", l.as_str()));
+                    } else if prog.relations[e.from].lattice.is_some() {
+                        let raw = e.rule.is_some_and(|r| raw_read(prog, r, e.span));
+                        label.push(if raw { "raw" } else { "monotone" }.into());
+                    }
+                }
                 EdgeKind::Negated => {
                     attrs.push("arrowhead=tee".into());
                     label.push("not".into());
@@ -182,6 +201,13 @@ pub fn render(a: &Analysis<'_>, name: &str) -> String {
                 "tooltip=\"this node's name\"".into(),
             ]),
             _ => {}
+        }
+        if let Some(l) = r.lattice {
+            attrs.push("style=rounded".into());
+            attrs.push(format!(
+                "tooltip={}",
+                quote(&format!("a {} lattice", l.as_str()))
+            ));
         }
         if !r.outputs.is_empty() || r.printsize {
             attrs.push("peripheries=2".into());

@@ -4,6 +4,7 @@
 //! - [`json`]: one JSON object per line: every finding, then a summary per file.
 //! - [`sarif`]: SARIF 2.1.0, as GitHub code scanning accepts it.
 //! - [`github`]: GitHub Actions workflow commands (`::error file=..,line=..::message`).
+//! - [`gitlab`]: GitLab's code-quality report (a JSON array of issues).
 //! - [`dot`]: the precedence graph as Graphviz DOT.
 //!
 //! Every format shows the same findings: not suppressed, and at level allow only when
@@ -11,6 +12,7 @@
 
 pub mod dot;
 pub mod github;
+pub mod gitlab;
 pub mod human;
 pub mod json;
 pub mod sarif;

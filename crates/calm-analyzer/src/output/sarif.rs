@@ -76,7 +76,7 @@ fn rule(l: &lints::Lint) -> Value {
 
 /// A fingerprint of a finding that survives moving it to other lines: FNV-1a over the code,
 /// the file, the message and the source text under the primary span.
-fn fingerprint(input: &Input<'_>, f: &Finding) -> String {
+pub(crate) fn fingerprint(input: &Input<'_>, f: &Finding) -> String {
     let text = input
         .map
         .try_get(f.file)

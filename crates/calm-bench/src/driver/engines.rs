@@ -60,6 +60,7 @@ impl Engine {
     pub fn args(self, workload: &Workload, program: &Path, dir: &Path) -> Option<Vec<OsString>> {
         match self {
             Engine::Calm => Some(vec!["run".into(), program.into(), "-F".into(), dir.into()]),
+            Engine::DatafrogHand if !workload.datafrog => None,
             Engine::DatafrogHand | Engine::Ascent => Some(vec![workload.name.into(), dir.into()]),
             Engine::DatafrogLeap if workload.name == "andersen" => {
                 Some(vec!["andersen-leap".into(), dir.into()])

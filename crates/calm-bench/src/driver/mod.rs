@@ -132,7 +132,10 @@ pub fn run(options: &Options) -> Result<bool> {
     let timeout = Duration::from_secs(options.timeout);
     let mut rows = Vec::new();
     for (w, dir) in workloads.iter().zip(&dirs) {
-        let program = shared.join("programs").join(w.program);
+        let program = match w.dir {
+            workloads::ProgramDir::Shared => shared.join("programs").join(w.program),
+            workloads::ProgramDir::Bench => root.join("crates/calm-bench/programs").join(w.program),
+        };
         for &engine in &engines {
             let Some(args) = engine.args(w, &program, dir) else {
                 continue;

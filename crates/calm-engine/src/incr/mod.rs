@@ -31,8 +31,9 @@ mod rules;
 mod table;
 
 use crate::index::Word;
+use crate::merge::Order;
 use crate::value::Interner;
-use calm_ir::{Builtin, Lattice, RelId, RuleId, Time};
+use calm_ir::{Builtin, RelId, RuleId, Time};
 use rules::{Reader, Rule, Search, Seed, SeedKind, View, Wants};
 use std::collections::BTreeMap;
 pub(crate) use table::Row;
@@ -138,7 +139,7 @@ pub(crate) struct Incr {
     read_indexes: Vec<usize>,
     /// Per relation with a lattice column: the lattice and the index on its key columns (none
     /// for a relation of one column: it holds at most one row).
-    lattices: Vec<Option<(Lattice, Option<usize>)>>,
+    lattices: Vec<Option<(Order, Option<usize>)>>,
     /// Per rule, whether it reads a lattice value other than monotonically.
     raw: Vec<bool>,
 }
@@ -184,15 +185,15 @@ impl Incr {
             .iter()
             .map(|(rel, cols)| tables[*rel].ensure_index(cols))
             .collect();
-        let lattices: Vec<Option<(Lattice, Option<usize>)>> = prog
+        let lattices: Vec<Option<(Order, Option<usize>)>> = prog
             .relations
             .iter()
             .enumerate()
             .map(|(rel, info)| {
-                let l = info.lattice?;
-                let key: Vec<usize> = (0..info.arity - 1).collect();
+                let order = Order::new(info.lattice?, &info.types);
+                let key: Vec<usize> = (0..info.arity.saturating_sub(order.width())).collect();
                 let ix = (!key.is_empty()).then(|| tables[rel].ensure_index(&key));
-                Some((l, ix))
+                Some((order, ix))
             })
             .collect();
         for r in rules.iter_mut().flatten() {
@@ -803,24 +804,25 @@ impl Incr {
 
     /// The row of lattice table `t` with the key of `row`, if any.
     fn lattice_row(&self, t: usize, row: &[Word]) -> Option<Row> {
-        let (_, ix) = self.lattices[t].expect("a lattice relation");
+        let (order, ix) = self.lattices[t].as_ref().expect("a lattice relation");
         let table = &self.tables[t];
         match ix {
             Some(ix) => table
-                .lookup(ix, &row[..row.len() - 1])
+                .lookup(*ix, &row[..row.len() - order.width()])
                 .next()
                 .map(Row::from),
             None => table.iter().next().map(Row::from),
         }
     }
 
-    /// Merges `row` into lattice table `t`: whether its value is strictly above the one its key
-    /// holds (or the key holds none), in which case the row replaces the key's row.
+    /// Merges `row` (its value normalized) into lattice table `t`: whether its value is
+    /// strictly above the one its key holds (or the key holds none), in which case the row
+    /// replaces the key's row.
     fn merge_insert(&mut self, t: usize, row: &Row, it: &Interner) -> bool {
-        let (l, _) = self.lattices[t].expect("a lattice relation");
-        let v = it.decode(row[row.len() - 1]);
+        let (order, _) = self.lattices[t].as_ref().expect("a lattice relation");
+        let w = order.width();
         if let Some(held) = self.lattice_row(t, row) {
-            if !l.above(v, it.decode(held[held.len() - 1])) {
+            if !order.above(&row[row.len() - w..], &held[held.len() - w..], it) {
                 return false;
             }
             self.remove(t, &held);
@@ -830,8 +832,17 @@ impl Incr {
 
     /// Adds a derived row to table `t` (by a merge when it is a lattice table); queues it if
     /// it went in.
-    fn put(&mut self, t: usize, h: Row, it: &Interner, queue: &mut Vec<(usize, Row)>) {
-        let added = if self.lattices[t].is_some() {
+    fn put(&mut self, t: usize, mut h: Row, it: &Interner, queue: &mut Vec<(usize, Row)>) {
+        let added = if let Some((order, _)) = &self.lattices[t] {
+            let w = order.width();
+            let mut value = h[h.len() - w..].to_vec();
+            order.normalize(&mut value, it);
+            if value[..] != h[h.len() - w..] {
+                let mut row = h.to_vec();
+                let n = row.len();
+                row[n - w..].copy_from_slice(&value);
+                h = Row::from(row);
+            }
             self.merge_insert(t, &h, it)
         } else {
             self.insert(t, &h)
@@ -845,17 +856,16 @@ impl Incr {
     /// least as high (so nothing read monotonically shrinks): the key's row now is above it
     /// and, when `input` (the row was an input of `rel` itself), is an input too.
     fn covered(&self, rel: RelId, row: &[Word], input: bool, it: &Interner) -> bool {
-        let Some((l, _)) = self.lattices[rel] else {
+        let Some((order, _)) = &self.lattices[rel] else {
             return false;
         };
         let Some(held) = self.lattice_row(rel, row) else {
             return false;
         };
-        let (v, h) = (
-            it.decode(row[row.len() - 1]),
-            it.decode(held[held.len() - 1]),
-        );
-        l.above(h, v) && (!input || self.is_input(rel, &held))
+        let w = order.width();
+        let mut value = row[row.len() - w..].to_vec();
+        order.normalize(&mut value, it);
+        order.above(&held[held.len() - w..], &value, it) && (!input || self.is_input(rel, &held))
     }
 
     /// Updates a stratum that computes a lattice relation. Merges only raise values, so it

@@ -87,7 +87,8 @@ pub struct RawRule {
 /// (`lat_hot`) and raw (`lat_raw`).
 #[derive(Clone, Debug)]
 pub struct RawLattice {
-    max: bool,
+    /// 0 max, 1 min, 2 bool, 3 counter, 4 lww.
+    kind: u8,
     seed: u8,
     along: u8,
     step: u8,
@@ -109,7 +110,7 @@ pub struct RawProgram {
 
 fn raw_lattice() -> impl Strategy<Value = RawLattice> {
     (
-        any::<bool>(),
+        0u8..5,
         any::<u8>(),
         any::<u8>(),
         0u8..3,
@@ -118,8 +119,8 @@ fn raw_lattice() -> impl Strategy<Value = RawLattice> {
         vec(uniform2(-3i64..6), 0..=3),
     )
         .prop_map(
-            |(max, seed, along, step, threshold, persist, facts)| RawLattice {
-                max,
+            |(kind, seed, along, step, threshold, persist, facts)| RawLattice {
+                kind,
                 seed,
                 along,
                 step,
@@ -601,8 +602,9 @@ fn add_lattice(
         lattice.push(lat);
         id
     };
-    let kind = if l.max { Lat::Max } else { Lat::Min };
-    let lat = add("lat", 2, Some(kind), l.persist);
+    let kind = [Lat::Max, Lat::Min, Lat::Bool, Lat::Counter, Lat::Lww][usize::from(l.kind % 5)];
+    let arity = 1 + kind.width();
+    let lat = add("lat", arity, Some(kind), l.persist);
     let hot = add("lat_hot", 1, None, false);
     let raw = add("lat_raw", 2, None, false);
     let v = |s: &str| Term::Var(s.into());
@@ -618,26 +620,83 @@ fn add_lattice(
         body,
         rotate: 0,
     };
+    if kind == Lat::Lww {
+        // Seeds `(x, d % 2, d, x)`: odd `d` dominate even ones, then the larger `d` wins;
+        // copied along, read by a threshold on the timestamp and raw.
+        rules.push(rule(
+            atom(lat, vec![v("x"), v("t"), v("d"), v("x")]),
+            vec![
+                Lit::Pos(wide_atom(seed, "x", "d")),
+                Lit::Assign("t".into(), Expr::Bin(BinOp::Rem, v("d"), Term::Const(2))),
+            ],
+        ));
+        rules.push(Rule {
+            rotate: 1,
+            ..rule(
+                atom(lat, vec![v("y"), v("t"), v("w"), v("u")]),
+                vec![
+                    Lit::Pos(atom(lat, vec![v("x"), v("t"), v("w"), v("u")])),
+                    Lit::Pos(wide_atom(along, "x", "y")),
+                ],
+            )
+        });
+        rules.push(rule(
+            atom(hot, vec![v("x")]),
+            vec![
+                Lit::Pos(atom(lat, vec![v("x"), v("t"), v("w"), v("u")])),
+                Lit::Cmp(CmpOp::Ge, v("t"), Term::Const(l.threshold % 2)),
+            ],
+        ));
+        rules.push(rule(
+            atom(raw, vec![v("x"), v("w")]),
+            vec![
+                Lit::Pos(atom(lat, vec![v("x"), v("t"), v("w"), v("u")])),
+                Lit::Cmp(CmpOp::Ne, v("w"), Term::Const(l.threshold)),
+            ],
+        ));
+        facts.extend(
+            l.facts
+                .iter()
+                .map(|f| (lat, vec![f[0], f[1] % 2, f[1], f[0]])),
+        );
+        return;
+    }
     rules.push(rule(
         atom(lat, vec![v("x"), v("d")]),
         vec![Lit::Pos(wide_atom(seed, "x", "d"))],
     ));
-    let op = if l.max { BinOp::Sub } else { BinOp::Add };
-    rules.push(Rule {
-        rotate: 1,
-        ..rule(
-            atom(lat, vec![v("y"), v("z")]),
-            vec![
-                Lit::Pos(atom(lat, vec![v("x"), v("d")])),
-                Lit::Pos(wide_atom(along, "x", "y")),
-                Lit::Assign(
-                    "z".into(),
-                    Expr::Bin(op, v("d"), Term::Const(i64::from(l.step))),
-                ),
-            ],
-        )
-    });
-    let op = if l.max { CmpOp::Ge } else { CmpOp::Le };
+    // Towards the bottom of the lattice (`bool`: a copy, the only expression a `bool` head
+    // takes monotonically).
+    let down = kind != Lat::Min;
+    if kind == Lat::Bool {
+        rules.push(Rule {
+            rotate: 1,
+            ..rule(
+                atom(lat, vec![v("y"), v("d")]),
+                vec![
+                    Lit::Pos(atom(lat, vec![v("x"), v("d")])),
+                    Lit::Pos(wide_atom(along, "x", "y")),
+                ],
+            )
+        });
+    } else {
+        let op = if down { BinOp::Sub } else { BinOp::Add };
+        rules.push(Rule {
+            rotate: 1,
+            ..rule(
+                atom(lat, vec![v("y"), v("z")]),
+                vec![
+                    Lit::Pos(atom(lat, vec![v("x"), v("d")])),
+                    Lit::Pos(wide_atom(along, "x", "y")),
+                    Lit::Assign(
+                        "z".into(),
+                        Expr::Bin(op, v("d"), Term::Const(i64::from(l.step))),
+                    ),
+                ],
+            )
+        });
+    }
+    let op = if down { CmpOp::Ge } else { CmpOp::Le };
     rules.push(rule(
         atom(hot, vec![v("x")]),
         vec![

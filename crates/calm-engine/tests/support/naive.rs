@@ -142,19 +142,51 @@ pub struct Rule {
     pub rotate: usize,
 }
 
-/// The lattice of a relation's last column.
+/// The lattice of a relation's last column (the last three for `Lww`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lat {
     Max,
     Min,
+    /// 0 or 1 (any other number is 1), or.
+    Bool,
+    /// At least 0 (anything below is 0), max.
+    Counter,
+    /// (timestamp, writer, value), lexicographic (all numbers here).
+    Lww,
 }
 
 impl Lat {
-    /// Whether `a` is strictly above `b`.
-    fn above(self, a: i64, b: i64) -> bool {
+    /// How many columns a value takes.
+    pub fn width(self) -> usize {
+        if self == Lat::Lww { 3 } else { 1 }
+    }
+
+    /// The value in normal form.
+    fn normalize(self, v: &mut [i64]) {
         match self {
-            Lat::Max => a > b,
+            Lat::Bool => v[0] = i64::from(v[0] != 0),
+            Lat::Counter => v[0] = v[0].max(0),
+            _ => {}
+        }
+    }
+
+    /// Whether the value `a` is strictly above `b` (both normalized).
+    fn above(self, a: &[i64], b: &[i64]) -> bool {
+        match self {
             Lat::Min => a < b,
+            // Slices compare lexicographically: one column, or the lww triple.
+            _ => a > b,
+        }
+    }
+
+    /// Its name as a column type.
+    fn name(self) -> &'static str {
+        match self {
+            Lat::Max => "max",
+            Lat::Min => "min",
+            Lat::Bool => "bool",
+            Lat::Counter => "counter",
+            Lat::Lww => "lww",
         }
     }
 }
@@ -367,10 +399,12 @@ fn add(prog: &Program, db: &mut Db, rel: usize, t: Tuple) -> bool {
     let Some(lat) = prog.lattice[rel] else {
         return db[rel].insert(t);
     };
-    let n = t.len() - 1;
+    let mut t = t;
+    let n = t.len() - lat.width();
+    lat.normalize(&mut t[n..]);
     let held = db[rel].iter().find(|u| u[..n] == t[..n]).cloned();
     match held {
-        Some(u) if !lat.above(t[n], u[n]) => false,
+        Some(u) if !lat.above(&t[n..], &u[n..]) => false,
         Some(u) => {
             db[rel].remove(&u);
             db[rel].insert(t)
@@ -626,8 +660,12 @@ impl Program {
     /// Whether column `col` of relation `rel` holds a one-field record in the boxed rendering
     /// (every column but a lattice relation's value, a `min`/`max` number).
     pub fn boxed(&self, rel: usize, col: usize, boxed: bool) -> bool {
-        let lattice_value =
-            self.lattice.get(rel).copied().flatten().is_some() && col + 1 == self.arities[rel];
+        let lattice_value = self
+            .lattice
+            .get(rel)
+            .copied()
+            .flatten()
+            .is_some_and(|l| col + l.width() >= self.arities[rel]);
         boxed && !lattice_value
     }
 
@@ -688,11 +726,19 @@ impl Program {
             "number"
         };
         for (i, &arity) in self.arities.iter().enumerate() {
-            let mut cols: Vec<String> = (0..arity).map(|c| format!("c{c}: {col_ty}")).collect();
-            match self.lattice.get(i).copied().flatten() {
-                Some(Lat::Max) => cols[arity - 1] = format!("c{}: max", arity - 1),
-                Some(Lat::Min) => cols[arity - 1] = format!("c{}: min", arity - 1),
-                None => {}
+            let mut cols: Vec<String> = (0..arity)
+                .map(|c| {
+                    let ty = if self.boxed(i, c, boxed) {
+                        col_ty
+                    } else {
+                        "number"
+                    };
+                    format!("c{c}: {ty}")
+                })
+                .collect();
+            if let Some(l) = self.lattice.get(i).copied().flatten() {
+                let c = arity - l.width();
+                cols[c] = format!("c{c}: {}", l.name());
             }
             if self.is_mailbox(i) {
                 cols.insert(0, "at: symbol".into());

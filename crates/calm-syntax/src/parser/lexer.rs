@@ -90,12 +90,36 @@ pub(crate) struct Token {
     pub terminal: bool,
 }
 
+/// A comment (or a `#` line) skipped as trivia, recorded only when asked for
+/// ([`Lexer::with_comments`]): the formatter puts them back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Comment {
+    /// What kind.
+    pub kind: CommentKind,
+    /// The comment's text: `//` to the end of the line (the newline excluded), `/*` to `*/`, `#`
+    /// to the end of the line.
+    pub span: Span,
+}
+
+/// The kinds of [`Comment`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CommentKind {
+    /// `// ...`
+    Line,
+    /// `/* ... */`
+    Block,
+    /// A `#` line (a preprocessor line marker, skipped).
+    Hash,
+}
+
 /// The lexer.
 pub(crate) struct Lexer<'a> {
     rest: Input<'a>,
     file: FileId,
     /// Problems found so far.
     pub diags: Vec<Diagnostic>,
+    /// The comments skipped so far, when recording ([`Lexer::with_comments`]).
+    pub comments: Option<Vec<Comment>>,
 }
 
 fn is_ident_start(c: char) -> bool {
@@ -332,6 +356,26 @@ impl<'a> Lexer<'a> {
             rest: Input::new(text),
             file,
             diags: Vec::new(),
+            comments: None,
+        }
+    }
+
+    /// A lexer over the whole `text` that records the comments it skips in
+    /// [`Lexer::comments`] (the tokens are the same).
+    pub fn with_comments(file: FileId, text: &'a str) -> Self {
+        Lexer {
+            comments: Some(Vec::new()),
+            ..Lexer::new(file, text)
+        }
+    }
+
+    fn record(&mut self, kind: CommentKind, start: usize) {
+        let end = self.offset();
+        if let Some(comments) = &mut self.comments {
+            comments.push(Comment {
+                kind,
+                span: Span::new(start, end),
+            });
         }
     }
 
@@ -354,10 +398,12 @@ impl<'a> Lexer<'a> {
             }
             let frag = *self.rest.fragment();
             if frag.starts_with("//") {
+                let start = self.offset();
                 let r: LexResult<'_, Input<'_>> = take_till(|c| c == '\n').parse(self.rest);
                 if let Ok((r, _)) = r {
                     self.rest = r;
                 }
+                self.record(CommentKind::Line, start);
                 skipped = true;
                 continue;
             }
@@ -367,10 +413,12 @@ impl<'a> Lexer<'a> {
                     preceded(tag("/*"), take_until("*/")).parse(self.rest);
                 match body {
                     Ok((r, inner)) => {
+                        let start = self.offset();
                         line_start |= inner.fragment().contains('\n');
                         let (r, _) = take1(r);
                         let (r, _) = take1(r);
                         self.rest = r;
+                        self.record(CommentKind::Block, start);
                     }
                     Err(_) => {
                         let start = self.offset();
@@ -397,6 +445,7 @@ impl<'a> Lexer<'a> {
                     self.diags
                         .push(preprocessor_line(self.file, line.fragment(), sp));
                     self.rest = r;
+                    self.record(CommentKind::Hash, sp.start);
                 }
                 skipped = true;
                 continue;

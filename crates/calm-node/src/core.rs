@@ -4,7 +4,7 @@
 //! the same `NodeCore`, through the same [`crate::stepper::Stepper`] (which adds durability), so
 //! they run the same code.
 
-use crate::node::{Limits, check_fact};
+use crate::limits::{Limits, check_fact};
 use crate::sent::SentFacts;
 use crate::wire::{WireFact, WireValue, split_batches};
 use calm_engine::{Engine, Program, Value};

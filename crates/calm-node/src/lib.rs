@@ -4,7 +4,9 @@
 //! inserts, timers), **queries** (one engine tick: rules to fixpoint, strata in order) and
 //! **sends** (`@async` facts to their destinations; `@next` facts to its own next tick).
 //! Peers talk over TCP with length-delimited bincode frames ([`wire`]); delivery is
-//! at-least-once with acknowledgements and retransmission ([`link`](crate) internals).
+//! at-least-once with acknowledgements and retransmission: the protocol is the state machine
+//! [`link_state::LinkState`], without I/O, which the tokio links drive over TCP (and the
+//! simulator, `calm-sim`, through its faulty network).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), calm_node::NodeError> {
@@ -30,7 +32,9 @@ pub mod console;
 pub mod core;
 pub mod durable;
 pub mod http;
+pub mod limits;
 mod link;
+pub mod link_state;
 pub mod metrics;
 mod node;
 mod outbox;
@@ -40,13 +44,15 @@ pub mod stepper;
 pub mod store;
 mod warnings;
 pub mod wire;
+pub mod wire_io;
 
 pub use auth::Secret;
 pub use config::{ConfigError, Settings};
 pub use durable::SnapshotPolicy;
+pub use limits::Limits;
 pub use metrics::Metrics;
 pub use node::{
-    Limits, Node, NodeConfig, NodeError, NodeHandle, NodeOptions, Peer, PeerStatus, Status, Update,
+    Node, NodeConfig, NodeError, NodeHandle, NodeOptions, Peer, PeerStatus, Status, Update,
     parse_duration, start, start_with, timer_inputs,
 };
 pub use stepper::{Step, Stepped, Stepper};

@@ -5,20 +5,25 @@
 //! sequence numbers it processed from each peer incarnation (a program that deletes could
 //! otherwise see a removed fact come back).
 //!
-//! Liveness: the link drains its peer's outbox ([`LinkState`]), which the tick loop fills
+//! The protocol itself (what to write when, retransmission, acknowledgements, incarnations) is
+//! the state machine [`crate::link_state::LinkState`], in the peer's [`Outbox`]; this module
+//! moves its frames over TCP: it dials, runs the handshake, writes what the state machine says
+//! to write, feeds it the frames it reads and wakes it at the time it asks for.
+//!
+//! Liveness: the link drains its peer's outbox ([`Outbox`]), which the tick loop fills
 //! without waiting; every write has a timeout ([`crate::Limits::peer_write_timeout`]) after
 //! which the connection is closed; and only the task reading a connection waits for room in the
 //! tick loop's queue (which the tick loop always drains, since it never waits on a link), so a
 //! slow or stuck peer slows its own link only.
 
 use crate::auth::{self, NONCE_LEN, Role, Secret, Transcript};
+use crate::link_state::Received;
 use crate::metrics::Metrics;
 use crate::node::{Event, Peer, Shared};
-use crate::outbox::{LinkState, Next};
+use crate::outbox::Outbox;
 use crate::warnings::{OUTSIDER, quote};
-use crate::wire::{
-    self, Frame, MAX_HANDSHAKE_FRAME, PROTOCOL_VERSION, WireError, WireFact, WireValue,
-};
+use crate::wire::{Frame, MAX_HANDSHAKE_FRAME, PROTOCOL_VERSION, WireError, WireFact, WireValue};
+use crate::wire_io;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +36,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 /// How long the link waits for an acknowledgement, everything written, before it writes the
 /// unacknowledged batches again on the same connection.
-const RETRANSMIT_AFTER: Duration = Duration::from_secs(2);
+pub(crate) const RETRANSMIT_AFTER: Duration = Duration::from_secs(2);
 /// Longest wait between the starts of two reconnection attempts: a healed link is back within
 /// about this (plus the connect itself) once the peer can be reached again.
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
@@ -56,10 +61,8 @@ pub(crate) struct LinkParams {
     pub events: mpsc::Sender<Event>,
     pub shared: Arc<Shared>,
     /// The peer's outbox (batches owed, acknowledgements to write) and link state.
-    pub state: Arc<LinkState>,
+    pub state: Arc<Outbox>,
     pub stop: watch::Receiver<bool>,
-    /// The peer's incarnation when last connected (from the data directory).
-    pub peer_incarnation: Option<u64>,
 }
 
 /// Why a connection's reader ended.
@@ -71,12 +74,6 @@ struct Link {
     reader: Option<JoinHandle<()>>,
     generation: u64,
     ended_tx: mpsc::Sender<Ended>,
-    /// Batches up to this sequence number were written on this connection.
-    cursor: u64,
-    /// When the link last wrote all unacknowledged batches from the first (connection or
-    /// retransmission).
-    rewound: Instant,
-    last_write: Instant,
 }
 
 impl Link {
@@ -112,7 +109,6 @@ impl Link {
         self.p.state.set_writing(None);
         match r {
             Ok(Ok(())) => {
-                self.last_write = Instant::now();
                 Metrics::add(&self.p.shared.metrics.bytes_out, bytes.len() as u64);
                 true
             }
@@ -130,23 +126,17 @@ impl Link {
         }
     }
 
-    /// Writes what the outbox holds, a bounded number of frames; `true` if there is more.
+    /// Writes what the state machine says to write, a bounded number of frames; `true` if
+    /// there is more. A failed write closes the connection, and the next one starts over.
     async fn flush(&mut self) -> bool {
         for _ in 0..WRITES_PER_TURN {
             if self.writer.is_none() {
                 return false;
             }
-            match self.p.state.next(self.cursor) {
-                None => return false,
-                Some(Next::Acks(bytes)) => {
-                    self.write(&bytes).await;
-                }
-                Some(Next::Batch(seq, frame)) => {
-                    if self.write(&frame).await {
-                        self.cursor = seq;
-                    }
-                }
-            }
+            let Some(t) = self.p.state.poll_transmit() else {
+                return false;
+            };
+            self.write(t.bytes()).await;
         }
         true
     }
@@ -159,7 +149,7 @@ impl Link {
             self.generation += 1;
             tracing::info!(peer = %self.p.peer.name, "link down");
         }
-        self.p.state.set_connected(false);
+        self.p.state.on_disconnected();
     }
 
     fn connected(&mut self, stream: TcpStream, incarnation: u64) {
@@ -167,18 +157,17 @@ impl Link {
         self.generation += 1;
         let (reader, writer) = stream.into_split();
         self.writer = Some(writer);
-        self.last_write = Instant::now();
-        self.cursor = 0;
-        self.rewound = Instant::now();
         // A new incarnation is announced to the tick loop before any batch of this connection:
         // the same task sends both, in order.
-        let first =
-            (self.p.peer_incarnation != Some(incarnation)).then(|| Event::PeerIncarnation {
+        let first = self
+            .p
+            .state
+            .on_connected(incarnation)
+            .map(|e| Event::PeerIncarnation {
                 peer: self.p.peer.name.clone(),
-                incarnation,
-                restarted: self.p.peer_incarnation.is_some(),
+                incarnation: e.incarnation,
+                restarted: e.restarted,
             });
-        self.p.peer_incarnation = Some(incarnation);
         self.p
             .shared
             .warnings
@@ -194,24 +183,6 @@ impl Link {
             self.p.shared.clone(),
         )));
         tracing::info!(peer = %self.p.peer.name, "link up");
-        self.p.state.set_connected(true);
-    }
-
-    /// When to write the unacknowledged batches again: everything was written and no
-    /// acknowledgement came for a while.
-    fn retransmit_at(&self) -> Option<Instant> {
-        self.writer.as_ref()?;
-        let (n, last) = self.p.state.unacked();
-        if n == 0 || self.cursor < last {
-            return None;
-        }
-        let progress = self
-            .p
-            .state
-            .last_ack()
-            .map(Instant::from_std)
-            .map_or(self.rewound, |a| a.max(self.rewound));
-        Some(progress + RETRANSMIT_AFTER)
     }
 }
 
@@ -226,7 +197,7 @@ async fn read_loop(
     peer: String,
     events: mpsc::Sender<Event>,
     ended: mpsc::Sender<Ended>,
-    state: Arc<LinkState>,
+    state: Arc<Outbox>,
     shared: Arc<Shared>,
 ) {
     let metrics = &shared.metrics;
@@ -240,7 +211,7 @@ async fn read_loop(
     let why = loop {
         // Nothing for `idle` (the peer pings after a third of it): the connection is dead or
         // the peer is holding it open for nothing.
-        let r = match timeout(idle, wire::read_frame(&mut reader)).await {
+        let r = match timeout(idle, wire_io::read_frame(&mut reader)).await {
             Ok(r) => r,
             Err(_) => Err(WireError::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -253,9 +224,12 @@ async fn read_loop(
             Err(e) => break Err(e),
         };
         Metrics::add(&metrics.bytes_in, n as u64);
-        state.frame_received();
-        match frame {
-            Frame::Batch { seq, facts } => {
+        let received = match state.on_frame(frame, metrics) {
+            Ok(r) => r,
+            Err(e) => break Err(e),
+        };
+        match received {
+            Received::Batch { seq, facts } => {
                 // Wait for room in the inbound memory budget (this peer's, then everyone's):
                 // meanwhile this connection is not read, and the peer's batches wait on its
                 // side. The tick loop never waits, so the budget always comes back.
@@ -291,25 +265,17 @@ async fn read_loop(
                     return;
                 }
             }
-            Frame::Ack { seq } => {
-                let (removed, resync) = state.acked(seq, metrics);
-                if removed {
-                    // The tick loop forgets it in the store at its next commit.
-                    if let Ok(mut a) = shared.acked.lock() {
-                        a.push((peer.clone(), seq));
-                    }
-                }
+            // The state machine lists a removed batch for the tick loop, which forgets it in the
+            // store at its next commit.
+            Received::Acked { resync, .. } => {
                 if resync {
                     // Wake the tick loop; if its queue is full it is awake anyway, and it
                     // looks for due resyncs at every turn.
                     let _ = events.try_send(Event::Wake);
                 }
             }
-            Frame::Ping => {}
-            Frame::Members { names } => check_members(&shared, &peer, names),
-            Frame::Hello { .. } | Frame::Auth { .. } => {
-                break Err(WireError::Decode("unexpected handshake frame".into()));
-            }
+            Received::Ping => {}
+            Received::Members(names) => check_members(&shared, &peer, names),
         }
     };
     let _ = ended.send((generation, why)).await;
@@ -364,18 +330,14 @@ pub(crate) async fn run(p: LinkParams) {
         reader: None,
         generation: 0,
         ended_tx,
-        cursor: 0,
-        rewound: Instant::now(),
-        last_write: Instant::now(),
     };
-    let ping_every = link.p.shared.limits.peer_idle_timeout / 3;
     let far = || Instant::now() + Duration::from_secs(3600);
     let mut backoff = Duration::from_millis(50);
     let mut next_dial = Instant::now();
     let mut stopping: Option<Instant> = None;
     loop {
         if let Some(deadline) = stopping
-            && (link.p.state.unacked().0 == 0 || Instant::now() >= deadline)
+            && (link.p.state.unacked() == 0 || Instant::now() >= deadline)
         {
             link.disconnect();
             return;
@@ -423,14 +385,14 @@ pub(crate) async fn run(p: LinkParams) {
             continue;
         }
         let more = link.flush().await;
-        let retransmit_at = link.retransmit_at().unwrap_or_else(far);
+        // The state machine's next deadline: a retransmission or a keep-alive.
+        let timeout_at = link
+            .p
+            .state
+            .poll_timeout()
+            .map_or_else(far, Instant::from_std);
         let dial_at = if link.writer.is_none() && link.p.dial {
             next_dial
-        } else {
-            far()
-        };
-        let ping_at = if link.writer.is_some() {
-            link.last_write + ping_every
         } else {
             far()
         };
@@ -459,18 +421,11 @@ pub(crate) async fn run(p: LinkParams) {
                 }
                 link.disconnect();
             },
-            _ = sleep_until(retransmit_at) => {
-                let (n, _) = link.p.state.unacked();
+            _ = sleep_until(timeout_at) => {
+                let n = link.p.state.handle_timeout();
                 Metrics::add(&link.p.shared.metrics.retransmits, n as u64);
-                link.cursor = 0;
-                link.rewound = Instant::now();
             },
             _ = sleep_until(dial_at) => {},
-            _ = sleep_until(ping_at) => {
-                if let Ok(b) = wire::frame_bytes(&Frame::Ping) {
-                    link.write(&b).await;
-                }
-            },
             _ = stop.changed(), if stopping.is_none() => {
                 stopping = Some(Instant::now() + Duration::from_secs(2));
             },
@@ -545,7 +500,7 @@ pub(crate) struct Me<'a> {
 async fn read_hello<S: AsyncRead + Unpin>(
     s: &mut S,
 ) -> Result<(String, u64, Vec<u8>, Vec<u8>), HandshakeError> {
-    match wire::read_frame_max(s, MAX_HANDSHAKE_FRAME)
+    match wire_io::read_frame_max(s, MAX_HANDSHAKE_FRAME)
         .await
         .map_err(bad)?
     {
@@ -592,7 +547,7 @@ pub(crate) async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         nonce: nonce.clone(),
         proof: Vec::new(),
     };
-    wire::write_frame(s, &hello).await.map_err(bad)?;
+    wire_io::write_frame(s, &hello).await.map_err(bad)?;
     let (node, incarnation, their_nonce, proof) = read_hello(s).await?;
     if node != expected {
         return Err(HandshakeError::WrongNode(node));
@@ -619,7 +574,7 @@ pub(crate) async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         }
         None => Vec::new(),
     };
-    wire::write_frame(s, &Frame::Auth { proof: proof_out })
+    wire_io::write_frame(s, &Frame::Auth { proof: proof_out })
         .await
         .map_err(bad)?;
     send_members(s, me).await?;
@@ -657,8 +612,8 @@ pub(crate) async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             .map(|secret| t.proof(secret, Role::Listener))
             .unwrap_or_default(),
     };
-    wire::write_frame(s, &hello).await.map_err(bad)?;
-    let proof = match wire::read_frame_max(s, MAX_HANDSHAKE_FRAME)
+    wire_io::write_frame(s, &hello).await.map_err(bad)?;
+    let proof = match wire_io::read_frame_max(s, MAX_HANDSHAKE_FRAME)
         .await
         .map_err(bad)?
     {
@@ -684,7 +639,7 @@ async fn send_members<S: AsyncWrite + Unpin>(s: &mut S, me: &Me<'_>) -> Result<(
     let frame = Frame::Members {
         names: me.members.to_vec(),
     };
-    wire::write_frame(s, &frame).await.map_err(bad)?;
+    wire_io::write_frame(s, &frame).await.map_err(bad)?;
     Ok(())
 }
 
@@ -875,6 +830,7 @@ impl Drop for IpSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire;
     use proptest::prelude::*;
 
     fn secret() -> Secret {

@@ -3,9 +3,11 @@
 use crate::auth::Secret;
 use crate::core::{Input, NodeCore};
 use crate::durable::{Restored, SnapshotPolicy};
+pub use crate::limits::Limits;
+pub(crate) use crate::limits::check_fact;
 use crate::link;
 use crate::metrics::Metrics;
-use crate::outbox::LinkState;
+use crate::outbox::Outbox;
 use crate::stepper::{Step, Stepped, Stepper};
 use crate::store::{RedbStorage, Storage};
 use crate::warnings::Warnings;
@@ -42,81 +44,17 @@ impl Peer {
     }
 }
 
-/// Limits on what outsiders control.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Facts in one client request.
-    pub max_facts_per_request: usize,
-    /// Bytes in one symbol.
-    pub max_string_len: usize,
-    /// Simultaneous inbound peer connections (handshakes included).
-    pub max_connections: usize,
-    /// Simultaneous inbound peer connections in their handshake from one IP address; more are
-    /// closed at once (on top of [`Limits::max_connections`]), so that one address cannot take
-    /// every handshake slot from the members.
-    pub max_connections_per_ip: usize,
-    /// Time a peer has to complete the handshake.
-    pub handshake_timeout: Duration,
-    /// Events queued for the tick loop. Client requests over it are refused as busy (HTTP 503
-    /// with `Retry-After`); a link reading a peer's batches waits for room (only that socket's
-    /// reading waits: the tick loop always drains the queue).
-    pub queue_len: usize,
-    /// An established peer connection on which nothing arrives for this long is closed (each
-    /// side sends a ping after a third of it without traffic).
-    pub peer_idle_timeout: Duration,
-    /// An HTTP connection with no traffic either way for this long is closed.
-    pub http_idle_timeout: Duration,
-    /// Simultaneous HTTP connections; more are closed at once.
-    pub max_http_connections: usize,
-    /// A write to a peer that does not complete within this closes the connection (the peer
-    /// is stuck or not reading); the link reconnects and sends what is owed again.
-    pub peer_write_timeout: Duration,
-    /// Bytes of batches queued for one peer and not acknowledged, at most (with or without a
-    /// data directory). Over it, no new batch is queued for that peer until it caught up; then
-    /// it is sent its whole history again (see `docs/node.md`).
-    pub peer_outbox_bytes: usize,
-    /// An HTTP connection must send a request's whole head (request line and headers) within
-    /// this, from its start or the end of the previous request; otherwise it is closed (a
-    /// client sending one header line now and then cannot hold a connection).
-    pub http_header_timeout: Duration,
-    /// Simultaneous HTTP connections from one IP address; more are closed at once (on top of
-    /// [`Limits::max_http_connections`]).
-    pub max_http_connections_per_ip: usize,
-    /// A peer that has not connected this long after the node started is reported (a WARN line,
-    /// and a warning in the status until it connects).
-    pub peer_connect_grace: Duration,
-    /// Estimated memory of the batches received from one peer and not yet taken by a tick, at
-    /// most; over it, the node stops reading that peer's connection until ticks catch up (the
-    /// peer's batches wait on its side, unacknowledged).
-    pub peer_inbound_bytes: usize,
-    /// The same, for all peers together.
-    pub inbound_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_facts_per_request: 100_000,
-            max_string_len: 64 << 10,
-            max_connections: 64,
-            max_connections_per_ip: 8,
-            handshake_timeout: Duration::from_secs(5),
-            queue_len: 1024,
-            peer_idle_timeout: Duration::from_secs(3),
-            http_idle_timeout: Duration::from_secs(60),
-            max_http_connections: 256,
-            peer_write_timeout: Duration::from_secs(10),
-            peer_outbox_bytes: 64 << 20,
-            http_header_timeout: Duration::from_secs(10),
-            max_http_connections_per_ip: 64,
-            peer_connect_grace: Duration::from_secs(30),
-            peer_inbound_bytes: 64 << 20,
-            inbound_bytes: 256 << 20,
-        }
+/// A byte budget in KiB permits (at least one, at most what a semaphore holds).
+/// The link protocol's numbers for a node with these limits.
+fn link_config(limits: &Limits) -> crate::link_state::LinkConfig {
+    crate::link_state::LinkConfig {
+        retransmit_after: crate::link::RETRANSMIT_AFTER.as_millis() as u64,
+        ping_after: Some((limits.peer_idle_timeout / 3).as_millis() as u64),
+        outbox_bytes: limits.peer_outbox_bytes,
+        max_acks: crate::link_state::MAX_ACKS,
     }
 }
 
-/// A byte budget in KiB permits (at least one, at most what a semaphore holds).
 pub(crate) fn kib(bytes: usize) -> usize {
     (bytes / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS >> 1)
 }
@@ -291,11 +229,9 @@ pub(crate) struct Shared {
     pub name: String,
     pub metrics: Metrics,
     /// Each peer's outbox and link state.
-    pub links: BTreeMap<String, Arc<LinkState>>,
+    pub links: BTreeMap<String, Arc<Outbox>>,
     pub limits: Limits,
     pub secret: Option<Secret>,
-    /// Batches peers acknowledged, for the tick loop to remove from the store.
-    pub acked: Mutex<Vec<(String, u64)>>,
     /// Why the node stopped, if it failed.
     pub failure: Mutex<Option<String>>,
     /// When the node started.
@@ -639,26 +575,6 @@ fn status(stepper: &Stepper, shared: &Shared) -> Status {
     }
 }
 
-pub(crate) fn check_fact(
-    program: &Program,
-    limits: &Limits,
-    relation: &str,
-    tuple: &[Value],
-) -> Result<(), String> {
-    for v in tuple {
-        if let Value::Symbol(s) = v
-            && s.len() > limits.max_string_len
-        {
-            return Err(format!(
-                "a symbol of {} bytes in `{relation}` exceeds the limit of {}",
-                s.len(),
-                limits.max_string_len
-            ));
-        }
-    }
-    program.check(relation, tuple).map_err(|e| e.to_string())
-}
-
 /// Starts a node: binds the peer listener, starts the links, the timers and the tick loop. State
 /// lives in memory only, and peers are not authenticated: see [`start_with`].
 pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
@@ -694,13 +610,12 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             .peers
             .iter()
             .map(|p| {
-                let state = LinkState::new(&p.name, p.shown(), config.limits.peer_outbox_bytes);
+                let state = Outbox::new(&p.name, p.shown(), link_config(&config.limits));
                 (p.name.clone(), Arc::new(state))
             })
             .collect(),
         limits: config.limits.clone(),
         secret: options.cluster_secret.clone(),
-        acked: Mutex::new(Vec::new()),
         failure: Mutex::new(None),
         started: Instant::now(),
         warnings: Warnings::default(),
@@ -847,6 +762,7 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
         let Some(state) = shared.links.get(&peer.name).cloned() else {
             continue;
         };
+        state.set_peer_incarnation(peer_incarnation);
         // What the store owes the peer, within its budget (see `LinkState::push`).
         for (seq, facts) in unacked {
             state.push(seq, &facts, false, &shared.metrics);
@@ -861,7 +777,6 @@ pub async fn start_with(config: NodeConfig, options: NodeOptions) -> Result<Node
             shared: shared.clone(),
             stop: stop_rx.clone(),
             state,
-            peer_incarnation,
         }));
     }
     // The links, like the client servers, run on `clients`: without a data directory the tick
@@ -1187,11 +1102,11 @@ impl TickLoop {
                 continue;
             }
             // Batches the links saw acknowledged: they leave the store's outbox in this commit.
-            let acked = shared
-                .acked
-                .lock()
-                .map(|mut a| std::mem::take(&mut *a))
-                .unwrap_or_default();
+            let acked: Vec<(String, u64)> = shared
+                .links
+                .iter()
+                .flat_map(|(peer, link)| link.take_acked().into_iter().map(|s| (peer.clone(), s)))
+                .collect();
             let span = tracing::debug_span!("tick", node = %shared.name, tick = stepper.core().engine().ticks());
             let step = Step {
                 inputs,

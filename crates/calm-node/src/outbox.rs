@@ -1,69 +1,45 @@
-//! The per-peer outbox between the tick loop and a link: the tick loop appends batches and
-//! acknowledgements without ever waiting, the link drains them at the pace of its socket. Neither
-//! holds the lock across an `.await` or a write; a lock is held for a map operation only.
+//! The per-peer outbox between the tick loop and a link: the peer's [`LinkState`] (the link
+//! protocol, without I/O) behind a mutex, shared by the tick loop (which queues batches and
+//! acknowledgements without ever waiting), the link's tasks (which write what it says at the pace
+//! of the socket and feed it the frames they read) and status readers. Nobody holds the lock
+//! across an `.await` or a write: a lock is held for one call of the state machine. The clock is
+//! read here, and passed to the state machine as milliseconds since the outbox was made.
 //!
-//! The outbox is bounded in bytes ([`crate::Limits::peer_outbox_bytes`]): when a new batch would
-//! take a peer's backlog (batches queued and not acknowledged) over the budget, the batch is not
-//! queued (with a data directory it is in the store all the same), the peer is marked, and no
-//! new batch is queued for it until the backlog is acknowledged to the last batch. Then the tick
-//! loop sends it, as new batches, everything ever sent to it (`Stepper::resend_history`), which
-//! covers every batch that was not queued. Nothing is dropped silently: the batches not queued
-//! are counted (`calm_outbox_overflows_total`) and the peer's status says `overflowed`.
+//! The outbox is bounded in bytes ([`crate::Limits::peer_outbox_bytes`], see
+//! [`LinkState::push`]): when a new batch would take a peer's backlog (batches queued and not
+//! acknowledged) over the budget, the batch is not queued (with a data directory it is in the
+//! store all the same), the peer is marked, and no new batch is queued for it until the backlog
+//! is acknowledged to the last batch. Then the tick loop sends it, as new batches, everything
+//! ever sent to it (`Stepper::resend_history`), which covers every batch that was not queued.
+//! Nothing is dropped silently: the batches not queued are counted
+//! (`calm_outbox_overflows_total`) and the peer's status says `overflowed`.
 
+use crate::link_state::{LinkConfig, LinkState, PeerIncarnation, Pushed, Received, Transmit};
 use crate::metrics::Metrics;
 use crate::node::PeerStatus;
-use crate::wire::{self, Frame, WireFact};
-use std::collections::BTreeMap;
+use crate::wire::{Frame, WireError, WireFact};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-
-/// Acknowledgements waiting to be written, at most; more are not queued (the peer sends those
-/// batches again, which are acknowledged again).
-const MAX_ACKS: usize = 1 << 16;
 
 /// A write pending for longer than this makes the link count as not connected.
 pub(crate) const STALL_AFTER: Duration = Duration::from_secs(1);
 
-/// What the link writes next.
-pub(crate) enum Next {
-    /// Acknowledgements, as one buffer of frames.
-    Acks(Vec<u8>),
-    /// A batch: its sequence number and its frame.
-    Batch(u64, Arc<Vec<u8>>),
-}
-
-#[derive(Default)]
 struct Inner {
-    /// Unacknowledged batches, as frames ready to write.
-    batches: BTreeMap<u64, Arc<Vec<u8>>>,
-    /// Their bytes.
-    bytes: usize,
-    /// Acknowledgements of the peer's batches, to write.
-    acks: Vec<u64>,
-    /// Over budget: batches not queued since; the history is sent again once the backlog is
-    /// acknowledged.
-    overflowed: bool,
-    /// The batches not queued.
-    dropped: Vec<u64>,
-    /// The link is up (handshake done, connection open).
-    connected: bool,
-    /// The link has been up at least once since the node started.
-    ever_connected: bool,
+    link: LinkState,
     /// Since when the current write waits.
     writing_since: Option<Instant>,
-    /// When the last frame arrived from the peer.
-    last_frame: Option<Instant>,
-    /// When the peer last acknowledged a batch.
-    last_ack: Option<Instant>,
 }
 
 /// One peer's outbox and link state, shared by the tick loop, the link and status readers.
-pub(crate) struct LinkState {
+pub(crate) struct Outbox {
     name: String,
     addr: String,
+    /// The budget of queued bytes (for the log).
     budget: usize,
+    /// Time zero of the state machine.
+    epoch: Instant,
     inner: Mutex<Inner>,
     /// Wakes the link: something to write.
     pub wake: Notify,
@@ -72,13 +48,17 @@ pub(crate) struct LinkState {
     history: (AtomicU64, AtomicU64),
 }
 
-impl LinkState {
-    pub fn new(name: &str, addr: String, budget: usize) -> LinkState {
-        LinkState {
+impl Outbox {
+    pub fn new(name: &str, addr: String, config: LinkConfig) -> Outbox {
+        Outbox {
             name: name.to_string(),
             addr,
-            budget,
-            inner: Mutex::new(Inner::default()),
+            budget: config.outbox_bytes,
+            epoch: Instant::now(),
+            inner: Mutex::new(Inner {
+                link: LinkState::new(config, None),
+                writing_since: None,
+            }),
             wake: Notify::new(),
             history: (AtomicU64::new(0), AtomicU64::new(0)),
         }
@@ -92,156 +72,151 @@ impl LinkState {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding this lock leaves consistent data (every change is one map
-        // operation plus counters): go on with it.
+        // A panic while holding this lock leaves consistent data (every change is one call of
+        // the state machine): go on with it.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Milliseconds since the outbox was made: the state machine's time.
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The instant `ms` milliseconds of the state machine's time stand for.
+    fn instant(&self, ms: u64) -> Instant {
+        self.epoch + Duration::from_millis(ms)
+    }
+
+    /// Sets the peer's incarnation as the store recorded it.
+    pub fn set_peer_incarnation(&self, incarnation: Option<u64>) {
+        self.lock().link.set_peer_incarnation(incarnation);
     }
 
     /// Queues a batch unless the peer's backlog is over its budget (see the module
     /// documentation); `force` queues it regardless. Never waits. Returns whether it was queued.
     pub fn push(&self, seq: u64, facts: &[WireFact], force: bool, metrics: &Metrics) -> bool {
-        let frame = match wire::frame_bytes(&Frame::Batch {
-            seq,
-            facts: facts.to_vec(),
-        }) {
-            Ok(f) => f,
-            Err(e) => {
+        let pushed = {
+            let mut g = self.lock();
+            let before = g.link.unacked();
+            let r = g.link.push(seq, facts, force);
+            if matches!(r, Ok(Pushed::Queued)) && g.link.unacked().0 > before.0 {
+                Metrics::add(&metrics.unacked, 1);
+            }
+            (r, before.1)
+        };
+        match pushed {
+            (Ok(Pushed::Queued), _) => {
+                self.wake.notify_one();
+                true
+            }
+            (Ok(Pushed::Held { first }), bytes) => {
+                if first {
+                    tracing::warn!(peer = %self.name, bytes, budget = self.budget, "the peer's backlog is over its budget: no new batch is queued for it until it caught up; then it is sent its history again");
+                }
+                Metrics::add(&metrics.outbox_overflows, 1);
+                false
+            }
+            (Err(e), _) => {
                 // Larger than a frame may be: the peer could never receive it.
                 Metrics::add(&metrics.bad_frames, 1);
                 tracing::error!(peer = %self.name, seq, error = %e, "a batch cannot be encoded; it is not sent");
-                return false;
-            }
-        };
-        let n = frame.len();
-        {
-            let mut g = self.lock();
-            if !force && (g.overflowed || (!g.batches.is_empty() && g.bytes + n > self.budget)) {
-                if !g.overflowed {
-                    tracing::warn!(peer = %self.name, bytes = g.bytes, budget = self.budget, "the peer's backlog is over its budget: no new batch is queued for it until it caught up; then it is sent its history again");
-                }
-                g.overflowed = true;
-                g.dropped.push(seq);
-                Metrics::add(&metrics.outbox_overflows, 1);
-                return false;
-            }
-            if g.batches.insert(seq, Arc::new(frame)).is_none() {
-                g.bytes += n;
-                Metrics::add(&metrics.unacked, 1);
+                false
             }
         }
-        self.wake.notify_one();
-        true
     }
 
     /// Queues an acknowledgement of the peer's batch `seq`. Never waits.
     pub fn ack(&self, seq: u64) {
-        {
-            let mut g = self.lock();
-            if g.acks.len() >= MAX_ACKS {
-                return;
-            }
-            g.acks.push(seq);
+        if self.lock().link.ack(seq) {
+            self.wake.notify_one();
         }
-        self.wake.notify_one();
     }
 
-    /// The batches not queued, if the peer's backlog went over its budget and is now all
-    /// acknowledged: the caller sends the peer its history again. Clears the mark.
+    /// See [`LinkState::take_resync`].
     pub fn take_resync(&self) -> Option<Vec<u64>> {
-        let mut g = self.lock();
-        if g.overflowed && g.batches.is_empty() {
-            g.overflowed = false;
-            return Some(std::mem::take(&mut g.dropped));
+        self.lock().link.take_resync()
+    }
+
+    /// See [`LinkState::take_acked`].
+    pub fn take_acked(&self) -> Vec<u64> {
+        self.lock().link.take_acked()
+    }
+
+    /// The next frames to write, if any (see [`LinkState::poll_transmit`]).
+    pub fn poll_transmit(&self) -> Option<Transmit> {
+        let now = self.now();
+        self.lock().link.poll_transmit(now)
+    }
+
+    /// When the link must call [`Outbox::handle_timeout`] next, if it must.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let at = self.lock().link.poll_timeout()?;
+        Some(self.instant(at))
+    }
+
+    /// Lets the state machine see the time; returns how many batches go out again.
+    pub fn handle_timeout(&self) -> usize {
+        let now = self.now();
+        self.lock().link.handle_timeout(now)
+    }
+
+    /// A frame from the peer (see [`LinkState::on_frame`]).
+    pub fn on_frame(&self, frame: Frame, metrics: &Metrics) -> Result<Received, WireError> {
+        let now = self.now();
+        let r = self.lock().link.on_frame(now, frame)?;
+        if let Received::Acked { removed: true, .. } = r {
+            metrics.unacked.fetch_sub(1, Ordering::Relaxed);
         }
-        None
+        Ok(r)
     }
 
-    /// The next thing to write: acknowledgements first, then the first batch after `cursor`.
-    pub fn next(&self, cursor: u64) -> Option<Next> {
+    /// A connection came up (see [`LinkState::on_connected`]).
+    pub fn on_connected(&self, incarnation: u64) -> Option<PeerIncarnation> {
+        let now = self.now();
         let mut g = self.lock();
-        if !g.acks.is_empty() {
-            let acks = std::mem::take(&mut g.acks);
-            drop(g);
-            let mut out = Vec::with_capacity(acks.len() * 8);
-            for seq in acks {
-                if let Ok(b) = wire::frame_bytes(&Frame::Ack { seq }) {
-                    out.extend(b);
-                }
-            }
-            return Some(Next::Acks(out));
-        }
-        g.batches
-            .range(cursor.saturating_add(1)..)
-            .next()
-            .map(|(s, f)| Next::Batch(*s, f.clone()))
+        g.writing_since = None;
+        g.link.on_connected(now, incarnation)
     }
 
-    /// The peer acknowledged `seq`; returns whether it was queued, and whether a resync is now
-    /// due (the tick loop must be woken).
-    pub fn acked(&self, seq: u64, metrics: &Metrics) -> (bool, bool) {
+    /// The connection went down.
+    pub fn on_disconnected(&self) {
         let mut g = self.lock();
-        g.last_ack = Some(Instant::now());
-        let Some(f) = g.batches.remove(&seq) else {
-            return (false, false);
-        };
-        g.bytes -= f.len();
-        metrics.unacked.fetch_sub(1, Ordering::Relaxed);
-        (true, g.overflowed && g.batches.is_empty())
+        g.link.on_disconnected();
+        g.writing_since = None;
     }
 
-    /// Batches queued and not acknowledged, and the highest sequence number among them.
-    pub fn unacked(&self) -> (usize, u64) {
-        let g = self.lock();
-        (
-            g.batches.len(),
-            g.batches.keys().next_back().copied().unwrap_or(0),
-        )
-    }
-
-    /// When the peer last acknowledged a batch.
-    pub fn last_ack(&self) -> Option<Instant> {
-        self.lock().last_ack
-    }
-
-    pub fn set_connected(&self, connected: bool) {
-        let mut g = self.lock();
-        g.connected = connected;
-        g.ever_connected |= connected;
-        if !connected {
-            g.writing_since = None;
-        }
+    /// Batches queued and not acknowledged.
+    pub fn unacked(&self) -> usize {
+        self.lock().link.unacked().0
     }
 
     /// Whether the link has been up at least once since the node started.
     pub fn ever_connected(&self) -> bool {
-        self.lock().ever_connected
+        self.lock().link.ever_connected()
     }
 
     pub fn set_writing(&self, since: Option<Instant>) {
         self.lock().writing_since = since;
     }
 
-    pub fn frame_received(&self) {
-        self.lock().last_frame = Some(Instant::now());
-    }
-
     /// The link's state as `status` reports it.
     pub fn status(&self) -> PeerStatus {
-        let g = self.lock();
         let now = Instant::now();
+        let g = self.lock();
         let ms = |t: Instant| now.saturating_duration_since(t).as_millis() as u64;
         let stalled = g
             .writing_since
             .is_some_and(|t| now.saturating_duration_since(t) >= STALL_AFTER);
+        let (unacked, bytes) = g.link.unacked();
         PeerStatus {
             name: self.name.clone(),
             addr: self.addr.clone(),
-            connected: g.connected && !stalled,
-            unacked: g.batches.len(),
-            outbox_bytes: g.bytes as u64,
-            last_frame_ago_ms: g.last_frame.map(ms),
+            connected: g.link.connected() && !stalled,
+            unacked,
+            outbox_bytes: bytes as u64,
+            last_frame_ago_ms: g.link.last_frame().map(|t| ms(self.instant(t))),
             write_pending_ms: g.writing_since.map(ms),
-            overflowed: g.overflowed,
+            overflowed: g.link.overflowed(),
             history_facts: self.history.0.load(Ordering::Relaxed),
             history_bytes: self.history.1.load(Ordering::Relaxed),
         }
@@ -251,7 +226,8 @@ impl LinkState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::WireValue;
+    use crate::link_state::MAX_ACKS;
+    use crate::wire::{self, WireValue};
 
     fn facts(n: usize) -> Vec<WireFact> {
         vec![WireFact {
@@ -260,10 +236,22 @@ mod tests {
         }]
     }
 
+    fn outbox(budget: usize) -> Outbox {
+        let config = LinkConfig {
+            retransmit_after: 2000,
+            ping_after: None,
+            outbox_bytes: budget,
+            max_acks: MAX_ACKS,
+        };
+        let o = Outbox::new("b", "addr".into(), config);
+        o.on_connected(1);
+        o
+    }
+
     #[test]
     fn over_budget_batches_are_not_queued_and_a_resync_follows_the_last_ack() {
         let m = Metrics::default();
-        let s = LinkState::new("b", "addr".into(), 1000);
+        let s = outbox(1000);
         // The first batch is queued even over the budget: the outbox was empty.
         assert!(s.push(1, &facts(2000), false, &m));
         assert!(!s.push(2, &facts(10), false, &m));
@@ -271,9 +259,21 @@ mod tests {
         assert!(!s.push(3, &facts(1), false, &m));
         assert!(s.status().overflowed);
         assert_eq!(s.take_resync(), None, "batch 1 is not acknowledged yet");
-        assert!(matches!(s.next(0), Some(Next::Batch(1, _))));
-        assert!(s.next(1).is_none());
-        assert_eq!(s.acked(1, &m), (true, true));
+        assert!(matches!(
+            s.poll_transmit(),
+            Some(Transmit::Batch { seq: 1, .. })
+        ));
+        assert!(s.poll_transmit().is_none());
+        let acked = s.on_frame(Frame::Ack { seq: 1 }, &m).unwrap();
+        assert_eq!(
+            acked,
+            Received::Acked {
+                seq: 1,
+                removed: true,
+                resync: true
+            }
+        );
+        assert_eq!(s.take_acked(), vec![1]);
         assert_eq!(s.take_resync(), Some(vec![2, 3]));
         assert_eq!(s.take_resync(), None);
         // The history goes out regardless of the budget.
@@ -287,21 +287,28 @@ mod tests {
     #[test]
     fn acknowledgements_go_first_and_are_bounded() {
         let m = Metrics::default();
-        let s = LinkState::new("b", "addr".into(), 1 << 20);
+        let s = outbox(1 << 20);
         s.push(1, &facts(1), false, &m);
         s.ack(7);
         s.ack(8);
-        match s.next(0) {
-            Some(Next::Acks(b)) => {
+        match s.poll_transmit() {
+            Some(Transmit::Acks { seqs, bytes }) => {
+                assert_eq!(seqs, vec![7, 8]);
                 let one = wire::frame_bytes(&Frame::Ack { seq: 7 }).unwrap().len();
-                assert_eq!(b.len(), 2 * one);
+                assert_eq!(bytes.len(), 2 * one);
             }
             _ => panic!("acknowledgements first"),
         }
-        assert!(matches!(s.next(0), Some(Next::Batch(1, _))));
+        assert!(matches!(
+            s.poll_transmit(),
+            Some(Transmit::Batch { seq: 1, .. })
+        ));
         for i in 0..(MAX_ACKS as u64 + 10) {
             s.ack(i);
         }
-        assert_eq!(s.lock().acks.len(), MAX_ACKS);
+        match s.poll_transmit() {
+            Some(Transmit::Acks { seqs, .. }) => assert_eq!(seqs.len(), MAX_ACKS),
+            _ => panic!("acknowledgements"),
+        }
     }
 }

@@ -8,7 +8,6 @@
 
 use calm_engine::Value;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Protocol version, exchanged in the handshake; peers with another version are refused.
 /// Version 2 added the nonces and proofs of the authenticated handshake and [`Frame::Ping`];
@@ -210,43 +209,26 @@ pub fn frame_bytes(frame: &Frame) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
-/// Writes one frame.
-pub async fn write_frame<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    frame: &Frame,
-) -> Result<usize, WireError> {
-    let bytes = frame_bytes(frame)?;
-    w.write_all(&bytes).await?;
-    w.flush().await?;
-    Ok(bytes.len())
-}
-
-/// Reads one frame; `Ok(None)` at a clean end of stream.
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    r: &mut R,
-) -> Result<Option<(Frame, usize)>, WireError> {
-    read_frame_max(r, MAX_FRAME).await
-}
-
-/// Reads one frame of at most `max` bytes (and at most [`MAX_FRAME`]); `Ok(None)` at a clean
-/// end of stream.
-pub async fn read_frame_max<R: AsyncRead + Unpin>(
-    r: &mut R,
-    max: usize,
-) -> Result<Option<(Frame, usize)>, WireError> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
+/// Decodes frames written end to end as [`frame_bytes`] writes them (each a length, then its
+/// payload), as a reader of a connection would: each length is checked against [`MAX_FRAME`]
+/// before its payload is looked at.
+pub fn decode_frames(mut bytes: &[u8]) -> Result<Vec<Frame>, WireError> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
+            return Err(WireError::Decode("a truncated frame length".into()));
+        };
+        let len = u32::from_be_bytes(*len) as usize;
+        if len > MAX_FRAME {
+            return Err(WireError::TooLarge(len));
+        }
+        if rest.len() < len {
+            return Err(WireError::Decode("a truncated frame".into()));
+        }
+        out.push(decode(&rest[..len])?);
+        bytes = &rest[len..];
     }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > max.min(MAX_FRAME) {
-        return Err(WireError::TooLarge(len));
-    }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf).await?;
-    Ok(Some((decode(&buf)?, len + 4)))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -296,21 +278,27 @@ mod tests {
     }
 
     #[test]
+    fn frames_end_to_end_decode_in_order_and_truncation_is_an_error() {
+        let frames = [Frame::Ack { seq: 3 }, Frame::Ping, Frame::Ack { seq: 9 }];
+        let mut bytes = Vec::new();
+        for f in &frames {
+            bytes.extend(frame_bytes(f).unwrap());
+        }
+        assert_eq!(decode_frames(&bytes).unwrap(), frames);
+        assert!(decode_frames(&[]).unwrap().is_empty());
+        assert!(decode_frames(&bytes[..bytes.len() - 1]).is_err());
+        assert!(decode_frames(&bytes[..2]).is_err());
+        assert!(matches!(
+            decode_frames(&[0xff, 0xff, 0xff, 0xff]),
+            Err(WireError::TooLarge(_))
+        ));
+    }
+
+    #[test]
     fn trailing_bytes_are_rejected() {
         let mut bytes = encode(&Frame::Ack { seq: 1 }).unwrap();
         bytes.push(0);
         assert!(decode(&bytes).is_err());
-    }
-
-    #[tokio::test]
-    async fn oversized_length_prefix_is_refused_before_allocating() {
-        let mut data: &[u8] = &[0xff, 0xff, 0xff, 0xff, 1, 2, 3];
-        assert!(matches!(
-            read_frame(&mut data).await,
-            Err(WireError::TooLarge(_))
-        ));
-        let mut empty: &[u8] = &[];
-        assert!(read_frame(&mut empty).await.unwrap().is_none());
     }
 
     proptest! {

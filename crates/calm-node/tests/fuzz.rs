@@ -106,7 +106,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(async {
             let mut r: &[u8] = &bytes;
-            while let Ok(Some(_)) = wire::read_frame(&mut r).await {}
+            while let Ok(Some(_)) = calm_node::wire_io::read_frame(&mut r).await {}
         });
     }
 

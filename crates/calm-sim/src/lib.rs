@@ -12,7 +12,8 @@
 //!
 //! - [`rng`]: the seeded generator (no other randomness, no wall clock, no hash-map order).
 //! - [`placement`]: which node holds which input fact.
-//! - [`net`]: simulated time, the faults, the link layer.
+//! - [`net`]: simulated time and the faults, beneath the node's own link protocol
+//!   (`calm_node::link_state::LinkState`, driven by [`sim`]).
 //! - [`sim`]: one schedule, to quiescence.
 //! - [`trace`]: readable events and the run's hash.
 //! - [`verdict`]: many seeds, grouped by outcome; counterexamples; the report.

@@ -1,11 +1,11 @@
-//! The simulated network: an event queue in simulated time, the faults it injects, and the link
-//! layer of `calm node` modelled message by message.
+//! The simulated network: an event queue in simulated time and the faults it injects beneath the
+//! node's own link protocol.
 //!
-//! Each directed pair of nodes has a link, as in `calm_node`'s `link.rs`: batches get sequence
-//! numbers, stay in an unacknowledged queue until the receiver acknowledges them (after the tick
-//! that ingested them), and are all sent again when the oldest has waited a retransmission
-//! timeout, or when the connection comes back. Every transmission, batches and acknowledgements
-//! alike, goes through [`Net::transmit`], where the faults apply.
+//! The links are not modelled here: each node drives one `calm_node::link_state::LinkState` per
+//! peer, the state machine `calm node`'s tokio links drive (see [`crate::sim`]). What it says to
+//! write (batch frames, acknowledgements, as bytes) goes through [`Net::transmit`], where the
+//! faults apply, and arrives as bytes, which the receiving node decodes and feeds to its own
+//! state machine.
 
 use crate::rng::Rng;
 use crate::trace::{self, Trace};
@@ -13,7 +13,7 @@ use calm_engine::Value;
 use calm_node::wire::WireFact;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Which faults a schedule may contain. Without any, schedules still differ in message delays,
 /// in the order nodes step, and in where a tick cuts the stream of arrivals.
@@ -183,7 +183,7 @@ pub struct Stats {
     pub batches: u64,
     /// Facts in those batches.
     pub facts: u64,
-    /// Batches sent again by the link (timeout or reconnection).
+    /// Batches written again by the links (timeout or reconnection).
     pub retransmitted: u64,
     /// Transmissions lost by the `drop` fault.
     pub dropped: u64,
@@ -227,16 +227,19 @@ impl Stats {
     }
 }
 
-/// What travels between two nodes.
+/// What a transmission holds, for the trace (the bytes say the same).
 #[derive(Clone, Debug)]
 pub(crate) enum Kind {
-    /// A batch of facts.
-    Batch { seq: u64, facts: Rc<Vec<WireFact>> },
-    /// The acknowledgement of a batch.
-    Ack { seq: u64 },
+    /// A batch frame.
+    Batch { seq: u64 },
+    /// Acknowledgement frames.
+    Acks { seqs: Vec<u64> },
+    /// A keep-alive.
+    Ping,
 }
 
-/// A transmission on the connection between two incarnations of two nodes.
+/// A transmission on the connection between two incarnations of two nodes: frames as the link
+/// protocol wrote them.
 #[derive(Clone, Debug)]
 pub(crate) struct Packet {
     pub from: usize,
@@ -244,6 +247,22 @@ pub(crate) struct Packet {
     pub from_inc: u64,
     pub to_inc: u64,
     pub kind: Kind,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+impl Packet {
+    /// The transmission as `n1→n2 #3` or `ack n1→n2 #3, #4`.
+    pub fn describe(&self, names: &[String]) -> String {
+        let (a, b) = (&names[self.from], &names[self.to]);
+        match &self.kind {
+            Kind::Batch { seq } => format!("{a}→{b} #{seq}"),
+            Kind::Acks { seqs } => {
+                let s: Vec<String> = seqs.iter().map(|s| format!("#{s}")).collect();
+                format!("ack {a}→{b} {}", s.join(", "))
+            }
+            Kind::Ping => format!("ping {a}→{b}"),
+        }
+    }
 }
 
 /// Something that happens at a point of simulated time.
@@ -253,8 +272,14 @@ pub(crate) enum Ev {
     Arrive(Packet),
     /// A node ticks (if it is still the incarnation `inc`).
     Step { node: usize, inc: u64 },
-    /// A link's retransmission timer.
-    Retransmit { from: usize, to: usize, inc: u64 },
+    /// The deadline `at` a link's state machine asked for (`LinkState::poll_timeout`), if it
+    /// is still the one armed.
+    LinkTimeout {
+        from: usize,
+        to: usize,
+        inc: u64,
+        at: u64,
+    },
     /// A node crashes.
     Crash { node: usize },
     /// A crashed node starts again.
@@ -277,16 +302,6 @@ pub(crate) enum Ev {
         inc: u64,
         facts: Vec<(String, Vec<Value>)>,
     },
-}
-
-/// One direction of a connection, at the sending node. The node numbers its batches (see
-/// `calm_node::Stepper`); the link keeps those not yet acknowledged.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Link {
-    pub unacked: BTreeMap<u64, Rc<Vec<WireFact>>>,
-    /// When the oldest unacknowledged batch was (re)sent.
-    pub last_send: u64,
-    pub timer_armed: bool,
 }
 
 /// A partition: `side[n]` says which group node `n` is in.
@@ -368,10 +383,7 @@ impl Net {
 
     /// Sends a packet through the faults: it may be lost, delayed, reordered or duplicated.
     pub fn transmit(&mut self, p: Packet, names: &[String], trace: &mut Trace) {
-        let what = || match &p.kind {
-            Kind::Batch { seq, .. } => format!("{}→{} #{seq}", names[p.from], names[p.to]),
-            Kind::Ack { seq } => format!("ack {}→{} #{seq}", names[p.from], names[p.to]),
-        };
+        let what = || p.describe(names);
         if self.faults.drop && self.rng.percent(self.chaos.drop_percent) {
             self.stats.dropped += 1;
             trace.event(self.now, format!("{} dropped", what()));
@@ -456,7 +468,8 @@ mod tests {
                     to: 1,
                     from_inc: 0,
                     to_inc: 0,
-                    kind: Kind::Ack { seq },
+                    kind: Kind::Acks { seqs: vec![seq] },
+                    bytes: Arc::new(Vec::new()),
                 },
                 &names,
                 &mut trace,
@@ -464,8 +477,8 @@ mod tests {
         }
         let mut seqs = Vec::new();
         while let Some(Ev::Arrive(p)) = net.next() {
-            if let Kind::Ack { seq } = p.kind {
-                seqs.push(seq);
+            if let Kind::Acks { seqs: s } = p.kind {
+                seqs.extend(s);
             }
         }
         assert_eq!(seqs, (1..=20).collect::<Vec<_>>());

@@ -1,23 +1,27 @@
 //! One schedule: N nodes, each the real node logic (a `calm_node::Stepper` around a `NodeCore`,
 //! as `calm node` runs it, and with `restart` faults the node's own redb store on an in-memory
-//! file), driven by a single-threaded discrete-event loop over the simulated network of
-//! [`crate::net`], until quiescence.
+//! file) with the real link protocol (one `calm_node::link_state::LinkState` per peer, the state
+//! machine `calm node`'s links drive), driven by a single-threaded discrete-event loop over the
+//! simulated network of [`crate::net`], until quiescence.
 //!
 //! Everything random is drawn from the seed's generators, in an order fixed by the event queue
 //! (ordered by simulated time, then by the order events were scheduled), so a seed names one run.
 
-use crate::net::{Ev, Kind, Link, Net, Packet, Partition, Stats};
+use crate::net::{Ev, Kind, Net, Packet, Partition, Stats};
 use crate::rng::Rng;
 use crate::trace::{self, Trace};
 use crate::{InputMode, Setup};
 use calm_engine::Value;
 use calm_node::core::{Input, NodeCore};
 use calm_node::durable::Restored;
+use calm_node::link_state::{
+    LinkConfig, LinkState, MAX_ACKS, PeerIncarnation, Pushed, Received, Transmit,
+};
 use calm_node::store::{MemoryDisk, RedbStorage, Storage};
-use calm_node::wire::WireFact;
+use calm_node::wire::{self, WireFact};
 use calm_node::{Limits, SnapshotPolicy, Step, Stepper};
-use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// The random stream of the network and the scheduler.
 const NET_STREAM: u64 = 1;
@@ -57,7 +61,7 @@ enum Pending {
     Batch {
         from: usize,
         seq: u64,
-        facts: Rc<Vec<WireFact>>,
+        facts: Vec<WireFact>,
     },
     /// A peer restarted without its state (a new incarnation, stored with the step).
     Restarted {
@@ -87,15 +91,16 @@ struct Node {
     /// stored by its next step (as `calm node` stores a `PeerIncarnation` event). A peer seen
     /// with another incarnation than the known one is a [`Pending::Restarted`] instead.
     learned: Vec<(usize, u64)>,
-    /// This node's batches that peers acknowledged since its last step: they leave its store's
-    /// outbox with the next commit (until then, a restart sends them again).
-    acked: Vec<(usize, u64)>,
     inbox: Vec<Pending>,
     step_scheduled: bool,
-    links: Vec<Link>,
-    /// The incarnation of each peer this node last connected to (`None`: never, as after a
-    /// crash; after a restart from the store, what the store says).
-    known: Vec<Option<u64>>,
+    /// The link protocol to each peer (the node's own `LinkState`; the entry for the node itself
+    /// is never connected). It knows each peer's last incarnation (`None`: never connected, as
+    /// after a crash; after a restart from the store, what the store says), and the node's
+    /// batches that peers acknowledged since its last step, which leave its store's outbox with
+    /// the next commit (until then, a restart sends them again).
+    links: Vec<LinkState>,
+    /// Per link, the deadline of the [`Ev::LinkTimeout`] armed, if one is.
+    timer_at: Vec<Option<u64>>,
     ticks: u64,
     /// The next round of each timer.
     rounds: Vec<i64>,
@@ -110,21 +115,45 @@ struct Sim<'a> {
     setup: &'a Setup,
     names: &'a [String],
     nodes: Vec<Node>,
-    connected: Vec<Vec<bool>>,
     net: Net,
     trace: Trace,
     /// A storage failure that ends the run (a bug in calm or in the simulator).
     failure: Option<String>,
     /// Tests: damage the store of every node that stops.
     damage_stores: bool,
+    /// Tests: drive the links with a bug, to show that the simulator finds it.
+    bug: Option<Bug>,
+}
+
+/// Bugs a link layer could have, injected around the node's own `LinkState` by tests (never
+/// otherwise) to show that schedules find them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(test), allow(dead_code))]
+enum Bug {
+    /// Acknowledgements queued for a peer's old incarnation are written to its new one (which
+    /// numbers its batches afresh, so they remove batches it never delivered): `calm node`'s
+    /// links did this until the protocol became one state machine that the simulator drives.
+    StaleAcks,
+    /// A peer's new incarnation is stored but not treated as a restart: it is not sent its
+    /// history again.
+    NoRestart,
+    /// An acknowledgement is taken to cover every earlier batch too (as TCP's are): a batch lost
+    /// before a later one was acknowledged is never sent again.
+    CumulativeAcks,
 }
 
 /// Runs the schedule of `seed`; keeps the trace's lines when `keep_trace`.
 pub fn run_seed(setup: &Setup, seed: u64, keep_trace: bool) -> SeedRun {
-    simulate(setup, seed, keep_trace, false)
+    simulate(setup, seed, keep_trace, false, None)
 }
 
-fn simulate(setup: &Setup, seed: u64, keep_trace: bool, damage_stores: bool) -> SeedRun {
+fn simulate(
+    setup: &Setup,
+    seed: u64,
+    keep_trace: bool,
+    damage_stores: bool,
+    bug: Option<Bug>,
+) -> SeedRun {
     let names = &setup.names[..];
     let n = names.len();
     let opts = &setup.options;
@@ -138,11 +167,11 @@ fn simulate(setup: &Setup, seed: u64, keep_trace: bool, damage_stores: bool) -> 
         setup,
         names,
         nodes: Vec::with_capacity(n),
-        connected: vec![vec![true; n]; n],
         net,
         trace: Trace::new(keep_trace),
         failure: None,
         damage_stores,
+        bug,
     };
     let counts = setup.placement.counts();
     let placed: Vec<String> = names
@@ -168,29 +197,35 @@ fn simulate(setup: &Setup, seed: u64, keep_trace: bool, damage_stores: bool) -> 
             .iter()
             .any(|(_, ev)| matches!(ev, Ev::Stop { node } if *node == i));
         let disk = stops.then(MemoryDisk::new);
-        // Every node starts connected to every other, knowing its incarnation (0); a node with
-        // a store stores them with its first step.
-        let learned = match disk {
-            Some(_) => (0..n).filter(|&k| k != i).map(|k| (k, 0)).collect(),
-            None => Vec::new(),
-        };
+        let links = sim.fresh_links(|_| None);
         sim.nodes.push(Node {
             stepper: None,
             inc: 0,
             identity: 0,
             disk,
             held: Vec::new(),
-            learned,
-            acked: Vec::new(),
+            learned: Vec::new(),
             inbox: Vec::new(),
             step_scheduled: false,
-            links: vec![Link::default(); n],
-            known: vec![Some(0); n],
+            links,
+            timer_at: vec![None; n],
             ticks: 0,
             rounds: vec![0; setup.timers.len()],
             round_start: None,
             quiet: false,
         });
+    }
+    // Every node starts connected to every other (incarnation 0); a node with a store stores
+    // their incarnations with its first step.
+    for i in 0..n {
+        for k in 0..n {
+            if k != i
+                && sim.nodes[i].links[k].on_connected(0, 0).is_some()
+                && sim.nodes[i].disk.is_some()
+            {
+                sim.nodes[i].learned.push((k, 0));
+            }
+        }
     }
     for i in 0..n {
         sim.open(i);
@@ -216,6 +251,30 @@ fn simulate(setup: &Setup, seed: u64, keep_trace: bool, damage_stores: bool) -> 
 }
 
 impl Sim<'_> {
+    /// The link protocol's numbers: the node's, with the retransmission timeout in simulated
+    /// time and no keep-alives (a ping every few units would keep a schedule from ending; a
+    /// connection here never goes idle and dies).
+    fn link_config(&self) -> LinkConfig {
+        LinkConfig {
+            retransmit_after: self.net.chaos.retransmit_after,
+            ping_after: None,
+            outbox_bytes: Limits::default().peer_outbox_bytes,
+            max_acks: MAX_ACKS,
+        }
+    }
+
+    /// A node's links, none connected, knowing each peer's incarnation as `known` says.
+    fn fresh_links(&self, known: impl Fn(usize) -> Option<u64>) -> Vec<LinkState> {
+        (0..self.names.len())
+            .map(|j| LinkState::new(self.link_config(), known(j)))
+            .collect()
+    }
+
+    /// Whether the connection between `i` and `j` is up (both ends see it the same way).
+    fn connected(&self, i: usize, j: usize) -> bool {
+        self.nodes[i].links[j].connected()
+    }
+
     fn new_core(&self, i: usize) -> NodeCore {
         let peers: Vec<String> = self
             .names
@@ -446,7 +505,7 @@ impl Sim<'_> {
                 Some(_) => node
                     .links
                     .iter()
-                    .position(|l| !l.unacked.is_empty())
+                    .position(|l| l.unacked().0 > 0)
                     .map(|j| format!("{name}→{} has unacknowledged batches", self.names[j])),
             };
             if let Some(why) = stuck {
@@ -487,7 +546,7 @@ impl Sim<'_> {
                     self.step(node);
                 }
             }
-            Ev::Retransmit { from, to, inc } => self.retransmit(from, to, inc),
+            Ev::LinkTimeout { from, to, inc, at } => self.link_timeout(from, to, inc, at),
             Ev::Crash { node } => self.crash(node),
             Ev::Restart { node } => self.restart(node),
             Ev::Stop { node } => self.stop(node),
@@ -563,10 +622,19 @@ impl Sim<'_> {
         let mut keep = Vec::new();
         if self.net.faults.reorder {
             let first = self.net.rng.index(n);
+            // A peer's restart stays ahead of the batches that came after it (its new
+            // incarnation's, numbered afresh), as in `calm node`'s queue, where the link announces
+            // the incarnation before it reads any batch of the connection.
+            let mut blocked = BTreeSet::new();
             for (k, p) in inbox.into_iter().enumerate() {
-                if k == first || self.net.rng.percent(50) {
+                let after_restart =
+                    matches!(&p, Pending::Batch { from, .. } if blocked.contains(from));
+                if !after_restart && (k == first || self.net.rng.percent(50)) {
                     take.push(p);
                 } else {
+                    if let Pending::Restarted { peer, .. } = &p {
+                        blocked.insert(*peer);
+                    }
                     keep.push(p);
                 }
             }
@@ -581,6 +649,7 @@ impl Sim<'_> {
     }
 
     fn step(&mut self, i: usize) {
+        self.resyncs(i);
         let busy = self.busy(i);
         let node = &self.nodes[i];
         if node.inbox.is_empty() && !busy && node.learned.is_empty() {
@@ -612,7 +681,7 @@ impl Sim<'_> {
                     inputs.push(Input::Peer {
                         from: self.names[from].clone(),
                         seq,
-                        facts: (*facts).clone(),
+                        facts,
                     });
                 }
                 Pending::Restarted { peer, identity } => {
@@ -633,10 +702,15 @@ impl Sim<'_> {
                 }
             }
         }
-        let acked: Vec<(String, u64)> = std::mem::take(&mut self.nodes[i].acked)
-            .into_iter()
-            .map(|(k, seq)| (self.names[k].clone(), seq))
-            .collect();
+        // This node's batches its links saw acknowledged: they leave the store's outbox.
+        let mut acked: Vec<(String, u64)> = Vec::new();
+        for (k, link) in self.nodes[i].links.iter_mut().enumerate() {
+            acked.extend(
+                link.take_acked()
+                    .into_iter()
+                    .map(|s| (self.names[k].clone(), s)),
+            );
+        }
         let step = Step {
             inputs,
             incarnations,
@@ -706,16 +780,20 @@ impl Sim<'_> {
         }
         self.trace.event(self.net.now, line);
         let sent_any = !sends.is_empty();
+        let mut touched = BTreeSet::new();
         for (j, seq, facts) in sends {
             self.send(i, j, seq, facts);
+            touched.insert(j);
         }
         for (peer, seq) in out.acks {
             let Some(j) = self.names.iter().position(|n| *n == peer) else {
                 continue;
             };
-            if self.connected[i][j] {
-                self.transmit(i, j, Kind::Ack { seq });
-            }
+            self.nodes[i].links[j].ack(seq);
+            touched.insert(j);
+        }
+        for j in touched {
+            self.pump(i, j, "");
         }
         let busy = self.busy(i);
         if !self.setup.timers.is_empty() {
@@ -730,134 +808,212 @@ impl Sim<'_> {
         }
     }
 
-    /// A new batch on the link `i → j`, numbered `seq` by the node.
+    /// A new batch for `j`, numbered `seq` by node `i`, into the link's queue (written by the
+    /// next [`Sim::pump`]).
     fn send(&mut self, i: usize, j: usize, seq: u64, facts: Vec<WireFact>) {
         self.net.stats.batches += 1;
         self.net.stats.facts += facts.len() as u64;
-        let now = self.net.now;
-        let link = &mut self.nodes[i].links[j];
-        let facts = Rc::new(facts);
-        link.unacked.insert(seq, facts.clone());
-        if link.unacked.len() == 1 {
-            link.last_send = now;
-        }
-        if self.connected[i][j] {
-            self.transmit(i, j, Kind::Batch { seq, facts });
-            self.arm(i, j);
+        match self.nodes[i].links[j].push(seq, &facts, false) {
+            Ok(Pushed::Queued) => {}
+            Ok(Pushed::Held { .. }) => {
+                let line = format!(
+                    "{}→{} #{seq} held back: over budget",
+                    self.names[i], self.names[j]
+                );
+                self.trace.event(self.net.now, line);
+            }
+            Err(e) => {
+                let why = format!(
+                    "{}→{} #{seq} cannot be encoded: {e}",
+                    self.names[i], self.names[j]
+                );
+                self.trace.event(self.net.now, why.clone());
+                self.failure.get_or_insert(why);
+            }
         }
     }
 
+    /// Writes what the link `i → j` says to write (through the network's faults) and arms its
+    /// timer. Batches written again are traced as resent, for `why` (a reconnection, a timeout).
+    fn pump(&mut self, i: usize, j: usize, why: &str) {
+        let now = self.net.now;
+        let mut out = Vec::new();
+        let mut again = Vec::new();
+        while let Some(t) = self.nodes[i].links[j].poll_transmit(now) {
+            let (kind, bytes) = match t {
+                Transmit::Batch {
+                    seq,
+                    again: a,
+                    frame,
+                } => {
+                    if a {
+                        again.push(format!("#{seq}"));
+                    }
+                    (Kind::Batch { seq }, frame)
+                }
+                Transmit::Acks { seqs, bytes } => (Kind::Acks { seqs }, Arc::new(bytes)),
+                Transmit::Ping { bytes } => (Kind::Ping, Arc::new(bytes)),
+            };
+            out.push((kind, bytes));
+        }
+        if !again.is_empty() {
+            self.net.stats.retransmitted += again.len() as u64;
+            let why = if why.is_empty() { "resent" } else { why };
+            self.trace.event(
+                now,
+                format!(
+                    "{}→{} resends {} ({why})",
+                    self.names[i],
+                    self.names[j],
+                    again.join(", ")
+                ),
+            );
+        }
+        for (kind, bytes) in out {
+            self.transmit(i, j, kind, bytes);
+        }
+        self.arm(i, j);
+    }
+
     /// Puts a transmission from `i` to `j` on the connection between their current incarnations.
-    fn transmit(&mut self, i: usize, j: usize, kind: Kind) {
+    fn transmit(&mut self, i: usize, j: usize, kind: Kind, bytes: Arc<Vec<u8>>) {
         let p = Packet {
             from: i,
             to: j,
             from_inc: self.nodes[i].inc,
             to_inc: self.nodes[j].inc,
             kind,
+            bytes,
         };
         self.net.transmit(p, self.names, &mut self.trace);
     }
 
-    /// Arms the retransmission timer of `i → j` if it has unacknowledged batches.
+    /// Arms the timer of the link `i → j` at the deadline its state machine asks for, unless
+    /// one is armed as early.
     fn arm(&mut self, i: usize, j: usize) {
-        let inc = self.nodes[i].inc;
-        let after = self.net.chaos.retransmit_after;
-        let link = &mut self.nodes[i].links[j];
-        if link.timer_armed || link.unacked.is_empty() {
+        let node = &mut self.nodes[i];
+        let Some(at) = node.links[j].poll_timeout() else {
+            return;
+        };
+        if node.timer_at[j].is_some_and(|armed| armed <= at) {
             return;
         }
-        link.timer_armed = true;
-        let at = link.last_send + after;
-        self.net.at(
+        node.timer_at[j] = Some(at);
+        let ev = Ev::LinkTimeout {
+            from: i,
+            to: j,
+            inc: node.inc,
             at,
-            Ev::Retransmit {
-                from: i,
-                to: j,
-                inc,
-            },
-        );
+        };
+        let at = at.max(self.net.now);
+        self.net.at(at, ev);
     }
 
-    fn retransmit(&mut self, i: usize, j: usize, inc: u64) {
-        if self.nodes[i].inc != inc || self.nodes[i].stepper.is_none() {
+    /// The timer of the link `i → j` armed for `at`: the state machine sees the time, and
+    /// writes the queue again if no acknowledgement came in time.
+    fn link_timeout(&mut self, i: usize, j: usize, inc: u64, at: u64) {
+        let node = &mut self.nodes[i];
+        if node.inc != inc || node.stepper.is_none() || node.timer_at[j] != Some(at) {
             return;
         }
-        self.nodes[i].links[j].timer_armed = false;
-        if !self.connected[i][j] || self.nodes[i].links[j].unacked.is_empty() {
-            return;
-        }
-        let now = self.net.now;
-        if now >= self.nodes[i].links[j].last_send + self.net.chaos.retransmit_after {
-            self.resend_all(i, j, "timeout");
-        }
-        self.arm(i, j);
-    }
-
-    /// Sends every unacknowledged batch of `i → j` again.
-    fn resend_all(&mut self, i: usize, j: usize, why: &str) {
-        let link = &mut self.nodes[i].links[j];
-        link.last_send = self.net.now;
-        let batches: Vec<(u64, Rc<Vec<WireFact>>)> =
-            link.unacked.iter().map(|(s, f)| (*s, f.clone())).collect();
-        if batches.is_empty() {
-            return;
-        }
-        let seqs: Vec<String> = batches.iter().map(|(s, _)| format!("#{s}")).collect();
-        self.trace.event(
-            self.net.now,
-            format!(
-                "{}→{} resends {} ({why})",
-                self.names[i],
-                self.names[j],
-                seqs.join(", ")
-            ),
-        );
-        self.net.stats.retransmitted += batches.len() as u64;
-        for (seq, facts) in batches {
-            self.transmit(i, j, Kind::Batch { seq, facts });
-        }
+        node.timer_at[j] = None;
+        node.links[j].handle_timeout(self.net.now);
+        self.pump(i, j, "timeout");
     }
 
     fn arrive(&mut self, p: Packet) {
         let (i, j) = (p.from, p.to);
-        let what = || match &p.kind {
-            Kind::Batch { seq, .. } => format!("{}→{} #{seq}", self.names[i], self.names[j]),
-            Kind::Ack { seq } => format!("ack {}→{} #{seq}", self.names[i], self.names[j]),
-        };
-        let stale = !self.connected[i][j]
+        let stale = !self.connected(j, i)
             || self.nodes[j].stepper.is_none()
             || self.nodes[i].inc != p.from_inc
             || self.nodes[j].inc != p.to_inc;
         if stale {
             self.net.stats.lost += 1;
-            let line = format!("{} lost with its connection", what());
+            let line = format!("{} lost with its connection", p.describe(self.names));
             self.trace.event(self.net.now, line);
             return;
         }
         if self.net.cut(i, j) {
             self.net.stats.lost += 1;
-            let line = format!("{} lost in the partition", what());
+            let line = format!("{} lost in the partition", p.describe(self.names));
             self.trace.event(self.net.now, line);
             return;
         }
-        match p.kind {
-            Kind::Batch { seq, facts } => {
-                self.nodes[j].inbox.push(Pending::Batch {
-                    from: i,
-                    seq,
-                    facts,
-                });
-                self.schedule_step(j);
+        // The bytes the sender's link wrote, read as the receiver's link reads a connection.
+        let frames = match wire::decode_frames(&p.bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                let why = format!("{} does not decode: {e}", p.describe(self.names));
+                self.trace.event(self.net.now, why.clone());
+                self.failure.get_or_insert(why);
+                return;
             }
-            Kind::Ack { seq } => {
-                // The acknowledgement of `j → i`'s batch `seq`; with a store, the batch leaves
-                // the outbox at the next commit.
-                let node = &mut self.nodes[j];
-                if node.links[i].unacked.remove(&seq).is_some() && node.disk.is_some() {
-                    node.acked.push((i, seq));
+        };
+        let now = self.net.now;
+        for frame in frames {
+            if let (Some(Bug::CumulativeAcks), wire::Frame::Ack { seq }) = (self.bug, &frame) {
+                let link = &mut self.nodes[j].links[i];
+                let earlier: Vec<u64> = link.unacked_seqs().filter(|s| s < seq).collect();
+                for s in earlier {
+                    link.on_ack(now, s);
                 }
             }
+            match self.nodes[j].links[i].on_frame(now, frame) {
+                Ok(Received::Batch { seq, facts }) => {
+                    self.nodes[j].inbox.push(Pending::Batch {
+                        from: i,
+                        seq,
+                        facts,
+                    });
+                    self.schedule_step(j);
+                }
+                // With a store, an acknowledged batch leaves the outbox at the next commit.
+                Ok(Received::Acked { resync: true, .. }) => self.schedule_step(j),
+                Ok(Received::Acked { .. } | Received::Ping | Received::Members(_)) => {}
+                Err(e) => {
+                    let why = format!("{}: {e}", p.describe(self.names));
+                    self.trace.event(self.net.now, why.clone());
+                    self.failure.get_or_insert(why);
+                    return;
+                }
+            }
+        }
+        // Acknowledgements may have changed the link's retransmission deadline.
+        self.arm(j, i);
+    }
+
+    /// Peers whose backlog went over its budget and is now acknowledged are sent their history
+    /// again (stored first, with a store), as `calm node`'s tick loop does at every turn.
+    fn resyncs(&mut self, i: usize) {
+        for j in 0..self.names.len() {
+            let Some(held) = self.nodes[i].links[j].take_resync() else {
+                continue;
+            };
+            let Some(stepper) = self.nodes[i].stepper.as_mut() else {
+                return;
+            };
+            let sends = match stepper.resend_history(&self.names[j], held) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.fail(i, &e.to_string());
+                    return;
+                }
+            };
+            let line = format!(
+                "{}→{} caught up after its backlog went over budget: its history again in {}",
+                self.names[i],
+                self.names[j],
+                trace::count(sends.len(), "batch")
+            );
+            self.trace.event(self.net.now, line);
+            for (_, seq, facts) in sends {
+                self.trace.hash_facts(&facts);
+                if let Err(e) = self.nodes[i].links[j].push(seq, &facts, true) {
+                    self.fail(i, &e.to_string());
+                    return;
+                }
+            }
+            self.pump(i, j, "");
         }
     }
 
@@ -880,13 +1036,13 @@ impl Sim<'_> {
         }
         node.stepper = None;
         node.step_scheduled = false;
-        node.links = vec![Link::default(); n];
-        node.known = vec![None; n];
         node.learned.clear();
-        node.acked.clear();
+        node.timer_at = vec![None; n];
+        // Its links go with its memory (and with them what it knew of its peers).
+        let links = self.fresh_links(|_| None);
+        self.nodes[i].links = links;
         for k in 0..n {
-            self.connected[i][k] = false;
-            self.connected[k][i] = false;
+            self.nodes[k].links[i].on_disconnected();
         }
         (self.net.now + down, queued)
     }
@@ -989,22 +1145,25 @@ impl Sim<'_> {
         let n = self.names.len();
         let names = self.names;
         let timers = &self.setup.timers;
-        let node = &mut self.nodes[i];
-        node.identity = restored.incarnation;
+        // The links know the peers' incarnations the store recorded and owe what its outbox
+        // holds, as `calm node`'s links after a restart.
+        let mut links =
+            self.fresh_links(|j| restored.peers.get(&names[j]).and_then(|r| r.incarnation));
         let mut owed = 0;
-        for (j, link) in node.links.iter_mut().enumerate() {
+        for (j, link) in links.iter_mut().enumerate() {
             if let Some(batches) = restored.outbox.get(&names[j]) {
                 owed += batches.len();
-                link.unacked = batches
-                    .iter()
-                    .map(|(seq, facts)| (*seq, Rc::new(facts.clone())))
-                    .collect();
+                for (seq, facts) in batches {
+                    if let Err(e) = link.push(*seq, facts, false) {
+                        self.fail(i, &e.to_string());
+                        return;
+                    }
+                }
             }
         }
-        node.known = names
-            .iter()
-            .map(|p| restored.peers.get(p).and_then(|r| r.incarnation))
-            .collect();
+        let node = &mut self.nodes[i];
+        node.identity = restored.incarnation;
+        node.links = links;
         node.rounds = timers
             .iter()
             .map(|t| restored.timers.get(&t.relation).copied().unwrap_or(0))
@@ -1038,7 +1197,7 @@ impl Sim<'_> {
         if self.nodes[i].inc != inc
             || self.nodes[i].stepper.is_none()
             || self.nodes[j].stepper.is_none()
-            || self.connected[i][j]
+            || self.connected(i, j)
         {
             return;
         }
@@ -1051,35 +1210,51 @@ impl Sim<'_> {
             self.net.after(self.net.chaos.reconnect_delay, ev);
             return;
         }
-        self.connected[i][j] = true;
-        self.connected[j][i] = true;
         self.trace.event(
             self.net.now,
             format!("{} and {} connected", self.names[i], self.names[j]),
         );
+        let now = self.net.now;
         for (a, b) in [(i, j), (j, i)] {
             // As `calm node`'s links: a peer seen with another incarnation than the one known
-            // restarted without its state; one seen for the first time is only stored.
+            // restarted without its state (announced before any batch of the connection); one
+            // seen for the first time is only stored.
             let inc_b = self.nodes[b].identity;
-            match self.nodes[a].known[b] {
-                Some(old) if old == inc_b => {}
-                Some(_) => {
+            let owed = self.nodes[a].links[b].pending_acks().to_vec();
+            let mut seen = self.nodes[a].links[b].on_connected(now, inc_b);
+            match (self.bug, &mut seen) {
+                (Some(Bug::StaleAcks), _) => {
+                    for seq in owed {
+                        if !self.nodes[a].links[b].pending_acks().contains(&seq) {
+                            self.nodes[a].links[b].ack(seq);
+                        }
+                    }
+                }
+                (Some(Bug::NoRestart), Some(s)) => s.restarted = false,
+                _ => {}
+            }
+            match seen {
+                None => {}
+                Some(PeerIncarnation {
+                    incarnation,
+                    restarted: true,
+                }) => {
                     let restarted = Pending::Restarted {
                         peer: b,
-                        identity: inc_b,
+                        identity: incarnation,
                     };
                     self.nodes[a].inbox.push(restarted);
                     self.schedule_step(a);
                 }
-                None if self.nodes[a].disk.is_some() => {
-                    self.nodes[a].learned.push((b, inc_b));
+                Some(PeerIncarnation { incarnation, .. }) if self.nodes[a].disk.is_some() => {
+                    self.nodes[a].learned.push((b, incarnation));
                     self.schedule_step(a);
                 }
-                None => {}
+                Some(_) => {}
             }
-            self.nodes[a].known[b] = Some(inc_b);
-            self.resend_all(a, b, "reconnected");
-            self.arm(a, b);
+        }
+        for (a, b) in [(i, j), (j, i)] {
+            self.pump(a, b, "reconnected");
         }
     }
 }
@@ -1110,8 +1285,8 @@ mod tests {
         let setup = gset(Faults::parse("restart").unwrap());
         let mut failed = 0;
         for seed in 1..=12 {
-            let good = simulate(&setup, seed, false, false);
-            let bad = simulate(&setup, seed, true, true);
+            let good = simulate(&setup, seed, false, false, None);
+            let bad = simulate(&setup, seed, true, true, None);
             if good.stats.recoveries == 0 {
                 assert_eq!(bad.outcome, good.outcome);
                 continue;
@@ -1128,5 +1303,84 @@ mod tests {
             failed += 1;
         }
         assert!(failed >= 3, "{failed}");
+    }
+
+    /// A grow-only set whose elements reach the nodes as client inserts (again after a crash):
+    /// a node that crashed sends facts its old incarnation never sent.
+    fn inserted_gset(faults: &str) -> Setup {
+        let program = calm_engine::Program::compile(
+            "gset.dl",
+            ".decl add(x: number)\n.input add\n.decl set(at: symbol, x: number)\n.persist set\n\
+             .output set\nset(@n, x)@async :- add(x), $member(n).\n",
+        )
+        .unwrap();
+        let adds = (1..=8).map(|x| vec![Value::Number(x)]).collect();
+        let facts = BTreeMap::from([("add".to_string(), adds)]);
+        let options = Options {
+            faults: Faults::parse(faults).unwrap(),
+            inputs: InputMode::Inserts,
+            ..Options::default()
+        };
+        Setup::new("gset.dl", program, facts, None, options).unwrap()
+    }
+
+    /// Runs seeds 1..=`n` with `bug` until one ends otherwise than seed 1 with the node's links
+    /// (which end so on that seed too: the program is confluent). Returns that seed, if any.
+    fn first_caught(setup: &Setup, n: u64, bug: Bug) -> Option<u64> {
+        let expected = simulate(setup, 1, false, false, None).outcome;
+        assert!(matches!(expected, Outcome::Quiesced(_)));
+        let seed = (1..=n)
+            .find(|&seed| simulate(setup, seed, false, false, Some(bug)).outcome != expected)?;
+        let good = simulate(setup, seed, false, false, None);
+        assert_eq!(
+            good.outcome, expected,
+            "seed {seed}: the node's links diverge"
+        );
+        Some(seed)
+    }
+
+    /// The bundled deadlock detector on 4 nodes, its `waits` edges inserted by clients.
+    fn inserted_deadlock(faults: &str) -> Setup {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("../../programs/deadlock.dl")).unwrap();
+        let mut text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("waits("))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        text.push_str(".input waits\n");
+        let program = calm_engine::Program::compile("deadlock.dl", &text).unwrap();
+        let facts = crate::read_facts(&program, &root.join("tests/programs/deadlock")).unwrap();
+        let options = Options {
+            faults: Faults::parse(faults).unwrap(),
+            inputs: InputMode::Inserts,
+            nodes: 4,
+            placement_seed: 7,
+            ..Options::default()
+        };
+        Setup::new("deadlock.dl", program, facts, None, options).unwrap()
+    }
+
+    #[test]
+    fn acknowledgements_written_to_a_peers_new_incarnation_are_caught() {
+        // A node crashes while a peer owes it an acknowledgement, comes back numbering its
+        // batches from 1, and the old acknowledgement removes a new batch that the network lost.
+        let setup = inserted_deadlock("crash,drop");
+        let seed = first_caught(&setup, 1000, Bug::StaleAcks);
+        assert!(seed.is_some(), "not caught in 1000 seeds");
+    }
+
+    #[test]
+    fn a_restart_not_treated_as_one_is_caught() {
+        let setup = inserted_gset("crash");
+        let seed = first_caught(&setup, 100, Bug::NoRestart);
+        assert!(seed.is_some(), "not caught in 100 seeds");
+    }
+
+    #[test]
+    fn cumulative_acknowledgements_are_caught() {
+        let setup = inserted_gset("drop,reorder");
+        let seed = first_caught(&setup, 100, Bug::CumulativeAcks);
+        assert!(seed.is_some(), "not caught in 100 seeds");
     }
 }

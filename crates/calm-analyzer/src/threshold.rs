@@ -90,6 +90,8 @@ fn direction(prog: &Program, g: &calm_ir::Aggregate) -> Option<Direction> {
             Some(Expr::Var(v)) if counter_total(prog, g, *v) => Some(Direction::Up),
             _ => None,
         },
+        // The mean of a growing set can move either way.
+        AggFunc::Mean => None,
     }
 }
 

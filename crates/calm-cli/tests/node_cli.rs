@@ -501,9 +501,10 @@ fn settings_come_from_the_environment_as_from_flags() {
 }
 
 #[test]
-fn programs_with_records_are_refused_by_node_and_sim() {
-    // A node sends, stores and serves numbers and symbols: a record type is a compile-time
-    // error there (E0700) pointing at the type, never a panic or a changed value.
+fn programs_with_records_floats_or_unsigned_are_refused_by_node_and_sim() {
+    // A node sends, stores and serves numbers and symbols: a record type, a float or an
+    // unsigned column is a compile-time error there (E0700) pointing at the type or the
+    // relation, never a panic or a changed value.
     let dir = std::env::temp_dir().join(format!("calm-node-records-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (file, text, what) in [
@@ -516,6 +517,16 @@ fn programs_with_records_are_refused_by_node_and_sim() {
             "adt.dl",
             ".type T = A {x: number} | B {}\n.decl t(x: T)\nt($B()).\n",
             "algebraic data types are not supported by `calm node`",
+        ),
+        (
+            "flt.dl",
+            ".decl p(x: float)\np(1.5).\n",
+            "float columns are not supported by `calm node`",
+        ),
+        (
+            "uns.dl",
+            ".decl q(a: symbol, n: unsigned)\nq(\"a\", 1).\n",
+            "unsigned columns are not supported by `calm node`",
         ),
     ] {
         let path = dir.join(file);

@@ -251,7 +251,10 @@ impl Program {
         }
         for (i, (v, ty)) in tuple.iter().zip(&info.types).enumerate() {
             let ok = match (v, ty) {
-                (Value::Number(_), Type::Number) | (Value::Symbol(_), Type::Symbol) => true,
+                (Value::Number(_), Type::Number)
+                | (Value::Symbol(_), Type::Symbol)
+                | (Value::Unsigned(_), Type::Unsigned)
+                | (Value::Float(_), Type::Float) => true,
                 (Value::Symbol(s), Type::Record(_)) => {
                     crate::record::parse(ir, *ty, s, &mut crate::record::DryRun).is_ok()
                 }
@@ -531,6 +534,10 @@ impl Engine {
         for (i, v) in tuple.iter().enumerate() {
             out.push(match (v, info.types[i]) {
                 (Value::Number(n), Type::Number) => self.interner.encode(*n),
+                (Value::Unsigned(u), Type::Unsigned) => self.interner.encode(*u as i64),
+                (Value::Float(f), Type::Float) => {
+                    self.interner.encode(calm_ir::number::float_bits(*f))
+                }
                 (Value::Symbol(s), Type::Symbol) => self.interner.intern(s),
                 (Value::Symbol(s), ty @ Type::Record(_)) => {
                     let ir = &self.program.inner.ir;
@@ -861,6 +868,8 @@ impl Engine {
             .zip(types)
             .map(|(&w, t)| match t {
                 Type::Number => Value::Number(self.interner.decode(w)),
+                Type::Unsigned => Value::Unsigned(self.interner.decode(w) as u64),
+                Type::Float => Value::Float(calm_ir::number::float_of(self.interner.decode(w))),
                 Type::Symbol => Value::Symbol(self.interner.resolve(w).to_string()),
                 Type::Record(_) => {
                     let mut text = String::new();
@@ -946,6 +955,10 @@ impl Engine {
         for (c, v) in filter {
             let w = match (v, info.types.get(*c)) {
                 (Value::Number(n), Some(Type::Number)) => self.interner.encoded(*n),
+                (Value::Unsigned(u), Some(Type::Unsigned)) => self.interner.encoded(*u as i64),
+                (Value::Float(f), Some(Type::Float)) => {
+                    self.interner.encoded(calm_ir::number::float_bits(*f))
+                }
                 (Value::Symbol(s), Some(Type::Symbol)) => self.interner.lookup(s),
                 (Value::Symbol(s), Some(&ty @ Type::Record(_))) => {
                     let lookup = &mut crate::record::Lookup(&self.interner);

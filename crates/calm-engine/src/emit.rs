@@ -16,8 +16,13 @@ pub(crate) enum CExpr {
     Const(Word, i64),
     Neg(Box<CExpr>),
     Bin(BinOp, Box<CExpr>, Box<CExpr>),
-    /// A built-in functor call.
-    Call(Functor, Vec<CExpr>),
+    /// Unary minus of a `float`.
+    FNeg(Box<CExpr>),
+    /// Arithmetic over `unsigned` or `float` values (`Bin` is over numbers).
+    TBin(Type, BinOp, Box<CExpr>, Box<CExpr>),
+    /// A built-in functor call, with the types its arguments are taken in (boxed slices: the
+    /// enum stays as small as before the types were added).
+    Call(Functor, Box<[CExpr]>, Box<[Type]>),
     /// A record: its tag and fields (interned when built).
     Record(i64, Vec<CExpr>),
     /// Field `.1` of a record (an arbitrary word for `nil` or a record without it: a tag check
@@ -36,7 +41,7 @@ impl CExpr {
     /// Whether the expression is a functor call that gives a symbol, or a record or a field
     /// (compared as words).
     fn is_symbol_call(&self) -> bool {
-        matches!(self, CExpr::Call(f, _) if functor::result_type(*f) == Type::Symbol)
+        matches!(self, CExpr::Call(f, _, tys) if functor::result_type(*f, tys) == Type::Symbol)
             || matches!(self, CExpr::Record(..) | CExpr::Field(..))
     }
 
@@ -61,7 +66,7 @@ impl CExpr {
         match self {
             CExpr::Reg(r) => Ok(regs[*r]),
             CExpr::Const(w, _) => Ok(*w),
-            CExpr::Call(f, args) => call_word(*f, args, regs, it),
+            CExpr::Call(f, args, tys) => call_word(*f, args, tys, regs, it),
             CExpr::Field(rec, i) => Self::field(rec, *i, regs, it),
             CExpr::Record(tag, fields) => {
                 let mut words = Vec::with_capacity(fields.len() + 1);
@@ -103,8 +108,8 @@ impl CExpr {
             (CExpr::Field(rec, i), Type::Symbol) => Ok(FVal::Str(
                 it.resolve(Self::field(rec, *i, regs, it)?).into(),
             )),
-            (CExpr::Call(f, args), _) => call_val(*f, args, regs, it),
-            _ => Ok(FVal::Num(self.num(regs, it)?)),
+            (CExpr::Call(f, args, tys), _) => call_val(*f, args, tys, regs, it),
+            _ => Ok(FVal::from_bits(ty, self.num(regs, it)?)),
         }
     }
 
@@ -119,10 +124,14 @@ impl CExpr {
                 let (x, y) = (a.num(regs, it)?, b.num(regs, it)?);
                 functor::arith(*op, x, y)
             }
-            CExpr::Call(f, args) => match call_val(*f, args, regs, it)? {
-                FVal::Num(n) => Ok(n),
-                FVal::Str(_) => Err("a functor gave a symbol where a number is needed"),
-            },
+            CExpr::FNeg(a) => functor::negate(Type::Float, a.num(regs, it)?),
+            CExpr::TBin(ty, op, a, b) => {
+                let (x, y) = (a.num(regs, it)?, b.num(regs, it)?);
+                functor::arith_typed(*ty, *op, x, y)
+            }
+            CExpr::Call(f, args, tys) => call_val(*f, args, tys, regs, it)?
+                .bits()
+                .ok_or("a functor gave a symbol where a number is needed"),
             CExpr::Field(rec, i) => Ok(it.decode(Self::field(rec, *i, regs, it)?)),
             CExpr::Tag(rec) => {
                 let w = match &**rec {
@@ -146,12 +155,13 @@ impl CExpr {
 fn call_val<'a>(
     f: Functor,
     args: &[CExpr],
+    tys: &[Type],
     regs: &[Word],
     it: &'a Interner,
 ) -> Result<FVal<'a>, &'static str> {
     let mut vals = Vec::with_capacity(args.len());
-    for (i, a) in args.iter().enumerate() {
-        vals.push(a.val(regs, it, functor::arg_type(f, i))?);
+    for (a, ty) in args.iter().zip(tys) {
+        vals.push(a.val(regs, it, *ty)?);
     }
     functor::call(f, &vals)
 }
@@ -161,17 +171,80 @@ fn call_val<'a>(
 fn call_word(
     f: Functor,
     args: &[CExpr],
+    tys: &[Type],
     regs: &[Word],
     it: &mut Interner,
 ) -> Result<Word, &'static str> {
-    let v = call_val(f, args, regs, it)?;
+    let v = call_val(f, args, tys, regs, it)?;
     Ok(match v {
-        FVal::Num(n) => it.encode(n),
         FVal::Str(s) => {
             let s = s.into_owned();
             it.intern(&s)
         }
+        other => it.encode(other.bits().unwrap_or(0)),
     })
+}
+
+/// Compiles expression `e` of a rule whose variables have types `vars` (constants are
+/// interned): operators over `unsigned` and `float` values become their typed forms.
+pub(crate) fn compile(
+    prog: &calm_ir::Program,
+    vars: &[Type],
+    e: &calm_ir::Expr,
+    it: &mut Interner,
+) -> CExpr {
+    use calm_ir::{Const, Expr};
+    let go = |x: &Expr, it: &mut Interner| Box::new(compile(prog, vars, x, it));
+    match e {
+        Expr::Var(v) => CExpr::Reg(*v),
+        Expr::Const(c) => {
+            let n = match c {
+                Const::Number(n) | Const::Float(n) => *n,
+                Const::Unsigned(u) => *u as i64,
+                _ => 0,
+            };
+            CExpr::Const(it.const_word(c), n)
+        }
+        Expr::Neg(a) => match calm_ir::numeric::expr_type(prog, vars, a) {
+            Type::Float => CExpr::FNeg(go(a, it)),
+            _ => CExpr::Neg(go(a, it)),
+        },
+        Expr::Bin(op, a, b) => match calm_ir::numeric::expr_type(prog, vars, e) {
+            ty @ (Type::Float | Type::Unsigned) => CExpr::TBin(ty, *op, go(a, it), go(b, it)),
+            // Souffle's `+` of two symbols concatenates them.
+            Type::Symbol => CExpr::Call(
+                Functor::Cat,
+                Box::new([compile(prog, vars, a, it), compile(prog, vars, b, it)]),
+                Box::new([Type::Symbol, Type::Symbol]),
+            ),
+            _ => CExpr::Bin(*op, go(a, it), go(b, it)),
+        },
+        Expr::Call(f, args) => CExpr::Call(
+            *f,
+            args.iter().map(|a| compile(prog, vars, a, it)).collect(),
+            calm_ir::numeric::call_arg_types(prog, vars, *f, args).into(),
+        ),
+        Expr::Record(c, args) => CExpr::Record(
+            c.tag(),
+            args.iter().map(|a| compile(prog, vars, a, it)).collect(),
+        ),
+        Expr::Field { rec, index, .. } => CExpr::Field(go(rec, it), *index),
+        Expr::Tag(a) => CExpr::Tag(go(a, it)),
+        Expr::As(_, a) => compile(prog, vars, a, it),
+    }
+}
+
+/// The type a comparison `lhs op rhs` orders its sides in.
+pub(crate) fn compare_type(
+    prog: &calm_ir::Program,
+    vars: &[Type],
+    lhs: &calm_ir::Expr,
+    rhs: &calm_ir::Expr,
+) -> Type {
+    match calm_ir::numeric::expr_type(prog, vars, lhs) {
+        Type::Number => calm_ir::numeric::expr_type(prog, vars, rhs),
+        t => t,
+    }
 }
 
 /// Whether `lhs op rhs` holds over the registers (orderings compare numbers; equality compares
@@ -180,6 +253,7 @@ fn call_word(
 #[inline]
 pub(crate) fn compare(
     op: CmpOp,
+    ty: Type,
     lhs: &CExpr,
     rhs: &CExpr,
     regs: &[Word],
@@ -202,13 +276,18 @@ pub(crate) fn compare(
         return string_predicate(op, lhs, rhs, regs, it);
     }
     let (x, y) = (lhs.num(regs, it)?, rhs.num(regs, it)?);
+    // Floats are canonical, so equal values have equal bits.
+    let ord = match ty {
+        Type::Number => x.cmp(&y),
+        _ => functor::compare(ty, x, y),
+    };
     Ok(match op {
         CmpOp::Eq => x == y,
         CmpOp::Ne => x != y,
-        CmpOp::Lt => x < y,
-        CmpOp::Le => x <= y,
-        CmpOp::Gt => x > y,
-        CmpOp::Ge => x >= y,
+        CmpOp::Lt => ord.is_lt(),
+        CmpOp::Le => ord.is_le(),
+        CmpOp::Gt => ord.is_gt(),
+        CmpOp::Ge => ord.is_ge(),
         CmpOp::Match | CmpOp::NotMatch | CmpOp::Contains | CmpOp::NotContains => false,
     })
 }
@@ -252,8 +331,13 @@ impl CTerm {
 /// One operation after the registers of a tuple are bound.
 #[derive(Clone, Debug)]
 pub(crate) enum Op {
-    /// Keep the tuple if the comparison holds (orderings compare numbers).
-    Filter { op: CmpOp, lhs: CExpr, rhs: CExpr },
+    /// Keep the tuple if the comparison holds (orderings compare values of type `ty`).
+    Filter {
+        op: CmpOp,
+        ty: Type,
+        lhs: CExpr,
+        rhs: CExpr,
+    },
     /// Bind a register.
     Assign { reg: usize, expr: CExpr },
     /// Keep the tuple if no tuple of a complete index has this key.
@@ -298,6 +382,8 @@ impl Op {
 pub(crate) struct AggOp {
     pub reg: usize,
     pub func: AggFunc,
+    /// The type of the aggregated values.
+    pub ty: Type,
     pub target: Option<CExpr>,
     pub steps: Vec<AggStep>,
     /// Precomputed per group: the id of the group table and the key.
@@ -378,7 +464,7 @@ pub(crate) fn group_table(
         };
         let acc = match table.get_mut(key.as_slice()) {
             Some(acc) => acc,
-            None => table.entry(key.clone()).or_insert(Acc::new(g.func)),
+            None => table.entry(key.clone()).or_insert(Acc::new(g.func, g.ty)),
         };
         acc.add(v);
         if let Some(e) = acc.error {
@@ -714,7 +800,9 @@ impl<'a> Emitter<'a> {
 
     fn op(&mut self, op: &Op) -> Result<bool, &'static str> {
         Ok(match op {
-            Op::Filter { op, lhs, rhs } => compare(*op, lhs, rhs, &self.regs, self.interner)?,
+            Op::Filter { op, ty, lhs, rhs } => {
+                compare(*op, *ty, lhs, rhs, &self.regs, self.interner)?
+            }
             Op::Assign { reg, expr } => {
                 self.regs[*reg] = expr.word(&self.regs, self.interner)?;
                 true
@@ -740,7 +828,7 @@ impl<'a> Emitter<'a> {
                     self.key.extend(key.iter().map(|t| t.get(&self.regs)));
                     let result = match self.groups[*id].get(self.key.as_slice()) {
                         Some(acc) => acc.result(),
-                        None => Acc::new(agg.func).result(),
+                        None => Acc::new(agg.func, agg.ty).result(),
                     };
                     return Ok(match result {
                         Some(v) => {
@@ -750,7 +838,7 @@ impl<'a> Emitter<'a> {
                         None => false,
                     });
                 }
-                let mut acc = Acc::new(agg.func);
+                let mut acc = Acc::new(agg.func, agg.ty);
                 self.aggregate(&agg.steps, agg.target.as_ref(), &mut acc);
                 if let Some(e) = acc.error {
                     return Err(e);
@@ -827,17 +915,23 @@ impl<'a> Emitter<'a> {
 #[derive(Clone, Debug)]
 pub(crate) struct Acc {
     func: AggFunc,
+    /// The type of the aggregated values (`mean`'s result is a float).
+    ty: Type,
     count: i64,
     value: Option<i64>,
+    /// `mean`: the sum so far, as a float.
+    total: f64,
     pub(crate) error: Option<&'static str>,
 }
 
 impl Acc {
-    pub(crate) fn new(func: AggFunc) -> Self {
+    pub(crate) fn new(func: AggFunc, ty: Type) -> Self {
         Acc {
             func,
+            ty,
             count: 0,
             value: None,
+            total: 0.0,
             error: None,
         }
     }
@@ -845,18 +939,33 @@ impl Acc {
     pub(crate) fn add(&mut self, v: Option<i64>) {
         self.count += 1;
         let Some(v) = v else { return };
+        if self.func == AggFunc::Mean {
+            self.total += match self.ty {
+                Type::Float => calm_ir::number::float_of(v),
+                Type::Unsigned => v as u64 as f64,
+                _ => v as f64,
+            };
+            return;
+        }
         self.value = Some(match (self.func, self.value) {
             (_, None) => v,
-            (AggFunc::Sum, Some(s)) => match s.checked_add(v) {
+            (AggFunc::Sum, Some(s)) if self.ty == Type::Number => match s.checked_add(v) {
                 Some(s) => s,
                 None => {
                     self.error = Some("arithmetic overflow in sum");
                     s
                 }
             },
-            (AggFunc::Min, Some(m)) => m.min(v),
-            (AggFunc::Max, Some(m)) => m.max(v),
-            (AggFunc::Count, Some(c)) => c,
+            (AggFunc::Sum, Some(s)) => match functor::arith_typed(self.ty, BinOp::Add, s, v) {
+                Ok(s) => s,
+                Err(_) => {
+                    self.error = Some("arithmetic overflow in sum");
+                    s
+                }
+            },
+            (AggFunc::Min, Some(m)) if functor::compare(self.ty, v, m).is_lt() => v,
+            (AggFunc::Max, Some(m)) if functor::compare(self.ty, v, m).is_gt() => v,
+            (_, Some(m)) => m,
         });
     }
 
@@ -865,6 +974,16 @@ impl Acc {
             AggFunc::Count => Some(self.count),
             AggFunc::Sum => Some(self.value.unwrap_or(0)),
             AggFunc::Min | AggFunc::Max => self.value,
+            AggFunc::Mean => (self.count > 0)
+                .then(|| calm_ir::number::float_bits(self.total / self.count as f64)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn compiled_expressions_stay_small() {
+        assert!(std::mem::size_of::<super::CExpr>() <= 40);
     }
 }

@@ -214,7 +214,24 @@ pub fn load_inputs_at_most(
                                 )));
                             }
                         },
-                        Type::Symbol => Value::Symbol(f.to_string()),
+                        Type::Symbol => Value::Symbol((*f).to_string()),
+                        Type::Unsigned | Type::Float => match crate::record::read_number(*ty, f) {
+                            Some(v) => v,
+                            None => {
+                                return Err(directive(format!(
+                                    "{}: expected {} for column `{}` of `{}`, found `{}`",
+                                    at(col),
+                                    if *ty == Type::Float {
+                                        "a float"
+                                    } else {
+                                        "an unsigned number"
+                                    },
+                                    rel.columns.get(tuple.len()).map_or("?", String::as_str),
+                                    rel.name,
+                                    f.escape_debug()
+                                )));
+                            }
+                        },
                         Type::Record(_) => {
                             let ir = program.ir();
                             let dry = &mut crate::record::DryRun;

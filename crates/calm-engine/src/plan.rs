@@ -105,6 +105,8 @@ pub(crate) struct GroupedAgg {
     pub col_regs: Vec<usize>,
     pub target: Option<CExpr>,
     pub func: calm_syntax::ast::AggFunc,
+    /// The type of the aggregated values.
+    pub ty: calm_ir::Type,
     pub nregs: usize,
     pub rule: RuleId,
     pub span: Span,
@@ -224,24 +226,15 @@ impl<'a> Planner<'a> {
     }
 
     fn expr(&mut self, e: &Expr) -> CExpr {
-        match e {
-            Expr::Var(v) => CExpr::Reg(*v),
-            Expr::Const(c) => {
-                let n = match c {
-                    Const::Number(n) => *n,
-                    _ => 0,
-                };
-                CExpr::Const(self.word(c), n)
-            }
-            Expr::Neg(a) => CExpr::Neg(Box::new(self.expr(a))),
-            Expr::Bin(op, a, b) => CExpr::Bin(*op, Box::new(self.expr(a)), Box::new(self.expr(b))),
-            Expr::Call(f, args) => CExpr::Call(*f, args.iter().map(|a| self.expr(a)).collect()),
-            Expr::Record(c, args) => {
-                CExpr::Record(c.tag(), args.iter().map(|a| self.expr(a)).collect())
-            }
-            Expr::Field { rec, index, .. } => CExpr::Field(Box::new(self.expr(rec)), *index),
-            Expr::Tag(a) => CExpr::Tag(Box::new(self.expr(a))),
-        }
+        let prog = self.prog;
+        let vars = &prog.rules[self.current.0].var_types;
+        crate::emit::compile(prog, vars, e, self.interner)
+    }
+
+    /// The type of the values a comparison or an aggregate of the current rule works on.
+    fn ty(&self, lhs: &Expr, rhs: Option<&Expr>) -> calm_ir::Type {
+        let vars = &self.prog.rules[self.current.0].var_types;
+        crate::emit::compare_type(self.prog, vars, lhs, rhs.unwrap_or(lhs))
     }
 
     fn rule(&mut self, rid: RuleId, collect: bool) -> RulePlan {
@@ -554,6 +547,7 @@ impl<'a> Planner<'a> {
         match item {
             BodyItem::Compare { op, lhs, rhs, .. } => Op::Filter {
                 op: *op,
+                ty: self.ty(lhs, Some(rhs)),
                 lhs: self.expr(lhs),
                 rhs: self.expr(rhs),
             },
@@ -561,6 +555,7 @@ impl<'a> Planner<'a> {
             // `r` this way): a check.
             BodyItem::Assign { var, expr, .. } if bound.contains(var) => Op::Filter {
                 op: calm_syntax::ast::CmpOp::Eq,
+                ty: self.ty(expr, None),
                 lhs: CExpr::Reg(*var),
                 rhs: self.expr(expr),
             },
@@ -624,6 +619,10 @@ impl<'a> Planner<'a> {
                 Op::Aggregate(AggOp {
                     reg: g.var,
                     func: g.func,
+                    ty: g
+                        .target
+                        .as_ref()
+                        .map_or(calm_ir::Type::Number, |t| self.ty(t, None)),
                     target: g.target.as_ref().map(|t| self.expr(t)),
                     steps,
                     grouped: None,
@@ -661,7 +660,12 @@ impl<'a> Planner<'a> {
         let key = key_cols.iter().map(|&c| self.term(&a.args[c])).collect();
         let id = self.plan.grouped.len();
         let target = g.target.as_ref().map(|t| self.expr(t));
+        let ty = g
+            .target
+            .as_ref()
+            .map_or(calm_ir::Type::Number, |t| self.ty(t, None));
         self.plan.grouped.push(GroupedAgg {
+            ty,
             rel: a.rel,
             col_regs: (0..a.args.len()).map(|c| var_at(a, c)).collect(),
             key_cols,
@@ -674,6 +678,7 @@ impl<'a> Planner<'a> {
         Some(Op::Aggregate(AggOp {
             reg: g.var,
             func: g.func,
+            ty,
             target: None,
             steps: Vec::new(),
             grouped: Some((id, key)),
@@ -869,6 +874,7 @@ fn inputs<'x>(atoms: Vec<&'x Atom>, pending: &mut Vec<&'x BodyItem>) -> Vec<Inpu
 fn unreachable_atom() -> Op {
     Op::Filter {
         op: calm_syntax::ast::CmpOp::Ne,
+        ty: calm_ir::Type::Number,
         lhs: CExpr::Const(0, 0),
         rhs: CExpr::Const(0, 0),
     }

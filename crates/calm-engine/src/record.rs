@@ -10,6 +10,7 @@
 
 use crate::index::Word;
 use crate::value::Interner;
+use crate::value::Value;
 use calm_ir::{Program, Type};
 
 /// Where the words of a record being read go.
@@ -100,6 +101,10 @@ pub(crate) fn format_with(
                 }
                 out.push('"');
             }
+            Type::Unsigned => out.push_str(&(it.decode(w) as u64).to_string()),
+            Type::Float => out.push_str(&calm_ir::number::float_text(calm_ir::number::float_of(
+                it.decode(w),
+            ))),
             Type::Symbol => out.push_str(it.resolve(w)),
             Type::Record(id) => {
                 let (Some(words), Some(rt)) = (it.record(w), ir.records.get(id as usize)) else {
@@ -228,6 +233,27 @@ pub(crate) fn parse(
                     .parse()
                     .map_err(|_| format!("at byte {pos}: expected a number, found `{t}`"))?;
                 Some(sink.number(n).unwrap_or_else(|| {
+                    missing = true;
+                    0
+                }))
+            }
+            Type::Unsigned | Type::Float => {
+                let t = token(&mut pos);
+                let bits = match read_number(want, t) {
+                    Some(Value::Unsigned(u)) => u as i64,
+                    Some(Value::Float(f)) => calm_ir::number::float_bits(f),
+                    _ => {
+                        return Err(format!(
+                            "at byte {pos}: expected {}, found `{t}`",
+                            if want == Type::Float {
+                                "a float"
+                            } else {
+                                "an unsigned number"
+                            }
+                        ));
+                    }
+                };
+                Some(sink.number(bits).unwrap_or_else(|| {
                     missing = true;
                     0
                 }))
@@ -378,6 +404,16 @@ fn quoted(text: &str, pos: &mut usize) -> Result<String, String> {
         }
     }
     Err(format!("at byte {start}: unterminated string"))
+}
+
+/// Reads an `unsigned` or a `float` as Souffle reads one from a fact file (`None`: not one, or
+/// another type).
+pub(crate) fn read_number(ty: Type, text: &str) -> Option<Value> {
+    match ty {
+        Type::Unsigned => calm_ir::number::parse_unsigned(text).map(Value::Unsigned),
+        Type::Float => calm_ir::number::parse_float(text).map(Value::float),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

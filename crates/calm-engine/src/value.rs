@@ -4,22 +4,84 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
 
-/// A value in a tuple: a 64-bit signed number or a symbol (string).
+/// A value in a tuple: a 64-bit signed number, a symbol (string), an unsigned or a float.
 ///
 /// Values order numbers numerically and symbols lexicographically, which is the order
-/// `calm run` writes rows in.
+/// `calm run` writes rows in. A float is held canonically (`-0.0` as `0.0`, one NaN): two
+/// floats are equal when they are the same number, NaN equals itself and is above every other
+/// float ([`calm_ir::number`]).
 ///
 /// ```
 /// use calm_engine::Value;
 /// assert!(Value::Number(-1) < Value::Number(2));
 /// assert_eq!(Value::Symbol("a".into()).to_string(), "a");
+/// assert_eq!(Value::float(-0.0), Value::float(0.0));
+/// assert_eq!(Value::float(2.5).to_string(), "2.5");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug)]
 pub enum Value {
     /// A `number`.
     Number(i64),
     /// A `symbol`.
     Symbol(String),
+    /// An `unsigned`.
+    Unsigned(u64),
+    /// A `float` (make one with [`Value::float`] to hold it canonically).
+    Float(f64),
+}
+
+impl Value {
+    /// A float value, canonical (`-0.0` is `0.0`, every NaN one NaN).
+    pub fn float(f: f64) -> Value {
+        Value::Float(calm_ir::number::canonical(f))
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            Value::Number(_) => 0,
+            Value::Symbol(_) => 1,
+            Value::Unsigned(_) => 2,
+            Value::Float(_) => 3,
+        }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Value {}
+
+impl PartialOrd for Value {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Value {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self, other) {
+            (Value::Number(a), Value::Number(b)) => a.cmp(b),
+            (Value::Symbol(a), Value::Symbol(b)) => a.cmp(b),
+            (Value::Unsigned(a), Value::Unsigned(b)) => a.cmp(b),
+            (Value::Float(a), Value::Float(b)) => calm_ir::number::float_cmp(*a, *b),
+            _ => self.rank().cmp(&other.rank()),
+        }
+    }
+}
+
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.rank().hash(state);
+        match self {
+            Value::Number(n) => n.hash(state),
+            Value::Symbol(s) => s.hash(state),
+            Value::Unsigned(u) => u.hash(state),
+            Value::Float(f) => calm_ir::number::float_bits(*f).hash(state),
+        }
+    }
 }
 
 impl fmt::Display for Value {
@@ -27,6 +89,8 @@ impl fmt::Display for Value {
         match self {
             Value::Number(n) => write!(f, "{n}"),
             Value::Symbol(s) => f.write_str(s),
+            Value::Unsigned(u) => write!(f, "{u}"),
+            Value::Float(x) => f.write_str(&calm_ir::number::float_text(*x)),
         }
     }
 }
@@ -195,7 +259,8 @@ impl Interner {
     pub fn konst(&mut self, c: &calm_ir::Const) -> Result<Word, &'static str> {
         use calm_ir::Const;
         Ok(match c {
-            Const::Number(n) => self.encode(*n),
+            Const::Number(n) | Const::Float(n) => self.encode(*n),
+            Const::Unsigned(u) => self.encode(*u as i64),
             Const::Symbol(s) => self.intern(s),
             Const::Nil => 0,
             Const::Record(ctor, fields) => {

@@ -45,7 +45,7 @@ fn rows(e: &Engine, rel: &str) -> Vec<Vec<i64>> {
             row.into_iter()
                 .map(|v| match v {
                     Value::Number(x) => x,
-                    Value::Symbol(s) => panic!("{rel}: symbol {s:?}"),
+                    other => panic!("{rel}: not a number: {other}"),
                 })
                 .collect()
         })

@@ -689,7 +689,7 @@ fn numbers(prog: &Program, rel: usize, rows: Vec<Vec<Value>>) -> Result<Rel, Str
             }
             row.map(|v| match v {
                 Value::Number(n) => Ok(n),
-                Value::Symbol(s) => Err(format!("{name}: unexpected symbol {s:?}")),
+                other => Err(format!("{name}: not a number: {other}")),
             })
             .collect()
         })

@@ -18,7 +18,7 @@ fn rows(e: &Engine, rel: &str) -> BTreeSet<Vec<i64>> {
             r.into_iter()
                 .map(|v| match v {
                     Value::Number(x) => x,
-                    Value::Symbol(s) => panic!("symbol {s}"),
+                    other => panic!("not a number: {other}"),
                 })
                 .collect()
         })

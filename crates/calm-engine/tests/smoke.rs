@@ -94,7 +94,7 @@ fn wide_relations_join_and_negate_like_narrow_ones() {
             r.iter()
                 .map(|v| match v {
                     Value::Number(x) => *x,
-                    Value::Symbol(_) => 0,
+                    _ => 0,
                 })
                 .collect()
         })

@@ -9,15 +9,21 @@ use calm_syntax::ast::{BinOp, Functor};
 use std::borrow::Cow;
 
 use crate::ir::Type;
+use crate::number;
+use std::cmp::Ordering;
 
 /// The longest symbol a functor (`cat`, `to_string`, ...) may build, in bytes.
 pub const MAX_SYMBOL_LEN: usize = 1 << 20;
 
-/// A functor's argument or result: a number or a symbol's text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A functor's argument or result.
+#[derive(Clone, Debug, PartialEq)]
 pub enum FVal<'a> {
     /// A number.
     Num(i64),
+    /// An unsigned.
+    Unsigned(u64),
+    /// A float.
+    Float(f64),
     /// A symbol.
     Str(Cow<'a, str>),
 }
@@ -26,14 +32,33 @@ impl FVal<'_> {
     fn num(&self) -> Result<i64, &'static str> {
         match self {
             FVal::Num(n) => Ok(*n),
-            FVal::Str(_) => Err("a functor got a symbol where it needs a number"),
+            _ => Err("a functor got another value where it needs a number"),
         }
     }
 
     fn text(&self) -> Result<&str, &'static str> {
         match self {
             FVal::Str(s) => Ok(s),
-            FVal::Num(_) => Err("a functor got a number where it needs a symbol"),
+            _ => Err("a functor got a number where it needs a symbol"),
+        }
+    }
+
+    /// The value of type `ty` whose bits (as the engine stores numbers) are `bits`.
+    pub fn from_bits(ty: Type, bits: i64) -> FVal<'static> {
+        match ty {
+            Type::Unsigned => FVal::Unsigned(bits as u64),
+            Type::Float => FVal::Float(number::float_of(bits)),
+            _ => FVal::Num(bits),
+        }
+    }
+
+    /// The bits of a numeric value (`None` for a symbol).
+    pub fn bits(&self) -> Option<i64> {
+        match self {
+            FVal::Num(n) => Some(*n),
+            FVal::Unsigned(u) => Some(*u as i64),
+            FVal::Float(f) => Some(number::float_bits(*f)),
+            FVal::Str(_) => None,
         }
     }
 }
@@ -63,6 +88,81 @@ pub fn arith(op: BinOp, x: i64, y: i64) -> Result<i64, &'static str> {
     r.ok_or("arithmetic overflow")
 }
 
+/// `x op y` over unsigned numbers, checked like [`arith`]: a result below zero or above
+/// 2⁶⁴ - 1 is an overflow. Shifts take their amount modulo 64; `bshr` and `bshru` are both
+/// logical shifts.
+pub fn arith_unsigned(op: BinOp, x: u64, y: u64) -> Result<u64, &'static str> {
+    let r = match op {
+        BinOp::Add => x.checked_add(y),
+        BinOp::Sub => x.checked_sub(y),
+        BinOp::Mul => x.checked_mul(y),
+        BinOp::Div if y == 0 => return Err("division by zero"),
+        BinOp::Rem if y == 0 => return Err("remainder by zero"),
+        BinOp::Div => Some(x / y),
+        BinOp::Rem => Some(x % y),
+        BinOp::Pow => match x {
+            0 | 1 => Some(if y == 0 { 1 } else { x }),
+            _ => u32::try_from(y).ok().and_then(|y| x.checked_pow(y)),
+        },
+        BinOp::Band => Some(x & y),
+        BinOp::Bor => Some(x | y),
+        BinOp::Bxor => Some(x ^ y),
+        BinOp::Bshl => Some(x << (y & 63)),
+        BinOp::Bshr | BinOp::Bshru => Some(x >> (y & 63)),
+        BinOp::Land => Some(u64::from(x != 0 && y != 0)),
+        BinOp::Lor => Some(u64::from(x != 0 || y != 0)),
+        BinOp::Lxor => Some(u64::from((x != 0) != (y != 0))),
+    };
+    r.ok_or("arithmetic overflow")
+}
+
+/// `x op y` over floats, as IEEE 754 defines it (`1.0 / 0.0` is `inf`, `0.0 / 0.0` NaN);
+/// `^` is `powf`. The remainder and the bit and logical operators are not defined on floats
+/// (the type checker rejects them).
+pub fn arith_float(op: BinOp, x: f64, y: f64) -> Result<f64, &'static str> {
+    Ok(number::canonical(match op {
+        BinOp::Add => x + y,
+        BinOp::Sub => x - y,
+        BinOp::Mul => x * y,
+        BinOp::Div => x / y,
+        BinOp::Pow => x.powf(y),
+        _ => return Err("an integer operator applied to floats"),
+    }))
+}
+
+/// `x op y` over values of type `ty` given by their bits.
+#[inline]
+pub fn arith_typed(ty: Type, op: BinOp, x: i64, y: i64) -> Result<i64, &'static str> {
+    match ty {
+        Type::Unsigned => arith_unsigned(op, x as u64, y as u64).map(|u| u as i64),
+        Type::Float => {
+            arith_float(op, number::float_of(x), number::float_of(y)).map(number::float_bits)
+        }
+        _ => arith(op, x, y),
+    }
+}
+
+/// `-x` for a value of type `ty` given by its bits (unsigned numbers have no negation: the
+/// type checker rejects it).
+#[inline]
+pub fn negate(ty: Type, x: i64) -> Result<i64, &'static str> {
+    match ty {
+        Type::Float => Ok(number::float_bits(-number::float_of(x))),
+        Type::Unsigned => Err("an unsigned number negated"),
+        _ => x.checked_neg().ok_or("arithmetic overflow"),
+    }
+}
+
+/// The order of two values of type `ty` given by their bits.
+#[inline]
+pub fn compare(ty: Type, x: i64, y: i64) -> Ordering {
+    match ty {
+        Type::Unsigned => (x as u64).cmp(&(y as u64)),
+        Type::Float => number::float_cmp(number::float_of(x), number::float_of(y)),
+        _ => x.cmp(&y),
+    }
+}
+
 /// `x ^ y` over integers: a negative exponent gives the integer part of the fraction (0, or
 /// ±1 for a base of ±1); zero to a negative power is an error.
 fn pow(x: i64, y: i64) -> Result<i64, &'static str> {
@@ -84,30 +184,45 @@ fn pow(x: i64, y: i64) -> Result<i64, &'static str> {
     }
 }
 
-/// The type of a functor's result.
-pub fn result_type(f: Functor) -> Type {
+/// The type of a functor's result when its arguments have types `args` (`min`, `max`,
+/// `bnot` and `lnot` give the type of their arguments).
+pub fn result_type(f: Functor, args: &[Type]) -> Type {
     match f {
         Functor::Cat | Functor::Substr | Functor::ToString => Type::Symbol,
-        _ => Type::Number,
+        Functor::ToFloat => Type::Float,
+        Functor::ToUnsigned => Type::Unsigned,
+        Functor::Min | Functor::Max | Functor::Bnot | Functor::Lnot => {
+            args.first().copied().unwrap_or(Type::Number)
+        }
+        Functor::Strlen | Functor::ToNumber => Type::Number,
     }
 }
 
-/// The type of a functor's argument `i`.
-pub fn arg_type(f: Functor, i: usize) -> Type {
+/// The type of a functor's argument `i`, when the functor fixes it (`None`: the conversions
+/// take any number or symbol; `min`, `max`, `bnot`, `lnot` take one numeric type for all).
+pub fn arg_type(f: Functor, i: usize) -> Option<Type> {
     match (f, i) {
-        (Functor::Cat | Functor::Strlen | Functor::ToNumber, _) | (Functor::Substr, 0) => {
-            Type::Symbol
-        }
-        _ => Type::Number,
+        (Functor::Cat | Functor::Strlen, _) | (Functor::Substr, 0) => Some(Type::Symbol),
+        (Functor::Substr, _) => Some(Type::Number),
+        _ => None,
     }
 }
 
 /// Whether a call can fail at run time (for well-typed arguments).
 pub fn can_fail(f: Functor) -> bool {
-    matches!(f, Functor::Cat | Functor::Substr | Functor::ToNumber)
+    matches!(
+        f,
+        Functor::Cat | Functor::Substr | Functor::ToNumber | Functor::ToFloat | Functor::ToUnsigned
+    )
 }
 
-/// Applies functor `f` to its arguments (of the types [`arg_type`] gives).
+/// The integer a float truncates to (C++'s cast), when it has one.
+fn float_to_int(f: f64) -> Option<i128> {
+    // Every f64 in this range truncates to an i128 exactly.
+    (f.is_finite() && f.abs() < 1e38).then(|| f.trunc() as i128)
+}
+
+/// Applies functor `f` to its arguments.
 pub fn call(f: Functor, args: &[FVal<'_>]) -> Result<FVal<'static>, &'static str> {
     let arg = |i: usize| args.get(i).ok_or("a functor got too few arguments");
     Ok(match f {
@@ -137,28 +252,74 @@ pub fn call(f: Functor, args: &[FVal<'_>]) -> Result<FVal<'static>, &'static str
                 .ok_or("`substr` would split a UTF-8 character")?;
             FVal::Str(Cow::Owned(sub.to_owned()))
         }
-        Functor::ToNumber => {
-            let t = arg(0)?.text()?;
-            FVal::Num(
-                t.parse::<i64>()
-                    .map_err(|_| "`to_number` of a symbol that is not a number")?,
-            )
-        }
-        Functor::ToString => FVal::Str(Cow::Owned(arg(0)?.num()?.to_string())),
-        Functor::Min | Functor::Max => {
-            let mut best = arg(0)?.num()?;
-            for a in &args[1..] {
-                let v = a.num()?;
-                best = if f == Functor::Min {
-                    best.min(v)
-                } else {
-                    best.max(v)
-                };
+        Functor::ToNumber => FVal::Num(match arg(0)? {
+            FVal::Str(t) => t
+                .parse::<i64>()
+                .map_err(|_| "`to_number` of a symbol that is not a number")?,
+            FVal::Num(n) => *n,
+            FVal::Unsigned(u) => {
+                i64::try_from(*u).map_err(|_| "`to_number` of an unsigned above 2^63 - 1")?
             }
-            FVal::Num(best)
+            FVal::Float(x) => float_to_int(*x)
+                .and_then(|n| i64::try_from(n).ok())
+                .ok_or("`to_number` of a float outside the range of numbers (or NaN)")?,
+        }),
+        Functor::ToUnsigned => FVal::Unsigned(match arg(0)? {
+            FVal::Str(t) => number::parse_unsigned(t)
+                .ok_or("`to_unsigned` of a symbol that is not an unsigned number")?,
+            FVal::Num(n) => u64::try_from(*n).map_err(|_| "`to_unsigned` of a negative number")?,
+            FVal::Unsigned(u) => *u,
+            FVal::Float(x) => float_to_int(*x)
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or("`to_unsigned` of a float outside the range of unsigned numbers")?,
+        }),
+        Functor::ToFloat => FVal::Float(number::canonical(match arg(0)? {
+            FVal::Str(t) => {
+                number::parse_float(t).ok_or("`to_float` of a symbol that is not a number")?
+            }
+            FVal::Num(n) => *n as f64,
+            FVal::Unsigned(u) => *u as f64,
+            FVal::Float(x) => *x,
+        })),
+        Functor::ToString => FVal::Str(Cow::Owned(match arg(0)? {
+            FVal::Str(t) => t.to_string(),
+            FVal::Num(n) => n.to_string(),
+            FVal::Unsigned(u) => u.to_string(),
+            FVal::Float(x) => number::float_to_string(*x),
+        })),
+        Functor::Min | Functor::Max => {
+            let mut best = arg(0)?.clone();
+            for a in &args[1..] {
+                let ord = match (a, &best) {
+                    (FVal::Num(x), FVal::Num(y)) => x.cmp(y),
+                    (FVal::Unsigned(x), FVal::Unsigned(y)) => x.cmp(y),
+                    (FVal::Float(x), FVal::Float(y)) => number::float_cmp(*x, *y),
+                    _ => return Err("`min` or `max` of values of different types"),
+                };
+                let better = if f == Functor::Min {
+                    ord == Ordering::Less
+                } else {
+                    ord == Ordering::Greater
+                };
+                if better {
+                    best = a.clone();
+                }
+            }
+            match best {
+                FVal::Num(n) => FVal::Num(n),
+                FVal::Unsigned(u) => FVal::Unsigned(u),
+                FVal::Float(x) => FVal::Float(x),
+                FVal::Str(_) => return Err("`min` or `max` of symbols"),
+            }
         }
-        Functor::Bnot => FVal::Num(!arg(0)?.num()?),
-        Functor::Lnot => FVal::Num(i64::from(arg(0)?.num()? == 0)),
+        Functor::Bnot => match arg(0)? {
+            FVal::Unsigned(u) => FVal::Unsigned(!u),
+            a => FVal::Num(!a.num()?),
+        },
+        Functor::Lnot => match arg(0)? {
+            FVal::Unsigned(u) => FVal::Unsigned(u64::from(*u == 0)),
+            a => FVal::Num(i64::from(a.num()? == 0)),
+        },
         Functor::Range => {
             return Err("`range` gives several values: bind it with `x = range(a, b)`");
         }
@@ -284,6 +445,79 @@ mod tests {
         assert_eq!(arith(BinOp::Lxor, 3, 5), Ok(0));
         assert_eq!(arith(BinOp::Rem, -7, 3), Ok(-1));
         assert!(arith(BinOp::Rem, 1, 0).is_err());
+    }
+
+    #[test]
+    fn unsigned_and_float_operators() {
+        assert_eq!(arith_unsigned(BinOp::Sub, 0, 1), Err("arithmetic overflow"));
+        assert_eq!(arith_unsigned(BinOp::Add, u64::MAX - 1, 1), Ok(u64::MAX));
+        assert_eq!(arith_unsigned(BinOp::Div, 7, 2), Ok(3));
+        assert_eq!(arith_unsigned(BinOp::Bshr, u64::MAX, 60), Ok(15));
+        assert_eq!(arith_unsigned(BinOp::Bshru, u64::MAX, 124), Ok(15));
+        assert_eq!(
+            arith_unsigned(BinOp::Pow, 2, 64),
+            Err("arithmetic overflow")
+        );
+        assert!(arith_unsigned(BinOp::Rem, 1, 0).is_err());
+        assert_eq!(arith_float(BinOp::Div, 7.0, 2.0), Ok(3.5));
+        assert_eq!(arith_float(BinOp::Div, 1.0, 0.0), Ok(f64::INFINITY));
+        assert_eq!(arith_float(BinOp::Pow, 2.0, 0.5), Ok(2f64.sqrt()));
+        assert!(arith_float(BinOp::Rem, 1.0, 2.0).is_err());
+        // Results are canonical: -0.0 is 0.0.
+        assert_eq!(
+            arith_float(BinOp::Mul, -1.0, 0.0).map(f64::to_bits),
+            Ok(0f64.to_bits())
+        );
+        let f = number::float_bits;
+        assert_eq!(compare(Type::Float, f(-1.5), f(0.5)), Ordering::Less);
+        assert_eq!(
+            compare(Type::Float, f(f64::NAN), f(f64::INFINITY)),
+            Ordering::Greater
+        );
+        assert_eq!(compare(Type::Unsigned, -1, 1), Ordering::Greater);
+        assert_eq!(compare(Type::Number, -1, 1), Ordering::Less);
+        assert_eq!(negate(Type::Float, f(2.5)), Ok(f(-2.5)));
+        assert!(negate(Type::Unsigned, 1).is_err());
+        assert_eq!(
+            arith_typed(Type::Float, BinOp::Add, f(0.5), f(0.25)),
+            Ok(f(0.75))
+        );
+    }
+
+    #[test]
+    fn conversions() {
+        let c = |f: Functor, v: FVal<'_>| call(f, &[v]);
+        assert_eq!(c(Functor::ToNumber, FVal::Float(-3.7)), Ok(FVal::Num(-3)));
+        assert!(c(Functor::ToNumber, FVal::Float(f64::NAN)).is_err());
+        assert!(c(Functor::ToNumber, FVal::Float(1e30)).is_err());
+        assert!(c(Functor::ToNumber, FVal::Unsigned(u64::MAX)).is_err());
+        assert_eq!(c(Functor::ToUnsigned, FVal::Num(7)), Ok(FVal::Unsigned(7)));
+        assert!(c(Functor::ToUnsigned, FVal::Num(-1)).is_err());
+        assert!(c(Functor::ToUnsigned, FVal::Float(-0.5)).is_ok());
+        assert!(c(Functor::ToUnsigned, FVal::Float(-1.0)).is_err());
+        assert_eq!(c(Functor::ToUnsigned, s("0x10")), Ok(FVal::Unsigned(16)));
+        assert_eq!(c(Functor::ToFloat, FVal::Num(3)), Ok(FVal::Float(3.0)));
+        assert_eq!(c(Functor::ToFloat, s("2.5")), Ok(FVal::Float(2.5)));
+        assert!(c(Functor::ToFloat, s("x")).is_err());
+        assert_eq!(
+            c(Functor::ToString, FVal::Float(0.1)),
+            Ok(FVal::Str("0.100000".into()))
+        );
+        assert_eq!(
+            c(Functor::ToString, FVal::Unsigned(u64::MAX)),
+            Ok(FVal::Str("18446744073709551615".into()))
+        );
+        let fl = [FVal::Float(1.0), FVal::Float(-1.5), FVal::Float(0.5)];
+        assert_eq!(call(Functor::Min, &fl), Ok(FVal::Float(-1.5)));
+        assert_eq!(call(Functor::Max, &fl), Ok(FVal::Float(1.0)));
+        let un = [FVal::Unsigned(u64::MAX), FVal::Unsigned(1)];
+        assert_eq!(call(Functor::Max, &un), Ok(FVal::Unsigned(u64::MAX)));
+        assert!(call(Functor::Max, &[FVal::Num(1), FVal::Float(1.0)]).is_err());
+        assert_eq!(
+            c(Functor::Bnot, FVal::Unsigned(0)),
+            Ok(FVal::Unsigned(u64::MAX))
+        );
+        assert_eq!(c(Functor::Lnot, FVal::Unsigned(0)), Ok(FVal::Unsigned(1)));
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub enum Type {
     Number,
     /// Interned string.
     Symbol,
+    /// 64-bit unsigned integer (`unsigned`).
+    Unsigned,
+    /// 64-bit IEEE 754 float (`float`), stored canonically (see [`crate::number`]).
+    Float,
     /// A record type or an algebraic data type: an index in [`Program::records`]. Its values
     /// are interned tuples.
     Record(u32),
@@ -30,8 +34,15 @@ impl Type {
         match self {
             Type::Number => "number",
             Type::Symbol => "symbol",
+            Type::Unsigned => "unsigned",
+            Type::Float => "float",
             Type::Record(_) => "record",
         }
+    }
+
+    /// Whether arithmetic and ordering apply: `number`, `unsigned` or `float`.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Type::Number | Type::Unsigned | Type::Float)
     }
 }
 
@@ -92,6 +103,10 @@ pub enum Const {
     Number(i64),
     /// A symbol.
     Symbol(String),
+    /// An unsigned.
+    Unsigned(u64),
+    /// A float, by the bits of its canonical value ([`crate::number::float_bits`]).
+    Float(i64),
     /// `nil`, the empty record (of any record type).
     Nil,
     /// A record of constants.
@@ -105,6 +120,8 @@ impl Const {
         match self {
             Const::Number(_) => Some(Type::Number),
             Const::Symbol(_) => Some(Type::Symbol),
+            Const::Unsigned(_) => Some(Type::Unsigned),
+            Const::Float(_) => Some(Type::Float),
             Const::Nil | Const::Record(Ctor::Plain, _) => None,
             Const::Record(Ctor::Branch { ty, .. }, _) => Some(Type::Record(*ty)),
         }
@@ -327,6 +344,9 @@ pub enum Expr {
     },
     /// A record's tag as a number: -1 for `nil`, 0 for a record, the branch of an ADT value.
     Tag(Box<Expr>),
+    /// `as(e, T)`: the value of `e`, which has the type `T` stands for (a cast changes no
+    /// value: the type checker requires both to be one type).
+    As(Type, Box<Expr>),
 }
 
 impl Expr {
@@ -343,7 +363,7 @@ impl Expr {
             Expr::Call(_, args) | Expr::Record(_, args) => {
                 args.iter().for_each(|a| a.for_each_var(f))
             }
-            Expr::Field { rec: e, .. } | Expr::Tag(e) => e.for_each_var(f),
+            Expr::Field { rec: e, .. } | Expr::Tag(e) | Expr::As(_, e) => e.for_each_var(f),
         }
     }
 
@@ -358,7 +378,7 @@ impl Expr {
             }
             Expr::Call(f, args) => crate::functor::can_fail(*f) || args.iter().any(Expr::can_fail),
             Expr::Record(_, args) => args.iter().any(Expr::can_fail),
-            Expr::Field { rec: e, .. } | Expr::Tag(e) => e.can_fail(),
+            Expr::Field { rec: e, .. } | Expr::Tag(e) | Expr::As(_, e) => e.can_fail(),
         }
     }
 }
@@ -480,6 +500,8 @@ pub struct Rule {
     /// the value column of a head with the same lattice). Such a read is treated like a
     /// negation: the relation must be complete before the rule reads it.
     pub raw_reads: Vec<usize>,
+    /// The type of each variable (indexed like `vars`), filled in by the type checker.
+    pub var_types: Vec<Type>,
 }
 
 impl Rule {
@@ -518,6 +540,9 @@ pub struct Fact {
     pub rel: RelId,
     /// One constant per column.
     pub values: Vec<Const>,
+    /// The arguments as written (before folding), for columns whose type decides how they
+    /// compute (`7 / 2` in a `float` column is 3.5).
+    pub exprs: Vec<Expr>,
     /// Where it was written.
     pub span: Span,
 }

@@ -22,6 +22,8 @@ pub mod functor;
 pub mod ir;
 mod lattice;
 mod lower;
+pub mod number;
+pub mod numeric;
 pub mod pattern;
 pub mod record;
 mod safety;
@@ -60,6 +62,9 @@ pub fn lower(program: &ast::Program, file: FileId) -> (Program, Vec<Diagnostic>)
         .collect();
     declared.sort_unstable();
     ok &= typeck::check(file, &mut prog, &declared, &mut diags);
+    if ok {
+        ok &= numeric::apply(file, &mut prog, &mut diags);
+    }
     lattice::classify(&mut prog);
     if ok {
         strata::stratify(file, &mut prog, &mut diags);
@@ -129,7 +134,7 @@ fn warn_never_defined(file: FileId, prog: &Program, diags: &mut Vec<Diagnostic>)
                         .with_primary(file, span, "not a relation")
                         .with_help(
                             "calm implements the functors `cat`, `strlen`, `substr`, `to_number`, \
-                             `to_string`, `min`, `max` (called in expressions, as in \
+                             `to_string`, `to_float`, `to_unsigned`, `min`, `max` (called in expressions, as in \
                              `n = strlen(s)`), and the predicates `match` and `contains`",
                         ),
                     );

@@ -1,7 +1,6 @@
 //! Lowering the AST to the IR: resolve relations, check arity, number variables, normalise atoms.
 
 use crate::codes;
-use crate::functor::FVal;
 use crate::ir::*;
 use calm_syntax::ast::{self, AggFunc, CmpOp};
 use calm_syntax::{Diagnostic, FileId, Span};
@@ -18,6 +17,8 @@ pub(crate) struct Lowerer {
     aux_count: usize,
     /// Relations with subsumption clauses (see `subsume`).
     subsumed: Vec<subsume::Subsumed>,
+    /// The built-in type each user type stands for (for `as` casts).
+    types: HashMap<String, Type>,
 }
 
 impl Lowerer {
@@ -29,6 +30,7 @@ impl Lowerer {
             arity_origin: Vec::new(),
             aux_count: 0,
             subsumed: Vec::new(),
+            types: HashMap::new(),
         }
     }
 
@@ -71,7 +73,7 @@ impl Lowerer {
         let mut defs: HashMap<&str, &ast::TypeDecl> = HashMap::new();
         for item in &program.items {
             let ast::Item::Type(t) = item else { continue };
-            if builtin_type(&t.name.name).is_some() || t.name.name == "float" {
+            if builtin_type(&t.name.name).is_some() {
                 self.error(
                     codes::DUPLICATE_DECL,
                     t.name.span,
@@ -198,28 +200,20 @@ impl Lowerer {
     }
 
     pub(crate) fn unknown_type(&mut self, ty: &ast::Ident) {
-        if ty.name == "float" {
-            self.diags.push(
-                Diagnostic::error("floats are not supported")
-                    .with_code(codes::UNKNOWN_TYPE)
-                    .with_primary(self.file, ty.span, "not supported by calm")
-                    .with_help("calm's numbers are 64-bit integers; scale the values to integers"),
-            );
-        } else {
-            self.diags.push(
-                Diagnostic::error(format!("unknown type `{}`", ty.name))
-                    .with_code(codes::UNKNOWN_TYPE)
-                    .with_primary(self.file, ty.span, "not a type")
-                    .with_help(
-                        "the built-in types are `number`, `unsigned` and `symbol`; declare others with `.type Name <: symbol` or `.type Name = A | B`",
-                    ),
-            );
-        }
+        self.diags.push(
+            Diagnostic::error(format!("unknown type `{}`", ty.name))
+                .with_code(codes::UNKNOWN_TYPE)
+                .with_primary(self.file, ty.span, "not a type")
+                .with_help(
+                    "the built-in types are `number`, `unsigned`, `float` and `symbol`; declare others with `.type Name <: symbol` or `.type Name = A | B`",
+                ),
+        );
     }
 
     /// Pass 1: declarations.
     pub fn declare(&mut self, program: &ast::Program) -> HashMap<RelId, Vec<(usize, Type)>> {
         let user_types = self.user_types(program);
+        self.types.clone_from(&user_types);
         let mut declared_types = HashMap::new();
         for item in &program.items {
             let ast::Item::Decl(decl) = item else {
@@ -714,6 +708,7 @@ impl Lowerer {
                 head_span: span,
                 compiler_made: true,
                 raw_reads: Vec::new(),
+                var_types: Vec::new(),
             });
             self.push_rule(Rule {
                 head: id,
@@ -725,6 +720,7 @@ impl Lowerer {
                 head_span: span,
                 compiler_made: true,
                 raw_reads: Vec::new(),
+                var_types: Vec::new(),
             });
         }
     }
@@ -856,6 +852,7 @@ impl Lowerer {
             self.prog.facts.push(Fact {
                 rel: head,
                 values,
+                exprs: head_args,
                 span: rule.span,
             });
             return;
@@ -870,6 +867,7 @@ impl Lowerer {
             head_span: rule.head.span,
             compiler_made: false,
             raw_reads: Vec::new(),
+            var_types: Vec::new(),
         };
         self.push_rule(r);
     }
@@ -911,6 +909,7 @@ impl Lowerer {
             head_span: rule.head.span,
             compiler_made: false,
             raw_reads: Vec::new(),
+            var_types: Vec::new(),
         };
         self.push_rule(aux_rule);
 
@@ -1038,6 +1037,7 @@ impl Lowerer {
             head_span: rule.head.span,
             compiler_made: false,
             raw_reads: Vec::new(),
+            var_types: Vec::new(),
         });
     }
 }
@@ -1067,67 +1067,22 @@ fn remap(e: &Expr, map: &HashMap<VarId, VarId>) -> Expr {
             of: *of,
         },
         Expr::Tag(a) => Expr::Tag(Box::new(remap(a, map))),
+        Expr::As(t, a) => Expr::As(*t, Box::new(remap(a, map))),
     }
 }
 
-/// Evaluates a constant expression.
+/// Evaluates a constant expression; an integer literal is a `number` (see
+/// [`crate::numeric::fold`] for the typed evaluation once the types are known).
 pub(crate) fn fold_const(e: &Expr) -> Result<Const, String> {
-    match e {
-        Expr::Const(c) => Ok(c.clone()),
-        Expr::Var(_) => Err("a fact cannot contain variables".into()),
-        Expr::Neg(a) => match fold_const(a)? {
-            Const::Number(n) => n
-                .checked_neg()
-                .map(Const::Number)
-                .ok_or_else(|| "arithmetic overflow".to_string()),
-            _ => Err("only a number can be negated".into()),
-        },
-        Expr::Bin(op, a, b) => match (fold_const(a)?, fold_const(b)?) {
-            (Const::Number(x), Const::Number(y)) => crate::functor::arith(*op, x, y)
-                .map(Const::Number)
-                .map_err(str::to_string),
-            _ => Err(format!("`{}` needs numbers", op.as_str())),
-        },
-        Expr::Call(f, args) => {
-            let args = args.iter().map(fold_const).collect::<Result<Vec<_>, _>>()?;
-            let vals: Vec<FVal<'_>> = args
-                .iter()
-                .map(|c| match c {
-                    Const::Number(n) => Ok(FVal::Num(*n)),
-                    Const::Symbol(s) => Ok(FVal::Str(s.as_str().into())),
-                    Const::Nil | Const::Record(..) => {
-                        Err(format!("`{}` cannot take a record", f.as_str()))
-                    }
-                })
-                .collect::<Result<_, _>>()?;
-            for (i, v) in vals.iter().enumerate() {
-                let want = crate::functor::arg_type(*f, i);
-                if matches!(v, FVal::Num(_)) != (want == Type::Number) {
-                    return Err(format!(
-                        "argument {} of `{}` must be a {}",
-                        i + 1,
-                        f.as_str(),
-                        want.as_str()
-                    ));
-                }
-            }
-            match crate::functor::call(*f, &vals)? {
-                FVal::Num(n) => Ok(Const::Number(n)),
-                FVal::Str(s) => Ok(Const::Symbol(s.into_owned())),
-            }
-        }
-        Expr::Record(c, args) => Ok(Const::Record(
-            *c,
-            args.iter().map(fold_const).collect::<Result<_, _>>()?,
-        )),
-        Expr::Field { .. } | Expr::Tag(_) => Err("not a constant".into()),
-    }
+    crate::numeric::fold(e, None)
 }
 
-/// The built-in type called `name` (`unsigned` is read as `number`).
+/// The built-in type called `name`.
 pub(crate) fn builtin_type(name: &str) -> Option<Type> {
     match name {
-        "number" | "unsigned" => Some(Type::Number),
+        "number" => Some(Type::Number),
+        "unsigned" => Some(Type::Unsigned),
+        "float" => Some(Type::Float),
         "symbol" => Some(Type::Symbol),
         _ => None,
     }
@@ -1323,6 +1278,10 @@ impl Scope {
                         ast::Expr::Var(id) => Term::Var(self.var(sc, &id.name, id.span)),
                         ast::Expr::Wildcard(_) => Term::Wildcard,
                         ast::Expr::Number(n, _) => Term::Const(Const::Number(*n)),
+                        ast::Expr::Unsigned(n, _) => Term::Const(Const::Unsigned(*n)),
+                        ast::Expr::Float(f, _) => {
+                            Term::Const(Const::Float(crate::number::float_bits(*f)))
+                        }
                         ast::Expr::String(s, _) => Term::Const(Const::Symbol(s.clone())),
                         other if crate::record::has_wildcard(other) => {
                             lw.diags.push(
@@ -1631,8 +1590,20 @@ impl Scope {
                 return None;
             }
             ast::Expr::Number(n, _) => Expr::Const(Const::Number(*n)),
+            ast::Expr::Unsigned(n, _) => Expr::Const(Const::Unsigned(*n)),
+            ast::Expr::Float(f, _) => Expr::Const(Const::Float(crate::number::float_bits(*f))),
             ast::Expr::String(s, _) => Expr::Const(Const::Symbol(s.clone())),
             ast::Expr::Neg(a, _) => Expr::Neg(Box::new(self.lower_expr(lw, a, sc)?)),
+            ast::Expr::As(inner, ty, _) => {
+                let inner = self.lower_expr(lw, inner, sc)?;
+                let Some(t) = builtin_type(&ty.name).or_else(|| lw.types.get(&ty.name).copied())
+                else {
+                    lw.unknown_type(ty);
+                    self.broken = true;
+                    return None;
+                };
+                Expr::As(t, Box::new(inner))
+            }
             ast::Expr::Binary { op, lhs, rhs, .. } => Expr::Bin(
                 *op,
                 Box::new(self.lower_expr(lw, lhs, sc)?),

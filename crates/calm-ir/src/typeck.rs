@@ -6,12 +6,72 @@
 
 use crate::codes;
 use crate::ir::*;
-use calm_syntax::ast::{AggFunc, CmpOp};
+use calm_syntax::ast::{AggFunc, BinOp, CmpOp, Functor};
 use calm_syntax::{Diagnostic, FileId, Span};
 
 struct Uf {
     parent: Vec<usize>,
     ty: Vec<Option<(Type, Span)>>,
+    /// The numeric types a class allows (a set of [`NUMBER`], [`UNSIGNED`], [`FLOAT`]), with
+    /// where the restriction comes from; `None`: any type.
+    allowed: Vec<Option<(u8, Span)>>,
+}
+
+/// `number` in a set of allowed numeric types.
+const NUMBER: u8 = 1;
+/// `unsigned` in a set of allowed numeric types.
+const UNSIGNED: u8 = 2;
+/// `float` in a set of allowed numeric types.
+const FLOAT: u8 = 4;
+/// `symbol` in a set of allowed types (`+` concatenates symbols).
+const SYMBOL: u8 = 8;
+/// Arithmetic, ordering, `min`/`max`, `sum`: any numeric type.
+const NUMERIC: u8 = NUMBER | UNSIGNED | FLOAT;
+/// `%`, bit and logical operators: integers.
+const INTEGRAL: u8 = NUMBER | UNSIGNED;
+/// Unary minus: signed types.
+const SIGNED: u8 = NUMBER | FLOAT;
+
+fn bit(t: Type) -> u8 {
+    match t {
+        Type::Number => NUMBER,
+        Type::Unsigned => UNSIGNED,
+        Type::Float => FLOAT,
+        Type::Symbol => SYMBOL,
+        _ => 0,
+    }
+}
+
+/// What a set of allowed numeric types is called in a message.
+fn allowed_name(a: u8) -> &'static str {
+    match a {
+        NUMERIC => "a number, an unsigned or a float",
+        a if a == NUMERIC | SYMBOL => "a number, an unsigned, a float or a symbol",
+        INTEGRAL => "a number or an unsigned",
+        SIGNED => "a number or a float",
+        NUMBER => "a number",
+        UNSIGNED => "an unsigned",
+        FLOAT => "a float",
+        _ => "a value of no type",
+    }
+}
+
+/// `name` with its indefinite article (`a number`, `an unsigned`).
+fn article(name: &str) -> String {
+    if name.starts_with('u') {
+        format!("an {name}")
+    } else {
+        format!("a {name}")
+    }
+}
+
+/// The type a class of values without a type of their own gets: `number` if it may be one.
+fn default_type(allowed: Option<(u8, Span)>) -> Type {
+    match allowed {
+        Some((a, _)) if a & NUMBER == 0 && a & UNSIGNED != 0 => Type::Unsigned,
+        Some((a, _)) if a & NUMBER == 0 && a & FLOAT != 0 => Type::Float,
+        _ => Type::Number,
+    }
 }
 
 impl Uf {
@@ -68,7 +128,87 @@ impl Checker<'_> {
         let n = self.uf.parent.len();
         self.uf.parent.push(n);
         self.uf.ty.push(None);
+        self.uf.allowed.push(None);
         n
+    }
+
+    /// Restricts `t` to the numeric types in `allowed`.
+    fn constrain(&mut self, t: Ty, allowed: u8, at: Span, what: &str) {
+        match t {
+            Ty::Fixed(ty, s) => {
+                if bit(ty) & allowed == 0 {
+                    self.not_allowed(ty, s, allowed, at, what);
+                }
+            }
+            Ty::Var(x) => {
+                let r = self.uf.find(x);
+                if let Some((ty, s)) = self.uf.ty[r] {
+                    if bit(ty) & allowed == 0 {
+                        self.not_allowed(ty, s, allowed, at, what);
+                    }
+                    return;
+                }
+                let merged = match self.uf.allowed[r] {
+                    Some((a, s)) => (a & allowed, if a & allowed == a { s } else { at }),
+                    None => (allowed, at),
+                };
+                if merged.0 == 0 {
+                    self.failed = true;
+                    let prev = self.uf.allowed[r].map_or(0, |p| p.0);
+                    self.diags.push(
+                        Diagnostic::error(format!(
+                            "type mismatch in {what}: {} and {}",
+                            allowed_name(prev),
+                            allowed_name(allowed)
+                        ))
+                        .with_code(codes::TYPE_MISMATCH)
+                        .with_primary(
+                            self.file,
+                            at,
+                            "no numeric type is both",
+                        ),
+                    );
+                    return;
+                }
+                self.uf.allowed[r] = Some(merged);
+            }
+        }
+    }
+
+    fn not_allowed(&mut self, ty: Type, s: Span, allowed: u8, at: Span, what: &str) {
+        self.failed = true;
+        let name = self.name(ty);
+        let mut d = Diagnostic::error(format!(
+            "type mismatch in {what}: {} where {} is needed",
+            article(&name),
+            allowed_name(allowed)
+        ))
+        .with_code(codes::TYPE_MISMATCH)
+        .with_primary(
+            self.file,
+            at,
+            format!("{what} needs {}", allowed_name(allowed)),
+        );
+        if s != at {
+            d = d.with_secondary(self.file, s, format!("{name} because of this"));
+        }
+        self.diags.push(d);
+    }
+
+    /// A numeric literal of no type of its own (`1`): any numeric type.
+    fn literal(&mut self, span: Span) -> Ty {
+        let slot = self.fresh();
+        self.uf.allowed[slot] = Some((NUMERIC, span));
+        Ty::Var(slot)
+    }
+
+    /// The type a variable or column ends with.
+    fn final_type(&mut self, x: usize) -> Type {
+        let r = self.uf.find(x);
+        match self.uf.ty[r] {
+            Some((t, _)) => t,
+            None => default_type(self.uf.allowed[r]),
+        }
     }
 
     /// A type as users wrote it: `number`, `symbol`, or the record type's name.
@@ -96,8 +236,10 @@ impl Checker<'_> {
     /// The type of a constant.
     fn konst(&mut self, c: &Const, span: Span) -> Ty {
         match c {
-            Const::Number(_) => Ty::Fixed(Type::Number, span),
+            Const::Number(_) => self.literal(span),
             Const::Symbol(_) => Ty::Fixed(Type::Symbol, span),
+            Const::Unsigned(_) => Ty::Fixed(Type::Unsigned, span),
+            Const::Float(_) => Ty::Fixed(Type::Float, span),
             Const::Nil => {
                 let slot = self.fresh();
                 self.pending.push(Pending::Nil { slot, span });
@@ -308,13 +450,30 @@ impl Checker<'_> {
                 if rx == ry {
                     return;
                 }
+                let (ax, ay) = (self.uf.allowed[rx], self.uf.allowed[ry]);
                 match (ta, tb) {
                     (Some(p), Some(q)) if p.0 != q.0 => self.mismatch(p, q, at, what),
-                    (None, Some(q)) => {
-                        self.uf.parent[rx] = ry;
-                        self.uf.ty[ry] = Some(q);
+                    (None, Some(q)) => match ax {
+                        Some((a, cs)) if bit(q.0) & a == 0 => {
+                            self.mismatch((default_type(ax), cs), q, at, what)
+                        }
+                        _ => {
+                            self.uf.parent[rx] = ry;
+                            self.uf.ty[ry] = Some(q);
+                        }
+                    },
+                    (Some(p), None) => match ay {
+                        Some((a, cs)) if bit(p.0) & a == 0 => {
+                            self.mismatch(p, (default_type(ay), cs), at, what)
+                        }
+                        _ => self.uf.parent[ry] = rx,
+                    },
+                    _ => {
+                        self.uf.parent[ry] = rx;
+                        if let Some((a, _)) = ay {
+                            self.constrain(Ty::Var(rx), a, at, what);
+                        }
                     }
-                    _ => self.uf.parent[ry] = rx,
                 }
             }
             (Ty::Var(x), Ty::Fixed(t, s)) | (Ty::Fixed(t, s), Ty::Var(x)) => {
@@ -322,7 +481,12 @@ impl Checker<'_> {
                 match self.uf.ty[r] {
                     Some(p) if p.0 != t => self.mismatch(p, (t, s), at, what),
                     Some(_) => {}
-                    None => self.uf.ty[r] = Some((t, s)),
+                    None => match self.uf.allowed[r] {
+                        Some((a, cs)) if bit(t) & a == 0 => {
+                            self.mismatch((default_type(Some((a, cs))), cs), (t, s), at, what)
+                        }
+                        _ => self.uf.ty[r] = Some((t, s)),
+                    },
                 }
             }
             (Ty::Fixed(t, s), Ty::Fixed(u, v)) => {
@@ -348,7 +512,11 @@ impl Checker<'_> {
         let (na, nb) = (self.name(a.0), self.name(b.0));
         let mut d = Diagnostic::error(format!("type mismatch in {what}: {na} and {nb}"))
             .with_code(codes::TYPE_MISMATCH)
-            .with_primary(self.file, at, format!("{what} mixes a {na} and a {nb}"));
+            .with_primary(
+                self.file,
+                at,
+                format!("{what} mixes {} and {}", article(&na), article(&nb)),
+            );
         for (t, s) in [(na, a.1), (nb, b.1)] {
             if s != at {
                 d = d.with_secondary(self.file, s, format!("{t} because of this"));
@@ -363,24 +531,70 @@ impl Checker<'_> {
             Expr::Const(c) => self.konst(c, span),
             Expr::Neg(a) => {
                 let t = self.expr(a, base, span);
-                self.unify(t, Ty::Fixed(Type::Number, span), span, "arithmetic");
-                Ty::Fixed(Type::Number, span)
+                self.constrain(t, SIGNED, span, "a negation");
+                t
             }
-            Expr::Bin(_, a, b) => {
-                for x in [a, b] {
-                    let t = self.expr(x, base, span);
-                    self.unify(t, Ty::Fixed(Type::Number, span), span, "arithmetic");
+            Expr::Bin(op, a, b) => {
+                let ta = self.expr(a, base, span);
+                let tb = self.expr(b, base, span);
+                let before = self.diags.len();
+                self.unify(ta, tb, span, "arithmetic");
+                if self.diags.len() > before {
+                    return ta;
                 }
-                Ty::Fixed(Type::Number, span)
+                let allowed = match op {
+                    // Souffle's `+` also concatenates symbols.
+                    BinOp::Add => NUMERIC | SYMBOL,
+                    BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow => NUMERIC,
+                    _ => INTEGRAL,
+                };
+                let what = format!("`{}`", op.as_str());
+                self.constrain(ta, allowed, span, &what);
+                ta
             }
             Expr::Call(f, args) => {
                 let what = format!("`{}`", f.as_str());
+                let mut first: Option<Ty> = None;
                 for (i, a) in args.iter().enumerate() {
                     let t = self.expr(a, base, span);
-                    let want = crate::functor::arg_type(*f, i);
-                    self.unify(t, Ty::Fixed(want, span), span, &what);
+                    match crate::functor::arg_type(*f, i) {
+                        Some(want) => self.unify(t, Ty::Fixed(want, span), span, &what),
+                        None => match f {
+                            Functor::Min | Functor::Max | Functor::Bnot | Functor::Lnot => {
+                                let allowed = if matches!(f, Functor::Bnot | Functor::Lnot) {
+                                    INTEGRAL
+                                } else {
+                                    NUMERIC
+                                };
+                                self.constrain(t, allowed, span, &what);
+                                match first {
+                                    Some(p) => self.unify(p, t, span, &what),
+                                    None => first = Some(t),
+                                }
+                            }
+                            // The conversions take a number, an unsigned, a float or a symbol.
+                            _ => {
+                                if let Some((Type::Record(_), _)) = self.resolve(t) {
+                                    self.error(
+                                        span,
+                                        format!("{what} of a record"),
+                                        "not a number or a symbol",
+                                        None,
+                                    );
+                                }
+                            }
+                        },
+                    }
                 }
-                Ty::Fixed(crate::functor::result_type(*f), span)
+                match (f, first) {
+                    (Functor::Min | Functor::Max | Functor::Bnot | Functor::Lnot, Some(t)) => t,
+                    _ => Ty::Fixed(crate::functor::result_type(*f, &[]), span),
+                }
+            }
+            Expr::As(t, e) => {
+                let inner = self.expr(e, base, span);
+                self.unify(inner, Ty::Fixed(*t, span), span, "this cast");
+                Ty::Fixed(*t, span)
             }
             Expr::Record(ctor, args) => {
                 let args = args.iter().map(|a| self.expr(a, base, span)).collect();
@@ -457,12 +671,7 @@ impl Checker<'_> {
                     let r = self.expr(rhs, base, *span);
                     self.unify(l, r, *span, "this comparison");
                     if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
-                        self.unify(
-                            l,
-                            Ty::Fixed(Type::Number, *span),
-                            *span,
-                            "an ordering comparison",
-                        );
+                        self.constrain(l, NUMERIC, *span, "an ordering comparison");
                     }
                 }
                 BodyItem::Assign { var, expr, span } => {
@@ -471,13 +680,28 @@ impl Checker<'_> {
                 }
                 BodyItem::Aggregate(g) => {
                     self.items(&g.body, base, cols);
-                    let num = Ty::Fixed(Type::Number, g.span);
-                    if let Some(t) = &g.target {
-                        let tt = self.expr(t, base, g.span);
-                        self.unify(tt, num, g.span, "this aggregate");
+                    let result = Ty::Var(base + g.var);
+                    let target = g.target.as_ref().map(|t| self.expr(t, base, g.span));
+                    if let Some(tt) = target {
+                        self.constrain(tt, NUMERIC, g.span, "this aggregate");
                     }
-                    let _ = AggFunc::Count;
-                    self.unify(Ty::Var(base + g.var), num, g.span, "this aggregate");
+                    match (g.func, target) {
+                        (AggFunc::Sum | AggFunc::Min | AggFunc::Max, Some(tt)) => {
+                            self.unify(result, tt, g.span, "this aggregate")
+                        }
+                        (AggFunc::Mean, _) => self.unify(
+                            result,
+                            Ty::Fixed(Type::Float, g.span),
+                            g.span,
+                            "this aggregate",
+                        ),
+                        _ => self.unify(
+                            result,
+                            Ty::Fixed(Type::Number, g.span),
+                            g.span,
+                            "this aggregate",
+                        ),
+                    }
                 }
                 BodyItem::Range { var, args, span } => {
                     let num = Ty::Fixed(Type::Number, *span);
@@ -514,6 +738,7 @@ pub(crate) fn check(
         uf: Uf {
             parent: (0..n).collect(),
             ty: vec![None; n],
+            allowed: vec![None; n],
         },
         file,
         diags,
@@ -567,9 +792,14 @@ pub(crate) fn check(
     let failed = c.failed;
     for (id, r) in prog.relations.iter_mut().enumerate() {
         for i in 0..r.arity {
-            let root = c.uf.find(cols[id] + i);
-            r.types[i] = c.uf.ty[root].map_or(Type::Number, |t| t.0);
+            r.types[i] = c.final_type(cols[id] + i);
         }
+    }
+    for (ri, rule) in prog.rules.iter_mut().enumerate() {
+        let base = rule_base[ri];
+        rule.var_types = (0..rule.vars.len())
+            .map(|v| c.final_type(base + v))
+            .collect();
     }
     !failed
 }

@@ -18,7 +18,7 @@ fn check(text: &str) -> String {
 
 #[test]
 fn e0100_unknown_type() {
-    insta::assert_snapshot!(check(".decl p(x: float)\np(1).\n"));
+    insta::assert_snapshot!(check(".decl p(x: real)\np(1).\n"));
 }
 
 #[test]
@@ -227,9 +227,7 @@ fn e0108_functor_in_a_fact_fails() {
 
 #[test]
 fn e0104_souffle_functor_as_atom() {
-    insta::assert_snapshot!(check(
-        "name(\"ab\").\nlen(s, n) :- name(s), to_float(s, n).\n"
-    ));
+    insta::assert_snapshot!(check("name(\"ab\").\nlen(s, n) :- name(s), ord(s, n).\n"));
 }
 
 #[test]
@@ -384,4 +382,30 @@ fn e0120_subtype_of_a_record_type() {
     insta::assert_snapshot!(check(
         ".type L = [h: number, t: L]\n.type S <: L\n.decl s(x: S)\ns(nil).\n"
     ));
+}
+
+#[test]
+fn e0300_integer_operator_on_floats() {
+    insta::assert_snapshot!(check(
+        ".decl q(x: float)\nq(1.5).\n.decl p(x: float)\np(x % 2) :- q(x).\np(bnot x) :- q(x).\n"
+    ));
+}
+
+#[test]
+fn e0300_cast_between_number_and_float() {
+    insta::assert_snapshot!(check(
+        ".decl q(x: number)\nq(1).\n.decl p(x: float)\np(as(x, float)) :- q(x).\n"
+    ));
+}
+
+#[test]
+fn e0300_unsigned_negated_and_mixed_with_a_number() {
+    insta::assert_snapshot!(check(
+        ".decl u(x: unsigned)\nu(1u).\n.decl n(x: number)\nn(-x) :- u(x).\nn(x + y) :- u(x), n(y).\n"
+    ));
+}
+
+#[test]
+fn e0108_negative_unsigned_literal() {
+    insta::assert_snapshot!(check(".decl p(x: unsigned)\np(-1).\np(2 - 3).\n"));
 }

@@ -155,7 +155,7 @@ impl Occurrences {
                 }
                 self.literals(text, &a.body, true);
             }
-            Expr::Neg(x, _) => self.expr(text, x),
+            Expr::Neg(x, _) | Expr::As(x, _, _) => self.expr(text, x),
             Expr::Binary { lhs, rhs, .. } => {
                 self.expr(text, lhs);
                 self.expr(text, rhs);
@@ -173,6 +173,8 @@ impl Occurrences {
             Expr::Var(_)
             | Expr::Wildcard(_)
             | Expr::Number(..)
+            | Expr::Float(..)
+            | Expr::Unsigned(..)
             | Expr::String(..)
             | Expr::Nil(_) => {}
         }

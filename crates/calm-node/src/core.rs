@@ -100,27 +100,55 @@ impl Processed {
 
 /// Why `program` cannot run on a node, if it cannot: a node sends, stores and serves facts as
 /// numbers and symbols (its wire format, store and HTTP API), so a program with record types
-/// or algebraic data types is refused (`calm run` runs it). The diagnostic points at the first
-/// such type.
+/// or algebraic data types, or with `unsigned` or `float` columns, is refused (`calm run` runs
+/// it). The diagnostic points at the first such type or relation.
 pub fn unsupported(program: &Program) -> Option<calm_syntax::Diagnostic> {
-    let r = program.ir().records.first()?;
-    let what = if r.adt {
-        "algebraic data types are"
-    } else {
-        "record types are"
-    };
+    let note = "a node sends, stores and serves facts of numbers and symbols; `calm run` \
+                runs this program";
+    if let Some(r) = program.ir().records.first() {
+        let what = if r.adt {
+            "algebraic data types are"
+        } else {
+            "record types are"
+        };
+        return Some(
+            calm_syntax::Diagnostic::error(format!("{what} not supported by `calm node`"))
+                .with_code("E0700")
+                .with_primary(
+                    program.file(),
+                    r.span,
+                    format!("`{}` declared here", r.name),
+                )
+                .with_note(note),
+        );
+    }
+    let (rel, ty) = program.ir().relations.iter().find_map(|r| {
+        r.types
+            .iter()
+            .find(|t| matches!(t, calm_ir::Type::Unsigned | calm_ir::Type::Float))
+            .map(|t| (r, *t))
+    })?;
     Some(
-        calm_syntax::Diagnostic::error(format!("{what} not supported by `calm node`"))
-            .with_code("E0700")
-            .with_primary(
-                program.file(),
-                r.span,
-                format!("`{}` declared here", r.name),
-            )
-            .with_note(
-                "a node sends, stores and serves facts of numbers and symbols; `calm run` \
-                 runs this program",
+        calm_syntax::Diagnostic::error(format!(
+            "{} columns are not supported by `calm node`",
+            ty.as_str()
+        ))
+        .with_code("E0700")
+        .with_primary(
+            program.file(),
+            rel.span,
+            format!(
+                "`{}` has {} {} column",
+                rel.name,
+                if ty == calm_ir::Type::Unsigned {
+                    "an"
+                } else {
+                    "a"
+                },
+                ty.as_str()
             ),
+        )
+        .with_note(note),
     )
 }
 

@@ -100,6 +100,13 @@ impl Serialize for TupleRef<'_> {
             seq.serialize_element(&match v {
                 Value::Number(n) => ValueRef::Number(*n),
                 Value::Symbol(x) => ValueRef::Symbol(x),
+                // A node refuses programs with `unsigned` or `float` columns
+                // (`core::unsupported`), so its engine never gives such a value.
+                Value::Unsigned(_) | Value::Float(_) => {
+                    return Err(serde::ser::Error::custom(
+                        "unsigned and float values are not stored by a node",
+                    ));
+                }
             })?;
         }
         seq.end()

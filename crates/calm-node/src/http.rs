@@ -689,6 +689,9 @@ pub fn value_to_json(v: &Value) -> Json {
     match v {
         Value::Number(n) => Json::from(*n),
         Value::Symbol(s) => Json::from(s.as_str()),
+        Value::Unsigned(u) => Json::from(*u),
+        Value::Float(f) if f.is_finite() => Json::from(*f),
+        Value::Float(_) => Json::from(v.to_string()),
     }
 }
 
@@ -1106,6 +1109,10 @@ async fn query_response(
                     let _ = write!(out, "{n}");
                 }
                 Value::Symbol(s) => json_string(&mut out, s),
+                other => {
+                    use std::io::Write as _;
+                    let _ = write!(out, "{}", value_to_json(other));
+                }
             }
         }
         out.push(b']');

@@ -123,10 +123,13 @@ pub enum WireValue {
 }
 
 impl From<&Value> for WireValue {
+    /// A node refuses programs with `unsigned` or `float` columns (`core::unsupported`), so
+    /// its engine never gives such a value; were one given, it would travel as its text.
     fn from(v: &Value) -> Self {
         match v {
             Value::Number(n) => WireValue::Number(*n),
             Value::Symbol(s) => WireValue::Symbol(s.clone()),
+            other @ (Value::Unsigned(_) | Value::Float(_)) => WireValue::Symbol(other.to_string()),
         }
     }
 }

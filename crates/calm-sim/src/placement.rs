@@ -253,6 +253,15 @@ fn parse(
                 ),
                 // A record is given as its text (calm-node refuses such programs anyway).
                 Type::Symbol | Type::Record(_) => Value::Symbol((*v).to_string()),
+                // calm-node refuses programs with these columns too.
+                Type::Unsigned => Value::Unsigned(
+                    calm_ir::number::parse_unsigned(v)
+                        .ok_or_else(|| err(format!("expected an unsigned, found `{v}`")))?,
+                ),
+                Type::Float => Value::float(
+                    calm_ir::number::parse_float(v)
+                        .ok_or_else(|| err(format!("expected a float, found `{v}`")))?,
+                ),
             });
         }
         if tuples.binary_search(&tuple).is_err() {

@@ -86,8 +86,8 @@ impl Trace {
 /// A value in calm syntax: numbers bare, symbols quoted.
 pub fn value(v: &Value) -> String {
     match v {
-        Value::Number(n) => n.to_string(),
         Value::Symbol(s) => format!("{s:?}"),
+        other => other.to_string(),
     }
 }
 

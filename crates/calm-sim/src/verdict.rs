@@ -690,6 +690,7 @@ pub fn outcome_json(names: &[String], outcome: &Outcome) -> Json {
                                             .map(|v| match v {
                                                 Value::Number(n) => json!(n),
                                                 Value::Symbol(s) => json!(s),
+                                                other => json!(other.to_string()),
                                             })
                                             .collect(),
                                     )

@@ -311,10 +311,7 @@ fn text_rows(
         .iter()
         .map(|r| {
             r.iter()
-                .map(|v| match v {
-                    calm_engine::Value::Number(n) => n.to_string(),
-                    calm_engine::Value::Symbol(s) => s.clone(),
-                })
+                .map(|v| v.to_string())
                 .collect::<Vec<_>>()
                 .join("\t")
         })

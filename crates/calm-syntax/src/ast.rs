@@ -401,6 +401,10 @@ pub enum Functor {
     /// `range(a, b[, step])`: a generator, only in `x = range(...)`: binds `x` to each number
     /// from `a` towards `b` (excluded) by `step` (default 1, or -1 when `b < a`).
     Range,
+    /// `to_float(x)`: a number, an unsigned or a symbol as a float.
+    ToFloat,
+    /// `to_unsigned(x)`: a number, a float or a symbol as an unsigned.
+    ToUnsigned,
 }
 
 impl Functor {
@@ -417,6 +421,8 @@ impl Functor {
             "bnot" => Functor::Bnot,
             "lnot" => Functor::Lnot,
             "range" => Functor::Range,
+            "to_float" => Functor::ToFloat,
+            "to_unsigned" => Functor::ToUnsigned,
             _ => return None,
         })
     }
@@ -434,6 +440,8 @@ impl Functor {
             Functor::Bnot => "bnot",
             Functor::Lnot => "lnot",
             Functor::Range => "range",
+            Functor::ToFloat => "to_float",
+            Functor::ToUnsigned => "to_unsigned",
         }
     }
 
@@ -460,6 +468,8 @@ pub enum AggFunc {
     Min,
     /// `max`
     Max,
+    /// `mean`: the average, a float.
+    Mean,
 }
 
 impl AggFunc {
@@ -470,6 +480,7 @@ impl AggFunc {
             AggFunc::Sum => "sum",
             AggFunc::Min => "min",
             AggFunc::Max => "max",
+            AggFunc::Mean => "mean",
         }
     }
 }
@@ -483,6 +494,12 @@ pub enum Expr {
     Wildcard(Span),
     /// An integer literal (64-bit signed). `-5` parses as `Neg(5)`.
     Number(i64, Span),
+    /// A float literal (`1.5`, `2.0e3`).
+    Float(f64, Span),
+    /// An unsigned literal (`1u`, `0xffu`).
+    Unsigned(u64, Span),
+    /// `as(e, T)`: `e` read as a value of type `T` (Souffle's cast).
+    As(Box<Expr>, Ident, Span),
     /// A string literal, escapes processed.
     String(String, Span),
     /// Unary minus.
@@ -538,6 +555,9 @@ impl Expr {
             Expr::Var(i) => i.span,
             Expr::Wildcard(s)
             | Expr::Number(_, s)
+            | Expr::Float(_, s)
+            | Expr::Unsigned(_, s)
+            | Expr::As(_, _, s)
             | Expr::String(_, s)
             | Expr::Neg(_, s)
             | Expr::Record(_, s)

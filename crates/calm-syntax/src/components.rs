@@ -726,6 +726,7 @@ impl Expander<'_, '_> {
                 let (map, name) = match n {
                     Name::Relation(i) => (&rel_map, i),
                     Name::Constructor(i) => (&branch_map, i),
+                    Name::Type(i) => (&type_map, i),
                 };
                 if let Some(to) = map.get(&name.name) {
                     name.name.clone_from(to);
@@ -942,6 +943,8 @@ enum Name<'a> {
     Relation(&'a mut Ident),
     /// The constructor of an algebraic data type (`$Branch(...)`).
     Constructor(&'a mut Ident),
+    /// The type of a cast (`as(x, T)`).
+    Type(&'a mut Ident),
 }
 
 /// Calls `f` on every relation name of a clause (the head, body atoms, negated atoms and the
@@ -975,7 +978,17 @@ fn literals(body: &mut [Literal], f: &mut impl FnMut(Name<'_>)) {
 
 fn expr_atoms(e: &mut Expr, f: &mut impl FnMut(Name<'_>)) {
     match e {
-        Expr::Var(_) | Expr::Wildcard(_) | Expr::Number(..) | Expr::String(..) | Expr::Nil(_) => {}
+        Expr::Var(_)
+        | Expr::Wildcard(_)
+        | Expr::Number(..)
+        | Expr::Float(..)
+        | Expr::Unsigned(..)
+        | Expr::String(..)
+        | Expr::Nil(_) => {}
+        Expr::As(inner, ty, _) => {
+            f(Name::Type(ty));
+            expr_atoms(inner, f);
+        }
         Expr::Record(fields, _) => fields.iter_mut().for_each(|a| expr_atoms(a, f)),
         Expr::Branch(c) => {
             f(Name::Constructor(&mut c.name));

@@ -265,12 +265,6 @@ impl<'a> Parser<'a> {
                     );
                 return self.report(d);
             }
-            Tok::Float => {
-                let d = Diagnostic::error("floating-point numbers are not supported")
-                    .with_code(codes::UNSUPPORTED)
-                    .with_primary(self.file, t.span, "only 64-bit integers are supported");
-                return self.report(d);
-            }
             _ => {}
         }
         let found = self.describe(t);
@@ -373,6 +367,12 @@ mod tests {
             ]
         );
         assert_eq!(kinds("x = 1.5"), [Ident, Eq, Float]);
+        assert_eq!(
+            kinds("2.5e-3 1.0E7 1u 0xffu 0b1u 10.0.0.1 2.x 7units"),
+            [
+                Float, Float, Unsigned, Unsigned, Unsigned, Ipv4, Number, Dot, Ident, Number, Ident
+            ]
+        );
         assert_eq!(
             kinds("$self 0x1F 0b101 :- : != ! <= >= < >"),
             [

@@ -83,9 +83,16 @@ fn e0005_disjunction_in_aggregate() {
 }
 
 #[test]
-fn e0005_float_and_functor() {
+fn e0005_unsupported_functor() {
     insta::assert_snapshot!(render(
         "weight(1, 0.5).\nid(s, n) :- name(s), n = ord(s).\n"
+    ));
+}
+
+#[test]
+fn e0004_unsigned_and_ipv4_out_of_range() {
+    insta::assert_snapshot!(render(
+        "big(18446744073709551616u).\nip(10.0.0.256).\nok(18446744073709551615u, 255.255.255.255, 2.5e-3).\n"
     ));
 }
 

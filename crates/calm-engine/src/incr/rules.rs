@@ -7,7 +7,7 @@ use super::table::{Delta, KeyBuf, Table};
 use crate::emit::{Acc, CExpr, compare};
 use crate::index::Word;
 use crate::value::Interner;
-use calm_ir::{BodyItem, Const, Expr, RelId, Term, VarId};
+use calm_ir::{BodyItem, Const, RelId, Term, Type, VarId};
 use calm_syntax::Span;
 use calm_syntax::ast::{AggFunc, CmpOp};
 use std::collections::HashSet;
@@ -34,6 +34,8 @@ pub(crate) enum Item {
     },
     Filter {
         op: CmpOp,
+        /// The type its sides are ordered in.
+        ty: Type,
         lhs: CExpr,
         rhs: CExpr,
     },
@@ -54,6 +56,8 @@ pub(crate) enum Item {
 pub(crate) struct Agg {
     pub var: VarId,
     pub func: AggFunc,
+    /// The type of the aggregated values.
+    pub ty: Type,
     pub target: Option<CExpr>,
     pub items: Vec<Item>,
     pub outer: Vec<VarId>,
@@ -146,39 +150,17 @@ fn word(c: &Const, it: &mut Interner) -> Word {
     it.const_word(c)
 }
 
-fn cexpr(e: &Expr, it: &mut Interner) -> CExpr {
-    match e {
-        Expr::Var(v) => CExpr::Reg(*v),
-        Expr::Const(c) => {
-            let n = match c {
-                Const::Number(n) => *n,
-                _ => 0,
-            };
-            CExpr::Const(word(c, it), n)
-        }
-        Expr::Neg(a) => CExpr::Neg(Box::new(cexpr(a, it))),
-        Expr::Bin(op, a, b) => CExpr::Bin(*op, Box::new(cexpr(a, it)), Box::new(cexpr(b, it))),
-        Expr::Call(f, args) => CExpr::Call(*f, args.iter().map(|a| cexpr(a, it)).collect()),
-        Expr::Record(c, args) => {
-            CExpr::Record(c.tag(), args.iter().map(|a| cexpr(a, it)).collect())
-        }
-        Expr::Field { rec, index, .. } => CExpr::Field(Box::new(cexpr(rec, it)), *index),
-        Expr::Tag(a) => CExpr::Tag(Box::new(cexpr(a, it))),
-    }
-}
-
 fn expr_vars(e: &CExpr, out: &mut Vec<VarId>) {
     match e {
         CExpr::Reg(r) => out.push(*r),
         CExpr::Const(..) => {}
-        CExpr::Neg(a) => expr_vars(a, out),
-        CExpr::Bin(_, a, b) => {
+        CExpr::Neg(a) | CExpr::FNeg(a) => expr_vars(a, out),
+        CExpr::Bin(_, a, b) | CExpr::TBin(_, _, a, b) => {
             expr_vars(a, out);
             expr_vars(b, out);
         }
-        CExpr::Call(_, args) | CExpr::Record(_, args) => {
-            args.iter().for_each(|a| expr_vars(a, out))
-        }
+        CExpr::Call(_, args, _) => args.iter().for_each(|a| expr_vars(a, out)),
+        CExpr::Record(_, args) => args.iter().for_each(|a| expr_vars(a, out)),
         CExpr::Field(a, _) | CExpr::Tag(a) => expr_vars(a, out),
     }
 }
@@ -194,7 +176,28 @@ fn want(wants: &mut Wants, rel: RelId, cols: Vec<usize>) -> usize {
     wants.len() - 1
 }
 
-fn compile_items(items: &[BodyItem], it: &mut Interner, wants: &mut Wants) -> Vec<Item> {
+/// What compiling a rule's expressions needs: the program and the types of its variables.
+struct Ctx<'a> {
+    prog: &'a calm_ir::Program,
+    vars: &'a [Type],
+}
+
+impl Ctx<'_> {
+    fn cexpr(&self, e: &calm_ir::Expr, it: &mut Interner) -> CExpr {
+        crate::emit::compile(self.prog, self.vars, e, it)
+    }
+
+    fn ty(&self, lhs: &calm_ir::Expr, rhs: &calm_ir::Expr) -> Type {
+        crate::emit::compare_type(self.prog, self.vars, lhs, rhs)
+    }
+}
+
+fn compile_items(
+    items: &[BodyItem],
+    cx: &Ctx<'_>,
+    it: &mut Interner,
+    wants: &mut Wants,
+) -> Vec<Item> {
     items
         .iter()
         .map(|b| match b {
@@ -216,19 +219,20 @@ fn compile_items(items: &[BodyItem], it: &mut Interner, wants: &mut Wants) -> Ve
             },
             BodyItem::Compare { op, lhs, rhs, .. } => Item::Filter {
                 op: *op,
-                lhs: cexpr(lhs, it),
-                rhs: cexpr(rhs, it),
+                ty: cx.ty(lhs, rhs),
+                lhs: cx.cexpr(lhs, it),
+                rhs: cx.cexpr(rhs, it),
             },
             BodyItem::Assign { var, expr, .. } => Item::Assign {
                 var: *var,
-                expr: cexpr(expr, it),
+                expr: cx.cexpr(expr, it),
             },
             BodyItem::Range { var, args, .. } => Item::Range {
                 var: *var,
                 args: args.iter().map(|a| cexpr(a, it)).collect(),
             },
             BodyItem::Aggregate(g) => {
-                let items = compile_items(&g.body, it, wants);
+                let items = compile_items(&g.body, cx, it, wants);
                 let bound: HashSet<VarId> = g.outer.iter().copied().collect();
                 let steps = plan(&items, bound, None, wants);
                 let negs = items
@@ -242,7 +246,8 @@ fn compile_items(items: &[BodyItem], it: &mut Interner, wants: &mut Wants) -> Ve
                     negs,
                     var: g.var,
                     func: g.func,
-                    target: g.target.as_ref().map(|t| cexpr(t, it)),
+                    ty: g.target.as_ref().map_or(Type::Number, |t| cx.ty(t, t)),
+                    target: g.target.as_ref().map(|t| cx.cexpr(t, it)),
                     items,
                     outer: g.outer.clone(),
                     steps,
@@ -435,9 +440,13 @@ impl Rule {
         wants: &mut Wants,
     ) -> Rule {
         let rule = &prog.rules[r];
-        let items = compile_items(&rule.body, it, wants);
+        let cx = Ctx {
+            prog,
+            vars: &rule.var_types,
+        };
+        let items = compile_items(&rule.body, &cx, it, wants);
         let spans = rule.body.iter().map(span).collect();
-        let head_args: Vec<CExpr> = rule.head_args.iter().map(|e| cexpr(e, it)).collect();
+        let head_args: Vec<CExpr> = rule.head_args.iter().map(|e| cx.cexpr(e, it)).collect();
         let mut negs = vec![None; items.len()];
         let mut seeds = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -813,8 +822,8 @@ impl Search<'_> {
                     Item::Atom { .. } | Item::Range { .. } => {
                         unreachable!("atoms are lookups, ranges run above")
                     }
-                    Item::Filter { op, lhs, rhs } => {
-                        compare(*op, lhs, rhs, env, self.it).map_err(fail)?
+                    Item::Filter { op, ty, lhs, rhs } => {
+                        compare(*op, *ty, lhs, rhs, env, self.it).map_err(fail)?
                     }
                     Item::Assign { var, expr } => {
                         let w = expr.word(env, self.it).map_err(fail)?;
@@ -830,7 +839,7 @@ impl Search<'_> {
                         !self.r.neg_exists(*rel, args, how, env)?
                     }
                     Item::Agg(g) => {
-                        let mut acc = Acc::new(g.func);
+                        let mut acc = Acc::new(g.func, g.ty);
                         let no_spans = vec![spans.get(*i).copied().flatten(); g.items.len()];
                         let target = g.target.clone();
                         self.run(

@@ -184,12 +184,12 @@ impl Store for NodeStore {
                     field,
                     value: match value {
                         Value::Symbol(s) => s,
-                        Value::Number(n) => n.to_string(),
+                        other => other.to_string(),
                     },
                     client,
                     seq: match seq {
                         Value::Number(n) => n,
-                        Value::Symbol(_) => 0,
+                        _ => 0,
                     },
                 }),
                 _ => None,

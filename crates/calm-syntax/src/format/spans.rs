@@ -126,7 +126,17 @@ fn literal(l: &mut Literal) {
 fn expr(e: &mut Expr) {
     match e {
         Expr::Var(i) => ident(i),
-        Expr::Wildcard(s) | Expr::Number(_, s) | Expr::String(_, s) | Expr::Nil(s) => *s = Z,
+        Expr::Wildcard(s)
+        | Expr::Number(_, s)
+        | Expr::Float(_, s)
+        | Expr::Unsigned(_, s)
+        | Expr::String(_, s)
+        | Expr::Nil(s) => *s = Z,
+        Expr::As(inner, ty, s) => {
+            expr(inner);
+            ident(ty);
+            *s = Z;
+        }
         Expr::Neg(inner, s) => {
             expr(inner);
             *s = Z;

@@ -72,21 +72,7 @@ fn bin_op(k: Tok, text: &str) -> Option<(BinOp, u8)> {
 }
 
 /// Souffle functors calm does not implement (a call is an error naming it).
-const UNSUPPORTED_FUNCTORS: &[&str] = &[
-    "ord",
-    "to_float",
-    "to_unsigned",
-    "to_signed",
-    "itou",
-    "itof",
-    "utoi",
-    "utof",
-    "ftoi",
-    "ftou",
-    "autoinc",
-    "mean",
-    "as",
-];
+const UNSUPPORTED_FUNCTORS: &[&str] = &["ord", "autoinc"];
 
 fn agg_func(name: &str) -> Option<AggFunc> {
     Some(match name {
@@ -94,6 +80,7 @@ fn agg_func(name: &str) -> Option<AggFunc> {
         "sum" => AggFunc::Sum,
         "min" => AggFunc::Min,
         "max" => AggFunc::Max,
+        "mean" => AggFunc::Mean,
         _ => return None,
     })
 }
@@ -102,7 +89,14 @@ fn agg_func(name: &str) -> Option<AggFunc> {
 fn starts_operand(k: Tok) -> bool {
     matches!(
         k,
-        Tok::Ident | Tok::Number | Tok::Str | Tok::LParen | Tok::LBracket
+        Tok::Ident
+            | Tok::Number
+            | Tok::Float
+            | Tok::Unsigned
+            | Tok::Ipv4
+            | Tok::Str
+            | Tok::LParen
+            | Tok::LBracket
     )
 }
 
@@ -113,6 +107,8 @@ fn starts_expr(k: Tok) -> bool {
         Tok::Ident
             | Tok::Number
             | Tok::Float
+            | Tok::Unsigned
+            | Tok::Ipv4
             | Tok::Str
             | Tok::BadStr
             | Tok::Unknown
@@ -128,6 +124,18 @@ fn is_constructor(text: &str) -> bool {
 }
 
 /// The value of an integer literal's text, if it fits in 64 unsigned bits.
+/// The number Souffle reads for an IPv4 address `a.b.c.d`: the 32-bit word
+/// `a·2²⁴ + b·2¹⁶ + c·2⁸ + d` as a signed 32-bit number (`255.255.255.255` is -1). `None`
+/// when a part is above 255.
+fn ipv4_value(text: &str) -> Option<i64> {
+    let mut word: u32 = 0;
+    for part in text.split('.') {
+        let v: u8 = part.parse().ok()?;
+        word = (word << 8) | u32::from(v);
+    }
+    Some(i64::from(word as i32))
+}
+
 fn number_value(text: &str) -> Option<u64> {
     let (digits, radix) = if let Some(d) = text.strip_prefix("0x").or(text.strip_prefix("0X")) {
         (d, 16)
@@ -788,10 +796,12 @@ impl Parser<'_> {
                     }
                 }
             }
+            Tok::Float | Tok::Unsigned | Tok::Ipv4 => self.typed_literal(t),
             Tok::Str => {
                 self.bump();
                 Ok(leaf(Expr::String(unescape(self.text(t)), t.span)))
             }
+            Tok::Ident if self.text(t) == "as" && self.nth(1).kind == Tok::LParen => self.cast(t),
             Tok::Ident => self.ident_expr(t),
             Tok::LParen => {
                 self.bump();
@@ -808,6 +818,90 @@ impl Parser<'_> {
             Tok::LBracket => self.record_literal(t),
             _ => Err(self.expected(t, "an expression", "")),
         }
+    }
+
+    /// A float, unsigned or IPv4 literal (kept out of `primary`, whose stack frame every
+    /// nesting level pays for).
+    #[inline(never)]
+    fn typed_literal(&mut self, t: Token) -> PResult<P> {
+        let leaf = |e: Expr| P {
+            e,
+            span: t.span,
+            h: 1,
+        };
+        match t.kind {
+            Tok::Float => {
+                self.bump();
+                // The lexer only gives digits, a dot, digits and an optional exponent, which
+                // always parse (a too large exponent gives an infinity, as `strtod` does).
+                let v = self.text(t).parse::<f64>().unwrap_or(f64::NAN);
+                Ok(leaf(Expr::Float(v, t.span)))
+            }
+            Tok::Unsigned => {
+                self.bump();
+                let text = self.text(t);
+                match number_value(&text[..text.len() - 1]) {
+                    Some(v) => Ok(leaf(Expr::Unsigned(v, t.span))),
+                    None => {
+                        let d = Diagnostic::error(format!("integer literal `{text}` is too large"))
+                            .with_code(codes::INT_OVERFLOW)
+                            .with_primary(self.file, t.span, "does not fit in 64 bits")
+                            .with_note(format!("unsigned numbers range from 0 to {}", u64::MAX));
+                        self.report(d);
+                        self.item_error = true;
+                        Ok(leaf(Expr::Unsigned(0, t.span)))
+                    }
+                }
+            }
+            Tok::Ipv4 => {
+                self.bump();
+                let text = self.text(t);
+                match ipv4_value(text) {
+                    Some(v) => Ok(leaf(Expr::Number(v, t.span))),
+                    None => {
+                        let d = Diagnostic::error(format!("IPv4 address `{text}` out of range"))
+                            .with_code(codes::INT_OVERFLOW)
+                            .with_primary(self.file, t.span, "a part is above 255")
+                            .with_note(
+                                "four numbers separated by dots are an IPv4 address, each \
+                                 from 0 to 255",
+                            );
+                        self.report(d);
+                        self.item_error = true;
+                        Ok(leaf(Expr::Number(0, t.span)))
+                    }
+                }
+            }
+            _ => Err(self.expected(t, "a literal", "")),
+        }
+    }
+
+    /// `as(e, Type)`, Souffle's cast (`as` is next).
+    #[inline(never)]
+    fn cast(&mut self, t: Token) -> PResult<P> {
+        self.bump();
+        self.enter(t)?;
+        self.bump();
+        let inner = self.expr()?;
+        self.expect(Tok::Comma, "`,`", " after the value of `as`")?;
+        let ty = self.expect(Tok::Ident, "a type name", " in `as(value, type)`")?;
+        let close = self.expect(Tok::RParen, "`)`", " after the type of `as`")?;
+        self.leave();
+        let span = t.span.to(close.span);
+        let h = inner.h + 1;
+        self.check_height(h, span)?;
+        Ok(P {
+            e: Expr::As(
+                Box::new(inner.e),
+                Ident {
+                    name: self.text(ty).to_string(),
+                    span: ty.span,
+                },
+                span,
+            ),
+            span,
+            h,
+        })
     }
 
     /// `name(arg, ...)`, a built-in functor call (the name is next). `min(e) : { ... }` and
@@ -1050,7 +1144,7 @@ impl Parser<'_> {
                 .with_primary(self.file, t.span, "not supported by calm")
                 .with_help(
                     "calm implements `cat`, `strlen`, `substr`, `to_number`, `to_string`, \
-                     `min`, `max`, `bnot`, `lnot`, `range` and the operators `band bor bxor bshl bshr \
+                     `to_float`, `to_unsigned`, `min`, `max`, `bnot`, `lnot`, `range`, `as` and the operators `band bor bxor bshl bshr \
                      bshru land lor lxor ^`",
                 );
             return Err(self.report(d));

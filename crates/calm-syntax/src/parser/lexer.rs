@@ -31,8 +31,13 @@ pub(crate) enum Tok {
     Ident,
     /// An integer literal as written (decimal, `0x` hex or `0b` binary).
     Number,
-    /// `1.5`: not supported, reported by the parser.
+    /// A float literal: `1.5`, `2.0e-3`.
     Float,
+    /// An unsigned literal: `1u`, `0xffu`, `0b101u`.
+    Unsigned,
+    /// Four dot-separated decimal numbers, `10.0.0.1`: Souffle reads an IPv4 address as a
+    /// number.
+    Ipv4,
     /// A terminated string literal, quotes included.
     Str,
     /// An unterminated string literal (already reported).
@@ -160,7 +165,30 @@ fn number(i: Input<'_>) -> LexResult<'_, Input<'_>> {
 }
 
 fn float(i: Input<'_>) -> LexResult<'_, Input<'_>> {
-    recognize((digit1, char('.'), digit1)).parse(i)
+    recognize((
+        digit1,
+        char('.'),
+        digit1,
+        nom::combinator::opt((
+            nom::character::complete::one_of("eE"),
+            nom::combinator::opt(nom::character::complete::one_of("+-")),
+            digit1,
+        )),
+    ))
+    .parse(i)
+}
+
+fn ipv4(i: Input<'_>) -> LexResult<'_, Input<'_>> {
+    recognize((
+        digit1,
+        char('.'),
+        digit1,
+        char('.'),
+        digit1,
+        char('.'),
+        digit1,
+    ))
+    .parse(i)
 }
 
 /// Punctuation and operators, chosen by the first character (faster than trying each in turn).
@@ -465,10 +493,22 @@ impl<'a> Lexer<'a> {
             return (Tok::Ident, r);
         }
         if first.is_ascii_digit() {
+            if let Ok((r, _)) = ipv4(i) {
+                return (Tok::Ipv4, r);
+            }
             if let Ok((r, _)) = float(i) {
                 return (Tok::Float, r);
             }
             if let Ok((r, _)) = number(i) {
+                // `1u`: an unsigned literal, unless the `u` starts a longer word.
+                let mut after = r.fragment().chars();
+                if after.next() == Some('u')
+                    && !after
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    return (Tok::Unsigned, r.take_from(1));
+                }
                 return (Tok::Number, r);
             }
         }

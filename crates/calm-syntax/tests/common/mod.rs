@@ -33,6 +33,16 @@ pub fn expr(e: &Expr) -> String {
         // Only `i64::MIN` is a negative literal; parenthesised so it never follows `sum` directly.
         Expr::Number(n, _) if *n < 0 => format!("({n})"),
         Expr::Number(n, _) => n.to_string(),
+        Expr::Unsigned(n, _) => format!("{n}u"),
+        Expr::Float(f, _) if f.is_infinite() => "1.0e999".into(),
+        Expr::Float(f, _) => {
+            // Digits, a dot, digits and an exponent: the form the lexer reads.
+            let sci = format!("{f:e}");
+            let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+            let dot = if mantissa.contains('.') { "" } else { ".0" };
+            format!("{mantissa}{dot}e{exp}")
+        }
+        Expr::As(inner, ty, _) => format!("as({}, {})", expr(inner), ty.name),
         Expr::String(s, _) => quote(s),
         Expr::Neg(inner, _) => format!("(-{})", expr(inner)),
         Expr::Binary { op, lhs, rhs, .. } => {

@@ -220,7 +220,7 @@ pub fn load_inputs_at_most(
                             None => {
                                 return Err(directive(format!(
                                     "{}: expected {} for column `{}` of `{}`, found `{}`",
-                                    at(col),
+                                    at(line, col),
                                     if *ty == Type::Float {
                                         "a float"
                                     } else {

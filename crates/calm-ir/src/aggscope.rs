@@ -38,7 +38,13 @@ pub(crate) fn expr_names(e: &Expr, into_aggs: bool, out: &mut HashSet<String>) {
                 g.body.iter().for_each(|l| lit_names(l, true, out));
             }
         }
-        Expr::Wildcard(_) | Expr::Number(..) | Expr::String(..) | Expr::Nil(_) => {}
+        Expr::As(inner, ..) => expr_names(inner, into_aggs, out),
+        Expr::Wildcard(_)
+        | Expr::Number(..)
+        | Expr::Unsigned(..)
+        | Expr::Float(..)
+        | Expr::String(..)
+        | Expr::Nil(_) => {}
     }
 }
 

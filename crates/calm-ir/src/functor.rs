@@ -194,7 +194,7 @@ pub fn result_type(f: Functor, args: &[Type]) -> Type {
         Functor::Min | Functor::Max | Functor::Bnot | Functor::Lnot => {
             args.first().copied().unwrap_or(Type::Number)
         }
-        Functor::Strlen | Functor::ToNumber => Type::Number,
+        Functor::Strlen | Functor::ToNumber | Functor::Range => Type::Number,
     }
 }
 
@@ -203,7 +203,7 @@ pub fn result_type(f: Functor, args: &[Type]) -> Type {
 pub fn arg_type(f: Functor, i: usize) -> Option<Type> {
     match (f, i) {
         (Functor::Cat | Functor::Strlen, _) | (Functor::Substr, 0) => Some(Type::Symbol),
-        (Functor::Substr, _) => Some(Type::Number),
+        (Functor::Substr | Functor::Range, _) => Some(Type::Number),
         _ => None,
     }
 }

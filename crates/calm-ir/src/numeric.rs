@@ -310,6 +310,11 @@ impl Pass<'_> {
                     let t = vars.get(*var).copied();
                     self.expr(expr, t, vars, *span);
                 }
+                BodyItem::Range { args, span, .. } => {
+                    for a in args {
+                        self.expr(a, Some(Type::Number), vars, *span);
+                    }
+                }
                 BodyItem::Aggregate(g) => {
                     self.items(&mut g.body, vars);
                     if let Some(t) = &mut g.target {

@@ -229,7 +229,7 @@ fn compile_items(
             },
             BodyItem::Range { var, args, .. } => Item::Range {
                 var: *var,
-                args: args.iter().map(|a| cexpr(a, it)).collect(),
+                args: args.iter().map(|a| cx.cexpr(a, it)).collect(),
             },
             BodyItem::Aggregate(g) => {
                 let items = compile_items(&g.body, cx, it, wants);

@@ -220,6 +220,7 @@ impl Lowerer {
                     }),
                 ],
                 vars,
+                var_types: Vec::new(),
                 span: s.span,
                 head_span: s.span,
                 compiler_made: false,

@@ -700,6 +700,26 @@ impl<'a> Emitter<'a> {
         self.run_from(0);
     }
 
+    /// Runs the operations after the `i`-th, a `range` generator binding `reg`, once for each
+    /// value it generates. Kept out of line: the recursion goes through here, so `run_from`
+    /// itself is not recursive and stays inlined into the joins' loops.
+    #[inline(never)]
+    fn generate(&mut self, i: usize, reg: usize, args: &[CExpr]) {
+        let (from, to, step) = match Op::range_args(args, &self.regs, self.interner) {
+            Ok(r) => r,
+            Err(e) => {
+                self.error = Some(e.to_string());
+                self.error_span = self.spans.get(i).copied();
+                return;
+            }
+        };
+        functor::range(from, to, step, &mut |x| {
+            self.regs[reg] = self.interner.encode(x);
+            self.run_from(i + 1);
+            self.error.is_none()
+        });
+    }
+
     /// Runs the operations from the `start`-th, then the output.
     fn run_from(&mut self, start: usize) {
         if self.error.is_some() {
@@ -713,19 +733,7 @@ impl<'a> Emitter<'a> {
                 args,
             } = op
             {
-                let (from, to, step) = match Op::range_args(args, &self.regs, self.interner) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.error = Some(e.to_string());
-                        self.error_span = self.spans.get(i).copied();
-                        return;
-                    }
-                };
-                functor::range(from, to, step, &mut |x| {
-                    self.regs[*reg] = self.interner.encode(x);
-                    self.run_from(i + 1);
-                    self.error.is_none()
-                });
+                self.generate(i, *reg, args);
                 return;
             }
             if let Op::NotExists { index, key } = op {

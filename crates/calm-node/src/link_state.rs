@@ -529,14 +529,20 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn an_ack_lost_after_the_peer_ingested_is_retransmitted_and_the_receiver_deduplicates() {
+    /// Two fresh links, each connected to a peer of incarnation 1.
+    fn connected_pair() -> (LinkState, LinkState) {
         let (mut a, mut b) = (
             LinkState::new(config(), None),
             LinkState::new(config(), None),
         );
         a.on_connected(0, 1);
         b.on_connected(0, 1);
+        (a, b)
+    }
+
+    #[test]
+    fn an_ack_lost_after_the_peer_ingested_is_retransmitted_and_the_receiver_deduplicates() {
+        let (mut a, mut b) = connected_pair();
         let mut core = receiver();
         a.push(1, &fact("x"), false).unwrap();
         let frames = written(&mut a, 0);
@@ -628,12 +634,7 @@ mod tests {
 
     #[test]
     fn reordered_and_duplicated_frames_are_ingested_and_removed_once() {
-        let (mut a, mut b) = (
-            LinkState::new(config(), None),
-            LinkState::new(config(), None),
-        );
-        a.on_connected(0, 1);
-        b.on_connected(0, 1);
+        let (mut a, mut b) = connected_pair();
         let mut core = receiver();
         for (seq, x) in [(1, "x"), (2, "y"), (3, "z")] {
             a.push(seq, &fact(x), false).unwrap();
@@ -698,12 +699,7 @@ mod tests {
     fn a_restart_between_send_and_ack() {
         // From the store: the batch goes out again, b ingests it once, and the acknowledgement
         // b kept across the reconnection removes it.
-        let (mut a, mut b) = (
-            LinkState::new(config(), None),
-            LinkState::new(config(), None),
-        );
-        a.on_connected(0, 1);
-        b.on_connected(0, 1);
+        let (mut a, mut b) = connected_pair();
         let mut core = receiver();
         a.push(1, &fact("x"), false).unwrap();
         let frames = written(&mut a, 0);
@@ -723,12 +719,7 @@ mod tests {
         // Without its state: b announces the restart before the new incarnation's batch 1, which
         // is new, and does not write the old incarnation's acknowledgement of #1 to it (which
         // would remove the new #1 unread).
-        let (mut a, mut b) = (
-            LinkState::new(config(), None),
-            LinkState::new(config(), None),
-        );
-        a.on_connected(0, 1);
-        b.on_connected(0, 1);
+        let (mut a, mut b) = connected_pair();
         let mut core = receiver();
         a.push(1, &fact("x"), false).unwrap();
         let frames = written(&mut a, 0);
